@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's second command: set up (packages + build) and run every test through CTest.
+# Tests tagged [.slow] stay out of this run; `ctest -L slow` style runs are described in README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+build_dir=${TANDEM_BUILD_DIR:-build}
+ctest --test-dir "$build_dir" --output-on-failure -j "${TANDEM_JOBS:-$(nproc)}" "$@"
