@@ -1,0 +1,49 @@
+// Entry point of the `tandem` command: builds the subcommands from the registry, runs the chosen
+// one, and maps errors to exit codes (2 for bad input, 1 for failures).
+#include <algorithm>
+#include <cstdio>
+
+#include <fmt/core.h>
+
+#include "app/command_registry.h"
+#include "ir/scenario.h"
+
+namespace tandem::app {
+std::vector<CommandSpec>& command_registry() {
+  static std::vector<CommandSpec> registry;
+  return registry;
+}
+}  // namespace tandem::app
+
+int main(int argc, char** argv) {
+  using namespace tandem;
+  CLI::App root{
+      "tandem: one description of a DeepSeek-V3-style training step, simulated on a model of an\n"
+      "H800-class cluster or executed for real, both writing the same timeline.\n\n"
+      "Start with:  tandem inspect deepseek-v3-pretrain     (parameters, FLOPs, memory per rank)\n"
+      "Scenarios are JSON files {\"model\",\"cluster\",\"plan\"} or embedded names (see `tandem presets`);\n"
+      "override any field with --set plan.pp=8.",
+      "tandem"};
+  root.set_version_flag("--version", std::string("tandem ") + TANDEM_VERSION);
+  root.require_subcommand(1);
+  auto& registry = app::command_registry();
+  std::sort(registry.begin(), registry.end(),
+            [](const app::CommandSpec& a, const app::CommandSpec& b) { return a.order < b.order; });
+  for (auto& spec : registry) spec.setup(root);
+  try {
+    root.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = root.exit(e);
+    return code == 0 ? 0 : app::kExitBadInput;
+  } catch (const ir::ScenarioError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return app::kExitBadInput;
+  } catch (const app::CommandExit& e) {
+    if (!e.message.empty()) fmt::print(stderr, "{}\n", e.message);
+    return e.code;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

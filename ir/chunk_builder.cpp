@@ -1,0 +1,481 @@
+// The op templates of one model chunk. Forward ops follow the DeepSeek-V3 kernels one by one; the
+// backward is derived from them: a GEMM with a weight gives a dgrad (B) and a wgrad (W) GEMM, FP8
+// GEMMs add the gradient quantisations, dispatch and combine swap roles, norms and SwiGLU are recomputed.
+#include "ir/chunk_builder.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace tandem::ir {
+
+namespace {
+
+class Builder {
+ public:
+  Builder(RankProgram& rp, int32_t chunk, const ChunkContext& ctx)
+      : rp_(rp), chunk_(chunk), ctx_(ctx), m_(ctx.scenario.model), p_(ctx.scenario.plan),
+        tokens_(p_.micro_batch_tokens()), fp8_(p_.precision.fp8) {}
+
+  ChunkTemplates build();
+
+ private:
+  int32_t tensor(const std::string& name, int64_t rows, int64_t cols, DType dt, TensorRole role, int64_t depth = 1) {
+    rp_.tensors.push_back({name, {rows, cols, depth}, dt, role, chunk_});
+    return int32_t(rp_.tensors.size() - 1);
+  }
+  int32_t act(const std::string& name, int64_t cols, DType dt = DType::BF16) {
+    return tensor(fmt::format("{}.{}", prefix_, name), tokens_, cols, dt, TensorRole::Activation);
+  }
+  int32_t weight(const std::string& name, int64_t rows, int64_t cols, bool expert = false, int64_t depth = 1) {
+    const int32_t w = tensor(fmt::format("{}.{}", prefix_, name), rows, cols, DType::BF16, TensorRole::Weight, depth);
+    const int64_t n = rows * cols * depth;
+    out_.params += n;
+    (expert ? out_.expert_weights : out_.weights).push_back(w);
+    if (expert) out_.expert_params += n;
+    return w;
+  }
+  int32_t op(OpRole role, ChunkPart part, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> outs,
+             Stream stream = Stream::Compute) {
+    OpTemplate t{role, Phase::F, part, stream, chunk_, layer_, false, std::move(payload), std::move(in), std::move(outs)};
+    rp_.templates.push_back(std::move(t));
+    const int32_t id = int32_t(rp_.templates.size() - 1);
+    out_.forward.push_back(id);
+    return id;
+  }
+  // FP8 cast of an activation before a GEMM (1x128 tiles), or the BF16 tensor itself without FP8.
+  int32_t cast(OpRole role, ChunkPart part, int32_t x) {
+    if (!fp8_) return x;
+    const auto& t = rp_.tensors[size_t(x)];
+    const int64_t rows = t.shape[0], cols = t.shape[1];
+    const int32_t y = act(rp_.tensors[size_t(x)].name.substr(prefix_.size() + 1) + ".fp8", cols, DType::FP8E4M3);
+    rp_.tensors[size_t(y)].shape[0] = rows;
+    op(role, part, Quantize{rows, cols, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {x}, {y});
+    return y;
+  }
+  Gemm linear_gemm(int64_t m, int64_t n, int64_t k, bool fp8) const {
+    Gemm g{m, n, k};
+    if (fp8) {
+      g.a = g.b = DType::FP8E4M3;
+      g.a_scale = ScaleGranularity::Tile1x128;
+      g.b_scale = ScaleGranularity::Block128x128;
+    }
+    return g;
+  }
+  // y = x · W with W [k, n]; x already cast when FP8.
+  int32_t linear(OpRole role, ChunkPart part, int32_t x, const std::string& wname, int64_t n, const std::string& yname,
+                 bool fp8, DType out = DType::BF16) {
+    const int64_t k = rp_.tensors[size_t(x)].shape[1];
+    const int32_t w = weight(wname, k, n);
+    const int32_t y = act(yname, n, out);
+    op(role, part, linear_gemm(tokens_, n, k, fp8), {x, w}, {y});
+    return y;
+  }
+  int32_t norm(OpRole role, ChunkPart part, int32_t x, const std::string& name) {
+    const int64_t cols = rp_.tensors[size_t(x)].shape[1];
+    const int32_t g = weight(name + ".weight", 1, cols);
+    const int32_t y = act(name, cols);
+    op(role, part, Norm{NormKind::RMSNorm, tokens_, cols, false, DType::BF16}, {x, g}, {y});
+    return y;
+  }
+  Elementwise elementwise(ElementwiseKind kind, int64_t elements, int64_t read, int64_t write, double flops) const {
+    return Elementwise{kind, elements, read, write, flops};
+  }
+
+  int32_t attention_block(int32_t x);
+  int32_t dense_ffn(int32_t x);
+  int32_t moe_ffn(int32_t x);
+  int32_t swiglu_ffn(OpRole up_q, OpRole up, OpRole act_role, OpRole down_q, OpRole down, ChunkPart part, int32_t x,
+                     const std::string& name, int64_t width, int32_t residual);
+  void head_and_loss(int32_t hidden, const std::string& name, double weight_scale);
+  void mirror_backward();
+  int32_t grad_of(int32_t t);
+
+  RankProgram& rp_;
+  int32_t chunk_;
+  const ChunkContext& ctx_;
+  const ModelConfig& m_;
+  const ParallelPlan& p_;
+  int64_t tokens_;
+  bool fp8_;
+  int32_t layer_ = -1;
+  std::string prefix_;
+  int32_t embedding_weight_ = -1;
+  std::map<int32_t, int32_t> grads_;
+  ChunkTemplates out_;
+};
+
+int32_t Builder::attention_block(int32_t x) {
+  const auto A = ChunkPart::Attention;
+  const int64_t heads = m_.num_heads, qk = m_.qk_head_dim();
+  const int32_t n1 = norm(OpRole::AttnNorm, A, x, "attn_norm");
+  const int32_t n1c = cast(OpRole::QDownQuant, A, n1);
+  int32_t q;
+  if (m_.q_lora_rank > 0) {
+    const int32_t cq = linear(OpRole::QDown, A, n1c, "q_down.w", m_.q_lora_rank, "q_latent", fp8_);
+    const int32_t cqn = norm(OpRole::QNorm, A, cq, "q_norm");
+    q = linear(OpRole::QUp, A, cast(OpRole::QUpQuant, A, cqn), "q_up.w", heads * qk, "q", fp8_);
+  } else {
+    q = linear(OpRole::QUp, A, n1c, "q_proj.w", heads * qk, "q", fp8_);
+  }
+  const int32_t ckv = linear(OpRole::KvDown, A, n1c, "kv_down.w", m_.kv_lora_rank + m_.qk_rope_head_dim, "kv_latent", fp8_);
+  const int32_t ckvn = norm(OpRole::KvNorm, A, ckv, "kv_norm");
+  const int32_t kv = linear(OpRole::KvUp, A, cast(OpRole::KvUpQuant, A, ckvn), "kv_up.w",
+                            heads * (m_.qk_nope_head_dim + m_.v_head_dim), "kv", fp8_);
+  // RoPE on the rope part of every query head and on the shared rope key.
+  const int64_t rope_elems = tokens_ * (heads + 1) * m_.qk_rope_head_dim;
+  const int32_t qr = act("q_rope", heads * qk);
+  const int32_t kr = act("k_rope", m_.qk_rope_head_dim);
+  op(OpRole::Rope, A, elementwise(ElementwiseKind::Rope, rope_elems, rope_elems * 2, rope_elems * 2, 6.0), {q, ckv}, {qr, kr});
+  const int32_t o = act("attn_out", heads * m_.v_head_dim);
+  Attention at{p_.micro_batch_seqs, p_.seq_len, heads, qk, m_.v_head_dim, true, false, DType::BF16};
+  op(OpRole::AttnCore, A, at, {qr, kv, kr}, {o});
+  // Output projection; the residual add is fused into its epilogue.
+  const int32_t oc = cast(OpRole::OProjQuant, A, o);
+  const int32_t w = weight("o_proj.w", heads * m_.v_head_dim, m_.hidden_size);
+  const int32_t h = act("h_attn", m_.hidden_size);
+  op(OpRole::OProj, A, linear_gemm(tokens_, m_.hidden_size, heads * m_.v_head_dim, fp8_), {oc, w, x}, {h});
+  return h;
+}
+
+int32_t Builder::swiglu_ffn(OpRole up_q, OpRole up, OpRole act_role, OpRole down_q, OpRole down, ChunkPart part,
+                            int32_t x, const std::string& name, int64_t width, int32_t residual) {
+  // The shared expert reads the dispatch's FP8 copy; the dense FFN casts its own input.
+  const bool already_cast = rp_.tensors[size_t(x)].dtype == DType::FP8E4M3 || up_q == up;
+  const int32_t xc = already_cast ? x : cast(up_q, part, x);
+  const int32_t u = linear(up, part, xc, name + ".up.w", 2 * width, name + ".up",
+                           fp8_ && rp_.tensors[size_t(xc)].dtype == DType::FP8E4M3);
+  const int32_t a = act(name + ".act", width);
+  const int64_t e = tokens_ * width;
+  op(act_role, part, elementwise(ElementwiseKind::SwiGLU, e, 4 * e, 2 * e, 5.0), {u}, {a});
+  const int32_t ac = cast(down_q, part, a);
+  const int32_t w = weight(name + ".down.w", width, m_.hidden_size);
+  const int32_t y = act(name + ".out", m_.hidden_size);
+  std::vector<int32_t> in{ac, w};
+  if (residual >= 0) in.push_back(residual);
+  op(down, part, linear_gemm(tokens_, m_.hidden_size, width, fp8_), in, {y});
+  return y;
+}
+
+int32_t Builder::dense_ffn(int32_t x) {
+  const int32_t n2 = norm(OpRole::FfnNorm, ChunkPart::Mlp, x, "ffn_norm");
+  return swiglu_ffn(OpRole::FfnUpQuant, OpRole::FfnUp, OpRole::FfnSwiglu, OpRole::FfnDownQuant, OpRole::FfnDown,
+                    ChunkPart::Mlp, n2, "ffn", m_.dense_intermediate, x);
+}
+
+int32_t Builder::moe_ffn(int32_t x) {
+  const int64_t h = m_.hidden_size, k = m_.experts_per_token, ep = p_.ep;
+  const int64_t local_experts = m_.routed_experts / ep;
+  const int64_t routed_rows = tokens_ * k;      // token-expert pairs this rank's experts receive (balanced)
+  const int32_t n2 = norm(OpRole::FfnNorm, ChunkPart::Attention, x, "ffn_norm");
+  // Gating in BF16/FP32, then the group-limited top-k.
+  const int32_t gw = weight("gate.w", h, m_.routed_experts);
+  const int32_t logits = act("gate_logits", m_.routed_experts, DType::FP32);
+  op(OpRole::Gate, ChunkPart::Attention, Gemm{tokens_, m_.routed_experts, h, DType::BF16, DType::BF16, DType::FP32}, {n2, gw}, {logits});
+  const int32_t bias = tensor(prefix_ + ".gate.bias", 1, m_.routed_experts, DType::FP32, TensorRole::Weight);
+  const int32_t route = act("route", 2 * k, DType::FP32);   // expert ids and weights
+  op(OpRole::Router, ChunkPart::Attention,
+     Router{tokens_, m_.routed_experts, m_.expert_groups, m_.groups_per_token, k, false}, {logits, bias}, {route});
+  const bool fp8_dispatch = fp8_ && p_.precision.fp8_dispatch;
+  const int32_t n2c = fp8_dispatch ? cast(OpRole::DispatchQuant, ChunkPart::Attention, n2) : n2;
+  // Dispatch: every token goes to its k experts (FP8 + one scale per 128 values, or BF16).
+  const int64_t row_bytes = fp8_dispatch ? h + 4 * ((h + 127) / 128) : 2 * h;
+  const int32_t recv = tensor(prefix_ + ".dispatched", routed_rows, h, fp8_dispatch ? DType::FP8E4M3 : DType::BF16,
+                              TensorRole::Activation);
+  op(OpRole::Dispatch, ChunkPart::Dispatch,
+     Comm{CommKind::AllToAllV, CommGroup::Expert, CommPurpose::Dispatch, routed_rows * row_bytes, ep, p_.comm_sms,
+          fp8_dispatch ? DType::FP8E4M3 : DType::BF16},
+     {n2c, route}, {recv}, Stream::Comm);
+  // Routed experts: grouped GEMMs over this rank's experts, rows grouped by expert (balanced split).
+  const int32_t perm = tensor(prefix_ + ".permuted", routed_rows, h, rp_.tensors[size_t(recv)].dtype, TensorRole::Activation);
+  op(OpRole::Permute, ChunkPart::Mlp, Permute{tokens_, k, h, rp_.tensors[size_t(recv)].dtype, false}, {recv}, {perm});
+  std::vector<int64_t> groups(size_t(local_experts), routed_rows / local_experts);
+  groups.back() += routed_rows - (routed_rows / local_experts) * local_experts;
+  const int64_t I = m_.moe_intermediate;
+  Gemm up = linear_gemm(routed_rows, 2 * I, h, fp8_);
+  up.group_rows = groups;
+  const int32_t wu = weight("experts.up.w", h, 2 * I, true, local_experts);
+  const int32_t u = tensor(prefix_ + ".experts.up", routed_rows, 2 * I, DType::BF16, TensorRole::Activation);
+  op(OpRole::ExpertUp, ChunkPart::Mlp, up, {perm, wu}, {u});
+  const int32_t a = tensor(prefix_ + ".experts.act", routed_rows, I, DType::BF16, TensorRole::Activation);
+  const int64_t e = routed_rows * I;
+  op(OpRole::ExpertSwiglu, ChunkPart::Mlp, elementwise(ElementwiseKind::SwiGLU, e, 4 * e, 2 * e, 5.0), {u}, {a});
+  int32_t ac = a;
+  if (fp8_) {
+    ac = tensor(prefix_ + ".experts.act.fp8", routed_rows, I, DType::FP8E4M3, TensorRole::Activation);
+    op(OpRole::ExpertDownQuant, ChunkPart::Mlp,
+       Quantize{routed_rows, I, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {a}, {ac});
+  }
+  Gemm down = linear_gemm(routed_rows, h, I, fp8_);
+  down.group_rows = groups;
+  const int32_t wd = weight("experts.down.w", I, h, true, local_experts);
+  const int32_t d = tensor(prefix_ + ".experts.out", routed_rows, h, DType::BF16, TensorRole::Activation);
+  op(OpRole::ExpertDown, ChunkPart::Mlp, down, {ac, wd}, {d});
+  const int32_t back = tensor(prefix_ + ".experts.unpermuted", routed_rows, h, DType::BF16, TensorRole::Activation);
+  op(OpRole::Unpermute, ChunkPart::Mlp, Permute{tokens_, k, h, DType::BF16, true}, {d}, {back});
+  // Shared experts on the same FP8 input, overlapping the all-to-all.
+  int32_t shared = -1;
+  if (m_.shared_experts > 0)
+    shared = swiglu_ffn(OpRole::SharedUp, OpRole::SharedUp, OpRole::SharedSwiglu, OpRole::SharedDownQuant,
+                        OpRole::SharedDown, ChunkPart::Mlp, n2c, "shared", m_.shared_experts * I, -1);
+  // Combine: expert outputs return in BF16 and are summed with the routing weights at the source.
+  const int32_t combined = act("combined", h);
+  op(OpRole::Combine, ChunkPart::Combine,
+     Comm{CommKind::AllToAllV, CommGroup::Expert, CommPurpose::Combine, routed_rows * 2 * h, ep, p_.comm_sms, DType::BF16},
+     {back, route}, {combined}, Stream::Comm);
+  const int32_t out = act("h_out", h);
+  std::vector<int32_t> in{x, combined};
+  if (shared >= 0) in.push_back(shared);
+  const int64_t he = tokens_ * h;
+  op(OpRole::FfnResidual, ChunkPart::Combine, elementwise(ElementwiseKind::Add, he, 2 * he * int64_t(in.size()), 2 * he, 2.0), in, {out});
+  return out;
+}
+
+void Builder::head_and_loss(int32_t hidden, const std::string& name, double weight_scale) {
+  (void)weight_scale;
+  const int32_t n = norm(OpRole::FinalNorm, ChunkPart::Other, hidden, name + ".final_norm");
+  const int32_t w = weight(name + ".head.w", m_.hidden_size, m_.vocab_size);
+  const int32_t logits = act(name + ".logits", m_.vocab_size, DType::FP32);
+  op(OpRole::Head, ChunkPart::Other, Gemm{tokens_, m_.vocab_size, m_.hidden_size, DType::BF16, DType::BF16, DType::FP32},
+     {n, w}, {logits});
+  const int32_t loss = tensor(prefix_ + "." + name + ".loss", 1, 1, DType::FP32, TensorRole::Activation);
+  const int64_t e = tokens_ * m_.vocab_size;
+  op(OpRole::Loss, ChunkPart::Other, elementwise(ElementwiseKind::CrossEntropy, e, 4 * e, 4, 5.0), {logits}, {loss});
+}
+
+
+int32_t Builder::grad_of(int32_t t) {
+  const auto it = grads_.find(t);
+  if (it != grads_.end()) return it->second;
+  const TensorInfo info = rp_.tensors[size_t(t)];
+  const bool weight = info.role == TensorRole::Weight;
+  const DType dt = weight ? DType::FP32 : DType::BF16;
+  rp_.tensors.push_back({info.name + ".grad", info.shape, dt, weight ? TensorRole::Gradient : TensorRole::Activation, chunk_});
+  const int32_t g = int32_t(rp_.tensors.size() - 1);
+  grads_[t] = g;
+  return g;
+}
+
+// Walks the forward ops backwards and emits, for each, what its backward needs.
+void Builder::mirror_backward() {
+  const auto& T = rp_.tensors;
+  auto is_weight = [&](int32_t t) { return T[size_t(t)].role == TensorRole::Weight; };
+  auto emit = [&](const OpTemplate& f, Phase phase, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> outs,
+                  Stream stream, bool recompute = false) {
+    OpTemplate t{f.role, phase, f.part, stream, chunk_, f.layer, recompute, std::move(payload), std::move(in), std::move(outs)};
+    rp_.templates.push_back(std::move(t));
+    out_.backward.push_back(int32_t(rp_.templates.size() - 1));
+  };
+  // Straight-through: the gradient of an FP8 copy is the gradient of its BF16 source.
+  for (int32_t id : out_.forward) {
+    const OpTemplate& f = rp_.templates[size_t(id)];
+    if (kind_of(f.payload) == OpKind::Quantize) grads_[f.outputs[0]] = grad_of(f.inputs[0]);
+  }
+  const bool recompute = p_.recompute_norm_and_swiglu;
+  int32_t current_layer = -2;
+  const std::vector<int32_t> fwd = out_.forward;
+  for (size_t i = fwd.size(); i-- > 0;) {
+    const OpTemplate f = rp_.templates[size_t(fwd[i])];
+    // Recomputation of a layer's norms and SwiGLUs at the start of its backward.
+    if (recompute && f.layer != current_layer) {
+      current_layer = f.layer;
+      for (int32_t id : fwd) {
+        const OpTemplate& g = rp_.templates[size_t(id)];
+        if (g.layer != f.layer) continue;
+        const OpKind k = kind_of(g.payload);
+        const bool swiglu = k == OpKind::Elementwise && std::get<Elementwise>(g.payload).kind == ElementwiseKind::SwiGLU;
+        if (k == OpKind::Norm || swiglu) emit(g, Phase::B, g.payload, g.inputs, g.outputs, Stream::Compute, true);
+      }
+    }
+    std::vector<int32_t> act_in, weights;
+    for (int32_t t : f.inputs) (is_weight(t) ? weights : act_in).push_back(t);
+    std::vector<int32_t> dy;
+    for (int32_t t : f.outputs) dy.push_back(grad_of(t));
+    std::vector<int32_t> dx;
+    for (int32_t t : act_in)
+      if (T[size_t(t)].dtype != DType::FP32 || T[size_t(t)].shape[1] > 1) dx.push_back(grad_of(t));
+    auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
+    switch (kind_of(f.payload)) {
+      case OpKind::Quantize: break;  // straight-through (aliased above)
+      case OpKind::Gemm: {
+        const Gemm g = std::get<Gemm>(f.payload);
+        const bool fp8 = g.a == DType::FP8E4M3;
+        const int32_t x = act_in.at(0), w = weights.at(0), gy = dy.at(0);
+        const int32_t gx = grad_of(x);
+        if (fp8) {
+          // dY quantised in 1x128 tiles for the dgrad GEMM.
+          emit(f, Phase::B, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {gy}, {gy},
+               Stream::Compute);
+        }
+        Gemm dgrad = g;               // dX[m, k] = dY[m, n] · Wᵀ
+        dgrad.n = g.k;
+        dgrad.k = g.n;
+        dgrad.out = DType::BF16;
+        std::vector<int32_t> b_out{gx};
+        for (size_t r = 1; r < act_in.size(); ++r) b_out.push_back(grad_of(act_in[r]));   // residual input
+        emit(f, Phase::B, dgrad, {gy, w}, b_out, Stream::Compute);
+        if (fp8) {
+          // wgrad needs X and dY quantised along the token dimension: transpose-requantise both.
+          emit(f, Phase::W, Quantize{g.m, g.k, DType::FP8E4M3, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {x}, {x},
+               Stream::Compute);
+          emit(f, Phase::W, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {gy}, {gy},
+               Stream::Compute);
+        }
+        Gemm wgrad = g;               // dW[k, n] = Xᵀ[k, m] · dY[m, n], accumulated over micro-batches
+        wgrad.m = g.k;
+        wgrad.n = g.n;
+        wgrad.k = g.m;
+        wgrad.out = DType::FP32;
+        wgrad.accumulate = true;
+        wgrad.groups_split_k = !g.group_rows.empty();
+        emit(f, Phase::W, wgrad, {x, gy}, {grad_of(w)}, Stream::Compute);
+        break;
+      }
+      case OpKind::Attention: {
+        Attention a = std::get<Attention>(f.payload);
+        a.backward = true;
+        emit(f, Phase::B, a, cat(dy, cat(act_in, f.outputs)), dx, Stream::Compute);
+        break;
+      }
+      case OpKind::Norm: {
+        Norm n = std::get<Norm>(f.payload);
+        n.backward = true;
+        std::vector<int32_t> outs = dx;
+        for (int32_t w : weights) outs.push_back(grad_of(w));   // the norm weight's gradient, same kernel
+        emit(f, Phase::B, n, cat(dy, cat(act_in, weights)), outs, Stream::Compute);
+        break;
+      }
+      case OpKind::Elementwise: {
+        const Elementwise e = std::get<Elementwise>(f.payload);
+        if (e.kind == ElementwiseKind::Embedding) {
+          emit(f, Phase::W, e, cat(dy, act_in), {grad_of(weights.at(0))}, Stream::Compute);
+        } else if (e.kind == ElementwiseKind::Add) {
+          for (int32_t t : act_in) grads_[t] = dy.at(0);   // a sum passes its gradient to every input
+        } else if (e.kind == ElementwiseKind::CrossEntropy) {
+          emit(f, Phase::B, e, act_in, dx, Stream::Compute);
+        } else {
+          emit(f, Phase::B, e, cat(dy, act_in), dx, Stream::Compute);
+        }
+        break;
+      }
+      case OpKind::Router: {
+        Router r = std::get<Router>(f.payload);
+        r.backward = true;
+        emit(f, Phase::B, r, cat(dy, act_in), dx, Stream::Compute);
+        break;
+      }
+      case OpKind::Permute: {
+        Permute q = std::get<Permute>(f.payload);
+        q.unpermute = !q.unpermute;
+        q.dtype = DType::BF16;
+        emit(f, Phase::B, q, dy, dx, Stream::Compute);
+        break;
+      }
+      case OpKind::Comm: {
+        Comm c = std::get<Comm>(f.payload);
+        const int64_t rows = tokens_ * m_.experts_per_token, h = m_.hidden_size;
+        if (c.purpose == CommPurpose::Dispatch) {
+          // Gradients of the dispatched tokens return to their source in BF16.
+          c.purpose = CommPurpose::DispatchGrad;
+          c.dtype = DType::BF16;
+          c.bytes = rows * 2 * h;
+        } else if (c.purpose == CommPurpose::Combine) {
+          // Output gradients go to the experts, FP8 like the forward dispatch when the recipe says so.
+          c.purpose = CommPurpose::CombineGrad;
+          const bool f8 = fp8_ && p_.precision.fp8_dispatch;
+          c.dtype = f8 ? DType::FP8E4M3 : DType::BF16;
+          c.bytes = rows * (f8 ? h + 4 * ((h + 127) / 128) : 2 * h);
+        }
+        std::vector<int32_t> gin{dy.at(0)};
+        emit(f, Phase::B, c, gin, {grad_of(act_in.at(0))}, Stream::Comm);
+        break;
+      }
+      case OpKind::Optimizer: break;
+    }
+  }
+}
+
+ChunkTemplates Builder::build() {
+  out_.chunk = chunk_;
+  int32_t x = ctx_.input_tensor;
+  prefix_ = fmt::format("C{}", chunk_);
+  if (ctx_.first_chunk) {
+    layer_ = -1;
+    prefix_ = "embed";
+    const int32_t ids = tensor("tokens", tokens_, 1, DType::INT32, TensorRole::Activation);
+    embedding_weight_ = weight("embedding.w", m_.vocab_size, m_.hidden_size);
+    x = act("h", m_.hidden_size);
+    const int64_t e = tokens_ * m_.hidden_size;
+    op(OpRole::Embedding, ChunkPart::Other, elementwise(ElementwiseKind::Embedding, e, 2 * e + 4 * tokens_, 2 * e, 0.0),
+       {ids, embedding_weight_}, {x});
+  } else if (x < 0) {
+    prefix_ = fmt::format("C{}", chunk_);
+    x = tensor(prefix_ + ".input", tokens_, m_.hidden_size, DType::BF16, TensorRole::Activation);
+  }
+  out_.input = ctx_.first_chunk ? -1 : x;
+  const int32_t main_input = x;
+  for (int32_t l = ctx_.first_layer; l < ctx_.last_layer; ++l) {
+    layer_ = l;
+    prefix_ = fmt::format("L{}", l);
+    x = attention_block(x);
+    x = m_.is_moe_layer(l) ? moe_ffn(x) : dense_ffn(x);
+  }
+  (void)main_input;
+  if (ctx_.last_chunk) {
+    const int32_t final_hidden = x;
+    layer_ = -1;
+    prefix_ = "head";
+    head_and_loss(final_hidden, "main", 1.0);
+    if (m_.mtp_depth > 0) {
+      // MTP depth 1: embed the next tokens, norm both inputs, project 2h -> h, one MoE block, shared head.
+      layer_ = int32_t(m_.num_layers);
+      prefix_ = "mtp";
+      const int32_t ids = tensor("mtp.tokens", tokens_, 1, DType::INT32, TensorRole::Activation);
+      const int32_t emb = ctx_.shared_embedding >= 0 ? ctx_.shared_embedding : weight("embedding_copy.w", m_.vocab_size, m_.hidden_size);
+      const int32_t e = act("embedded", m_.hidden_size);
+      const int64_t n = tokens_ * m_.hidden_size;
+      op(OpRole::Embedding, ChunkPart::Other, elementwise(ElementwiseKind::Embedding, n, 2 * n + 4 * tokens_, 2 * n, 0.0),
+         {ids, emb}, {e});
+      const int32_t en = norm(OpRole::MtpEmbedNorm, ChunkPart::Other, e, "embed_norm");
+      const int32_t hn = norm(OpRole::MtpHiddenNorm, ChunkPart::Other, final_hidden, "hidden_norm");
+      const int32_t pw = weight("proj.w", 2 * m_.hidden_size, m_.hidden_size);
+      const int32_t px = act("proj", m_.hidden_size);
+      op(OpRole::MtpProj, ChunkPart::Other, Gemm{tokens_, m_.hidden_size, 2 * m_.hidden_size}, {en, hn, pw}, {px});
+      prefix_ = fmt::format("L{}", m_.num_layers);
+      int32_t y = attention_block(px);
+      y = moe_ffn(y);
+      layer_ = int32_t(m_.num_layers);
+      prefix_ = "mtp";
+      head_and_loss(y, "mtp", m_.mtp_loss_weight);
+    }
+    out_.output = -1;
+  } else {
+    out_.output = x;
+  }
+  mirror_backward();
+  // Bytes kept from forward to backward per micro-batch: activations the backward reads, except what
+  // it recomputes and the tensors it produces itself.
+  std::vector<char> produced_in_backward(rp_.tensors.size(), 0), read_in_backward(rp_.tensors.size(), 0);
+  for (int32_t id : out_.backward) {
+    const OpTemplate& t = rp_.templates[size_t(id)];
+    for (int32_t o : t.outputs) produced_in_backward[size_t(o)] = 1;
+  }
+  for (int32_t id : out_.backward) {
+    const OpTemplate& t = rp_.templates[size_t(id)];
+    for (int32_t i : t.inputs)
+      if (!produced_in_backward[size_t(i)]) read_in_backward[size_t(i)] = 1;
+  }
+  for (size_t t = 0; t < rp_.tensors.size(); ++t)
+    if (read_in_backward[t] && rp_.tensors[t].role == TensorRole::Activation && rp_.tensors[t].chunk == chunk_)
+      out_.saved_activation_bytes += rp_.tensors[t].bytes();
+  return out_;
+}
+
+}  // namespace
+
+ChunkTemplates build_chunk(RankProgram& rp, int32_t chunk, const ChunkContext& ctx) {
+  return Builder(rp, chunk, ctx).build();
+}
+
+}  // namespace tandem::ir

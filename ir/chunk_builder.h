@@ -1,0 +1,36 @@
+// ChunkBuilder: writes the op templates of one model chunk into a RankProgram: the forward ops layer
+// by layer (embedding, MLA attention, dense FFN or MoE with dispatch/combine, head, loss, MTP), then
+// their backward as the mirror image (input-grad B ops, weight-grad W ops, recomputation).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/scenario.h"
+#include "ir/step_program.h"
+
+namespace tandem::ir {
+
+struct ChunkTemplates {
+  int32_t chunk = -1;
+  int32_t input = -1;                // activation entering the chunk (-1 on the first: token ids)
+  int32_t output = -1;               // activation leaving it (-1 on the last chunk)
+  std::vector<int32_t> forward;      // template indices in issue order
+  std::vector<int32_t> backward;     // B ops with each W op right after its B op
+  std::vector<int32_t> weights;      // weight tensors of the chunk
+  std::vector<int32_t> expert_weights;
+  int64_t saved_activation_bytes = 0;   // per micro-batch
+  int64_t params = 0, expert_params = 0;
+};
+
+struct ChunkContext {
+  const Scenario& scenario;
+  int32_t first_layer, last_layer;   // [first, last)
+  bool first_chunk, last_chunk;
+  int32_t input_tensor;              // -1: make one; else the previous chunk's output on this rank
+  int32_t shared_embedding;          // embedding weight already on this rank (-1: none)
+};
+
+ChunkTemplates build_chunk(RankProgram& rp, int32_t chunk, const ChunkContext& ctx);
+
+}  // namespace tandem::ir

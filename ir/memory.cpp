@@ -1,0 +1,37 @@
+// Per-rank memory accounting from the chunk templates and the schedule's peak of live activations.
+#include "ir/memory.h"
+
+#include <algorithm>
+
+namespace tandem::ir {
+
+std::vector<RankMemory> rank_memory(const StepProgram& program) {
+  const auto& p = program.plan();
+  const PipelineShape shape = program.pipeline();
+  const PipelineTimes times = evaluate(shape, ChunkCosts{});
+  const int64_t copies = parameter_copies(shape);
+  std::vector<RankMemory> out;
+  for (const RankProgram& rp : program.roles()) {
+    RankMemory m;
+    m.pp_index = rp.pp_index;
+    m.chunks = rp.chunks;
+    int64_t shard = 0;
+    for (size_t i = 0; i < rp.chunks.size(); ++i) {
+      const int64_t params = rp.chunk_param_count[i], expert = rp.chunk_expert_param_count[i];
+      m.params += params;
+      const int64_t dense_group = copies * p.dp, expert_group = copies * (p.dp / p.ep);
+      shard += p.zero_stage == 1 ? (params - expert + dense_group - 1) / dense_group + (expert + expert_group - 1) / expert_group
+                                 : params;
+      m.activation_bytes_per_mb = std::max(m.activation_bytes_per_mb, rp.activation_bytes[i]);
+    }
+    m.weight_bytes = 2 * m.params;
+    m.gradient_bytes = 4 * m.params;
+    m.optimizer_bytes = (4 + 2 + 2) * shard;
+    m.peak_live_micro_batches = times.peak_live_activations[size_t(rp.pp_index)];
+    m.activation_peak_bytes = int64_t(m.peak_live_micro_batches) * m.activation_bytes_per_mb;
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace tandem::ir

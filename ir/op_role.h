@@ -1,0 +1,33 @@
+// What an op computes in the model, independent of its kernel payload: the executor maps
+// (role, phase) to the math, the timeline names ops by it, and `compare` lines ops up by it.
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+namespace tandem::ir {
+
+enum class OpRole : uint8_t {
+  // embedding and head (BF16/FP32 in the FP8 recipe)
+  Embedding, FinalNorm, Head, Loss,
+  // MLA attention
+  AttnNorm, QDownQuant, QDown, QNorm, QUpQuant, QUp, KvDown, KvNorm, KvUpQuant, KvUp, Rope,
+  AttnCore, OProjQuant, OProj,
+  // dense FFN and the shared expert (SwiGLU)
+  FfnNorm, FfnUpQuant, FfnUp, FfnSwiglu, FfnDownQuant, FfnDown,
+  SharedUp, SharedSwiglu, SharedDownQuant, SharedDown,
+  // routed experts
+  Gate, Router, DispatchQuant, Dispatch, Permute, ExpertUp, ExpertSwiglu, ExpertDownQuant,
+  ExpertDown, Unpermute, Combine, FfnResidual,
+  // multi-token prediction module (depth 1): norms of the embedding and hidden, projection
+  MtpEmbedNorm, MtpHiddenNorm, MtpProj,
+  // pipeline and data-parallel communication, optimizer
+  PipeSend, PipeRecv, GradReduceScatter, ParamAllGather, GradAllReduce, OptimizerStep,
+};
+
+std::string_view to_string(OpRole r);   // e.g. "q_down", "dispatch"
+
+// Sub-chunk a DualPipe overlapped pair interleaves: attention, dispatch, MLP, combine.
+enum class ChunkPart : uint8_t { Attention, Dispatch, Mlp, Combine, Other };
+std::string_view to_string(ChunkPart p);
+
+}  // namespace tandem::ir

@@ -1,0 +1,59 @@
+// ParallelPlan: how one training step is laid out on the cluster: pipeline (pp, schedule), expert
+// parallelism (ep, node-limited routing), ZeRO data parallelism, batch shape, SMs for communication,
+// the FP8 precision recipe and the routing model that sets the all-to-all traffic.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/schedule.h"
+
+namespace tandem::ir {
+
+// Which parts of the step run in FP8 (E4M3, 1x128 activation tiles, 128x128 weight blocks) and
+// which stay in BF16/FP32, as in the DeepSeek-V3 report, section 3.3.
+struct PrecisionRecipe {
+  bool fp8 = true;                   // FP8 GEMMs for attention/expert/dense linear layers
+  int64_t activation_tile = 128;     // 1 x tile scaling of activations
+  int64_t weight_block = 128;        // block x block scaling of weights
+  bool fp8_dispatch = true;          // dispatch all-to-all sends FP8 activations (+ scales)
+  bool bf16_combine = true;          // combine all-to-all sends BF16
+  bool power_of_two_scales = false;  // scales rounded to powers of two
+  // Kept in higher precision regardless of `fp8`: embedding, output head, gating, norms, attention core.
+};
+
+enum class RoutingKind : uint8_t { Balanced, Zipf, File };
+
+// Sets the per-expert token load and hence the per-peer bytes of dispatch and combine.
+struct RoutingModel {
+  RoutingKind kind = RoutingKind::Balanced;
+  double zipf_exponent = 0.0;        // Zipf: load of the i-th most loaded expert ~ 1 / (i+1)^s
+  std::vector<double> expert_load;   // File: relative load per routed expert (normalised on use)
+  std::string load_file;             // where expert_load came from, for messages
+};
+
+struct ParallelPlan {
+  int64_t pp = 1;                    // pipeline stages (ranks per pipeline)
+  int64_t dp = 1;                    // data-parallel replicas of each stage
+  int64_t tp = 1;                    // tensor parallelism (only 1 is modelled)
+  int64_t ep = 1;                    // expert parallelism: ranks of one stage sharing the experts (divides dp)
+  int64_t zero_stage = 1;            // ZeRO stage of the data-parallel optimizer (0 or 1)
+  int64_t seq_len = 4096;            // tokens per sequence
+  int64_t micro_batch_seqs = 1;      // sequences per micro-batch per rank
+  int64_t global_batch_seqs = 1;     // sequences per optimizer step over the whole cluster
+  ScheduleKind schedule = ScheduleKind::OneFOneB;
+  int64_t comm_sms = 20;             // SMs the all-to-all kernels hold
+  int64_t max_nodes_per_token = 4;   // node-limited routing (0: no limit)
+  bool recompute_norm_and_swiglu = true;  // recomputed in backward instead of stored (DeepSeek-V3 3.2.3)
+  PrecisionRecipe precision;
+  RoutingModel routing;
+  std::vector<int64_t> layers_per_stage;  // model chunk layer counts; empty: even split
+
+  int64_t world_size() const { return pp * dp * tp; }
+  int64_t micro_batch_tokens() const { return seq_len * micro_batch_seqs; }
+  int64_t global_batch_tokens() const { return seq_len * global_batch_seqs; }
+  // Micro-batches each pipeline processes per step.
+  int64_t micro_batches() const { return global_batch_seqs / (dp * micro_batch_seqs); }
+};
+
+}  // namespace tandem::ir

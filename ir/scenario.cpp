@@ -1,0 +1,293 @@
+// Reading scenarios: file and size checks, preset resolution ("model": "deepseek-v3-671b" or an inline
+// object, optionally {"base": preset, ...}), --set overrides, typed parsing and whole-plan validation.
+#include "ir/scenario.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "ir/json_fields.h"
+
+namespace tandem::ir {
+
+namespace detail {
+const std::map<std::string, std::string>& embedded_presets();
+}
+
+using nlohmann::json;
+
+ScenarioError::ScenarioError(std::string file, std::string path, std::string expected, std::string found)
+    : std::runtime_error(fmt::format("{}: at {}: expected {}, found {}", file, path, expected, found)),
+      file_(std::move(file)), path_(std::move(path)), expected_(std::move(expected)), found_(std::move(found)) {}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : detail::embedded_presets()) out.push_back(k);
+  return out;
+}
+
+const std::string* find_preset(const std::string& key) {
+  const auto& p = detail::embedded_presets();
+  const auto it = p.find(key);
+  return it == p.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+json parse_json_text(const std::string& text, const std::string& file) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    const bool truncated = e.byte >= text.size();
+    throw ScenarioError(file, fmt::format("byte {}", e.byte), "a complete JSON document",
+                        truncated ? "the end of the file (truncated?)" : std::string("invalid JSON: ") + e.what());
+  }
+}
+
+json read_json_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw ScenarioError(path, "(file)", "an existing file", "no such file");
+  if (std::filesystem::is_directory(path, ec)) throw ScenarioError(path, "(file)", "a JSON file", "a directory");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw ScenarioError(path, "(file)", "a readable file", ec.message());
+  if (size > kMaxScenarioFileBytes)
+    throw ScenarioError(path, "(file)", fmt::format("a scenario of at most {} bytes", kMaxScenarioFileBytes),
+                        fmt::format("a file of {} bytes", size));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ScenarioError(path, "(file)", "a readable file", "a file that cannot be opened");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_json_text(ss.str(), path);
+}
+
+// Replaces a preset name (or {"base": name, ...}) by the preset's object with the inline keys on top.
+json resolve_part(const json& part, const std::string& kind, const std::string& file, int depth = 0) {
+  const std::string dir = kind + "s/";
+  auto preset_object = [&](const std::string& name, const std::string& path) {
+    const std::string* text = find_preset(dir + name);
+    if (!text) {
+      std::vector<std::string> names;
+      std::string list;
+      for (const auto& k : preset_names())
+        if (k.rfind(dir, 0) == 0) {
+          names.push_back(k.substr(dir.size()));
+          list += (list.empty() ? "" : ", ") + names.back();
+        }
+      const std::string near = nearest_name(name, names);
+      throw ScenarioError(file, path, "a " + kind + " preset (" + list + ") or an object",
+                          "\"" + name + "\"" + (near.empty() ? "" : " (did you mean \"" + near + "\"?)"));
+    }
+    if (depth > 4) throw ScenarioError(file, path, "a preset chain of at most 4 bases", "a longer chain");
+    return resolve_part(parse_json_text(*text, "preset " + dir + name), kind, "preset " + dir + name, depth + 1);
+  };
+  if (part.is_string()) return preset_object(part.get<std::string>(), kind);
+  if (!part.is_object()) throw ScenarioError(file, kind, "a preset name or an object", describe_json(part));
+  const auto base = part.find("base");
+  if (base == part.end()) return part;
+  if (!base->is_string()) throw ScenarioError(file, kind + ".base", "a preset name", describe_json(*base));
+  json merged = preset_object(base->get<std::string>(), kind + ".base");
+  for (const auto& [k, v] : part.items())
+    if (k != "base") merged[k] = v;
+  return merged;
+}
+
+void apply_override(json& doc, const std::string& text, const std::string& file) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ScenarioError(file, "--set " + text, "path=value (e.g. plan.pp=8)", "\"" + text + "\"");
+  const std::string path = text.substr(0, eq), value_text = text.substr(eq + 1);
+  json value;
+  try {
+    value = json::parse(value_text);
+  } catch (const json::parse_error&) {
+    value = value_text;  // a bare word: a string
+  }
+  json* node = &doc;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (key.empty()) throw ScenarioError(file, "--set " + text, "a dotted path such as plan.pp", "\"" + path + "\"");
+    if (!node->is_object()) throw ScenarioError(file, path, "an object to set a field in", describe_json(*node));
+    if (dot == std::string::npos) {
+      (*node)[key] = value;
+      return;
+    }
+    node = &(*node)[key];
+    if (node->is_null()) *node = json::object();
+    start = dot + 1;
+  }
+}
+
+void parse_model(const json& j, const std::string& file, ModelConfig& m) {
+  FieldReader r(j, "model", file);
+  const bool req = true;
+  constexpr int64_t big = int64_t(1) << 31;
+  r.string("name", m.name);
+  r.integer("vocab_size", m.vocab_size, 2, big, req);
+  r.integer("hidden_size", m.hidden_size, 1, 1 << 20, req);
+  r.integer("num_layers", m.num_layers, 1, 4096, req);
+  r.integer("first_dense_layers", m.first_dense_layers, 0, 4096, req);
+  r.integer("dense_intermediate", m.dense_intermediate, 1, 1 << 22, req);
+  r.integer("num_heads", m.num_heads, 1, 4096, req);
+  r.integer("q_lora_rank", m.q_lora_rank, 0, 1 << 20, req);
+  r.integer("kv_lora_rank", m.kv_lora_rank, 1, 1 << 20, req);
+  r.integer("qk_nope_head_dim", m.qk_nope_head_dim, 1, 4096, req);
+  r.integer("qk_rope_head_dim", m.qk_rope_head_dim, 2, 4096, req);
+  r.integer("v_head_dim", m.v_head_dim, 1, 4096, req);
+  r.integer("routed_experts", m.routed_experts, 0, 1 << 20, req);
+  r.integer("shared_experts", m.shared_experts, 0, 1024, req);
+  r.integer("moe_intermediate", m.moe_intermediate, 1, 1 << 22, req);
+  r.integer("experts_per_token", m.experts_per_token, 0, 1 << 20, req);
+  r.integer("expert_groups", m.expert_groups, 1, 1 << 20);
+  r.integer("groups_per_token", m.groups_per_token, 1, 1 << 20);
+  r.number("route_scale", m.route_scale, 0.0, 1e6);
+  r.choice<ScoreFunction>("score_function", m.score_function,
+                          {{"sigmoid", ScoreFunction::Sigmoid}, {"softmax", ScoreFunction::Softmax}});
+  r.boolean("normalize_topk", m.normalize_topk);
+  r.integer("mtp_depth", m.mtp_depth, 0, 1);
+  r.number("mtp_loss_weight", m.mtp_loss_weight, 0.0, 1e3);
+  r.number("balance_loss_alpha", m.balance_loss_alpha, 0.0, 1e3);
+  r.number("bias_update_speed", m.bias_update_speed, 0.0, 1e3);
+  r.number("rms_norm_eps", m.rms_norm_eps, 0.0, 1.0);
+  r.number("rope_theta", m.rope_theta, 1.0, 1e12);
+  r.boolean("tie_embeddings", m.tie_embeddings);
+  r.finish();
+  if (m.first_dense_layers > m.num_layers)
+    r.fail("first_dense_layers", fmt::format("at most num_layers ({})", m.num_layers), std::to_string(m.first_dense_layers));
+  if (m.moe_layers() > 0) {
+    if (m.experts_per_token < 1 || m.experts_per_token > m.routed_experts)
+      r.fail("experts_per_token", fmt::format("an integer in [1, routed_experts = {}]", m.routed_experts),
+             std::to_string(m.experts_per_token));
+    if (m.routed_experts % m.expert_groups != 0)
+      r.fail("expert_groups", fmt::format("a divisor of routed_experts = {}", m.routed_experts),
+             std::to_string(m.expert_groups));
+    if (m.groups_per_token > m.expert_groups)
+      r.fail("groups_per_token", fmt::format("at most expert_groups = {}", m.expert_groups), std::to_string(m.groups_per_token));
+    if (m.experts_per_token > m.groups_per_token * (m.routed_experts / m.expert_groups))
+      r.fail("experts_per_token", "at most groups_per_token × experts per group", std::to_string(m.experts_per_token));
+  }
+  if (m.qk_rope_head_dim % 2 != 0) r.fail("qk_rope_head_dim", "an even number (RoPE rotates pairs)", std::to_string(m.qk_rope_head_dim));
+}
+
+void parse_cluster(const json& j, const std::string& file, ClusterConfig& c) {
+  FieldReader r(j, "cluster", file);
+  r.string("name", c.name);
+  r.string("gpu", c.gpu, true);
+  r.integer("nodes", c.nodes, 1, 1 << 20, true);
+  r.integer("gpus_per_node", c.gpus_per_node, 1, 64, true);
+  r.number("nvlink_bytes_per_s", c.nvlink_bytes_per_s, 1e6, 1e15);
+  r.integer("nics_per_node", c.nics_per_node, 1, 64);
+  r.number("nic_bytes_per_s", c.nic_bytes_per_s, 1e6, 1e15);
+  r.integer("planes", c.planes, 1, 64);
+  r.integer("switch_tiers", c.switch_tiers, 1, 3);
+  r.number("oversubscription", c.oversubscription, 1.0, 64.0);
+  r.integer("nvlink_latency_ns", c.nvlink_latency_ns, 0, 1000000000);
+  r.integer("ib_latency_ns", c.ib_latency_ns, 0, 1000000000);
+  r.integer("ib_cross_leaf_latency_ns", c.ib_cross_leaf_latency_ns, 0, 1000000000);
+  r.integer("nodes_per_leaf", c.nodes_per_leaf, 1, 1 << 20);
+  r.finish();
+  if (c.planes > c.nics_per_node)
+    r.fail("planes", fmt::format("at most nics_per_node = {}", c.nics_per_node), std::to_string(c.planes));
+}
+
+void parse_routing(const json& j, const std::string& file, RoutingModel& m) {
+  FieldReader r(j, "plan.routing", file);
+  r.choice<RoutingKind>("kind", m.kind, {{"balanced", RoutingKind::Balanced}, {"zipf", RoutingKind::Zipf},
+                                         {"loads", RoutingKind::File}}, true);
+  r.number("zipf_exponent", m.zipf_exponent, 0.0, 10.0);
+  r.number_list("expert_load", m.expert_load, 0.0, 1e12);
+  r.string("load_file", m.load_file);
+  r.finish();
+  if (m.kind == RoutingKind::File && m.expert_load.empty() && m.load_file.empty())
+    r.fail("expert_load", "per-expert loads (or load_file) for kind \"loads\"", "neither");
+}
+
+void parse_plan(const json& j, const std::string& file, ParallelPlan& p, bool& dp_given) {
+  FieldReader r(j, "plan", file);
+  constexpr int64_t big = int64_t(1) << 40;
+  r.integer("pp", p.pp, 1, 1 << 16, true);
+  dp_given = r.has("dp");
+  r.integer("dp", p.dp, 1, 1 << 24);
+  r.integer("tp", p.tp, 1, 1);
+  r.integer("ep", p.ep, 1, 1 << 20, true);
+  r.integer("zero_stage", p.zero_stage, 0, 1);
+  r.integer("seq_len", p.seq_len, 1, 1 << 24, true);
+  r.integer("micro_batch_seqs", p.micro_batch_seqs, 1, 1 << 20);
+  r.integer("global_batch_seqs", p.global_batch_seqs, 1, big, true);
+  r.choice<ScheduleKind>("schedule", p.schedule,
+                         {{"1f1b", ScheduleKind::OneFOneB}, {"zb1p", ScheduleKind::ZeroBubble1P},
+                          {"dualpipe", ScheduleKind::DualPipe}, {"dualpipev", ScheduleKind::DualPipeV}}, true);
+  r.integer("comm_sms", p.comm_sms, 0, 1024);
+  r.integer("max_nodes_per_token", p.max_nodes_per_token, 0, 1 << 20);
+  r.boolean("recompute_norm_and_swiglu", p.recompute_norm_and_swiglu);
+  r.integer_list("layers_per_stage", p.layers_per_stage, 0, 4096);
+  if (const json* prec = r.child("precision")) {
+    FieldReader pr(*prec, "plan.precision", file);
+    pr.boolean("fp8", p.precision.fp8);
+    pr.integer("activation_tile", p.precision.activation_tile, 128, 128);
+    pr.integer("weight_block", p.precision.weight_block, 128, 128);
+    pr.boolean("fp8_dispatch", p.precision.fp8_dispatch);
+    pr.boolean("bf16_combine", p.precision.bf16_combine);
+    pr.boolean("power_of_two_scales", p.precision.power_of_two_scales);
+    pr.finish();
+  }
+  if (const json* routing = r.child("routing")) parse_routing(*routing, file, p.routing);
+  r.finish();
+}
+
+}  // namespace
+
+Scenario parse_scenario(const json& doc_in, const std::string& source, const std::vector<std::string>& overrides) {
+  FieldReader top(doc_in, "", source);
+  top.skip("model");
+  top.skip("cluster");
+  top.skip("plan");
+  top.skip("name");
+  top.skip("description");
+  top.finish();
+  for (const char* part : {"model", "cluster", "plan"})
+    if (!doc_in.contains(part)) throw ScenarioError(source, part, "a preset name or an object", "nothing: the field is missing");
+  json doc = doc_in;
+  doc["model"] = resolve_part(doc["model"], "model", source);
+  doc["cluster"] = resolve_part(doc["cluster"], "cluster", source);
+  if (!doc["plan"].is_object()) throw ScenarioError(source, "plan", "an object", describe_json(doc["plan"]));
+  for (const auto& o : overrides) apply_override(doc, o, source);
+
+  Scenario s;
+  s.source = source;
+  s.name = doc.contains("name") && doc["name"].is_string() ? doc["name"].get<std::string>()
+                                                           : std::filesystem::path(source).stem().string();
+  parse_model(doc["model"], source, s.model);
+  parse_cluster(doc["cluster"], source, s.cluster);
+  bool dp_given = false;
+  parse_plan(doc["plan"], source, s.plan, dp_given);
+  const int64_t world = s.cluster.world_size();
+  if (!dp_given) {
+    if (world % (s.plan.pp * s.plan.tp) != 0)
+      throw ScenarioError(source, "plan.pp", fmt::format("a pp that divides the world size {} (nodes {} × {} GPUs)",
+                                                         world, s.cluster.nodes, s.cluster.gpus_per_node),
+                          std::to_string(s.plan.pp));
+    s.plan.dp = world / (s.plan.pp * s.plan.tp);
+    doc["plan"]["dp"] = s.plan.dp;
+  }
+  s.resolved = std::move(doc);
+  validate_scenario(s);
+  return s;
+}
+
+Scenario load_scenario(const std::string& path_or_preset, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path_or_preset, ec)) {
+    if (const std::string* text = find_preset(path_or_preset)) {
+      Scenario s = parse_scenario(parse_json_text(*text, "preset " + path_or_preset), "preset:" + path_or_preset, overrides);
+      s.name = path_or_preset;
+      return s;
+    }
+  }
+  return parse_scenario(read_json_file(path_or_preset), path_or_preset, overrides);
+}
+
+}  // namespace tandem::ir

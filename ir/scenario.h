@@ -1,0 +1,55 @@
+// Scenario: a model, a cluster and a plan, read from one JSON file whose parts are preset names or
+// inline objects, with `--set path=value` overrides. Every bad field raises ScenarioError naming the
+// file, the JSON path, what was expected and what was found.
+#pragma once
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ir/cluster_config.h"
+#include "ir/model_config.h"
+#include "ir/parallel_plan.h"
+
+namespace tandem::ir {
+
+class ScenarioError : public std::runtime_error {
+ public:
+  ScenarioError(std::string file, std::string path, std::string expected, std::string found);
+  const std::string& file() const { return file_; }
+  const std::string& path() const { return path_; }
+  const std::string& expected() const { return expected_; }
+  const std::string& found() const { return found_; }
+
+ private:
+  std::string file_, path_, expected_, found_;
+};
+
+struct Scenario {
+  std::string name;          // file stem or preset name
+  std::string source;        // file path (or "preset:<name>")
+  ModelConfig model;
+  ClusterConfig cluster;
+  ParallelPlan plan;
+  nlohmann::json resolved;   // the scenario with presets expanded and overrides applied
+};
+
+// Largest scenario or trace-free JSON file read (bigger files are refused before parsing).
+inline constexpr size_t kMaxScenarioFileBytes = 16u << 20;
+
+// `path_or_preset`: a file path, or the name of an embedded scenario ("deepseek-v3-pretrain").
+// `overrides`: "plan.pp=8" style; the value is JSON if it parses as JSON, else a string.
+Scenario load_scenario(const std::string& path_or_preset, const std::vector<std::string>& overrides = {});
+Scenario parse_scenario(const nlohmann::json& doc, const std::string& source,
+                        const std::vector<std::string>& overrides = {});
+
+// Validation of the whole scenario (plan against model and cluster); load_scenario calls it.
+void validate_scenario(const Scenario& s);
+
+// Embedded presets: "models/<name>", "clusters/<name>", and scenario names.
+std::vector<std::string> preset_names();
+const std::string* find_preset(const std::string& key);
+
+}  // namespace tandem::ir

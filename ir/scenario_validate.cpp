@@ -1,0 +1,63 @@
+// Whole-scenario checks: the plan against the model and the cluster (world size factoring, EP
+// against experts and data parallelism, schedule constraints, layer split, batch divisibility).
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "ir/scenario.h"
+#include "ir/schedule.h"
+
+namespace tandem::ir {
+
+void validate_scenario(const Scenario& s) {
+  const auto& m = s.model;
+  const auto& c = s.cluster;
+  const auto& p = s.plan;
+  const std::string& f = s.source;
+  const int64_t world = c.world_size();
+  if (p.pp * p.dp * p.tp != world)
+    throw ScenarioError(f, "plan", fmt::format("pp × dp × tp = the world size {} (nodes {} × {} GPUs)", world, c.nodes, c.gpus_per_node),
+                        fmt::format("{} × {} × {} = {}", p.pp, p.dp, p.tp, p.pp * p.dp * p.tp));
+  if (p.dp % p.ep != 0)
+    throw ScenarioError(f, "plan.ep", fmt::format("a divisor of dp = {} (EP groups are carved out of the data-parallel ranks of a stage)", p.dp),
+                        std::to_string(p.ep));
+  if (m.moe_layers() > 0 && m.routed_experts % p.ep != 0)
+    throw ScenarioError(f, "plan.ep", fmt::format("a divisor of the {} routed experts", m.routed_experts), std::to_string(p.ep));
+  if (p.global_batch_seqs % (p.dp * p.micro_batch_seqs) != 0)
+    throw ScenarioError(f, "plan.global_batch_seqs",
+                        fmt::format("a multiple of dp × micro_batch_seqs = {} × {} = {}", p.dp, p.micro_batch_seqs, p.dp * p.micro_batch_seqs),
+                        std::to_string(p.global_batch_seqs));
+  const PipelineShape shape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches())};
+  try {
+    validate(shape);
+  } catch (const std::invalid_argument& e) {
+    throw ScenarioError(f, "plan.schedule", std::string("a schedule that fits the plan: ") + e.what(),
+                        fmt::format("\"{}\" with pp = {} and {} micro-batches per step", to_string(p.schedule), p.pp, p.micro_batches()));
+  }
+  const int64_t chunks = model_chunks(shape);
+  if (!p.layers_per_stage.empty()) {
+    if (int64_t(p.layers_per_stage.size()) != chunks)
+      throw ScenarioError(f, "plan.layers_per_stage", fmt::format("{} entries (one per model chunk of {})", chunks, to_string(p.schedule)),
+                          fmt::format("{} entries", p.layers_per_stage.size()));
+    const int64_t sum = std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), int64_t(0));
+    if (sum != m.num_layers)
+      throw ScenarioError(f, "plan.layers_per_stage", fmt::format("counts that sum to num_layers = {}", m.num_layers),
+                          fmt::format("a sum of {}", sum));
+  } else if (m.num_layers < chunks) {
+    throw ScenarioError(f, "plan.pp", fmt::format("at most {} model chunks for {} layers ({} splits the model into {})",
+                                                  m.num_layers, m.num_layers, to_string(p.schedule), chunks),
+                        std::to_string(p.pp));
+  }
+  if (p.ep > 1 && p.max_nodes_per_token > 0 && m.moe_layers() > 0) {
+    const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.gpus_per_node);
+    const int64_t per_node = std::max<int64_t>(1, m.routed_experts / ep_nodes);
+    if (p.max_nodes_per_token * per_node < m.experts_per_token)
+      throw ScenarioError(f, "plan.max_nodes_per_token",
+                          fmt::format("enough nodes for {} experts per token ({} experts per node)", m.experts_per_token, per_node),
+                          std::to_string(p.max_nodes_per_token));
+  }
+  if (c.nics_per_node != c.gpus_per_node && c.planes == c.nics_per_node && c.planes > 1 && c.gpus_per_node % c.planes != 0)
+    throw ScenarioError(f, "cluster.planes", fmt::format("a divisor of gpus_per_node = {}", c.gpus_per_node), std::to_string(c.planes));
+}
+
+}  // namespace tandem::ir

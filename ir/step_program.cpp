@@ -1,0 +1,417 @@
+// StepProgram construction: the layer split over model chunks, one RankProgram per pipeline position
+// (chunk templates, pipeline send/receive, ZeRO-1 collectives, optimizer), expanded along the
+// schedule's chunk order into op instances with their dependencies; plus the cross-rank matching.
+#include "ir/step_program.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "ir/chunk_builder.h"
+
+namespace tandem::ir {
+
+std::string OpTemplate::name() const {
+  std::string base = layer >= 0 ? fmt::format("L{}.{}", layer, to_string(role)) : std::string(to_string(role));
+  if (recompute) base += ".recompute";
+  return base;
+}
+
+PipelineShape StepProgram::pipeline() const {
+  const auto& p = scenario_.plan;
+  return PipelineShape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches())};
+}
+
+RankCoord StepProgram::coord(int64_t rank) const {
+  const auto& p = scenario_.plan;
+  RankCoord c;
+  c.pp_index = rank / p.dp;
+  c.dp_index = rank % p.dp;
+  c.ep_group = c.dp_index / p.ep;
+  c.ep_index = c.dp_index % p.ep;
+  return c;
+}
+
+int64_t StepProgram::rank_of(const RankCoord& c) const { return c.pp_index * scenario_.plan.dp + c.dp_index; }
+
+namespace {
+
+// Chunk c's layers: an even split; the remainder goes to the chunks after the first, which alone
+// also carries the embedding (the last carries the head and the MTP module).
+std::vector<std::array<int32_t, 2>> split_layers(const ModelConfig& m, const ParallelPlan& p, int32_t chunks) {
+  std::vector<int64_t> counts(size_t(chunks), m.num_layers / chunks);
+  if (!p.layers_per_stage.empty()) {
+    counts = p.layers_per_stage;
+  } else {
+    int64_t extra = m.num_layers % chunks;
+    for (int32_t c = 1; c < chunks && extra > 0; ++c, --extra) counts[size_t(c)] += 1;
+    if (extra > 0) counts[0] += extra;
+  }
+  std::vector<std::array<int32_t, 2>> out;
+  int32_t first = 0;
+  for (int64_t n : counts) {
+    out.push_back({first, first + int32_t(n)});
+    first += int32_t(n);
+  }
+  return out;
+}
+
+constexpr int64_t kTagPurposes = 16;
+
+int64_t make_tag(CommPurpose purpose, int64_t a, int64_t b, int64_t micro_batches) {
+  return ((a + 1) * 8192 + (b + 1)) * (micro_batches + 1) * kTagPurposes + int64_t(purpose);
+}
+
+struct Expander {
+  const StepProgram& program;
+  const PipelineShape shape;
+  RankProgram& rp;
+  const std::vector<ChunkTemplates>& chunks;     // by position in rp.chunks
+  // per chunk position: pipeline op templates (-1 when absent)
+  std::vector<int32_t> recv_act, send_act, recv_grad, send_grad;
+  std::unordered_map<int64_t, int32_t> producer;  // (tensor, mb) -> op index
+  std::vector<std::vector<int32_t>> deps;
+
+  int64_t key(int32_t tensor, int32_t mb) const { return int64_t(tensor) * (shape.micro_batches + 2) + (mb + 1); }
+
+  size_t position(int32_t chunk) const {
+    return size_t(std::find(rp.chunks.begin(), rp.chunks.end(), chunk) - rp.chunks.begin());
+  }
+
+  void issue(int32_t tmpl, int32_t mb, int64_t tag = -1) {
+    const OpTemplate& t = rp.templates[size_t(tmpl)];
+    const int32_t index = int32_t(rp.ops.size());
+    rp.ops.push_back(OpInstance{tmpl, mb, t.stream, tag});
+    std::vector<int32_t> d;
+    for (int32_t in : t.inputs) {
+      const bool step_wide = rp.tensors[size_t(in)].role != TensorRole::Activation;
+      const auto it = producer.find(key(in, step_wide ? -1 : mb));
+      if (it != producer.end()) d.push_back(it->second);
+    }
+    std::sort(d.begin(), d.end());
+    d.erase(std::unique(d.begin(), d.end()), d.end());
+    deps.push_back(std::move(d));
+    for (int32_t out : t.outputs) {
+      const bool step_wide = rp.tensors[size_t(out)].role != TensorRole::Activation;
+      producer[key(out, step_wide ? -1 : mb)] = index;
+    }
+  }
+
+  int64_t comm_tag(const OpTemplate& t, int32_t mb) const {
+    const Comm& c = std::get<Comm>(t.payload);
+    if (c.group == CommGroup::Pipeline) {
+      // The boundary between chunk b and b+1 names the transfer on both ends.
+      const int32_t boundary = std::min(t.chunk, c.peer_chunk);
+      return make_tag(c.purpose, boundary, mb, shape.micro_batches);
+    }
+    if (c.group == CommGroup::Expert) return make_tag(c.purpose, t.layer, mb, shape.micro_batches);
+    return make_tag(c.purpose, t.chunk, int64_t(c.group), shape.micro_batches);   // one per chunk and group
+  }
+
+  void issue_comm(int32_t tmpl, int32_t mb) { issue(tmpl, mb, comm_tag(rp.templates[size_t(tmpl)], mb)); }
+
+  void issue_ops(const std::vector<int32_t>& list, int32_t mb, int phase_filter) {
+    for (int32_t id : list) {
+      const OpTemplate& t = rp.templates[size_t(id)];
+      if (phase_filter == 1 && t.phase == Phase::W) continue;
+      if (phase_filter == 2 && t.phase != Phase::W) continue;
+      if (kind_of(t.payload) == OpKind::Comm) issue_comm(id, mb); else issue(id, mb);
+    }
+  }
+
+  bool needs_recv_act(int32_t chunk, int32_t mb) const {
+    return chunk > 0 && chunk_rank(shape, chunk - 1, mb) != rp.pp_index;
+  }
+  bool needs_send_act(int32_t chunk, int32_t mb) const {
+    return chunk + 1 < model_chunks(shape) && chunk_rank(shape, chunk + 1, mb) != rp.pp_index;
+  }
+
+  void forward_prologue(const ChunkRef& f) {
+    if (needs_recv_act(f.chunk, f.mb)) issue_comm(recv_act[position(f.chunk)], f.mb);
+  }
+  void forward_epilogue(const ChunkRef& f) {
+    if (needs_send_act(f.chunk, f.mb)) issue_comm(send_act[position(f.chunk)], f.mb);
+  }
+  void backward_prologue(const ChunkRef& b) {
+    if (needs_send_act(b.chunk, b.mb)) issue_comm(recv_grad[position(b.chunk)], b.mb);
+  }
+  void backward_epilogue(const ChunkRef& b) {
+    if (needs_recv_act(b.chunk, b.mb)) issue_comm(send_grad[position(b.chunk)], b.mb);
+  }
+
+  // Splits an op list into runs of equal layer, each run split by chunk part.
+  std::vector<std::vector<int32_t>> layer_blocks(const std::vector<int32_t>& list) const {
+    std::vector<std::vector<int32_t>> blocks;
+    int32_t layer = -3;
+    for (int32_t id : list) {
+      const int32_t l = rp.templates[size_t(id)].layer;
+      if (blocks.empty() || l != layer) blocks.emplace_back();
+      layer = l;
+      blocks.back().push_back(id);
+    }
+    return blocks;
+  }
+
+  // DualPipe's overlapped pair: per layer, forward attention beside backward combine and MLP,
+  // forward dispatch/MLP beside backward dispatch, forward combine beside backward attention.
+  void forward_backward(const ChunkRef& f, const ChunkRef& b) {
+    forward_prologue(f);
+    backward_prologue(b);
+    const auto fb = layer_blocks(chunks[position(f.chunk)].forward);
+    const auto bb = layer_blocks(chunks[position(b.chunk)].backward);
+    auto emit_part = [&](const std::vector<int32_t>& block, ChunkPart part, int32_t mb) {
+      for (int32_t id : block)
+        if (rp.templates[size_t(id)].part == part) {
+          if (kind_of(rp.templates[size_t(id)].payload) == OpKind::Comm) issue_comm(id, mb); else issue(id, mb);
+        }
+    };
+    const size_t n = std::max(fb.size(), bb.size());
+    static const std::vector<int32_t> none;
+    for (size_t i = 0; i < n; ++i) {
+      const auto& F = i < fb.size() ? fb[i] : none;
+      const auto& B = i < bb.size() ? bb[i] : none;
+      emit_part(F, ChunkPart::Other, f.mb);
+      emit_part(B, ChunkPart::Other, b.mb);
+      emit_part(F, ChunkPart::Attention, f.mb);
+      emit_part(B, ChunkPart::Combine, b.mb);
+      emit_part(B, ChunkPart::Mlp, b.mb);
+      emit_part(F, ChunkPart::Dispatch, f.mb);
+      emit_part(F, ChunkPart::Mlp, f.mb);
+      emit_part(B, ChunkPart::Dispatch, b.mb);
+      emit_part(B, ChunkPart::Attention, b.mb);
+      emit_part(F, ChunkPart::Combine, f.mb);
+    }
+    forward_epilogue(f);
+    backward_epilogue(b);
+  }
+
+  void run(const ChunkTask& task) {
+    switch (task.kind) {
+      case ChunkKind::Forward:
+        forward_prologue(task.fwd);
+        issue_ops(chunks[position(task.fwd.chunk)].forward, task.fwd.mb, 0);
+        forward_epilogue(task.fwd);
+        break;
+      case ChunkKind::Backward:
+      case ChunkKind::BackwardInput:
+        backward_prologue(task.bwd);
+        issue_ops(chunks[position(task.bwd.chunk)].backward, task.bwd.mb, task.kind == ChunkKind::Backward ? 0 : 1);
+        backward_epilogue(task.bwd);
+        break;
+      case ChunkKind::BackwardWeight:
+        issue_ops(chunks[position(task.bwd.chunk)].backward, task.bwd.mb, 2);
+        break;
+      case ChunkKind::ForwardBackward:
+        forward_backward(task.fwd, task.bwd);
+        break;
+    }
+  }
+};
+
+}  // namespace
+
+StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
+  const auto& m = scenario_.model;
+  const auto& p = scenario_.plan;
+  const PipelineShape shape = pipeline();
+  validate(shape);
+  const int32_t n_chunks = model_chunks(shape);
+  chunk_layers_ = split_layers(m, p, n_chunks);
+
+  // Expert load shares for the routing model (balanced: equal).
+  expert_load_.assign(size_t(std::max<int64_t>(1, m.routed_experts)), 1.0);
+  if (p.routing.kind == RoutingKind::Zipf) {
+    for (size_t e = 0; e < expert_load_.size(); ++e) expert_load_[e] = 1.0 / std::pow(double(e + 1), p.routing.zipf_exponent);
+  } else if (p.routing.kind == RoutingKind::File) {
+    if (int64_t(p.routing.expert_load.size()) != m.routed_experts)
+      throw ScenarioError(scenario_.source, "plan.routing.expert_load", fmt::format("{} loads, one per routed expert", m.routed_experts),
+                          fmt::format("{} loads", p.routing.expert_load.size()));
+    expert_load_ = p.routing.expert_load;
+  }
+  const double total_load = std::accumulate(expert_load_.begin(), expert_load_.end(), 0.0);
+  if (!(total_load > 0)) throw ScenarioError(scenario_.source, "plan.routing.expert_load", "loads with a positive sum", "a zero sum");
+  for (double& l : expert_load_) l /= total_load;
+
+  const int64_t tokens = p.micro_batch_tokens();
+  for (int32_t r = 0; r < int32_t(p.pp); ++r) {
+    RankProgram rp;
+    rp.pp_index = r;
+    rp.chunks = chunks_on_rank(shape, r);
+    std::sort(rp.chunks.begin(), rp.chunks.end());
+    std::vector<ChunkTemplates> chunks;
+    int32_t embedding = -1;
+    for (int32_t c : rp.chunks) {
+      // The micro-batches that run chunk c here; is chunk c-1 on this rank for them?
+      int32_t input = -1;
+      for (int32_t mb = 0; mb < shape.micro_batches; ++mb)
+        if (chunk_rank(shape, c, mb) == r) {
+          if (c > 0 && chunk_rank(shape, c - 1, mb) == r)
+            for (const auto& prev : chunks)
+              if (prev.chunk == c - 1) input = prev.output;
+          break;
+        }
+      ChunkContext ctx{scenario_, chunk_layers_[size_t(c)][0], chunk_layers_[size_t(c)][1], c == 0, c == n_chunks - 1, input, embedding};
+      chunks.push_back(build_chunk(rp, c, ctx));
+      if (c == 0) embedding = chunks.back().weights.front();   // the embedding weight
+      rp.activation_bytes.push_back(chunks.back().saved_activation_bytes);
+      rp.chunk_param_count.push_back(chunks.back().params);
+      rp.chunk_expert_param_count.push_back(chunks.back().expert_params);
+    }
+    Expander ex{*this, shape, rp, chunks, {}, {}, {}, {}, {}, {}};
+    // Pipeline transfers of the hidden state (BF16) at chunk boundaries.
+    const int64_t act_bytes = tokens * m.hidden_size * 2;
+    for (const auto& ct : chunks) {
+      auto add = [&](OpRole role, CommKind kind, CommPurpose purpose, int32_t peer, std::vector<int32_t> in, std::vector<int32_t> out) {
+        Comm c{kind, CommGroup::Pipeline, purpose, act_bytes, 2, 0, DType::BF16, peer};
+        rp.templates.push_back(OpTemplate{role, purpose == CommPurpose::Activation ? Phase::F : Phase::B, ChunkPart::Other,
+                                          Stream::P2P, ct.chunk, -1, false, c, std::move(in), std::move(out)});
+        return int32_t(rp.templates.size() - 1);
+      };
+      auto grad_of = [&](int32_t t) {
+        for (size_t i = 0; i < rp.tensors.size(); ++i)
+          if (rp.tensors[i].name == rp.tensors[size_t(t)].name + ".grad") return int32_t(i);
+        return -1;
+      };
+      const bool has_in = ct.chunk > 0, has_out = ct.output >= 0;
+      ex.recv_act.push_back(has_in ? add(OpRole::PipeRecv, CommKind::Recv, CommPurpose::Activation, ct.chunk - 1, {}, {ct.input}) : -1);
+      ex.send_grad.push_back(has_in ? add(OpRole::PipeSend, CommKind::Send, CommPurpose::ActivationGrad, ct.chunk - 1, {grad_of(ct.input)}, {}) : -1);
+      ex.send_act.push_back(has_out ? add(OpRole::PipeSend, CommKind::Send, CommPurpose::Activation, ct.chunk + 1, {ct.output}, {}) : -1);
+      ex.recv_grad.push_back(has_out ? add(OpRole::PipeRecv, CommKind::Recv, CommPurpose::ActivationGrad, ct.chunk + 1, {}, {grad_of(ct.output)}) : -1);
+    }
+    for (const ChunkTask& task : chunk_order(shape, r)) ex.run(task);
+
+    // End of step: gradient reduction over the data-parallel copies, optimizer, parameter gather.
+    const int64_t holders = parameter_copies(shape);
+    for (const auto& ct : chunks) {
+      const int64_t dense = ct.params - ct.expert_params, expert = ct.expert_params;
+      const int64_t dense_group = holders * p.dp, expert_group = holders * (p.dp / p.ep);
+      std::vector<int32_t> dense_grads, expert_grads;
+      for (size_t i = 0; i < rp.tensors.size(); ++i)
+        if (rp.tensors[i].role == TensorRole::Gradient && rp.tensors[i].chunk == ct.chunk) {
+          const bool is_expert = rp.tensors[i].name.find(".experts.") != std::string::npos;
+          (is_expert ? expert_grads : dense_grads).push_back(int32_t(i));
+        }
+      auto add = [&](OpRole role, Phase phase, Stream stream, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> out) {
+        rp.templates.push_back(OpTemplate{role, phase, ChunkPart::Other, stream, ct.chunk, -1, false, std::move(payload), std::move(in), std::move(out)});
+        return int32_t(rp.templates.size() - 1);
+      };
+      const bool zero = p.zero_stage == 1;
+      int64_t shard = 0;
+      std::vector<int32_t> reduced;
+      for (auto [grads, params, group, cg] : {std::tuple{dense_grads, dense, dense_group, CommGroup::Data},
+                                              std::tuple{expert_grads, expert, expert_group, CommGroup::ExpertData}}) {
+        if (params == 0) continue;
+        shard += zero ? (params + group - 1) / group : params;
+        if (group <= 1) { reduced.insert(reduced.end(), grads.begin(), grads.end()); continue; }
+        const int32_t marker = int32_t(rp.tensors.size());
+        rp.tensors.push_back({fmt::format("C{}.{}grads.reduced", ct.chunk, cg == CommGroup::Data ? "" : "expert_"),
+                              {zero ? (params + group - 1) / group : params, 1, 1}, DType::FP32, TensorRole::Gradient, ct.chunk});
+        Comm c{zero ? CommKind::ReduceScatter : CommKind::AllReduce, cg,
+               zero ? CommPurpose::GradReduceScatter : CommPurpose::GradAllReduce, params * 4, group, 0, DType::FP32};
+        ex.issue_comm(add(zero ? OpRole::GradReduceScatter : OpRole::GradAllReduce, Phase::Step, Stream::Comm, c, grads, {marker}), -1);
+        reduced.push_back(marker);
+      }
+      const int32_t updated = int32_t(rp.tensors.size());
+      rp.tensors.push_back({fmt::format("C{}.params.updated", ct.chunk), {shard, 1, 1}, DType::BF16, TensorRole::OptimizerState, ct.chunk});
+      ex.issue(add(OpRole::OptimizerStep, Phase::Step, Stream::Compute, Optimizer{shard}, reduced, {updated}), -1);
+      if (zero) {
+        for (auto [params, group, cg] : {std::tuple{dense, dense_group, CommGroup::Data}, std::tuple{expert, expert_group, CommGroup::ExpertData}}) {
+          if (params == 0 || group <= 1) continue;
+          Comm c{CommKind::AllGather, cg, CommPurpose::ParamAllGather, ((params + group - 1) / group) * 2, group, 0, DType::BF16};
+          ex.issue_comm(add(OpRole::ParamAllGather, Phase::Step, Stream::Comm, c, {updated}, {}), -1);
+        }
+      }
+    }
+    rp.dep_offsets.reserve(ex.deps.size() + 1);
+    rp.dep_offsets.push_back(0);
+    for (const auto& d : ex.deps) {
+      rp.deps.insert(rp.deps.end(), d.begin(), d.end());
+      rp.dep_offsets.push_back(int32_t(rp.deps.size()));
+    }
+    rp.ops.shrink_to_fit();
+    roles_.push_back(std::move(rp));
+  }
+}
+
+int64_t StepProgram::peer_rank(int64_t rank, const OpInstance& op) const {
+  const RankProgram& rp = program_of(rank);
+  const OpTemplate& t = rp.tmpl(op);
+  const Comm& c = std::get<Comm>(t.payload);
+  RankCoord rc = coord(rank);
+  rc.pp_index = chunk_rank(pipeline(), c.peer_chunk, op.mb);
+  return rank_of(rc);
+}
+
+std::vector<int64_t> StepProgram::group_ranks(int64_t rank, const OpInstance& op) const {
+  const RankProgram& rp = program_of(rank);
+  const OpTemplate& t = rp.tmpl(op);
+  const Comm& c = std::get<Comm>(t.payload);
+  const RankCoord rc = coord(rank);
+  const auto& p = scenario_.plan;
+  std::vector<int64_t> out;
+  switch (c.group) {
+    case CommGroup::Pipeline:
+      out = {rank, peer_rank(rank, op)};
+      break;
+    case CommGroup::Expert:
+      for (int64_t i = 0; i < p.ep; ++i) out.push_back(rank_of({rc.pp_index, rc.ep_group * p.ep + i, rc.ep_group, i}));
+      break;
+    case CommGroup::Data:
+    case CommGroup::ExpertData: {
+      std::vector<int32_t> holders;
+      for (int32_t r = 0; r < int32_t(p.pp); ++r) {
+        const auto& ch = roles_[size_t(r)].chunks;
+        if (std::find(ch.begin(), ch.end(), t.chunk) != ch.end()) holders.push_back(r);
+      }
+      for (int32_t h : holders)
+        for (int64_t d = 0; d < p.dp; ++d)
+          if (c.group == CommGroup::Data || d % p.ep == rc.ep_index) out.push_back(rank_of({h, d, d / p.ep, d % p.ep}));
+      break;
+    }
+    case CommGroup::World:
+      for (int64_t r = 0; r < num_ranks(); ++r) out.push_back(r);
+      break;
+  }
+  return out;
+}
+
+std::vector<double> StepProgram::a2a_send_bytes(int64_t rank, const OpInstance& op) const {
+  const RankProgram& rp = program_of(rank);
+  const Comm& c = std::get<Comm>(rp.tmpl(op).payload);
+  const auto& p = scenario_.plan;
+  const int64_t per_rank_experts = std::max<int64_t>(1, int64_t(expert_load_.size()) / p.ep);
+  auto share = [&](int64_t ep_index) {
+    double s = 0;
+    for (int64_t e = ep_index * per_rank_experts; e < (ep_index + 1) * per_rank_experts && e < int64_t(expert_load_.size()); ++e)
+      s += expert_load_[size_t(e)];
+    return s;
+  };
+  std::vector<double> out(size_t(p.ep));
+  const bool to_experts = c.purpose == CommPurpose::Dispatch || c.purpose == CommPurpose::CombineGrad;
+  const double own = share(coord(rank).ep_index);
+  for (int64_t j = 0; j < p.ep; ++j)
+    // Towards the experts: split by the destination's load; back from them: this rank's load, to every source.
+    out[size_t(j)] = double(c.bytes) * (to_experts ? share(j) : own);
+  return out;
+}
+
+size_t StepProgram::total_op_instances() const {
+  size_t n = 0;
+  for (const auto& r : roles_) n += r.ops.size();
+  return n;
+}
+
+size_t StepProgram::memory_footprint_bytes() const {
+  size_t n = sizeof(*this);
+  for (const auto& r : roles_) {
+    n += r.ops.capacity() * sizeof(OpInstance) + r.deps.capacity() * 4 + r.dep_offsets.capacity() * 4;
+    for (const auto& t : r.templates) n += sizeof(t) + (t.inputs.capacity() + t.outputs.capacity()) * 4;
+    for (const auto& t : r.tensors) n += sizeof(t) + t.name.capacity();
+  }
+  return n;
+}
+
+}  // namespace tandem::ir

@@ -1,0 +1,120 @@
+// StepProgram: the whole training step as ops per rank and stream, in issue order, with the
+// dependencies between them and the matching of sends, receives and collectives across ranks.
+// Ranks of one pipeline position share one RankProgram: 2048 ranks hold PP programs, not 2048.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ir/op.h"
+#include "ir/op_role.h"
+#include "ir/scenario.h"
+#include "ir/schedule.h"
+
+namespace tandem::ir {
+
+enum class TensorRole : uint8_t { Weight, Gradient, OptimizerState, Activation };
+
+// A tensor of the program: shape only, never data. Activation tensors are per micro-batch.
+struct TensorInfo {
+  std::string name;                 // e.g. "L5.attn.q_up.w"
+  std::array<int64_t, 3> shape{};   // unused trailing dims are 1
+  DType dtype = DType::BF16;
+  TensorRole role = TensorRole::Activation;
+  int32_t chunk = -1;               // model chunk owning it (-1: rank-wide)
+  int64_t bytes() const { return shape[0] * shape[1] * shape[2] * dtype_bytes(dtype); }
+};
+
+// In-order queues of a rank: kernels, expert all-to-all and collectives, pipeline point-to-point.
+enum class Stream : uint8_t { Compute = 0, Comm = 1, P2P = 2 };
+inline constexpr int kStreams = 3;
+
+// One kernel of one model chunk, the same for every micro-batch.
+struct OpTemplate {
+  OpRole role;
+  Phase phase;
+  ChunkPart part = ChunkPart::Other;
+  Stream stream = Stream::Compute;
+  int32_t chunk = -1;               // model chunk (virtual pipeline stage)
+  int32_t layer = -1;               // model layer; -1 outside the layers, num_layers for the MTP module
+  bool recompute = false;           // a forward op re-run in the backward pass (norms, SwiGLU)
+  OpPayload payload;
+  std::vector<int32_t> inputs, outputs;   // TensorInfo indices of the RankProgram
+  std::string name() const;         // "L5.q_up" style, used as the timeline event name
+};
+
+// One op as issued on a rank: a template executed for one micro-batch (mb = -1 for step-wide ops).
+struct OpInstance {
+  int32_t tmpl = 0;
+  int32_t mb = -1;
+  Stream stream = Stream::Compute;
+  int64_t tag = -1;                 // communication: equal on all ends of one transfer/collective
+};
+
+// The ops of every rank sharing one pipeline position. `ops` is the issue order; each stream runs its
+// ops in that order. `deps` (CSR by op index) lists the earlier ops of the same rank an op waits for
+// (beyond its stream predecessor); cross-rank waits come from the communication matching.
+struct RankProgram {
+  int32_t pp_index = 0;
+  std::vector<int32_t> chunks;      // model chunks held by this rank
+  std::vector<TensorInfo> tensors;
+  std::vector<OpTemplate> templates;
+  std::vector<int64_t> activation_bytes;  // per chunk in `chunks`: bytes saved for backward per micro-batch
+  std::vector<int64_t> chunk_param_count; // per chunk in `chunks`: parameters held (experts: this rank's share)
+  std::vector<int64_t> chunk_expert_param_count;  // per chunk: the routed-expert part of it
+  std::vector<OpInstance> ops;
+  std::vector<int32_t> dep_offsets; // size ops.size() + 1
+  std::vector<int32_t> deps;
+  std::span<const int32_t> deps_of(size_t op) const {
+    return {deps.data() + dep_offsets[op], deps.data() + dep_offsets[op + 1]};
+  }
+  const OpTemplate& tmpl(const OpInstance& op) const { return templates[size_t(op.tmpl)]; }
+};
+
+// Where a rank sits in the plan. rank = pp_index * dp + dp_index (ranks of one stage are adjacent,
+// so an EP group of 64 spans 8 consecutive nodes); ep_group = dp_index / ep, ep_index = dp_index % ep.
+struct RankCoord {
+  int64_t pp_index = 0, dp_index = 0, ep_group = 0, ep_index = 0;
+};
+
+class StepProgram {
+ public:
+  // Builds the program; throws ScenarioError (see scenario.h) on plans it cannot lay out.
+  explicit StepProgram(Scenario scenario);
+
+  const Scenario& scenario() const { return scenario_; }
+  const ModelConfig& model() const { return scenario_.model; }
+  const ClusterConfig& cluster() const { return scenario_.cluster; }
+  const ParallelPlan& plan() const { return scenario_.plan; }
+  PipelineShape pipeline() const;
+
+  int64_t num_ranks() const { return scenario_.plan.world_size(); }
+  RankCoord coord(int64_t rank) const;
+  int64_t rank_of(const RankCoord& c) const;
+  const std::vector<RankProgram>& roles() const { return roles_; }
+  const RankProgram& program_of(int64_t rank) const { return roles_[size_t(coord(rank).pp_index)]; }
+
+  // The layers of each model chunk: [first, last) in model layer numbers; the first chunk also holds
+  // the embedding, the last the final norm, output head, loss and the MTP module.
+  const std::vector<std::array<int32_t, 2>>& chunk_layers() const { return chunk_layers_; }
+
+  // Matching. Send/Recv: the rank at the other end. Collectives and all-to-all: the ranks taking part,
+  // in group order (this rank included).
+  int64_t peer_rank(int64_t rank, const OpInstance& op) const;
+  std::vector<int64_t> group_ranks(int64_t rank, const OpInstance& op) const;
+  // All-to-all: bytes this rank sends to each member of group_ranks (by the routing model).
+  std::vector<double> a2a_send_bytes(int64_t rank, const OpInstance& op) const;
+
+  size_t total_op_instances() const;      // sum over roles
+  size_t memory_footprint_bytes() const;  // approximate heap held by the program
+
+ private:
+  Scenario scenario_;
+  std::vector<std::array<int32_t, 2>> chunk_layers_;
+  std::vector<RankProgram> roles_;
+  std::vector<double> expert_load_;       // normalised per routed expert (sums to 1)
+};
+
+}  // namespace tandem::ir
