@@ -236,8 +236,9 @@ void Builder::head_and_loss(int32_t hidden, const std::string& name, double weig
   (void)weight_scale;
   const int32_t n = norm(OpRole::FinalNorm, ChunkPart::Other, hidden, name + ".final_norm");
   const int32_t w = weight(name + ".head.w", m_.hidden_size, m_.vocab_size);
-  const int32_t logits = act(name + ".logits", m_.vocab_size, DType::FP32);
-  op(OpRole::Head, ChunkPart::Other, Gemm{tokens_, m_.vocab_size, m_.hidden_size, DType::BF16, DType::BF16, DType::FP32},
+  // BF16 logits: the loss kernel reads them once forward and once backward (softmax recomputed).
+  const int32_t logits = act(name + ".logits", m_.vocab_size, DType::BF16);
+  op(OpRole::Head, ChunkPart::Other, Gemm{tokens_, m_.vocab_size, m_.hidden_size, DType::BF16, DType::BF16, DType::BF16},
      {n, w}, {logits});
   const int32_t loss = tensor(prefix_ + "." + name + ".loss", 1, 1, DType::FP32, TensorRole::Activation);
   const int64_t e = tokens_ * m_.vocab_size;
@@ -257,8 +258,22 @@ int32_t Builder::grad_of(int32_t t) {
   return g;
 }
 
+// Recomputed in the backward pass instead of kept (DeepSeek-V3 section 3.2.3): RMSNorms, the MLA
+// up-projections with their casts and RoPE, and SwiGLU (its input is kept, in FP8 under the recipe).
+bool recomputed_kind(const OpTemplate& f) {
+  switch (f.role) {
+    case OpRole::AttnNorm: case OpRole::QNorm: case OpRole::KvNorm: case OpRole::FfnNorm:
+    case OpRole::QUpQuant: case OpRole::QUp: case OpRole::KvUpQuant: case OpRole::KvUp: case OpRole::Rope:
+    case OpRole::FfnSwiglu: case OpRole::SharedSwiglu: case OpRole::ExpertSwiglu:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Walks the forward ops backwards and emits, for each, what its backward needs.
 void Builder::mirror_backward() {
+  auto recomputed = [&](const OpTemplate& f) { return p_.recompute_norm_and_swiglu && recomputed_kind(f); };
   const auto& T = rp_.tensors;
   auto is_weight = [&](int32_t t) { return T[size_t(t)].role == TensorRole::Weight; };
   auto emit = [&](const OpTemplate& f, Phase phase, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> outs,
@@ -283,9 +298,7 @@ void Builder::mirror_backward() {
       for (int32_t id : fwd) {
         const OpTemplate& g = rp_.templates[size_t(id)];
         if (g.layer != f.layer) continue;
-        const OpKind k = kind_of(g.payload);
-        const bool swiglu = k == OpKind::Elementwise && std::get<Elementwise>(g.payload).kind == ElementwiseKind::SwiGLU;
-        if (k == OpKind::Norm || swiglu) emit(g, Phase::B, g.payload, g.inputs, g.outputs, Stream::Compute, true);
+        if (recomputed(g)) emit(g, Phase::B, g.payload, g.inputs, g.outputs, Stream::Compute, true);
       }
     }
     std::vector<int32_t> act_in, weights;
@@ -303,9 +316,16 @@ void Builder::mirror_backward() {
         const bool fp8 = g.a == DType::FP8E4M3;
         const int32_t x = act_in.at(0), w = weights.at(0), gy = dy.at(0);
         const int32_t gx = grad_of(x);
+        auto fp8_copy = [&](int32_t t, const char* suffix) {
+          const TensorInfo info = T[size_t(t)];
+          rp_.tensors.push_back({info.name + suffix, info.shape, DType::FP8E4M3, TensorRole::Activation, chunk_});
+          return int32_t(rp_.tensors.size() - 1);
+        };
+        int32_t gy_q = gy;
         if (fp8) {
           // dY quantised in 1x128 tiles for the dgrad GEMM.
-          emit(f, Phase::B, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {gy}, {gy},
+          gy_q = fp8_copy(gy, ".fp8");
+          emit(f, Phase::B, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {gy}, {gy_q},
                Stream::Compute);
         }
         Gemm dgrad = g;               // dX[m, k] = dY[m, n] · Wᵀ
@@ -314,12 +334,15 @@ void Builder::mirror_backward() {
         dgrad.out = DType::BF16;
         std::vector<int32_t> b_out{gx};
         for (size_t r = 1; r < act_in.size(); ++r) b_out.push_back(grad_of(act_in[r]));   // residual input
-        emit(f, Phase::B, dgrad, {gy, w}, b_out, Stream::Compute);
+        emit(f, Phase::B, dgrad, {gy_q, w}, b_out, Stream::Compute);
+        int32_t x_t = x, gy_t = gy;
         if (fp8) {
           // wgrad needs X and dY quantised along the token dimension: transpose-requantise both.
-          emit(f, Phase::W, Quantize{g.m, g.k, DType::FP8E4M3, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {x}, {x},
+          x_t = fp8_copy(x, ".t");
+          gy_t = fp8_copy(gy, ".t");
+          emit(f, Phase::W, Quantize{g.m, g.k, DType::FP8E4M3, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {x}, {x_t},
                Stream::Compute);
-          emit(f, Phase::W, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {gy}, {gy},
+          emit(f, Phase::W, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {gy}, {gy_t},
                Stream::Compute);
         }
         Gemm wgrad = g;               // dW[k, n] = Xᵀ[k, m] · dY[m, n], accumulated over micro-batches
@@ -329,7 +352,7 @@ void Builder::mirror_backward() {
         wgrad.out = DType::FP32;
         wgrad.accumulate = true;
         wgrad.groups_split_k = !g.group_rows.empty();
-        emit(f, Phase::W, wgrad, {x, gy}, {grad_of(w)}, Stream::Compute);
+        emit(f, Phase::W, wgrad, {x_t, gy_t}, {grad_of(w)}, Stream::Compute);
         break;
       }
       case OpKind::Attention: {
@@ -466,9 +489,20 @@ ChunkTemplates Builder::build() {
     for (int32_t i : t.inputs)
       if (!produced_in_backward[size_t(i)]) read_in_backward[size_t(i)] = 1;
   }
-  for (size_t t = 0; t < rp_.tensors.size(); ++t)
-    if (read_in_backward[t] && rp_.tensors[t].role == TensorRole::Activation && rp_.tensors[t].chunk == chunk_)
-      out_.saved_activation_bytes += rp_.tensors[t].bytes();
+  // SwiGLU inputs are cached in FP8 (1x128 tiles) under the recipe: one byte per value plus scales.
+  std::vector<char> fp8_cached(rp_.tensors.size(), 0);
+  if (fp8_ && p_.recompute_norm_and_swiglu)
+    for (int32_t id : out_.forward) {
+      const OpTemplate& t = rp_.templates[size_t(id)];
+      if (t.role == OpRole::ExpertSwiglu || t.role == OpRole::SharedSwiglu || t.role == OpRole::FfnSwiglu)
+        fp8_cached[size_t(t.inputs[0])] = 1;
+    }
+  for (size_t t = 0; t < rp_.tensors.size(); ++t) {
+    const TensorInfo& info = rp_.tensors[t];
+    if (!read_in_backward[t] || info.role != TensorRole::Activation || info.chunk != chunk_) continue;
+    const int64_t elems = info.shape[0] * info.shape[1] * info.shape[2];
+    out_.saved_activation_bytes += fp8_cached[t] ? elems + 4 * info.shape[0] * ((info.shape[1] + 127) / 128) : info.bytes();
+  }
   return out_;
 }
 

@@ -28,7 +28,19 @@ std::vector<RankMemory> rank_memory(const StepProgram& program) {
     m.gradient_bytes = 4 * m.params;
     m.optimizer_bytes = (4 + 2 + 2) * shard;
     m.peak_live_micro_batches = times.peak_live_activations[size_t(rp.pp_index)];
-    m.activation_peak_bytes = int64_t(m.peak_live_micro_batches) * m.activation_bytes_per_mb;
+    // Activations depend only on the order of chunk tasks on the rank: a forward keeps its chunk's
+    // saved tensors until the backward that frees them (the weight-grad part when it is split off).
+    int64_t live = 0;
+    for (const ChunkTask& task : chunk_order(shape, rp.pp_index)) {
+      auto bytes = [&](int32_t chunk) {
+        const size_t i = size_t(std::find(rp.chunks.begin(), rp.chunks.end(), chunk) - rp.chunks.begin());
+        return rp.activation_bytes[i];
+      };
+      if (task.kind == ChunkKind::Forward || task.kind == ChunkKind::ForwardBackward) live += bytes(task.fwd.chunk);
+      m.activation_peak_bytes = std::max(m.activation_peak_bytes, live);
+      if (task.kind == ChunkKind::Backward || task.kind == ChunkKind::BackwardWeight || task.kind == ChunkKind::ForwardBackward)
+        live -= bytes(task.bwd.chunk);
+    }
     out.push_back(m);
   }
   return out;

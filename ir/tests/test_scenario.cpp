@@ -1,0 +1,197 @@
+// Scenario loading: presets, overrides, and a clear ScenarioError (file, JSON path, expected, found)
+// for every kind of bad input.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "ir/scenario.h"
+
+using namespace tandem::ir;
+using nlohmann::json;
+
+namespace {
+
+json base_doc() {
+  return json{{"model", "tiny"},
+              {"cluster", {{"base", "h800"}, {"nodes", 1}, {"gpus_per_node", 4}, {"nics_per_node", 4}, {"planes", 4}}},
+              {"plan", {{"pp", 2}, {"ep", 2}, {"seq_len", 64}, {"micro_batch_seqs", 4}, {"global_batch_seqs", 32}, {"schedule", "1f1b"}}}};
+}
+
+// Parses and returns the error, failing the test if there is none.
+ScenarioError error_of(const json& doc, const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_scenario(doc, "test.json", overrides);
+  } catch (const ScenarioError& e) {
+    return e;
+  }
+  FAIL("expected a ScenarioError");
+  throw;
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() / ("tandem_test_" + name);
+  std::ofstream(path, std::ios::binary) << text;
+  return path.string();
+}
+
+}  // namespace
+
+TEST_CASE("embedded scenarios load and resolve presets", "[ir][scenario]") {
+  const Scenario s = load_scenario("deepseek-v3-pretrain");
+  CHECK(s.model.hidden_size == 7168);
+  CHECK(s.cluster.world_size() == 2048);
+  CHECK(s.plan.pp == 16);
+  CHECK(s.plan.dp == 128);               // derived: 2048 / (16 x 1)
+  CHECK(s.plan.ep == 64);
+  CHECK(s.plan.micro_batches() == 120);  // 15360 sequences / (128 replicas x 1 sequence)
+  CHECK(s.plan.schedule == ScheduleKind::DualPipe);
+  CHECK(s.plan.comm_sms == 20);
+  CHECK(s.plan.max_nodes_per_token == 4);
+  CHECK(s.resolved["model"]["num_layers"] == 61);
+  const Scenario tiny = load_scenario("tiny");
+  CHECK(tiny.model.name == "tiny");
+  for (const char* name : {"clusters/h800", "clusters/h100", "clusters/h200", "models/deepseek-v3-671b", "models/deepseek-v2-lite", "models/tiny"})
+    CHECK(find_preset(name) != nullptr);
+}
+
+TEST_CASE("--set overrides any field and is validated like the file", "[ir][scenario]") {
+  const Scenario s = load_scenario("deepseek-v3-pretrain", {"plan.pp=8", "plan.schedule=1f1b", "cluster.nodes=128"});
+  CHECK(s.plan.pp == 8);
+  CHECK(s.plan.dp == 128);   // 1024 / 8
+  CHECK(s.plan.schedule == ScheduleKind::OneFOneB);
+  const auto e = error_of(base_doc(), {"plan.pp=three"});
+  CHECK(e.path() == "plan.pp");
+  CHECK_THAT(e.found(), Catch::Contains("\"three\""));
+  CHECK(error_of(base_doc(), {"plan.pp"}).expected().find("path=value") != std::string::npos);
+}
+
+TEST_CASE("bad fields name the file, the path, what was expected and what was found", "[ir][scenario][errors]") {
+  SECTION("wrong type") {
+    json d = base_doc();
+    d["plan"]["pp"] = "2";
+    const auto e = error_of(d);
+    CHECK(e.file() == "test.json");
+    CHECK(e.path() == "plan.pp");
+    CHECK_THAT(e.expected(), Catch::Contains("integer"));
+    CHECK_THAT(e.found(), Catch::Contains("string"));
+  }
+  SECTION("unknown key with the nearest valid one") {
+    json d = base_doc();
+    d["plan"]["micro_batch_seq"] = 4;
+    const auto e = error_of(d);
+    CHECK(e.path() == "plan.micro_batch_seq");
+    CHECK_THAT(e.expected(), Catch::Contains("micro_batch_seqs"));
+  }
+  SECTION("unknown preset with a suggestion") {
+    json d = base_doc();
+    d["model"] = "deepseek-v3-617b";
+    const auto e = error_of(d);
+    CHECK(e.path() == "model");
+    CHECK_THAT(e.found(), Catch::Contains("deepseek-v3-671b"));
+  }
+  SECTION("missing field") {
+    json d = base_doc();
+    d["plan"].erase("seq_len");
+    const auto e = error_of(d);
+    CHECK(e.path() == "plan.seq_len");
+    CHECK_THAT(e.found(), Catch::Contains("missing"));
+    json d2 = base_doc();
+    d2.erase("plan");
+    CHECK(error_of(d2).path() == "plan");
+  }
+  SECTION("zero, negative and huge sizes") {
+    for (json v : {json(0), json(-4), json(1e300), json(18446744073709551615ull), json(2.5)}) {
+      json d = base_doc();
+      d["plan"]["seq_len"] = v;
+      const auto e = error_of(d);
+      CHECK(e.path() == "plan.seq_len");
+      CHECK_THAT(e.expected(), Catch::Contains("integer in [1,"));
+    }
+    json d = base_doc();
+    d["cluster"]["nic_bytes_per_s"] = -1;
+    CHECK(error_of(d).path() == "cluster.nic_bytes_per_s");
+  }
+  SECTION("world size that does not factor into pp x dp x tp") {
+    json d = base_doc();
+    d["plan"]["pp"] = 3;   // 4 GPUs
+    const auto e = error_of(d);
+    CHECK(e.path() == "plan.pp");
+    CHECK_THAT(e.expected(), Catch::Contains("divides the world size 4"));
+    json d2 = base_doc();
+    d2["plan"]["dp"] = 4;  // 2 x 4 = 8 != 4
+    CHECK_THAT(error_of(d2).found(), Catch::Contains("2 × 4 × 1 = 8"));
+  }
+  SECTION("ep that does not divide the experts") {
+    json d = base_doc();
+    d["model"] = {{"base", "tiny"}, {"routed_experts", 9}, {"expert_groups", 3}, {"groups_per_token", 2}};
+    const auto e = error_of(d);
+    CHECK(e.path() == "plan.ep");
+    CHECK_THAT(e.expected(), Catch::Contains("9 routed experts"));
+  }
+  SECTION("DualPipe with odd PP or too few micro-batches") {
+    json d = base_doc();
+    d["cluster"]["gpus_per_node"] = 3;
+    d["cluster"]["nics_per_node"] = 3;
+    d["cluster"]["planes"] = 3;
+    d["plan"]["pp"] = 3;
+    d["plan"]["ep"] = 1;
+    d["plan"]["global_batch_seqs"] = 64;
+    d["plan"]["schedule"] = "dualpipe";
+    CHECK(error_of(d).path() == "plan.schedule");
+    json d2 = base_doc();
+    d2["plan"]["schedule"] = "dualpipe";   // 4 micro-batches for pp 2: DualPipe needs at least 2 x pp
+    d2["plan"]["global_batch_seqs"] = 8;
+    const auto e = error_of(d2);
+    CHECK(e.path() == "plan.schedule");
+    CHECK_THAT(e.found(), Catch::Contains("micro-batches"));
+  }
+  SECTION("layers that cannot be split as asked") {
+    json d = base_doc();
+    d["plan"]["layers_per_stage"] = {1, 2};   // tiny has 4 layers
+    const auto e = error_of(d);
+    CHECK(e.path() == "plan.layers_per_stage");
+    CHECK_THAT(e.found(), Catch::Contains("sum of 3"));
+    json d2 = base_doc();
+    d2["plan"]["layers_per_stage"] = {4};
+    CHECK_THAT(error_of(d2).found(), Catch::Contains("1 entries"));
+    json d3 = base_doc();
+    d3["model"] = {{"base", "tiny"}, {"num_layers", 1}, {"first_dense_layers", 1}};
+    CHECK(error_of(d3).path() == "plan.pp");
+  }
+  SECTION("batch that does not divide into micro-batches") {
+    json d = base_doc();
+    d["plan"]["global_batch_seqs"] = 30;
+    CHECK(error_of(d).path() == "plan.global_batch_seqs");
+  }
+  SECTION("top level not an object, unknown schedule") {
+    CHECK(error_of(json::array()).path() == "(top level)");
+    json d = base_doc();
+    d["plan"]["schedule"] = "dualpipe2";
+    CHECK_THAT(error_of(d).found(), Catch::Contains("did you mean \"dualpipe\""));
+  }
+}
+
+TEST_CASE("bad files: missing, truncated, not JSON, too large, a directory", "[ir][scenario][errors]") {
+  auto load_error = [](const std::string& path) {
+    try {
+      load_scenario(path);
+    } catch (const ScenarioError& e) {
+      return std::string(e.what());
+    }
+    FAIL("expected a ScenarioError");
+    return std::string();
+  };
+  CHECK_THAT(load_error("/nonexistent/scenario.json"), Catch::Contains("no such file"));
+  CHECK_THAT(load_error(write_temp("truncated.json", R"({"model": "tiny", "plan": {"pp": )")), Catch::Contains("truncated"));
+  CHECK_THAT(load_error(write_temp("garbage.json", "model = tiny\n")), Catch::Contains("invalid JSON"));
+  CHECK_THAT(load_error(write_temp("empty.json", "")), Catch::Contains("expected a complete JSON document"));
+  CHECK_THAT(load_error(std::filesystem::temp_directory_path().string()), Catch::Contains("a directory"));
+  // A file larger than the limit is refused before it is read (sparse file: no disk used).
+  const auto big = std::filesystem::temp_directory_path() / "tandem_test_huge.json";
+  { std::ofstream(big) << "{"; }
+  std::filesystem::resize_file(big, uintmax_t(3) << 30);
+  CHECK_THAT(load_error(big.string()), Catch::Contains("a file of 3221225472 bytes"));
+  std::filesystem::remove(big);
+}

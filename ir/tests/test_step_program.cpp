@@ -1,0 +1,152 @@
+// The StepProgram: shared templates, op counts, per-stream order and dependencies, cross-rank
+// matching, a2a bytes by the routing model, and the graph checks for every schedule.
+#include <catch2/catch.hpp>
+
+#include "ir/graph_check.h"
+#include "ir/memory.h"
+#include "ir/step_program.h"
+
+using namespace tandem::ir;
+
+TEST_CASE("ranks of one pipeline position share one program", "[ir][program]") {
+  const StepProgram p(load_scenario("deepseek-v3-pretrain"));
+  CHECK(p.num_ranks() == 2048);
+  CHECK(p.roles().size() == 16);          // one RankProgram per pipeline position, not 2048
+  CHECK(&p.program_of(0) == &p.program_of(127));
+  CHECK(&p.program_of(128) == &p.program_of(255));
+  CHECK(p.coord(200).pp_index == 1);
+  CHECK(p.coord(200).dp_index == 72);
+  CHECK(p.coord(200).ep_group == 1);      // 72 / 64
+  CHECK(p.coord(200).ep_index == 8);
+  // DualPipe: rank position 0 holds the first and the last model chunk.
+  CHECK(p.program_of(0).chunks == std::vector<int32_t>{0, 15});
+  // 61 layers over 16 chunks: 3 on chunks 0, 14, 15 and 4 on the others.
+  CHECK(p.chunk_layers()[0] == std::array<int32_t, 2>{0, 3});
+  CHECK(p.chunk_layers()[1] == std::array<int32_t, 2>{3, 7});
+  CHECK(p.chunk_layers()[15][1] == 61);
+  CHECK(p.memory_footprint_bytes() < (size_t(256) << 20));
+}
+
+TEST_CASE("expert all-to-all groups and bytes follow the plan and routing", "[ir][program]") {
+  const StepProgram p(load_scenario("deepseek-v3-pretrain"));
+  const RankProgram& rp = p.program_of(130);
+  const OpInstance* dispatch = nullptr;
+  for (const auto& op : rp.ops)
+    if (rp.tmpl(op).role == OpRole::Dispatch) { dispatch = &op; break; }
+  REQUIRE(dispatch != nullptr);
+  const Comm& c = std::get<Comm>(rp.tmpl(*dispatch).payload);
+  // 4096 tokens x 8 experts x (7168 FP8 bytes + 56 scales x 4 bytes)
+  CHECK(c.bytes == 4096LL * 8 * (7168 + 56 * 4));
+  CHECK(c.sms == 20);
+  const auto group = p.group_ranks(130, *dispatch);
+  REQUIRE(group.size() == 64);
+  CHECK(group.front() == 128);
+  CHECK(group.back() == 191);
+  const auto bytes = p.a2a_send_bytes(130, *dispatch);
+  REQUIRE(bytes.size() == 64);
+  CHECK(bytes[0] == Approx(double(c.bytes) / 64));
+  // Zipf routing: expert 0 hottest, so EP rank 0 receives the most.
+  const StepProgram z(load_scenario("deepseek-v3-pretrain", {"plan.routing={\"kind\":\"zipf\",\"zipf_exponent\":1.0}"}));
+  const auto zb = z.a2a_send_bytes(130, *dispatch);
+  CHECK(zb[0] > zb[63] * 10);
+  double sum = 0;
+  for (double b : zb) sum += b;
+  CHECK(sum == Approx(double(c.bytes)));
+}
+
+TEST_CASE("pipeline sends and receives match across ranks", "[ir][program]") {
+  const StepProgram p(load_scenario("tiny"));
+  size_t sends = 0;
+  for (int64_t r = 0; r < p.num_ranks(); ++r) {
+    const RankProgram& rp = p.program_of(r);
+    for (const auto& op : rp.ops) {
+      const OpTemplate& t = rp.tmpl(op);
+      if (t.role != OpRole::PipeSend) continue;
+      ++sends;
+      const int64_t peer = p.peer_rank(r, op);
+      CHECK(p.coord(peer).dp_index == p.coord(r).dp_index);
+      bool found = false;
+      const RankProgram& pr = p.program_of(peer);
+      for (const auto& o : pr.ops)
+        if (pr.tmpl(o).role == OpRole::PipeRecv && o.tag == op.tag && p.peer_rank(peer, o) == r) found = true;
+      CHECK(found);
+    }
+  }
+  // 1F1B on pp 2 with 4 micro-batches: each of 4 ranks sends 4 activations or 4 gradients.
+  CHECK(sends == 16);
+}
+
+TEST_CASE("every schedule gives an acyclic, fully matched program", "[ir][program][check]") {
+  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) {
+    INFO(schedule);
+    const StepProgram p(load_scenario("deepseek-v3-pretrain", {std::string("plan.schedule=") + schedule, "plan.pp=4",
+                                                                  "cluster.nodes=4", "plan.ep=8", "plan.global_batch_seqs=64"}));
+    const GraphCheck c = check_program(p);
+    CHECK(c.ok());
+    CHECK(c.acyclic);
+    CHECK(c.critical_path_ops > 0);
+    // Every op instance's dependencies point backwards in issue order.
+    for (const auto& rp : p.roles())
+      for (size_t i = 0; i < rp.ops.size(); ++i)
+        for (int32_t d : rp.deps_of(i)) REQUIRE(size_t(d) < i);
+  }
+}
+
+TEST_CASE("a program whose receive has no send is reported", "[ir][program][check]") {
+  StepProgram p(load_scenario("tiny"));
+  auto& rp = const_cast<RankProgram&>(p.program_of(2));   // pipeline position 1
+  for (auto& op : rp.ops)
+    if (rp.tmpl(op).role == OpRole::PipeRecv) { op.tag += 1; break; }
+  const GraphCheck c = check_program(p);
+  CHECK_FALSE(c.ok());
+  CHECK(c.unmatched_receives == 1);
+  CHECK(c.unmatched_sends == 1);
+}
+
+TEST_CASE("FP8 recipe: FP8 GEMMs and casts where the recipe puts them, BF16 elsewhere", "[ir][program]") {
+  const StepProgram p(load_scenario("deepseek-v3-pretrain"));
+  const RankProgram& rp = p.program_of(128);
+  int fp8_gemms = 0, bf16_gemms = 0, quant = 0;
+  for (const auto& t : rp.templates) {
+    if (const Gemm* g = std::get_if<Gemm>(&t.payload)) {
+      const bool fp8 = g->a == DType::FP8E4M3;
+      if (t.role == OpRole::Gate || t.role == OpRole::Head) CHECK_FALSE(fp8);
+      if (t.role == OpRole::QDown || t.role == OpRole::ExpertUp) CHECK(fp8);
+      (fp8 ? fp8_gemms : bf16_gemms) += 1;
+    }
+    if (std::holds_alternative<Quantize>(t.payload)) ++quant;
+  }
+  CHECK(fp8_gemms > bf16_gemms);
+  CHECK(quant > 0);
+  const StepProgram bf(load_scenario("deepseek-v3-pretrain", {"plan.precision.fp8=false"}));
+  for (const auto& t : bf.program_of(128).templates) CHECK_FALSE(std::holds_alternative<Quantize>(t.payload));
+}
+
+TEST_CASE("memory per rank: ZeRO-1 shards the optimizer state, DualPipe doubles parameters", "[ir][memory]") {
+  const StepProgram dual(load_scenario("deepseek-v3-pretrain"));
+  const StepProgram one(load_scenario("deepseek-v3-pretrain", {"plan.schedule=1f1b"}));
+  const auto md = rank_memory(dual), m1 = rank_memory(one);
+  // Position 3 holds chunks 3 and 12 under DualPipe (4 + 4 layers) and chunk 3 under 1F1B.
+  CHECK(md[3].params == 2 * m1[3].params);
+  CHECK(md[3].weight_bytes == 2 * md[3].params);
+  CHECK(md[3].gradient_bytes == 4 * md[3].params);
+  CHECK(md[3].optimizer_bytes < md[3].weight_bytes / 2);
+  // The published plan fits an H800's HBM (84,943,110,144 bytes: ../shared/data/h800-published.json).
+  for (const auto& m : md) CHECK(m.total_bytes() < 84943110144LL);
+  // 1F1B: position 0 keeps PP micro-batches alive, the last one.
+  CHECK(m1[0].peak_live_micro_batches == 16);
+  CHECK(m1[15].peak_live_micro_batches == 1);
+}
+
+TEST_CASE("op FLOPs and bytes are functions of the payload", "[ir][op]") {
+  Gemm g{128, 256, 512};
+  CHECK(op_flops(g) == 2.0 * 128 * 256 * 512);
+  // BF16: A 128x512x2 + B 512x256x2 + C 128x256x2
+  CHECK(op_hbm_bytes(g) == 131072.0 + 262144.0 + 65536.0);
+  Attention a{1, 4096, 128, 192, 128, true, false};
+  const double full = 2.0 * 4096.0 * 4096.0 * 128 * (192 + 128);
+  CHECK(op_flops(a, true) == full);
+  CHECK(op_flops(a) == Approx(full * 4097.0 / 8192.0));
+  a.backward = true;
+  CHECK(op_flops(a, true) == 2.0 * 4096.0 * 4096.0 * 128 * (3 * 192 + 2 * 128));
+}
