@@ -1,0 +1,55 @@
+// Calibration table: measured kernel times by shape (JSON), overriding the default cost model.
+// Each op kind has one size variable (GEMM rows, attention sequences, norm rows, ...) and a key made
+// of every other field; times are interpolated linearly in the size variable inside the measured
+// range; outside it the default model is scaled by the measured/model ratio of the nearest point.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ir/op.h"
+
+namespace tandem::hw {
+
+// The key of an op's shape without its size variable, and the size variable itself. Comm payloads
+// have no key ("" and 0): communication is calibrated through link parameters, not this table.
+struct CalibrationKey {
+  std::string key;   // e.g. "gemm a=fp8_e4m3 b=fp8_e4m3 out=bf16 n=7168 k=2048 groups=1 split_k=0"
+  double x = 0.0;    // e.g. m
+};
+CalibrationKey calibration_key(const ir::OpPayload& op);
+// A copy of `op` with its size variable set to x (for grouped GEMMs the group rows scale with it).
+ir::OpPayload with_calibration_size(const ir::OpPayload& op, double x);
+
+class CalibrationTable {
+ public:
+  enum class Hit : uint8_t { None, Inside, Outside };
+  struct Lookup {
+    Hit hit = Hit::None;
+    double time_ns = 0.0;  // Inside: interpolated; Outside: the nearest measured point's time
+    double edge_x = 0.0;   // Outside: the nearest measured point's size
+  };
+  struct Point {
+    double x, time_ns;
+  };
+
+  CalibrationTable() = default;
+  // Throws std::invalid_argument: "<source>: <json path>: expected ..., found ...".
+  static CalibrationTable parse(const nlohmann::json& doc, const std::string& source);
+  static CalibrationTable parse_text(const std::string& text, const std::string& source);
+  static CalibrationTable load(const std::string& path);
+
+  Lookup lookup(const ir::OpPayload& op) const;
+  size_t curves() const { return curves_.size(); }
+  size_t points() const;
+  const std::string& gpu() const { return gpu_; }
+  const std::map<std::string, std::vector<Point>>& table() const { return curves_; }
+
+ private:
+  std::string gpu_;
+  std::map<std::string, std::vector<Point>> curves_;   // sorted by x, distinct x
+};
+
+}  // namespace tandem::hw

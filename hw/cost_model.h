@@ -1,0 +1,81 @@
+// Cost models as pure functions of an op's payload and the SMs it gets: GEMMs by DeepGEMM-style
+// tiles and waves, attention by FLOPs at a published efficiency, memory-bound kernels by HBM bytes;
+// communication kernels by the bandwidth their SMs can push; collectives by nccl-tests bus factors.
+#pragma once
+#include <cstdint>
+
+#include "hw/gpu_catalogue.h"
+#include "ir/op.h"
+
+namespace tandem::hw {
+
+class CalibrationTable;
+
+// Defaults and where each comes from (docs/simulator.md has the fit and its residuals).
+struct CostParams {
+  // Fitted by least squares (log error) to the 10 DeepGEMM FP8 points of ../shared/data/h800-published.json
+  // (README of 2025-02-25) with the tile model below; every point within 9%.
+  double gemm_mainloop_efficiency = 0.725;   // of the per-SM tensor peak inside a tile's k-loop
+  double gemm_epilogue_efficiency = 0.8;     // of the per-SM share of HBM bandwidth, storing a tile
+  int64_t gemm_tile_overhead_ns = 400;       // per tile: pipeline fill, scale loads, barriers
+  int64_t gemm_launch_ns = 4000;             // per GEMM kernel: launch, prologue and tail
+  double hbm_efficiency = 0.85;              // fitted with the above (small-m GEMMs are HBM-bound);
+                                             // FlashMLA's 3.0 of 3.35 TB/s (0.9) is the best published case
+  // FlashMLA README (2025-04): 660 TFLOPS BF16 compute-bound of 989.5 -> 0.667.
+  double attention_fwd_efficiency = 0.667;
+  // Assumption: backward attention kernels reach about 3/4 of the forward's throughput (the ratio
+  // FlashAttention-2/-3 papers report); no published H800 MLA backward figure.
+  double attention_bwd_efficiency = 0.5;
+  // Assumption: fixed cost of a non-GEMM kernel (launch gap on a busy stream plus tail); calibrate it.
+  int64_t kernel_launch_ns = 2000;
+  // Assumption: a memory-bound kernel saturates HBM with half of the SMs; with fewer it slows in proportion.
+  double memory_saturation_sm_fraction = 0.5;
+  // Assumption: CUDA-core work (router top-k, optimizer math) reaches half of the FP32 peak.
+  double vector_efficiency = 0.5;
+  // DeepEP README: normal kernels on 20 SMs move 153-158 GB/s over NVLink (intranode EP8): the SMs
+  // of a communication kernel push at least 158e9 / 20 = 7.9 GB/s each (DeepSeek-V3 report 3.5.1: 20 SMs).
+  double comm_bytes_per_s_per_sm = 7.9e9;
+};
+
+// Where an estimate came from: the default model, a calibration point (interpolated inside the
+// measured range), or the default model scaled by the nearest measured point (outside the range).
+enum class CostSource : uint8_t { Model, Calibrated, Extrapolated };
+
+struct KernelEstimate {
+  int64_t ns = 0;
+  CostSource source = CostSource::Model;
+  bool compute_bound = false;
+  int64_t tiles = 0, waves = 0;       // 0 for kernels not modelled by tiles
+};
+
+class CostModel {
+ public:
+  explicit CostModel(const GpuSpec& gpu, CostParams params = {}, const CalibrationTable* calibration = nullptr)
+      : gpu_(&gpu), params_(params), calibration_(calibration) {}
+
+  const GpuSpec& gpu() const { return *gpu_; }
+  const CostParams& params() const { return params_; }
+
+  // Time of a compute or memory kernel on `sms` SMs (the GPU's SMs less those held by communication
+  // kernels). Comm payloads are not kernels of this kind: they return 0 (see comm_kernel_bytes_per_s).
+  KernelEstimate estimate(const ir::OpPayload& op, int64_t sms) const;
+  // The default model only (no calibration).
+  KernelEstimate model(const ir::OpPayload& op, int64_t sms) const;
+
+  // Bytes per second a communication kernel holding `sms` SMs can push; 0 means no SM limit
+  // (copy-engine transfers, sms == 0).
+  double comm_kernel_bytes_per_s(int64_t sms) const {
+    return sms > 0 ? double(sms) * params_.comm_bytes_per_s_per_sm : 0.0;
+  }
+
+ private:
+  const GpuSpec* gpu_;
+  CostParams params_;
+  const CalibrationTable* calibration_;
+};
+
+// nccl-tests bus-bandwidth factors: bytes each rank moves over its bottleneck link per byte of the
+// buffer. All-reduce 2(n-1)/n, reduce-scatter/all-gather/all-to-all (n-1)/n, send/receive 1.
+double bus_bytes_factor(ir::CommKind kind, int64_t ranks);
+
+}  // namespace tandem::hw
