@@ -1,0 +1,30 @@
+// Runs the built `tandem` binary with arguments and captures its exit code and output, for the
+// end-to-end tests of the command line.
+#pragma once
+#include <array>
+#include <cstdio>
+#include <string>
+#include <sys/wait.h>
+
+namespace tandem::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;   // stdout, then stderr when `merge_stderr`
+};
+
+inline CommandResult run_tandem(const std::string& args, bool merge_stderr = true) {
+  const std::string cmd = std::string("cd '") + TANDEM_SOURCE_DIR + "' && '" + TANDEM_BIN + "' " + args +
+                          (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  CommandResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace tandem::testing
