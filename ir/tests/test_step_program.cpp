@@ -150,3 +150,18 @@ TEST_CASE("op FLOPs and bytes are functions of the payload", "[ir][op]") {
   a.backward = true;
   CHECK(op_flops(a, true) == 2.0 * 4096.0 * 4096.0 * 128 * (3 * 192 + 2 * 128));
 }
+
+TEST_CASE("a dependency cycle is reported as a deadlock, op by op", "[ir][program][check]") {
+  StepProgram p(load_scenario("tiny"));
+  auto& rp = const_cast<RankProgram&>(p.program_of(0));
+  // Make the first op wait for the last op of the same rank: the stream order closes a cycle.
+  const int32_t last = int32_t(rp.ops.size() - 1);
+  rp.deps.insert(rp.deps.begin(), last);
+  for (size_t i = 1; i < rp.dep_offsets.size(); ++i) rp.dep_offsets[i] += 1;
+  const GraphCheck c = check_program(p);
+  CHECK_FALSE(c.acyclic);
+  CHECK_FALSE(c.ok());
+  REQUIRE(c.problems.size() > 2);
+  CHECK_THAT(c.problems[0], Catch::Contains("deadlock"));
+  CHECK_THAT(c.problems[1], Catch::Contains("rank"));
+}
