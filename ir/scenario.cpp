@@ -287,6 +287,13 @@ Scenario load_scenario(const std::string& path_or_preset, const std::vector<std:
       return s;
     }
   }
+  if (!std::filesystem::exists(path_or_preset, ec)) {
+    std::string names;
+    for (const auto& k : preset_names())
+      if (k.find('/') == std::string::npos) names += (names.empty() ? "" : ", ") + k;
+    throw ScenarioError(path_or_preset, "(file)", "an existing file or an embedded scenario (" + names + ")",
+                        "no such file or scenario");
+  }
   return parse_scenario(read_json_file(path_or_preset), path_or_preset, overrides);
 }
 

@@ -184,6 +184,7 @@ TEST_CASE("bad files: missing, truncated, not JSON, too large, a directory", "[i
     return std::string();
   };
   CHECK_THAT(load_error("/nonexistent/scenario.json"), Catch::Contains("no such file"));
+  CHECK_THAT(load_error("deepseek-v2-lite"), Catch::Contains("embedded scenario (deepseek-v3-pretrain, tiny)"));
   CHECK_THAT(load_error(write_temp("truncated.json", R"({"model": "tiny", "plan": {"pp": )")), Catch::Contains("truncated"));
   CHECK_THAT(load_error(write_temp("garbage.json", "model = tiny\n")), Catch::Contains("invalid JSON"));
   CHECK_THAT(load_error(write_temp("empty.json", "")), Catch::Contains("expected a complete JSON document"));
