@@ -1,0 +1,112 @@
+// Timeline analysis shared by the viewer and `tandem compare`: busy intervals, pipeline bubbles
+// (idle gaps on compute streams within the step) and their share, time per op kind, exposed
+// communication (communication not overlapped by compute on the same rank) and the SM-time split.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "trace/timeline.h"
+#include "trace/track_index.h"
+
+namespace tandem::trace {
+
+// Half-open [start_ns, end_ns).
+struct Interval {
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  int64_t length() const { return end_ns - start_ns; }
+  bool operator==(const Interval&) const = default;
+};
+
+// Sorted union of the intervals (touching intervals merge; empty ones vanish).
+std::vector<Interval> merge_intervals(std::vector<Interval> v);
+int64_t total_length(const std::vector<Interval>& merged);
+// Parts of merged `a` not covered by merged `b`.
+std::vector<Interval> subtract_intervals(const std::vector<Interval>& a, const std::vector<Interval>& b);
+// Gaps of merged `busy` inside `window` no shorter than `min_gap_ns`.
+std::vector<Interval> idle_gaps(const std::vector<Interval>& busy, Interval window, int64_t min_gap_ns = 0);
+
+// Union of a track's events, annotations and host ranges excluded.
+std::vector<Interval> busy_intervals(const Timeline& tl, const TrackIndex& idx, const Track& track);
+
+// The step: from the earliest start to the latest end over all events.
+Interval step_window(const Timeline& tl);
+
+// Idle gaps of one compute track inside the step.
+struct TrackBubbles {
+  size_t track = 0;                  // index into TrackIndex::tracks
+  std::vector<Interval> gaps;
+  int64_t idle_ns = 0;
+  double share = 0.0;                // idle_ns / step length
+};
+std::vector<TrackBubbles> compute_bubbles(const Timeline& tl, const TrackIndex& idx, Interval step,
+                                          int64_t min_gap_ns = 0);
+
+struct OpKindTotal {
+  std::string op;                    // "" for events without an op kind
+  int64_t count = 0;
+  int64_t total_ns = 0;
+  int64_t ranks = 0;                 // distinct pids with this kind
+};
+// Sorted by total time, longest first (ties by name).
+std::vector<OpKindTotal> op_kind_totals(const Timeline& tl);
+
+struct RankComm {
+  int32_t pid = 0;
+  int64_t comm_ns = 0;               // union of the rank's communication
+  int64_t exposed_ns = 0;            // of which not overlapped by the rank's compute or optimizer work
+};
+std::vector<RankComm> exposed_communication(const Timeline& tl, const TrackIndex& idx);
+
+// SM-time (SMs held × duration, in SM·ns) of the events that carry an `sms` arg.
+struct SmSplit {
+  bool present = false;
+  double compute_sm_ns = 0.0;        // compute and optimizer kernels
+  double comm_sm_ns = 0.0;           // communication kernels
+  double other_sm_ns = 0.0;          // copies and the rest
+  double comm_share() const;         // comm / (compute + comm + other), 0 when empty
+};
+SmSplit sm_split(const Timeline& tl, const TrackIndex& idx);
+
+struct StageSummary {
+  int32_t stage = -1;                // -1: ranks without a stage arg
+  int64_t ranks = 0;
+  double bubble_share = 0.0;         // mean over the stage's compute tracks
+  int64_t idle_ns = 0;               // mean idle per compute track
+};
+
+struct PhaseTotal {
+  char phase = 0;
+  int64_t total_ns = 0;
+};
+
+struct Summary {
+  Interval step;
+  int64_t step_ns = 0;
+  size_t events = 0;
+  size_t ranks = 0;
+  std::vector<StageSummary> stages;
+  double bubble_share = 0.0;         // mean over all compute tracks
+  int64_t exposed_comm_max_ns = 0;   // the worst rank
+  double exposed_comm_mean_ns = 0.0;
+  int64_t comm_mean_ns = 0;
+  SmSplit sm;
+  std::vector<OpKindTotal> kinds;
+  std::vector<PhaseTotal> phases;    // compute time per phase F, B, W and 0 (none)
+  std::vector<TrackBubbles> bubbles;
+};
+Summary summarize(const Timeline& tl, const TrackIndex& idx);
+
+// Per-op-kind totals of two timelines side by side (compare mode, `tandem compare`).
+struct OpKindDiff {
+  std::string op;
+  int64_t a_ns = 0, b_ns = 0;
+  int64_t a_count = 0, b_count = 0;
+  int64_t diff_ns() const { return b_ns - a_ns; }
+  double ratio() const;              // b / a (0 when a is 0)
+};
+// Union of the kinds of both, sorted by |difference|, largest first (ties by name).
+std::vector<OpKindDiff> compare_op_kinds(const Timeline& a, const Timeline& b);
+
+}  // namespace tandem::trace

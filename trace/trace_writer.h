@@ -1,0 +1,28 @@
+// Writing a Timeline as Chrome trace JSON (Perfetto and chrome://tracing read it), streamed in
+// bounded memory so 1 GB timelines can be written. The same Timeline always gives the same bytes:
+// times are exact decimals of the integer nanoseconds, doubles use the shortest round-trip form.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "trace/timeline.h"
+
+namespace tandem::trace {
+
+struct WriteOptions {
+  std::vector<int32_t> ranks;   // keep only these pids (empty: every rank); flows need both ends kept
+};
+
+// Writes to `path` through a temporary file renamed into place. Throws std::runtime_error when the
+// file cannot be written and std::invalid_argument for a non-finite flops/bytes value.
+void write_trace(const Timeline& tl, const std::string& path, const WriteOptions& options = {});
+// Writes to an open stdio stream.
+void write_trace(const Timeline& tl, std::FILE* out, const WriteOptions& options = {});
+std::string write_trace_string(const Timeline& tl, const WriteOptions& options = {});
+
+// "1234.567" for 1234567 ns: the exact microsecond value with trailing zeros dropped.
+std::string format_micros(int64_t ns);
+
+}  // namespace tandem::trace
