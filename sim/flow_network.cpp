@@ -15,7 +15,8 @@ FlowNetwork::FlowNetwork(std::vector<double> capacities)
       users_(capacity_.size()),
       link_stamp_(capacity_.size(), 0),
       link_rem_(capacity_.size(), 0.0),
-      link_sum_(capacity_.size(), 0.0) {}
+      link_sum_(capacity_.size(), 0.0),
+      link_open_(capacity_.size(), 0) {}
 
 uint32_t FlowNetwork::start(int64_t now, std::span<const LinkLoad> loads, double bytes, double flows, uint64_t owner) {
   uint32_t id;
@@ -71,6 +72,7 @@ void FlowNetwork::freeze(uint32_t id, double level) {
     const double coeff = l.bytes * t.flows / t.bytes;
     link_rem_[size_t(l.link)] = std::max(0.0, link_rem_[size_t(l.link)] - coeff * level);
     link_sum_[size_t(l.link)] -= coeff;
+    link_open_[size_t(l.link)] -= 1;
   }
 }
 
@@ -112,6 +114,7 @@ void FlowNetwork::solve(int64_t now, std::vector<Finish>& out) {
     double s = 0;
     for (const User& v : users_[link]) s += v.coeff;
     link_sum_[link] = s;
+    link_open_[link] = uint32_t(users_[link].size());
   }
   // Progressive filling: raise every unfrozen transfer's level together until a link saturates or a
   // transfer meets its own cap; freeze those; repeat.
@@ -122,10 +125,11 @@ void FlowNetwork::solve(int64_t now, std::vector<Finish>& out) {
     for (uint32_t id : comp_)
       if (!transfers_[id].frozen) level = std::min(level, transfers_[id].cap);
     for (uint32_t link : comp_links_)
-      if (link_sum_[link] > 1e-300) level = std::min(level, link_rem_[link] / link_sum_[link]);
+      if (link_open_[link] > 0 && link_sum_[link] > 0) level = std::min(level, link_rem_[link] / link_sum_[link]);
     const double limit = level * (1.0 + kTie);
+    const size_t before = unfrozen;
     for (uint32_t link : comp_links_) {
-      if (!(link_sum_[link] > 1e-300) || link_rem_[link] / link_sum_[link] > limit) continue;
+      if (link_open_[link] == 0 || !(link_sum_[link] > 0) || link_rem_[link] / link_sum_[link] > limit) continue;
       for (const User& v : users_[link])
         if (!transfers_[v.id].frozen) {
           freeze(v.id, level);
@@ -137,6 +141,12 @@ void FlowNetwork::solve(int64_t now, std::vector<Finish>& out) {
         freeze(id, level);
         --unfrozen;
       }
+    if (unfrozen == before)   // rounding left no constraint binding: the rest share this level
+      for (uint32_t id : comp_)
+        if (!transfers_[id].frozen) {
+          freeze(id, level);
+          --unfrozen;
+        }
   }
   for (uint32_t id : comp_) {
     Transfer& t = transfers_[id];

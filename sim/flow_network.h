@@ -72,6 +72,7 @@ class FlowNetwork {
   std::vector<std::vector<User>> users_;
   std::vector<uint32_t> link_stamp_;
   std::vector<double> link_rem_, link_sum_;
+  std::vector<uint32_t> link_open_;   // unfrozen users during a solve
   std::vector<Transfer> transfers_;
   std::vector<uint32_t> free_;
   std::vector<uint32_t> dirty_;

@@ -1,0 +1,245 @@
+// Link loads of communication (see comm_bundles.h).
+#include "sim/comm_bundles.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tandem::sim {
+
+namespace {
+// log C(n, k) for real k (hypergeometric draws of a fractional expected count).
+double log_choose(double n, double k) { return std::lgamma(n + 1) - std::lgamma(k + 1) - std::lgamma(n - k + 1); }
+}  // namespace
+
+A2aDedup expert_dedup(const ExpertRouting& r, int64_t group_nodes, int64_t gpn) {
+  A2aDedup d;
+  if (r.top_k <= 0) return d;
+  const double k = double(r.top_k);
+  const double nodes = double(std::max<int64_t>(1, group_nodes));
+  // Nodes a token visits: k experts spread uniformly over the group's nodes, capped by the
+  // node limit of the routing (DeepSeek-V3: at most 4 nodes per token).
+  double visited = nodes > 1 ? nodes * (1.0 - std::pow(1.0 - 1.0 / nodes, k)) : 1.0;
+  if (r.max_nodes_per_token > 0) visited = std::min(visited, double(r.max_nodes_per_token));
+  visited = std::max(1.0, std::min(visited, k));
+  const double per_node = k / visited;   // experts a token selects on a node it visits
+  // Distinct GPUs among `per_node` experts drawn from the node's g * E experts (E per GPU).
+  const double E = double(std::max<int64_t>(1, r.experts_per_rank));
+  const double X = double(std::max<int64_t>(1, gpn)) * E;
+  double distinct = per_node;
+  if (per_node <= X - E && E > 1)
+    distinct = double(gpn) * (1.0 - std::exp(log_choose(X - E, per_node) - log_choose(X, per_node)));
+  d.ib = 1.0 / per_node;
+  d.nvlink = std::min(1.0, distinct / per_node);
+  return d;
+}
+
+BundleBuilder::BundleBuilder(const hw::Topology& topology, const hw::CostModel& cost, ExpertRouting routing)
+    : topology_(topology), cost_(cost), routing_(routing), kernel_base_(int64_t(topology.links().size())) {
+  acc_.assign(total_links(), 0.0);
+}
+
+std::vector<double> BundleBuilder::capacities() const {
+  std::vector<double> caps(total_links(), 0.0);
+  for (size_t i = 0; i < topology_.links().size(); ++i) caps[i] = topology_.links()[i].capacity_bytes_per_s;
+  return caps;
+}
+
+void BundleBuilder::clear() {
+  for (int32_t l : touched_) acc_[size_t(l)] = 0.0;
+  touched_.clear();
+  bytes_ = flows_ = kernel_cap_ = 0;
+  latency_ = 0;
+}
+
+void BundleBuilder::add(int32_t link, double bytes) {
+  if (bytes <= 0) return;
+  if (acc_[size_t(link)] == 0.0) touched_.push_back(link);
+  acc_[size_t(link)] += bytes;
+}
+
+void BundleBuilder::add_path(const hw::Path& p, double bytes) {
+  for (int32_t l : p.view()) add(l, bytes);
+}
+
+void BundleBuilder::kernel(int64_t gpu, double bytes, int64_t sms) {
+  if (sms <= 0 || bytes <= 0) return;
+  add(kernel_link(gpu), bytes);
+  kernel_cap_ = cost_.comm_kernel_bytes_per_s(sms);
+}
+
+void BundleBuilder::p2p(int64_t src, int64_t dst, double bytes, int64_t sms) {
+  if (src == dst || bytes <= 0) return;
+  const hw::Path p = topology_.route(src, dst);
+  add_path(p, bytes);
+  kernel(src, bytes, sms);
+  bytes_ += bytes;
+  flows_ += 1;
+  latency_ = std::max(latency_, p.latency_ns);
+}
+
+void BundleBuilder::all_to_all(int64_t src, std::span<const int64_t> group, std::span<const double> bytes_to,
+                               ir::CommPurpose purpose, int64_t sms) {
+  const bool expert = routing_.top_k > 0 &&
+                      (purpose == ir::CommPurpose::Dispatch || purpose == ir::CommPurpose::Combine ||
+                       purpose == ir::CommPurpose::DispatchGrad || purpose == ir::CommPurpose::CombineGrad);
+  double sent = 0;
+  for (size_t i = 0; i < group.size(); ++i)
+    if (group[i] != src) sent += bytes_to[i];
+  if (sent <= 0) return;
+  bytes_ += sent;
+  flows_ += 1;
+  if (!expert) {
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (group[i] == src || bytes_to[i] <= 0) continue;
+      const hw::Path p = topology_.route(src, group[i]);
+      add_path(p, bytes_to[i]);
+      latency_ = std::max(latency_, p.latency_ns);
+    }
+    kernel(src, sent, sms);
+    return;
+  }
+  // Nodes of the group, in order, with the bytes this member sends to each.
+  node_ids_.clear();
+  for (int64_t g : group) {
+    const int64_t n = topology_.node_of(g);
+    if (std::find(node_ids_.begin(), node_ids_.end(), n) == node_ids_.end()) node_ids_.push_back(n);
+  }
+  const int64_t gpn = int64_t(group.size()) / int64_t(std::max<size_t>(1, node_ids_.size()));
+  const A2aDedup d = expert_dedup(routing_, int64_t(node_ids_.size()), std::max<int64_t>(1, gpn));
+  const int64_t src_node = topology_.node_of(src);
+  // Towards the experts (dispatch, and the backward of combine): IB from the sender to its rail's GPU
+  // on each target node, then NVLink to the target GPUs. Back from the experts (combine, backward of
+  // dispatch): NVLink to the GPU on the sender's node with the target's index, then IB to the target.
+  const bool towards = purpose == ir::CommPurpose::Dispatch || purpose == ir::CommPurpose::CombineGrad;
+  node_bytes_.assign(node_ids_.size(), 0.0);
+  double own_kernel = 0;
+  for (size_t i = 0; i < group.size(); ++i) {
+    const int64_t dst = group[i];
+    const double b = bytes_to[i];
+    if (dst == src || b <= 0) continue;
+    const int64_t dst_node = topology_.node_of(dst);
+    if (dst_node == src_node) {
+      const hw::Path p = topology_.nvlink_path(src, dst);
+      add_path(p, b * d.nvlink);
+      own_kernel += b * d.nvlink;
+      latency_ = std::max(latency_, p.latency_ns);
+      continue;
+    }
+    if (towards) {
+      node_bytes_[size_t(std::find(node_ids_.begin(), node_ids_.end(), dst_node) - node_ids_.begin())] += b;
+      const int64_t rail = topology_.ib_rail(src_node, dst_node, topology_.local_of(src));
+      const int64_t arrival = topology_.gpu_at(dst_node, rail);
+      if (arrival != dst) {
+        const hw::Path fwd = topology_.nvlink_path(arrival, dst);
+        add_path(fwd, b * d.nvlink);
+        kernel(arrival, b * d.nvlink, sms);
+      }
+    } else {
+      const int64_t rail = topology_.ib_rail(src_node, dst_node, topology_.local_of(dst));
+      const int64_t relay = topology_.gpu_at(src_node, rail);
+      if (relay != src) {
+        add_path(topology_.nvlink_path(src, relay), b * d.nvlink);
+        own_kernel += b * d.nvlink;
+      }
+      const hw::Path ib = topology_.rail_path(relay, dst, rail);
+      add_path(ib, b * d.ib);
+      kernel(relay, b * d.ib, sms);
+      latency_ = std::max(latency_, ib.latency_ns + (relay != src ? topology_.nvlink_latency_ns() : 0));
+    }
+  }
+  if (towards)
+    for (size_t n = 0; n < node_ids_.size(); ++n) {
+      if (node_bytes_[n] <= 0) continue;
+      const int64_t rail = topology_.ib_rail(src_node, node_ids_[n], topology_.local_of(src));
+      const hw::Path ib = topology_.rail_path(src, topology_.gpu_at(node_ids_[n], rail), rail);
+      add_path(ib, node_bytes_[n] * d.ib);
+      own_kernel += node_bytes_[n] * d.ib;
+      latency_ = std::max(latency_, ib.latency_ns + topology_.nvlink_latency_ns());
+    }
+  kernel(src, own_kernel, sms);
+}
+
+void BundleBuilder::ring(int64_t member, std::span<const int64_t> group, double sent, int64_t steps, int64_t sms) {
+  if (group.size() < 2 || sent <= 0) return;
+  const int64_t node = topology_.node_of(member);
+  // Members on this node (in group order) and the next node of the ring.
+  int64_t on_node = 0, next_local = -1, first_local = -1;
+  bool seen_self = false, multi_node = false;
+  int64_t next_node = -1;
+  size_t self = 0;
+  for (size_t i = 0; i < group.size(); ++i) {
+    const int64_t g = group[i];
+    if (topology_.node_of(g) != node) {
+      multi_node = true;
+      continue;
+    }
+    ++on_node;
+    if (first_local < 0) first_local = g;
+    if (g == member) {
+      seen_self = true;
+      self = i;
+    } else if (seen_self && next_local < 0) {
+      next_local = g;
+    }
+  }
+  if (next_local < 0) next_local = first_local;   // wrap around within the node
+  bytes_ += sent;
+  flows_ += 1;
+  kernel(member, sent, sms);
+  if (!multi_node) {
+    const hw::Path p = topology_.nvlink_path(member, next_local);
+    add_path(p, sent);
+    latency_ = std::max(latency_, p.latency_ns * steps);
+    return;
+  }
+  // The ring leaves each node once per channel; with one channel per GPU of the node each member
+  // carries 1/on_node of the traffic over its rail and the rest over NVLink inside the node.
+  for (size_t k = 1; k <= group.size(); ++k) {
+    const int64_t g = group[(self + k) % group.size()];
+    if (topology_.node_of(g) != node) {
+      next_node = topology_.node_of(g);
+      break;
+    }
+  }
+  int64_t target = -1;
+  for (int64_t g : group)
+    if (topology_.node_of(g) == next_node) {
+      if (target < 0) target = g;
+      if (topology_.local_of(g) == topology_.local_of(member)) {
+        target = g;
+        break;
+      }
+    }
+  const hw::Path ib = topology_.route(member, target);
+  add_path(ib, sent / double(on_node));
+  if (on_node > 1) add_path(topology_.nvlink_path(member, next_local), sent * double(on_node - 1) / double(on_node));
+  latency_ = std::max(latency_, ib.latency_ns * steps);
+}
+
+Bundle BundleBuilder::finish(const std::vector<char>* keep_node) const {
+  Bundle b;
+  b.bytes = bytes_;
+  b.flows = flows_;
+  b.latency_ns = latency_;
+  b.kernel_cap_bytes_per_s = kernel_cap_;
+  const int64_t gpu_links = 4 * topology_.gpus();
+  for (int32_t l : touched_) {
+    const double v = acc_[size_t(l)];
+    if (v <= 0) continue;
+    int64_t owner_gpu = -1;
+    if (l < gpu_links) {
+      owner_gpu = l / 4;
+      b.bytes_by_kind[size_t(topology_.links()[size_t(l)].kind)] += v;
+    } else if (l >= kernel_base_) {
+      owner_gpu = l - kernel_base_;
+    } else {
+      b.bytes_by_kind[size_t(topology_.links()[size_t(l)].kind)] += v;
+    }
+    if (keep_node && owner_gpu >= 0 && !(*keep_node)[size_t(topology_.node_of(owner_gpu))]) continue;
+    b.loads.push_back(LinkLoad{l, v});
+  }
+  std::sort(b.loads.begin(), b.loads.end(), [](const LinkLoad& x, const LinkLoad& y) { return x.link < y.link; });
+  return b;
+}
+
+}  // namespace tandem::sim

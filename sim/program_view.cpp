@@ -1,0 +1,30 @@
+// The StepProgram implementation of ProgramView.
+#include "sim/program_view.h"
+
+#include "ir/memory.h"
+
+namespace tandem::sim {
+
+StepProgramView::StepProgramView(const ir::StepProgram& program) : program_(program) {
+  for (const ir::RankMemory& m : ir::rank_memory(program))
+    static_bytes_.push_back(m.weight_bytes + m.gradient_bytes + m.optimizer_bytes);
+}
+
+void StepProgramView::ranks_of_role(size_t role, std::vector<int64_t>& out) const {
+  const int64_t dp = program_.plan().dp;
+  out.clear();
+  for (int64_t d = 0; d < dp; ++d) out.push_back(int64_t(role) * dp + d);
+}
+
+ExpertRouting StepProgramView::expert_routing() const {
+  const auto& m = program_.model();
+  const auto& p = program_.plan();
+  ExpertRouting r;
+  if (m.routed_experts <= 0 || m.experts_per_token <= 0) return r;
+  r.top_k = m.experts_per_token;
+  r.experts_per_rank = std::max<int64_t>(1, m.routed_experts / std::max<int64_t>(1, p.ep));
+  r.max_nodes_per_token = p.max_nodes_per_token;
+  return r;
+}
+
+}  // namespace tandem::sim

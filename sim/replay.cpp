@@ -1,0 +1,455 @@
+// The event loop of a replay: ranks issue each stream's ops in order once their dependencies are
+// done; compute kernels share the SMs that communication kernels leave; idle time of the compute
+// stream is attributed to its cause (pipeline bubble, exposed communication, optimizer).
+#include "sim/replay.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+namespace tandem::sim {
+
+const char* to_string(Mode m) {
+  switch (m) {
+    case Mode::Auto: return "auto";
+    case Mode::Full: return "full";
+    case Mode::Symmetric: return "symmetric";
+  }
+  return "?";
+}
+
+Straggler parse_straggler(const std::string& spec) {
+  const size_t colon = spec.find(':');
+  auto bad = [&](const std::string& found) {
+    throw std::invalid_argument(fmt::format("straggler '{}': expected RANK:FACTOR with FACTOR >= 1 (e.g. 17:1.25), found {}",
+                                            spec, found));
+  };
+  if (colon == std::string::npos) bad("no ':'");
+  Straggler s;
+  try {
+    size_t used = 0;
+    const long long rank = std::stoll(spec.substr(0, colon), &used);
+    if (used != colon || rank < 0) bad(fmt::format("rank '{}'", spec.substr(0, colon)));
+    s.rank = rank;
+    const std::string f = spec.substr(colon + 1);
+    s.factor = std::stod(f, &used);
+    if (used != f.size() || !(s.factor >= 1.0) || !std::isfinite(s.factor)) bad(fmt::format("factor '{}'", f));
+  } catch (const std::invalid_argument& e) {
+    if (std::string(e.what()).rfind("straggler", 0) == 0) throw;
+    bad("a non-number");
+  } catch (const std::out_of_range&) {
+    bad("a number out of range");
+  }
+  return s;
+}
+
+namespace detail {
+
+Replay::Replay(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options, Mode mode)
+    : program_(program),
+      options_(options),
+      mode_(mode),
+      gpu_(hw::gpu_spec(cluster.gpu)),
+      topology_(cluster, gpu_, options.network, options.link_faults),
+      cost_(gpu_, options.cost, options.calibration),
+      builder_(topology_, cost_, program.expert_routing()),
+      net_(builder_.capacities()) {
+  if (topology_.gpus() < program.num_ranks())
+    throw std::invalid_argument(fmt::format("the program has {} ranks but the cluster only {} GPUs", program.num_ranks(),
+                                            topology_.gpus()));
+  build_roles();
+  build_ranks();
+}
+
+void Replay::build_roles() {
+  const auto& programs = program_.roles();
+  roles_.resize(programs.size());
+  std::vector<int64_t> ranks;
+  for (size_t ri = 0; ri < programs.size(); ++ri) {
+    const ir::RankProgram& p = programs[ri];
+    RoleTables& t = roles_[ri];
+    t.prog = &p;
+    program_.ranks_of_role(ri, ranks);
+    t.ranks = int64_t(ranks.size());
+    t.pos.resize(p.ops.size());
+    for (size_t i = 0; i < p.ops.size(); ++i) {
+      auto& list = t.stream_ops[size_t(p.ops[i].stream)];
+      t.pos[i] = int32_t(list.size());
+      list.push_back(int32_t(i));
+    }
+    t.chunk_pos.assign(p.templates.size(), -1);
+    t.comm_index.assign(p.templates.size(), -1);
+    t.cost.assign(p.templates.size(), {});
+    std::vector<double> tmpl_flops(p.templates.size()), tmpl_flops_causal(p.templates.size());
+    for (size_t k = 0; k < p.templates.size(); ++k) {
+      const ir::OpTemplate& ot = p.templates[k];
+      const auto it = std::find(p.chunks.begin(), p.chunks.end(), ot.chunk);
+      if (it != p.chunks.end()) t.chunk_pos[k] = int8_t(it - p.chunks.begin());
+      const ir::OpKind kind = ir::kind_of(ot.payload);
+      if (kind == ir::OpKind::Comm) t.comm_index[k] = t.comm_templates++;
+      const bool model_math = (kind == ir::OpKind::Gemm || kind == ir::OpKind::Attention) && !ot.recompute &&
+                              ot.phase != ir::Phase::Step;
+      if (model_math) {
+        tmpl_flops[k] = ir::op_flops(ot.payload, true);
+        tmpl_flops_causal[k] = ir::op_flops(ot.payload, false);
+      }
+    }
+    // Activation lifetime markers: a (chunk, mb) becomes live at its first forward op and is freed by
+    // its last backward op (input- or weight-gradient), as the schedule evaluator of ir/ counts it.
+    std::map<std::pair<int32_t, int32_t>, int32_t> first_f, last_b;
+    for (size_t i = 0; i < p.ops.size(); ++i) {
+      const ir::OpInstance& op = p.ops[i];
+      const ir::OpTemplate& ot = p.templates[size_t(op.tmpl)];
+      t.flops += tmpl_flops[size_t(op.tmpl)];
+      t.flops_causal += tmpl_flops_causal[size_t(op.tmpl)];
+      if (op.mb < 0 || ot.chunk < 0) continue;
+      const auto key = std::make_pair(ot.chunk, op.mb);
+      if (ot.phase == ir::Phase::F) {
+        if (!first_f.count(key)) first_f[key] = int32_t(i);
+      } else if (ot.phase == ir::Phase::B || ot.phase == ir::Phase::W) {
+        last_b[key] = int32_t(i);
+      }
+    }
+    t.act.assign(p.ops.size(), 0);
+    for (const auto& [key, i] : first_f) t.act[size_t(i)] |= 1;
+    for (const auto& [key, i] : last_b)
+      if (first_f.count(key)) t.act[size_t(i)] |= 2;
+  }
+}
+
+void Replay::build_ranks() {
+  const int64_t n = program_.num_ranks();
+  slot_of_.assign(size_t(n), -1);
+  std::vector<int64_t> sim_ranks;
+  if (mode_ == Mode::Symmetric) {
+    for (size_t r = 0; r < roles_.size(); ++r) sim_ranks.push_back(program_.representative(r));
+  } else {
+    for (int64_t r = 0; r < n; ++r) sim_ranks.push_back(r);
+  }
+  std::vector<char> traced(size_t(n), options_.trace_ranks.empty() ? 1 : 0);
+  for (int64_t r : options_.trace_ranks) {
+    if (r < 0 || r >= n)
+      throw std::invalid_argument(fmt::format("traced rank {} is outside the program's ranks 0..{}", r, n - 1));
+    traced[size_t(r)] = 1;
+  }
+  ranks_.resize(sim_ranks.size());
+  for (size_t i = 0; i < sim_ranks.size(); ++i) {
+    RankState& r = ranks_[i];
+    r.rank = sim_ranks[i];
+    r.role = uint32_t(program_.role_of(r.rank));
+    r.pool = SmPool(gpu_.sms);
+    r.record = options_.sink && traced[size_t(r.rank)];
+    r.groups.assign(size_t(roles_[r.role].comm_templates), GroupInfo{});
+    r.p2p_done.assign(roles_[r.role].stream_ops[size_t(kAsyncStream)].size() / 64 + 1, 0);
+    r.stats.rank = r.rank;
+    r.stats.role = r.role;
+    r.stats.weight = mode_ == Mode::Symmetric ? double(roles_[r.role].ranks) : 1.0;
+    r.stats.static_bytes = program_.static_bytes(r.role);
+    slot_of_[size_t(r.rank)] = int32_t(i);
+  }
+  for (const Straggler& s : options_.stragglers) {
+    if (s.rank < 0 || s.rank >= n)
+      throw std::invalid_argument(fmt::format("straggler rank {} is outside the program's ranks 0..{}", s.rank, n - 1));
+    if (slot_of_[size_t(s.rank)] >= 0) ranks_[size_t(slot_of_[size_t(s.rank)])].slow *= s.factor;
+  }
+}
+
+int64_t Replay::kernel_ns(RankState& r, int32_t tmpl, int64_t sms) {
+  RoleTables::CostSlot& c = roles_[r.role].cost[size_t(tmpl)];
+  int64_t ns = -1;
+  uint8_t source = 0;
+  for (uint8_t i = 0; i < c.used; ++i)
+    if (c.sms[i] == sms) {
+      ns = c.ns[i];
+      source = c.source[i];
+      break;
+    }
+  if (ns < 0) {
+    const hw::KernelEstimate e = cost_.estimate(roles_[r.role].prog->templates[size_t(tmpl)].payload, sms);
+    const uint8_t i = c.used < 4 ? c.used++ : (c.next++ & 3);
+    c.sms[i] = int32_t(sms);
+    c.ns[i] = ns = e.ns;
+    c.source[i] = source = uint8_t(e.source);
+  }
+  if (source == uint8_t(hw::CostSource::Calibrated)) ++result_.calibrated_kernels;
+  if (source == uint8_t(hw::CostSource::Extrapolated)) ++result_.extrapolated_kernels;
+  return r.slow == 1.0 ? ns : int64_t(std::llround(double(ns) * r.slow));
+}
+
+bool Replay::ready(const RankState& r, const RoleTables& t, int32_t op) const {
+  const ir::RankProgram& p = *t.prog;
+  for (int32_t d : p.deps_of(size_t(op))) {
+    const int ds = int(p.ops[size_t(d)].stream);
+    const int32_t pos = t.pos[size_t(d)];
+    if (ds == kAsyncStream) {
+      if (!((r.p2p_done[size_t(pos) / 64] >> (pos % 64)) & 1)) return false;
+    } else if (r.done[size_t(ds)] <= pos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Replay::try_start(uint32_t slot) {
+  for (int s = 0; s < kStreams; ++s) {
+    RankState& r = ranks_[slot];
+    if (r.running[size_t(s)] >= 0) continue;
+    const RoleTables& t = roles_[r.role];
+    const auto& list = t.stream_ops[size_t(s)];
+    if (r.next[size_t(s)] >= int32_t(list.size())) continue;
+    if (s == kAsyncStream) {
+      // Posted operations: issue every ready one in order without waiting for completions.
+      while (ranks_[slot].next[size_t(s)] < int32_t(list.size())) {
+        RankState& a = ranks_[slot];
+        const int32_t op = list[size_t(a.next[size_t(s)])];
+        if (!ready(a, t, op)) break;
+        a.next[size_t(s)] += 1;
+        a.p2p_in_flight += 1;
+        start_op(slot, s, op);
+      }
+      continue;
+    }
+    const int32_t op = list[size_t(r.next[size_t(s)])];
+    if (!ready(r, t, op)) continue;
+    r.next[size_t(s)] += 1;
+    start_op(slot, s, op);
+  }
+}
+
+void Replay::start_op(uint32_t slot, int s, int32_t op) {
+  RankState& r = ranks_[slot];
+  const RoleTables& t = roles_[r.role];
+  const ir::OpInstance& inst = t.prog->ops[size_t(op)];
+  const ir::OpTemplate& ot = t.prog->templates[size_t(inst.tmpl)];
+  if (s != kAsyncStream) {
+    r.running[size_t(s)] = op;
+    r.start_ns[size_t(s)] = now_;
+  }
+  r.stats.ops += 1;
+  if (ot.phase == ir::Phase::Step && r.first_step_ns < 0) r.first_step_ns = now_;
+  if ((t.act[size_t(op)] & 1) && t.chunk_pos[size_t(inst.tmpl)] >= 0) {
+    r.live_activation += t.prog->activation_bytes[size_t(t.chunk_pos[size_t(inst.tmpl)])];
+    r.stats.activation_peak_bytes = std::max(r.stats.activation_peak_bytes, r.live_activation);
+  }
+  if (ir::kind_of(ot.payload) == ir::OpKind::Comm)
+    start_comm(slot, s, op);
+  else
+    start_compute(slot, s, op);
+}
+
+void Replay::account_idle(RankState& r, int64_t from, int64_t to, bool comm_cause) {
+  if (to <= from) return;
+  // Idle after the rank entered its optimizer phase belongs to that phase.
+  if (r.first_step_ns >= 0 && r.first_step_ns < to) {
+    const int64_t split = std::max(from, r.first_step_ns);
+    r.stats.optimizer_ns += to - split;
+    to = split;
+    if (to <= from) return;
+  }
+  (comm_cause ? r.stats.exposed_comm_ns : r.stats.bubble_ns) += to - from;
+}
+
+void Replay::start_compute(uint32_t slot, int s, int32_t op) {
+  RankState& r = ranks_[slot];
+  const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
+  if (s == int(ir::Stream::Compute)) {
+    // What the compute stream waited for: the last stream to finish something before this start.
+    const bool comm_cause = r.trigger == uint8_t(ir::Stream::Comm);
+    account_idle(r, r.compute_free_since, now_, comm_cause);
+  }
+  r.computing += 1;
+  const int64_t sms = r.pool.share(r.computing);
+  KernelProgress& k = r.kernel[size_t(s)];
+  k = KernelProgress{1.0, now_, kernel_ns(r, inst.tmpl, sms), sms};
+  r.kver[size_t(s)] += 1;
+  queue_.push(k.finish_ns(), kKernelDone, slot, (uint64_t(s) << 32) | r.kver[size_t(s)]);
+  rerate(slot);
+}
+
+void Replay::rerate(uint32_t slot) {
+  RankState& r = ranks_[slot];
+  if (r.computing == 0) return;
+  const int64_t sms = r.pool.share(r.computing);
+  const RoleTables& t = roles_[r.role];
+  for (int s = 0; s < kStreams; ++s) {
+    const int32_t op = r.running[size_t(s)];
+    if (op < 0) continue;
+    const ir::OpInstance& inst = t.prog->ops[size_t(op)];
+    if (ir::kind_of(t.prog->templates[size_t(inst.tmpl)].payload) == ir::OpKind::Comm) continue;
+    KernelProgress& k = r.kernel[size_t(s)];
+    if (k.sms == sms) continue;
+    r.stats.compute_sm_ns += double(now_ - k.since_ns) * double(k.sms);
+    const int64_t finish = k.retime(now_, kernel_ns(r, inst.tmpl, sms), sms);
+    r.kver[size_t(s)] += 1;
+    queue_.push(finish, kKernelDone, slot, (uint64_t(s) << 32) | r.kver[size_t(s)]);
+  }
+}
+
+void Replay::complete_op(uint32_t slot, int s, int32_t op, int64_t start) {
+  RankState& r = ranks_[slot];
+  const RoleTables& t = roles_[r.role];
+  const ir::OpInstance& inst = t.prog->ops[size_t(op)];
+  const ir::OpTemplate& ot = t.prog->templates[size_t(inst.tmpl)];
+  const bool comm = ir::kind_of(ot.payload) == ir::OpKind::Comm;
+  if (s == kAsyncStream) {
+    const int32_t pos = t.pos[size_t(op)];
+    r.p2p_done[size_t(pos) / 64] |= uint64_t(1) << (pos % 64);
+    r.p2p_in_flight -= 1;
+  } else {
+    r.running[size_t(s)] = -1;
+    r.done[size_t(s)] += 1;
+  }
+  if (s == int(ir::Stream::Compute) && !comm) {
+    const int64_t busy = now_ - start;
+    switch (ot.phase) {
+      case ir::Phase::F:
+        r.stats.forward_ns += busy;
+        r.last_forward_end_ns = now_;
+        break;
+      case ir::Phase::B:
+        r.stats.backward_input_ns += busy;
+        if (r.first_backward_ns < 0) r.first_backward_ns = start;
+        break;
+      case ir::Phase::W:
+        r.stats.backward_weight_ns += busy;
+        if (r.first_backward_ns < 0) r.first_backward_ns = start;
+        break;
+      case ir::Phase::Step: r.stats.optimizer_ns += busy; break;
+    }
+    r.compute_free_since = now_;
+  }
+  if ((t.act[size_t(op)] & 2) && t.chunk_pos[size_t(inst.tmpl)] >= 0)
+    r.live_activation -= t.prog->activation_bytes[size_t(t.chunk_pos[size_t(inst.tmpl)])];
+  if (r.record) {
+    int32_t sms = 0;
+    if (comm)
+      sms = int32_t(std::get<ir::Comm>(ot.payload).sms);
+    else
+      sms = int32_t(r.kernel[size_t(s)].sms);
+    options_.sink->record(OpRecord{r.rank, r.role, op, uint8_t(s), sms, start, now_});
+  }
+  r.stats.end_ns = now_;
+  r.trigger = uint8_t(s);
+  try_start(slot);
+}
+
+SimResult Replay::run() {
+  const auto wall0 = std::chrono::steady_clock::now();
+  result_.scenario = program_.name();
+  result_.mode = mode_;
+  result_.num_ranks = program_.num_ranks();
+  result_.gpu = &gpu_;
+  result_.tokens = program_.tokens_per_step();
+  for (const RoleTables& t : roles_) {
+    result_.model_flops += t.flops * double(t.ranks);
+    result_.model_flops_causal += t.flops_causal * double(t.ranks);
+  }
+  for (const hw::Link& l : topology_.links()) result_.link_capacity[size_t(l.kind)] += l.capacity_bytes_per_s;
+
+  for (uint32_t slot = 0; slot < ranks_.size(); ++slot) try_start(slot);
+  for (;;) {
+    if (net_.needs_solve() && (queue_.empty() || queue_.top().time_ns > now_)) {
+      finishes_.clear();
+      net_.solve(now_, finishes_);
+      for (const auto& f : finishes_) queue_.push(f.time_ns, kNetDone, f.id, f.version);
+      continue;
+    }
+    if (queue_.empty()) break;
+    const Event e = queue_.pop();
+    now_ = e.time_ns;
+    switch (e.kind) {
+      case kKernelDone: {
+        RankState& r = ranks_[e.a];
+        const int s = int(e.b >> 32);
+        if (uint32_t(e.b) != r.kver[size_t(s)] || r.running[size_t(s)] < 0) break;
+        KernelProgress& k = r.kernel[size_t(s)];
+        r.stats.compute_sm_ns += double(now_ - k.since_ns) * double(k.sms);
+        r.computing -= 1;
+        complete_op(e.a, s, r.running[size_t(s)], r.start_ns[size_t(s)]);
+        rerate(e.a);
+        break;
+      }
+      case kNetDone: {
+        uint64_t owner = 0;
+        if (net_.finish(e.a, uint32_t(e.b), &owner)) {
+          const Collective& c = colls_[size_t(owner)];
+          queue_.push(now_ + bundles_[size_t(c.bundle)]->latency_ns, kCommDone, uint32_t(owner), 0);
+        }
+        break;
+      }
+      case kCommDone: comm_done(e.a); break;
+      default: break;
+    }
+  }
+  for (const RankState& r : ranks_)
+    for (int s = 0; s < kStreams; ++s)
+      if (r.running[size_t(s)] >= 0 || r.next[size_t(s)] < int32_t(roles_[r.role].stream_ops[size_t(s)].size()) ||
+          r.p2p_in_flight > 0)
+        report_deadlock();
+  finish_accounting();
+  result_.events = queue_.popped();
+  result_.transfers = net_.started();
+  result_.solves = net_.solves();
+  result_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  return std::move(result_);
+}
+
+void Replay::finish_accounting() {
+  int64_t step = 0;
+  for (const RankState& r : ranks_) step = std::max(step, r.stats.end_ns);
+  result_.step_ns = step;
+  for (RankState& r : ranks_) {
+    // Tail of the compute stream: the optimizer phase up to the rank's own end, then waiting for the
+    // slowest rank (a bubble).
+    const int64_t end = r.stats.end_ns;
+    account_idle(r, r.compute_free_since, end, false);
+    r.stats.bubble_ns += step - std::max(end, r.compute_free_since);
+    if (r.first_backward_ns >= 0 && r.last_forward_end_ns > r.first_backward_ns)
+      r.stats.steady_ns = r.last_forward_end_ns - r.first_backward_ns;
+    result_.ops += uint64_t(double(r.stats.ops) * r.stats.weight);
+    result_.ranks.push_back(r.stats);
+  }
+}
+
+void Replay::report_deadlock() const {
+  std::string msg = "the step deadlocked: ";
+  int shown = 0;
+  for (const RankState& r : ranks_) {
+    const RoleTables& t = roles_[r.role];
+    for (int s = 0; s < kStreams && shown < 6; ++s) {
+      int32_t op = r.running[size_t(s)];
+      const char* state = "waits for its matching peers at";
+      if (op < 0) {
+        if (r.next[size_t(s)] >= int32_t(t.stream_ops[size_t(s)].size())) continue;
+        op = t.stream_ops[size_t(s)][size_t(r.next[size_t(s)])];
+        state = "waits for a dependency before";
+      }
+      const ir::OpInstance& inst = t.prog->ops[size_t(op)];
+      msg += fmt::format("{}rank {} stream {} {} op {} ({}, mb {})", shown ? "; " : "", r.rank, s, state, op,
+                         t.prog->templates[size_t(inst.tmpl)].name(), inst.mb);
+      ++shown;
+    }
+    if (shown >= 6) break;
+  }
+  throw std::runtime_error(msg);
+}
+
+}  // namespace detail
+
+SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options) {
+  Mode mode = options.mode;
+  const bool symmetric_ok = program.balanced_routing() && options.stragglers.empty() && options.link_faults.empty();
+  if (mode == Mode::Auto) mode = symmetric_ok ? Mode::Symmetric : Mode::Full;
+  if (mode == Mode::Symmetric && !symmetric_ok)
+    throw std::invalid_argument(
+        "the symmetric path needs balanced routing, no stragglers and no link faults (every rank of a role alike); "
+        "use the full path");
+  detail::Replay replay(program, cluster, options, mode);
+  return replay.run();
+}
+
+}  // namespace tandem::sim

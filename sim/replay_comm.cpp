@@ -1,0 +1,199 @@
+// Communication in a replay: matching the ends of each transfer or collective (collectives start
+// when every simulated member has issued them; a send when its sender has), building link loads
+// once per shape, and completing the members when the last byte has arrived.
+// On the symmetric path a rank stands for its whole role: members that are not simulated are taken
+// to issue with their role's representative, and a collective's loads are those of every copy of
+// the role moving in step, kept on the links of the representative's group (and switch links).
+#include <algorithm>
+
+#include "sim/replay.h"
+
+namespace tandem::sim::detail {
+
+int64_t Replay::mapped(int64_t rank) const {
+  return mode_ == Mode::Symmetric ? program_.representative(program_.role_of(rank)) : rank;
+}
+
+const GroupInfo& Replay::group_info(RankState& r, const ir::OpInstance& op) {
+  GroupInfo& g = r.groups[size_t(roles_[r.role].comm_index[size_t(op.tmpl)])];
+  if (g.leader >= 0) return g;
+  program_.group_ranks(r.rank, op, scratch_group_);
+  scratch_ranks_.clear();
+  for (int64_t m : scratch_group_) scratch_ranks_.push_back(mapped(m));
+  std::sort(scratch_ranks_.begin(), scratch_ranks_.end());
+  scratch_ranks_.erase(std::unique(scratch_ranks_.begin(), scratch_ranks_.end()), scratch_ranks_.end());
+  g.leader = scratch_ranks_.front();
+  g.expected = int32_t(scratch_ranks_.size());
+  return g;
+}
+
+void Replay::start_comm(uint32_t slot, int s, int32_t op) {
+  RankState& r = ranks_[slot];
+  const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
+  const ir::Comm& c = std::get<ir::Comm>(roles_[r.role].prog->templates[size_t(inst.tmpl)].payload);
+  if (c.sms > 0) {
+    r.pool.hold(c.sms);
+    rerate(slot);
+  }
+  CollKey key{inst.tag, 0, 0};
+  int32_t expected = 2;
+  if (c.kind == ir::CommKind::Send) {
+    key.a = r.rank;
+    key.b = mapped(program_.peer_rank(r.rank, inst));
+  } else if (c.kind == ir::CommKind::Recv) {
+    key.a = mapped(program_.peer_rank(r.rank, inst));
+    key.b = r.rank;
+  } else {
+    const GroupInfo& g = group_info(r, inst);
+    key.a = g.leader;
+    key.b = -1 - int64_t(c.group);
+    expected = g.expected;
+  }
+  auto [it, inserted] = pending_.try_emplace(key, 0u);
+  if (inserted) {
+    uint32_t cid;
+    if (!free_colls_.empty()) {
+      cid = free_colls_.back();
+      free_colls_.pop_back();
+    } else {
+      cid = uint32_t(colls_.size());
+      colls_.emplace_back();
+    }
+    Collective& nc = colls_[cid];
+    nc.key = key;
+    nc.expected = expected;
+    nc.arrived = 0;
+    nc.members.clear();
+    nc.completed = 0;
+    nc.bundle = -1;
+    nc.p2p = c.kind == ir::CommKind::Send || c.kind == ir::CommKind::Recv;
+    nc.delivered = false;
+    it->second = cid;
+  }
+  const uint32_t cid = it->second;
+  Collective& cc = colls_[cid];
+  cc.members.push_back(Collective::Member{slot, op, now_});
+  cc.arrived += 1;
+  (void)s;
+  if (cc.arrived == cc.expected) pending_.erase(it);
+  if (cc.p2p) {
+    if (c.kind == ir::CommKind::Send)
+      launch(cid);
+    else if (cc.delivered)
+      queue_.push(now_, kCommDone, cid, 0);   // the data is already here
+  } else if (cc.arrived == cc.expected) {
+    launch(cid);
+  }
+}
+
+void Replay::launch(uint32_t cid) {
+  const int32_t bi = bundle_for(colls_[cid]);
+  Collective& c = colls_[cid];
+  c.bundle = bi;
+  const Bundle& b = *bundles_[size_t(bi)];
+  for (size_t k = 0; k < b.bytes_by_kind.size(); ++k) result_.link_bytes[k] += b.bytes_by_kind[k];
+  if (!(b.bytes > 0) || b.loads.empty()) {
+    queue_.push(now_ + b.latency_ns, kCommDone, cid, 0);
+    return;
+  }
+  if (b.kernel_cap_bytes_per_s > 0) {
+    const int32_t first_kernel = builder_.kernel_link(0);
+    for (const LinkLoad& l : b.loads)
+      if (l.link >= first_kernel) net_.set_capacity(l.link, b.kernel_cap_bytes_per_s);
+  }
+  net_.start(now_, b.loads, b.bytes, b.flows, cid);
+}
+
+void Replay::comm_done(uint32_t cid) {
+  colls_[cid].delivered = true;
+  // Index-based: completing an op may start others that add collectives (and grow colls_).
+  while (colls_[cid].completed < colls_[cid].members.size()) {
+    const auto [slot, op, start] = colls_[cid].members[colls_[cid].completed++];
+    RankState& r = ranks_[slot];
+    const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
+    const ir::Comm& c = std::get<ir::Comm>(roles_[r.role].prog->templates[size_t(inst.tmpl)].payload);
+    const int s = int(inst.stream);
+    r.stats.comm_sm_ns += double(now_ - start) * double(c.sms);
+    if (c.sms > 0) {
+      r.pool.release(c.sms);
+      rerate(slot);
+    }
+    complete_op(slot, s, op, start);
+  }
+  if (colls_[cid].arrived == colls_[cid].expected) {
+    colls_[cid].members.clear();
+    free_colls_.push_back(cid);
+  }
+}
+
+int32_t Replay::bundle_for(const Collective& coll) {
+  const auto& [slot0, op0, start0] = coll.members.front();
+  const RankState& r0 = ranks_[slot0];
+  const ir::OpInstance& inst0 = roles_[r0.role].prog->ops[size_t(op0)];
+  const ir::Comm& c0 = std::get<ir::Comm>(roles_[r0.role].prog->templates[size_t(inst0.tmpl)].payload);
+  const bool p2p = c0.kind == ir::CommKind::Send || c0.kind == ir::CommKind::Recv;
+  BundleKey key{coll.key.a, p2p ? coll.key.b : -1, c0.bytes, int32_t(c0.sms), uint8_t(c0.kind), uint8_t(c0.purpose),
+                uint8_t(c0.group)};
+  if (auto it = bundle_cache_.find(key); it != bundle_cache_.end()) return it->second;
+
+  builder_.clear();
+  auto add_member = [&](int64_t m, const ir::OpInstance& inst, const ir::Comm& c) {
+    switch (c.kind) {
+      case ir::CommKind::Send: builder_.p2p(m, program_.peer_rank(m, inst), double(c.bytes), c.sms); break;
+      case ir::CommKind::Recv: break;
+      case ir::CommKind::AllToAllV:
+        program_.group_ranks(m, inst, scratch_group_);
+        program_.a2a_send_bytes(m, inst, scratch_bytes_);
+        builder_.all_to_all(m, scratch_group_, scratch_bytes_, c.purpose, c.sms);
+        break;
+      case ir::CommKind::AllReduce:
+      case ir::CommKind::ReduceScatter:
+      case ir::CommKind::AllGather: {
+        program_.group_ranks(m, inst, scratch_group_);
+        const int64_t n = int64_t(scratch_group_.size());
+        const double buffer = c.kind == ir::CommKind::AllGather ? double(n) * double(c.bytes) : double(c.bytes);
+        const int64_t steps = (c.kind == ir::CommKind::AllReduce ? 2 : 1) * (n - 1);
+        builder_.ring(m, scratch_group_, hw::bus_bytes_factor(c.kind, n) * buffer, steps, c.sms);
+        break;
+      }
+    }
+  };
+  auto comm_of = [&](uint32_t slot, int32_t op) -> std::pair<const ir::OpInstance*, const ir::Comm*> {
+    const RankState& r = ranks_[slot];
+    const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
+    return {&inst, &std::get<ir::Comm>(roles_[r.role].prog->templates[size_t(inst.tmpl)].payload)};
+  };
+
+  Bundle bundle;
+  if (mode_ == Mode::Full) {
+    for (const auto& [slot, op, start] : coll.members) {
+      auto [inst, c] = comm_of(slot, op);
+      add_member(ranks_[slot].rank, *inst, *c);
+    }
+    bundle = builder_.finish(nullptr);
+  } else {
+    // Every rank of each role taking part, each in its own copy of the collective.
+    std::vector<char> keep(size_t(topology_.nodes()), 0);
+    std::vector<int64_t> role_ranks;
+    for (const auto& [slot, op, start] : coll.members) {
+      auto [inst, c] = comm_of(slot, op);
+      const int64_t rep = ranks_[slot].rank;
+      if (p2p) {
+        keep[size_t(topology_.node_of(coll.key.a))] = 1;
+        keep[size_t(topology_.node_of(coll.key.b))] = 1;
+      } else if (rep == coll.key.a) {
+        program_.group_ranks(rep, *inst, scratch_group_);
+        for (int64_t g : scratch_group_) keep[size_t(topology_.node_of(g))] = 1;
+      }
+      program_.ranks_of_role(ranks_[slot].role, role_ranks);
+      for (int64_t m : role_ranks) add_member(m, *inst, *c);
+    }
+    bundle = builder_.finish(&keep);
+  }
+  bundles_.push_back(std::make_unique<Bundle>(std::move(bundle)));
+  const int32_t id = int32_t(bundles_.size() - 1);
+  bundle_cache_.emplace(key, id);
+  return id;
+}
+
+}  // namespace tandem::sim::detail

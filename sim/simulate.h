@@ -1,0 +1,93 @@
+// Replay of a training-step program on a model of the cluster: the entry point of sim/.
+// Full path: every rank. Symmetric path: one representative rank per role (balanced routing, no
+// stragglers or faults), its collectives standing for every copy of the role moving in step.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hw/calibration.h"
+#include "hw/cost_model.h"
+#include "hw/topology.h"
+#include "ir/cluster_config.h"
+#include "sim/program_view.h"
+
+namespace tandem::sim {
+
+enum class Mode : uint8_t { Auto, Full, Symmetric };
+const char* to_string(Mode m);
+
+// A GPU whose kernels take `factor` times as long (thermal throttling, a weak part).
+struct Straggler {
+  int64_t rank = 0;
+  double factor = 1.0;
+};
+// "RANK:FACTOR" with FACTOR >= 1, e.g. "17:1.25". Throws std::invalid_argument.
+Straggler parse_straggler(const std::string& spec);
+
+// One executed op, for timelines.
+struct OpRecord {
+  int64_t rank;
+  uint32_t role;
+  int32_t op;             // index into the role's RankProgram::ops
+  uint8_t stream;
+  int32_t sms;            // SMs it ran on (compute: its share at start; communication: SMs held)
+  int64_t start_ns, end_ns;
+};
+
+class OpSink {
+ public:
+  virtual ~OpSink() = default;
+  virtual void record(const OpRecord& r) = 0;
+};
+
+struct SimOptions {
+  Mode mode = Mode::Auto;
+  std::vector<Straggler> stragglers;
+  std::vector<hw::LinkFault> link_faults;
+  hw::CostParams cost;
+  hw::NetworkParams network;
+  const hw::CalibrationTable* calibration = nullptr;
+  OpSink* sink = nullptr;
+  std::vector<int64_t> trace_ranks;   // ranks whose ops go to the sink; empty: every simulated rank
+};
+
+// Time accounting of one simulated rank. forward + backward_input + backward_weight + bubble +
+// exposed_comm + optimizer = the step time (see docs/simulator.md for the rules).
+struct RankStats {
+  int64_t rank = 0;
+  uint32_t role = 0;
+  double weight = 1;                  // ranks it stands for (symmetric path: the role's size)
+  int64_t forward_ns = 0, backward_input_ns = 0, backward_weight_ns = 0;
+  int64_t bubble_ns = 0, exposed_comm_ns = 0, optimizer_ns = 0;
+  int64_t steady_ns = 0;              // from its first backward to its last forward
+  int64_t end_ns = 0;                 // its last op's end
+  double compute_sm_ns = 0, comm_sm_ns = 0;   // SM-time of compute and communication kernels
+  int64_t static_bytes = 0;           // weights, gradients, optimizer state
+  int64_t activation_peak_bytes = 0;  // largest sum of live saved activations
+  uint64_t ops = 0;
+};
+
+struct SimResult {
+  std::string scenario;
+  Mode mode = Mode::Full;
+  int64_t num_ranks = 0;
+  const hw::GpuSpec* gpu = nullptr;
+  int64_t step_ns = 0;
+  double tokens = 0;                            // tokens per step
+  double model_flops = 0, model_flops_causal = 0;   // per step, whole cluster (GEMM + attention)
+  std::vector<RankStats> ranks;                 // simulated ranks
+  std::array<double, hw::kLinkKinds> link_bytes{};     // bytes moved per link kind, whole cluster
+  std::array<double, hw::kLinkKinds> link_capacity{};  // summed capacity per link kind (bytes/s)
+  uint64_t events = 0, transfers = 0, solves = 0, ops = 0;
+  uint64_t calibrated_kernels = 0, extrapolated_kernels = 0;   // kernel estimates from the table
+  double wall_s = 0;
+};
+
+// Throws std::invalid_argument on options that do not fit the program (a symmetric path asked for
+// skewed routing, stragglers or faults; a straggler or traced rank out of range) and
+// std::runtime_error when the program deadlocks (naming the stuck ops).
+SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options = {});
+
+}  // namespace tandem::sim
