@@ -1,6 +1,7 @@
 // Shared test helpers for kernels_tests: seeded random inputs (never zeros), comparisons with
 // tolerances, and a central-difference gradient check for functions of double vectors.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -10,15 +11,17 @@
 
 namespace tandem::kernels::test {
 
-// n values uniform in [lo, hi] with |v| >= 1e-3 (no zeros), from a fixed seed.
+// n values uniform in [lo, hi], from a fixed seed, none of magnitude below 1e-3 of the range's
+// largest magnitude (so no zeros).
 template <typename T = float>
 std::vector<T> random_values(size_t n, uint32_t seed, double lo = -1.0, double hi = 1.0) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> dist(lo, hi);
+  const double floor = 1e-3 * std::max(std::abs(lo), std::abs(hi));
   std::vector<T> out(n);
   for (auto& v : out) {
     double x = dist(rng);
-    while (std::abs(x) < 1e-3) x = dist(rng);
+    while (std::abs(x) < floor) x = dist(rng);
     v = static_cast<T>(x);
   }
   return out;
