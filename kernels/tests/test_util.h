@@ -62,3 +62,13 @@ inline double dot(std::span<const double> r, std::span<const double> y) {
 }
 
 }  // namespace tandem::kernels::test
+
+namespace tandem::kernels::test {
+
+// True when the analytic gradient matches central differences: |a - n| <= 1e-7 + 1e-6·|n| everywhere
+// (double-precision references, step 1e-6: difference error ~1e-10).
+inline bool gradients_match(std::span<const double> analytic, std::span<const double> numeric, double rtol = 1e-6) {
+  return analytic.size() == numeric.size() && max_scaled_error(analytic, numeric, 1e-7, rtol) <= 1.0;
+}
+
+}  // namespace tandem::kernels::test

@@ -2,6 +2,7 @@
 // and BF16 input, E4M3 and E5M2, with and without power-of-two scales, both scale storages, ragged
 // edges, unaligned input), the transpose-requantise and the block transpose; a case by hand; bad input.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <bit>
 #include <cstring>
@@ -81,7 +82,7 @@ GpuQuantised quantize_on_gpu(const std::vector<float>& x, bool bf16_input, int64
 }
 
 void check_quantize(int64_t rows, int64_t cols, Fp8ScaleLayout layout) {
-  const auto x_f32 = random_matrix(rows, cols, case_seed("x" + std::to_string(rows) + "x" + std::to_string(cols)));
+  const auto x_f32 = random_matrix(rows, cols, case_seed(fmt::format("x{}x{}", rows, cols)));
   for (const bool bf16_input : {false, true}) {
     // The CPU reference sees the values the kernel reads: BF16 inputs are exact floats after widening.
     std::vector<float> x = x_f32;
@@ -143,7 +144,7 @@ TEST_CASE("quantize_fp8_cuda: a tile by hand", "[cuda][fp8]") {
 TEST_CASE("transpose_requantize_fp8_cuda equals transpose_requantize_fp8 bit for bit", "[cuda][fp8]") {
   if (!gpu_available()) return;
   for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{256, 384}, {300, 130}, {7, 9}, {130, 4}}) {
-    const auto x = random_matrix(rows, cols, case_seed("x" + std::to_string(rows)));
+    const auto x = random_matrix(rows, cols, case_seed(fmt::format("x{}", rows)));
     for (const bool pow2 : {false, true}) {
       const Fp8QuantConfig config{Fp8Format::E4M3, pow2};
       std::vector<uint8_t> codes(x.size());
@@ -183,7 +184,7 @@ TEST_CASE("transpose_requantize_fp8_cuda equals transpose_requantize_fp8 bit for
 TEST_CASE("transpose_fp8_blocks_cuda equals transpose_fp8_blocks", "[cuda][fp8]") {
   if (!gpu_available()) return;
   for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{256, 384}, {300, 130}, {1, 200}}) {
-    const auto x = random_matrix(rows, cols, case_seed("w" + std::to_string(rows)));
+    const auto x = random_matrix(rows, cols, case_seed(fmt::format("w{}", rows)));
     std::vector<uint8_t> codes(x.size());
     std::vector<float> scales(static_cast<size_t>(fp8_scale_count(Fp8ScaleLayout::Block128x128, rows, cols)));
     quantize_fp8(x, rows, cols, Fp8ScaleLayout::Block128x128, {}, codes, scales);
