@@ -6,6 +6,13 @@
 #include <algorithm>
 #include <cstdint>
 
+// The tile order is also called from device code; elsewhere these are plain inline functions.
+#if defined(__CUDACC__)
+#define TANDEM_TILING_HD __host__ __device__
+#else
+#define TANDEM_TILING_HD
+#endif
+
 namespace tandem::kernels {
 
 // The block_n the kernel is instantiated for (each one a separate kernel binary, so few).
@@ -82,6 +89,23 @@ inline Fp8GemmTiling fp8_gemm_tiling(int64_t m, int64_t n, int64_t sms,
     }
   }
   return best;
+}
+
+// Tiles are visited in groups of this many column blocks, row blocks fastest within a group, so the
+// tiles running at the same time (one per SM) share A and B blocks in L2.
+inline constexpr int kFp8GemmTileGroupN = 16;
+
+// The persistent kernel's order: tile t (block b takes t = b, b + grid, ...) -> (m_block, n_block).
+// A bijection from [0, m_blocks·n_blocks) onto the tiles.
+TANDEM_TILING_HD inline void fp8_gemm_tile_coordinates(int tile, int m_blocks, int n_blocks, int& m_block,
+                                                       int& n_block) {
+  const int per_group = kFp8GemmTileGroupN * m_blocks;
+  const int group = tile / per_group;
+  const int first_n = group * kFp8GemmTileGroupN;
+  const int width = n_blocks - first_n < kFp8GemmTileGroupN ? n_blocks - first_n : kFp8GemmTileGroupN;
+  const int in_group = tile - group * per_group;
+  m_block = in_group / width;
+  n_block = first_n + in_group % width;
 }
 
 }  // namespace tandem::kernels

@@ -35,10 +35,6 @@ constexpr int kConsumerWarps = 8;
 // consumers (128·40 + 256·232 = 64512 <= 65536).
 constexpr uint32_t kProducerRegisters = 40;
 constexpr uint32_t kConsumerRegisters = 232;
-// Tiles are visited in groups of this many N blocks, M fastest within a group, so the tiles running
-// at the same time share A and B blocks in L2.
-constexpr int kTileGroupN = 16;
-
 struct KernelParams {
   int m, n, k;                 // n per expert
   int kblocks;                 // ceil(k / 128)
@@ -54,16 +50,6 @@ struct KernelParams {
   __nv_bfloat16* d;            // [m, n]
   bool d_pairs;                // n even and d 4-byte aligned: store two columns at once
 };
-
-__device__ __forceinline__ void tile_coordinates(int tile, int m_blocks, int n_blocks, int& m_block, int& n_block) {
-  const int per_group = kTileGroupN * m_blocks;
-  const int group = tile / per_group;
-  const int first_n = group * kTileGroupN;
-  const int width = min(kTileGroupN, n_blocks - first_n);
-  const int in_group = tile - group * per_group;
-  m_block = in_group / width;
-  n_block = first_n + in_group % width;
-}
 
 template <int kBlockN>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -108,7 +94,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       uint32_t phase = 0;
       for (int tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
         int m_block, n_block;
-        tile_coordinates(tile, p.m_blocks, p.n_blocks, m_block, n_block);
+        fp8_gemm_tile_coordinates(tile, p.m_blocks, p.n_blocks, m_block, n_block);
         const int group = p.block_groups ? p.block_groups[m_block] : 0;
         const int a_row = m_block * kBlockM;
         const int b_row = group * p.n + n_block * kBlockN;
@@ -136,7 +122,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     for (int tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
       int m_block, n_block;
-      tile_coordinates(tile, p.m_blocks, p.n_blocks, m_block, n_block);
+      fp8_gemm_tile_coordinates(tile, p.m_blocks, p.n_blocks, m_block, n_block);
       const int group = p.block_groups ? p.block_groups[m_block] : 0;
       const int n0 = n_block * kBlockN;
       const int row0 = m_block * kBlockM + tile_row, row1 = row0 + 8;

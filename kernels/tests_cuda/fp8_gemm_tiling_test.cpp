@@ -2,6 +2,10 @@
 // of the benchmark on 132 SMs, small shapes, and the pipeline depth for a shared-memory budget.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "kernels/gemm/fp8_gemm_tiling.h"
 
 using namespace tandem::kernels;
@@ -70,4 +74,31 @@ TEST_CASE("fp8 GEMM tiling: pipeline depth for the shared memory", "[fp8][gemm][
   CHECK(fp8_gemm_stages(128, 100000) == 3);
   CHECK(fp8_gemm_stages(128, 60000) == 0);
   CHECK(fp8_gemm_tiling(4096, 7168, 132, 100000).stages == 3);
+}
+
+TEST_CASE("fp8 GEMM tile order: every tile once, grouped by 16 column blocks", "[fp8][gemm][tiling]") {
+  // By hand, m_blocks 2, n_blocks 3 (one group of width 3): tiles 0..5 -> (0,0) (0,1) (0,2) (1,0) (1,1) (1,2).
+  int mb = -1, nb = -1;
+  fp8_gemm_tile_coordinates(4, 2, 3, mb, nb);
+  CHECK(mb == 1);
+  CHECK(nb == 1);
+  // m_blocks 2, n_blocks 20: group 0 covers columns 0-15 (32 tiles), group 1 columns 16-19 (8 tiles):
+  // tile 33 -> in group 1, index 1 -> (0, 17); tile 31 -> (1, 15).
+  fp8_gemm_tile_coordinates(33, 2, 20, mb, nb);
+  CHECK((mb == 0 && nb == 17));
+  fp8_gemm_tile_coordinates(31, 2, 20, mb, nb);
+  CHECK((mb == 1 && nb == 15));
+  for (const auto& [m_blocks, n_blocks] : std::vector<std::pair<int, int>>{{1, 1}, {32, 56}, {32, 19}, {256, 32}, {3, 17}, {7, 33}}) {
+    std::vector<int> seen(static_cast<size_t>(m_blocks * n_blocks), 0);
+    for (int t = 0; t < m_blocks * n_blocks; ++t) {
+      fp8_gemm_tile_coordinates(t, m_blocks, n_blocks, mb, nb);
+      REQUIRE(mb >= 0);
+      REQUIRE(mb < m_blocks);
+      REQUIRE(nb >= 0);
+      REQUIRE(nb < n_blocks);
+      ++seen[static_cast<size_t>(mb * n_blocks + nb)];
+    }
+    INFO("m_blocks " << m_blocks << ", n_blocks " << n_blocks);
+    CHECK(std::count(seen.begin(), seen.end(), 1) == m_blocks * n_blocks);
+  }
 }
