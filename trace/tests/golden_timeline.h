@@ -4,9 +4,14 @@
 #pragma once
 #include <string>
 
+#include <unistd.h>
+
 #include "trace/timeline.h"
 
 namespace tandem::trace::testing {
+
+// A file name under /tmp unique to this process (test binaries of several builds may run at once).
+inline std::string tmp_path(const std::string& name) { return "/tmp/" + std::to_string(::getpid()) + "_" + name; }
 
 inline std::string test_data_path(const std::string& name) { return std::string(TANDEM_TRACE_TEST_DATA) + "/" + name; }
 

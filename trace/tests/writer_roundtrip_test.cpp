@@ -93,7 +93,7 @@ TEST_CASE("round trip keeps odd names, extreme times and every arg", "[trace][wr
 }
 
 TEST_CASE("round trip through a file", "[trace][writer][reader]") {
-  const std::string path = "/tmp/tandem_trace_roundtrip_test.json";
+  const std::string path = tandem::trace::testing::tmp_path("tandem_trace_roundtrip_test.json");
   write_trace(golden_timeline(), path);
   const Timeline back = read_trace(path);
   CHECK(same_content(golden_timeline(), back));

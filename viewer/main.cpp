@@ -1,0 +1,138 @@
+// tandem-view: opens one trace (or two, stacked for comparison) in a window, or with --screenshot
+// renders one frame headless (EGL) into a PNG. Exit codes: 0 ok, 1 failure, 2 bad input.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <GLFW/glfw3.h>
+#include <fmt/core.h>
+#include <imgui.h>
+#include <backends/imgui_impl_glfw.h>
+#include <backends/imgui_impl_opengl3.h>
+
+#include "viewer/app.h"
+#include "viewer/headless.h"
+
+using namespace tandem;
+
+namespace {
+
+int run_window(viewer::ViewerApp& app, int width, int height) {
+  glfwSetErrorCallback([](int code, const char* what) { fmt::print(stderr, "glfw error {}: {}\n", code, what); });
+  if (!glfwInit()) {
+    fmt::print(stderr, "error: cannot open a window (no display?); use --screenshot out.png to render headless\n");
+    return 1;
+  }
+  glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+  glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
+  glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
+  GLFWwindow* window = glfwCreateWindow(width, height, "tandem-view", nullptr, nullptr);
+  if (!window) {
+    glfwTerminate();
+    fmt::print(stderr, "error: cannot create an OpenGL 3.3 window; use --screenshot out.png to render headless\n");
+    return 1;
+  }
+  glfwMakeContextCurrent(window);
+  glfwSwapInterval(1);
+  IMGUI_CHECKVERSION();
+  ImGui::CreateContext();
+  ImGui::GetIO().IniFilename = nullptr;
+  ImGui::StyleColorsDark();
+  ImGui_ImplGlfw_InitForOpenGL(window, true);
+  ImGui_ImplOpenGL3_Init("#version 330 core");
+  while (!glfwWindowShouldClose(window)) {
+    glfwPollEvents();
+    ImGui_ImplOpenGL3_NewFrame();
+    ImGui_ImplGlfw_NewFrame();
+    ImGui::NewFrame();
+    const ImVec2 size = ImGui::GetIO().DisplaySize;
+    app.draw(size.x, size.y);
+    ImGui::Render();
+    int fb_w = 0, fb_h = 0;
+    glfwGetFramebufferSize(window, &fb_w, &fb_h);
+    glViewport(0, 0, fb_w, fb_h);
+    const auto bg = viewer::palette::kBackground;
+    glClearColor(bg.r / 255.0f, bg.g / 255.0f, bg.b / 255.0f, 1.0f);
+    glClear(GL_COLOR_BUFFER_BIT);
+    ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    glfwSwapBuffers(window);
+  }
+  ImGui_ImplOpenGL3_Shutdown();
+  ImGui_ImplGlfw_Shutdown();
+  ImGui::DestroyContext();
+  glfwDestroyWindow(window);
+  glfwTerminate();
+  return 0;
+}
+
+void print_summary(const viewer::LoadedTrace& t) {
+  const auto& s = t.summary;
+  fmt::print("{}: {} events, {} ranks, step {:.3f} ms (read {:.2f} s, index {:.2f} s, analysis {:.2f} s)\n", t.path,
+             s.events, s.ranks, double(s.step_ns) / 1e6, t.read_s, t.index_s, t.analysis_s);
+  fmt::print("  bubble {:.1f}% (mean over compute streams)", s.bubble_share * 100);
+  for (const auto& st : s.stages) fmt::print("; stage {} {:.1f}%", st.stage, st.bubble_share * 100);
+  fmt::print("\n  exposed communication: max {:.3f} ms, mean {:.3f} ms per rank\n", double(s.exposed_comm_max_ns) / 1e6,
+             s.exposed_comm_mean_ns / 1e6);
+  if (s.sm.present) fmt::print("  SM time in communication kernels: {:.1f}%\n", s.sm.comm_share() * 100);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"tandem-view: timelines of pipeline bubbles and overlap; two traces are stacked for comparison\n"
+               "(simulated over measured). Reads this project's traces and PyTorch-profiler (Kineto) traces.",
+               "tandem-view"};
+  std::vector<std::string> paths;
+  std::string screenshot, range_text;
+  int width = 1600, height = 900;
+  bool summary = false;
+  cli.add_option("traces", paths, "TRACE [TRACE2]: one trace, or two to compare (A above B)")
+      ->required()
+      ->expected(1, 2)
+      ->check(CLI::ExistingFile);
+  cli.add_option("--screenshot", screenshot, "render one frame headless (EGL) into this PNG and exit");
+  cli.add_option("--width", width, "window or screenshot width in pixels")->check(CLI::Range(64, 16384));
+  cli.add_option("--height", height, "window or screenshot height in pixels")->check(CLI::Range(64, 16384));
+  cli.add_option("--range", range_text, "visible time t0:t1 from the step start, in µs (or with ns/us/ms/s)");
+  cli.add_flag("--summary", summary, "print each trace's summary (step, bubbles, exposed communication)");
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = cli.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  viewer::ViewRange range;
+  std::string range_error;
+  if (!range_text.empty() && !viewer::parse_range(range_text, range, &range_error)) {
+    fmt::print(stderr, "error: {}\n", range_error);
+    return 2;
+  }
+  std::vector<viewer::LoadedTrace> traces;
+  try {
+    for (const auto& p : paths) traces.push_back(viewer::load_trace_file(p));
+  } catch (const trace::TraceError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  if (summary)
+    for (const auto& t : traces) print_summary(t);
+  viewer::ViewerApp app(viewer::make_view_model(std::move(traces)));
+  if (!range_text.empty()) app.set_range(range);
+  if (screenshot.empty()) return summary ? 0 : run_window(app, width, height);
+  try {
+    const viewer::Screenshot shot = viewer::render_screenshot(app, width, height);
+    viewer::write_png(screenshot, shot.image);
+    fmt::print("wrote {} ({}x{}, {})\n", screenshot, width, height, shot.renderer);
+  } catch (const viewer::HeadlessError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 3;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

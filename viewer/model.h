@@ -1,0 +1,39 @@
+// What the viewer holds for each opened trace: the Timeline, its track index, the analysis summary
+// (bubbles, exposed communication, SM split) and load timings; in compare mode the per-op-kind
+// difference table of the two traces.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "trace/analysis.h"
+#include "trace/timeline.h"
+#include "trace/trace_reader.h"
+#include "trace/track_index.h"
+
+namespace tandem::viewer {
+
+struct LoadedTrace {
+  std::string path;                  // or a name for timelines built in memory
+  trace::Timeline tl;
+  trace::TrackIndex idx;
+  trace::Summary summary;
+  std::vector<int32_t> bubbles_of_track;   // per track: index into summary.bubbles, or -1
+  int64_t origin_ns = 0;             // the step's start: time 0 on screen
+  trace::ReadStats stats;
+  double read_s = 0, index_s = 0, analysis_s = 0;
+};
+
+// Indexes and analyses a timeline already in memory.
+LoadedTrace make_loaded_trace(std::string name, trace::Timeline tl);
+// Reads, indexes and analyses a trace file (throws trace::TraceError on bad input).
+LoadedTrace load_trace_file(const std::string& path);
+
+struct ViewModel {
+  std::vector<LoadedTrace> traces;           // one, or two in compare mode (A above B)
+  std::vector<trace::OpKindDiff> diffs;      // compare mode: B - A per op kind
+  double end_ns() const;                     // longest step among the traces
+};
+
+ViewModel make_view_model(std::vector<LoadedTrace> traces);
+
+}  // namespace tandem::viewer
