@@ -352,7 +352,7 @@ SimResult Replay::run() {
 
   for (uint32_t slot = 0; slot < ranks_.size(); ++slot) try_start(slot);
   for (;;) {
-    if (net_.needs_solve() && (queue_.empty() || queue_.top().time_ns > now_)) {
+    if (net_.needs_solve() && (queue_.empty() || queue_.top_time() > now_)) {
       finishes_.clear();
       net_.solve(now_, finishes_);
       for (const auto& f : finishes_) queue_.push(f.time_ns, kNetDone, f.id, f.version);

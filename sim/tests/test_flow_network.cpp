@@ -29,7 +29,7 @@ struct NetSim {
   void run() {
     int64_t now = 0;
     for (;;) {
-      if (net.needs_solve() && (q.empty() || q.top().time_ns > now)) {
+      if (net.needs_solve() && (q.empty() || q.top_time() > now)) {
         fin.clear();
         net.solve(now, fin);
         for (const auto& f : fin) q.push(f.time_ns, 2, f.id, f.version);
@@ -132,6 +132,40 @@ TEST_CASE("event queue breaks ties by insertion order", "[sim][queue]") {
   q.push(3, 0, 4, 0);
   q.push(5, 0, 5, 0);
   std::vector<uint32_t> order;
+  order.push_back(q.pop().a);   // 2 (t=3)
+  q.push(3, 0, 6, 0);           // same time as the current one: after 4
+  q.push(1000, 0, 7, 0);
+  q.push(5, 0, 8, 0);           // after 1, 3, 5
   while (!q.empty()) order.push_back(q.pop().a);
-  CHECK(order == std::vector<uint32_t>{2, 4, 1, 3, 5});
+  CHECK(order == std::vector<uint32_t>{2, 4, 6, 1, 3, 5, 8, 7});
+  CHECK(q.pushed() == 8);
+  CHECK_THROWS_AS(q.push(999, 0, 9, 0), std::logic_error);   // before the last event taken (1000)
+}
+
+TEST_CASE("event queue orders many events by time, then insertion", "[sim][queue]") {
+  // Pseudo-random times pushed while popping; the popped sequence must be sorted by (time, insertion).
+  EventQueue q;
+  uint64_t x = 12345;
+  std::vector<std::pair<int64_t, uint32_t>> popped;
+  uint32_t id = 0;
+  int64_t now = 0;
+  for (int round = 0; round < 2000; ++round) {
+    for (int k = 0; k < 3; ++k) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      q.push(now + int64_t((x >> 33) % 64), 0, id++, 0);
+    }
+    const Event e = q.pop();
+    now = e.time_ns;
+    popped.emplace_back(e.time_ns, e.a);
+  }
+  while (!q.empty()) {
+    const Event e = q.pop();
+    popped.emplace_back(e.time_ns, e.a);
+  }
+  CHECK(popped.size() == 6000);
+  for (size_t i = 1; i < popped.size(); ++i) {
+    INFO(i);
+    REQUIRE(popped[i - 1].first <= popped[i].first);
+    if (popped[i - 1].first == popped[i].first) REQUIRE(popped[i - 1].second < popped[i].second);
+  }
 }
