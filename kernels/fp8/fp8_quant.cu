@@ -96,7 +96,24 @@ __global__ void __launch_bounds__(256) quantize_tile_kernel(const In* __restrict
   if (lane == 0) scales[out.index(row, tile)] = scale;
 }
 
-// One 256-thread block per 128x128 block: warp w holds rows w, w+8, ..., lane l columns 4l..4l+3.
+// One 256-thread block per 128x128 block: warp w takes rows w, w+8, ..., lane l columns 4l..4l+3.
+// Two passes over the block: its amax, then the codes (the second read mostly hits L1/L2).
+template <typename In>
+__device__ __forceinline__ void load_row_part(const In* __restrict__ x, int64_t rows, int64_t cols, int64_t r,
+                                              int64_t c0, bool vectorised, float (&v)[4]) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j) v[j] = 0.0f;
+  if (r >= rows) return;
+  const int64_t base = r * cols + c0;
+  if (vectorised && c0 < cols) {
+    load4(x, base, v);
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (c0 + j < cols) v[j] = load_value(x, base + j);
+  }
+}
+
 template <typename In>
 __global__ void __launch_bounds__(256) quantize_block_kernel(const In* __restrict__ x, int64_t rows, int64_t cols,
                                                              bool e4m3, bool pow2, bool vectorised,
@@ -106,26 +123,15 @@ __global__ void __launch_bounds__(256) quantize_block_kernel(const In* __restric
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t rb = blockIdx.y, cb = blockIdx.x;
   const int64_t c0 = cb * kTile + lane * 4;
-  float v[16][4];
   float amax = 0.0f;
-#pragma unroll
+#pragma unroll 4
   for (int i = 0; i < 16; ++i) {
     const int64_t r = rb * kTile + warp + 8 * i;
-    const int64_t base = r * cols + c0;
+    float v[4];
+    load_row_part(x, rows, cols, r, c0, vectorised, v);
 #pragma unroll
-    for (int j = 0; j < 4; ++j) v[i][j] = 0.0f;
-    if (r < rows) {
-      if (vectorised && c0 < cols) {
-        load4(x, base, v[i]);
-      } else {
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          if (c0 + j < cols) v[i][j] = load_value(x, base + j);
-      }
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-        if (c0 + j < cols) amax = rules::nan_max(amax, fabsf(v[i][j]));
-    }
+    for (int j = 0; j < 4; ++j)
+      if (r < rows && c0 + j < cols) amax = rules::nan_max(amax, fabsf(v[j]));
   }
   amax = warp_nan_max(amax);
   if (lane == 0) warp_amax[warp] = amax;
@@ -134,14 +140,16 @@ __global__ void __launch_bounds__(256) quantize_block_kernel(const In* __restric
 #pragma unroll
   for (int w = 0; w < 8; ++w) amax = rules::nan_max(amax, warp_amax[w]);
   const float scale = rules::scale_for_amax(amax, e4m3, pow2);
-#pragma unroll
+#pragma unroll 2
   for (int i = 0; i < 16; ++i) {
     const int64_t r = rb * kTile + warp + 8 * i;
-    if (r >= rows) continue;
+    if (r >= rows) break;
+    float v[4];
+    load_row_part(x, rows, cols, r, c0, vectorised, v);
     const int64_t base = r * cols + c0;
     uint32_t packed = 0;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) packed |= static_cast<uint32_t>(rules::quantize_value(v[i][j], scale, e4m3)) << (8 * j);
+    for (int j = 0; j < 4; ++j) packed |= static_cast<uint32_t>(rules::quantize_value(v[j], scale, e4m3)) << (8 * j);
     if (vectorised && c0 < cols) {
       *reinterpret_cast<uint32_t*>(codes + base) = packed;
     } else {
