@@ -1,0 +1,110 @@
+// `tandem simulate SCENARIO`: replays the scenario's training step on the model of its cluster and
+// prints the report (table, or JSON with --json); --trace writes the Timeline (Chrome trace JSON).
+// What-if options: stragglers, degraded or failed links, a calibration table; --full/--symmetric
+// choose the path (default: symmetric when routing is balanced and nothing is degraded).
+#ifdef TANDEM_SIM
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "app/cmd_simulate_trace.h"
+#include "app/command_registry.h"
+#include "hw/calibration.h"
+#include "ir/step_program.h"
+#include "sim/report.h"
+#include "sim/simulate.h"
+#include "trace/trace_writer.h"
+
+namespace tandem::app {
+namespace {
+
+struct SimulateOptions {
+  std::string scenario;
+  std::vector<std::string> overrides;
+  bool json = false, full = false, symmetric = false;
+  std::string trace_file, trace_ranks, calibration;
+  std::vector<std::string> stragglers, degraded, failed;
+};
+
+void run_simulate(const SimulateOptions& o) {
+  const ir::StepProgram program(ir::load_scenario(o.scenario, o.overrides));
+  sim::SimOptions options;
+  options.mode = o.full ? sim::Mode::Full : o.symmetric ? sim::Mode::Symmetric : sim::Mode::Auto;
+  hw::CalibrationTable calibration;
+  try {
+    for (const auto& s : o.stragglers) options.stragglers.push_back(sim::parse_straggler(s));
+    for (const auto& s : o.degraded) options.link_faults.push_back(hw::parse_link_fault(s, false));
+    for (const auto& s : o.failed) options.link_faults.push_back(hw::parse_link_fault(s, true));
+    if (!o.calibration.empty()) {
+      calibration = hw::CalibrationTable::load(o.calibration);
+      options.calibration = &calibration;
+    }
+  } catch (const std::invalid_argument& e) {
+    throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
+  }
+  const sim::StepProgramView view(program);
+  std::unique_ptr<TimelineSink> sink;
+  if (!o.trace_file.empty()) {
+    sink = std::make_unique<TimelineSink>(program);
+    options.sink = sink.get();
+    try {
+      if (!o.trace_ranks.empty()) {
+        options.trace_ranks = parse_rank_list(o.trace_ranks, program.num_ranks());
+      } else if (options.mode == sim::Mode::Full && program.num_ranks() > 64) {
+        // A whole large step is gigabytes of trace: keep one rank per stage unless asked.
+        for (size_t role = 0; role < program.roles().size(); ++role) options.trace_ranks.push_back(view.representative(role));
+        fmt::print(stderr, "note: tracing one rank per stage ({} ranks); choose others with --trace-ranks\n",
+                   options.trace_ranks.size());
+      }
+    } catch (const std::invalid_argument& e) {
+      throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
+    }
+  }
+  sim::SimResult result;
+  try {
+    result = sim::simulate(view, program.cluster(), options);
+  } catch (const std::invalid_argument& e) {
+    throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
+  }
+  const sim::Report report = sim::make_report(result);
+  if (o.json)
+    fmt::print("{}\n", sim::to_json(report).dump(2));
+  else
+    fmt::print("{}", sim::to_table(report));
+  if (sink) {
+    const trace::Timeline tl = sink->timeline(report.mode);
+    trace::write_trace(tl, o.trace_file);
+    if (!o.json) fmt::print("{:<32} {} ({} events)\n", "timeline", o.trace_file, tl.events.size());
+  }
+  fmt::print(stderr, "simulated in {:.3f} s\n", report.wall_s);
+}
+
+const RegisterCommand reg(20, "simulate", [](CLI::App& root) {
+  auto opts = std::make_shared<SimulateOptions>();
+  CLI::App* cmd = root.add_subcommand(
+      "simulate",
+      "Simulate one training step of a scenario on its cluster: step time, tokens/s, MFU, bubbles, exposed "
+      "communication, memory per stage");
+  cmd->add_option("scenario", opts->scenario, "Scenario JSON file, or an embedded scenario name (tandem presets)")
+      ->required();
+  cmd->add_option("--set", opts->overrides, "Override a field, e.g. --set plan.pp=8 (repeatable)");
+  cmd->add_flag("--json", opts->json, "Print the report as JSON");
+  auto* full = cmd->add_flag("--full", opts->full, "Simulate every rank (needed for skewed routing, stragglers, faults)");
+  auto* sym = cmd->add_flag("--symmetric", opts->symmetric,
+                            "Simulate one rank per pipeline stage (balanced routing only; the default when it applies)");
+  full->excludes(sym);
+  cmd->add_option("--trace", opts->trace_file, "Write the timeline (Chrome trace JSON, Perfetto) to FILE");
+  cmd->add_option("--trace-ranks", opts->trace_ranks,
+                  "Ranks to keep in the timeline: 'all' or a list like 0,128-135 (default: every simulated rank, "
+                  "one per stage for full runs over 64 GPUs)");
+  cmd->add_option("--straggler", opts->stragglers, "A slow GPU, RANK:FACTOR, e.g. 17:1.2 (repeatable)");
+  cmd->add_option("--degrade-link", opts->degraded,
+                  "A slower link: nic:GPU=F, nvlink:GPU=F or leaf:PLANE.LEAF=F with 0 < F <= 1 (repeatable)");
+  cmd->add_option("--fail-link", opts->failed, "A failed NIC or leaf link: nic:GPU or leaf:PLANE.LEAF (repeatable)");
+  cmd->add_option("--calibration", opts->calibration, "Calibration table (JSON, shape -> measured time)");
+  cmd->callback([opts] { run_simulate(*opts); });
+});
+
+}  // namespace
+}  // namespace tandem::app
+#endif  // TANDEM_SIM

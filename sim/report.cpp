@@ -1,0 +1,177 @@
+// Report of a simulated step from the replay's per-rank accounting (see report.h).
+#include "sim/report.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace tandem::sim {
+
+Report make_report(const SimResult& r) {
+  Report out;
+  out.scenario = r.scenario;
+  out.mode = to_string(r.mode);
+  out.gpu = std::string(r.gpu->name);
+  out.gpus = r.num_ranks;
+  out.hbm_bytes = r.gpu->hbm_bytes;
+  const double step = double(r.step_ns) * 1e-9;
+  const double gpus = double(r.num_ranks);
+  out.step_time_s = step;
+  out.tokens_per_step = r.tokens;
+  if (step > 0) {
+    out.tokens_per_s = r.tokens / step;
+    out.tokens_per_s_per_gpu = out.tokens_per_s / gpus;
+    const double denom = step * gpus;
+    out.mfu_bf16 = r.model_flops / (denom * r.gpu->bf16_flops);
+    out.mfu_bf16_causal = r.model_flops_causal / (denom * r.gpu->bf16_flops);
+    const double fp8 = r.gpu->fp8_flops > 0 ? r.gpu->fp8_flops : r.gpu->bf16_flops;
+    out.mfu_fp8 = r.model_flops / (denom * fp8);
+    out.mfu_fp8_causal = r.model_flops_causal / (denom * fp8);
+    if (r.tokens > 0) out.gpu_hours_per_trillion_tokens = gpus * step / 3600.0 * 1e12 / r.tokens;
+  }
+  double weight = 0, sm_compute = 0, sm_comm = 0;
+  std::map<uint32_t, StageReport> stages;
+  std::map<uint32_t, double> stage_weight;
+  for (const RankStats& s : r.ranks) {
+    const double w = s.weight;
+    weight += w;
+    out.forward_s += w * double(s.forward_ns);
+    out.backward_input_s += w * double(s.backward_input_ns);
+    out.backward_weight_s += w * double(s.backward_weight_ns);
+    out.bubble_s += w * double(s.bubble_ns);
+    out.exposed_comm_s += w * double(s.exposed_comm_ns);
+    out.optimizer_s += w * double(s.optimizer_ns);
+    out.steady_s += w * double(s.steady_ns);
+    sm_compute += w * s.compute_sm_ns;
+    sm_comm += w * s.comm_sm_ns;
+    StageReport& st = stages[s.role];
+    st.stage = s.role;
+    st.ranks += int64_t(w);
+    st.bubble_s += w * double(s.bubble_ns) * 1e-9;
+    st.exposed_comm_s += w * double(s.exposed_comm_ns) * 1e-9;
+    st.static_bytes = std::max(st.static_bytes, s.static_bytes);
+    st.activation_peak_bytes = std::max(st.activation_peak_bytes, s.activation_peak_bytes);
+    stage_weight[s.role] += w;
+  }
+  if (weight > 0) {
+    for (double* v : {&out.forward_s, &out.backward_input_s, &out.backward_weight_s, &out.bubble_s,
+                      &out.exposed_comm_s, &out.optimizer_s, &out.steady_s})
+      *v = *v / weight * 1e-9;
+  }
+  if (step > 0) {
+    out.bubble_fraction = out.bubble_s / step;
+    out.exposed_comm_fraction = out.exposed_comm_s / step;
+    const double total_sm = double(r.step_ns) * double(r.gpu->sms) * gpus;
+    out.sm_compute = sm_compute / total_sm;
+    out.sm_comm = sm_comm / total_sm;
+    out.sm_idle = std::max(0.0, 1.0 - out.sm_compute - out.sm_comm);
+    auto util = [&](hw::LinkKind a, hw::LinkKind b) {
+      const double cap = r.link_capacity[size_t(a)] + r.link_capacity[size_t(b)];
+      return cap > 0 ? (r.link_bytes[size_t(a)] + r.link_bytes[size_t(b)]) / (cap * step) : 0.0;
+    };
+    out.nvlink_util = util(hw::LinkKind::NvlinkOut, hw::LinkKind::NvlinkIn);
+    out.ib_util = util(hw::LinkKind::NicOut, hw::LinkKind::NicIn);
+  }
+  for (auto& [role, st] : stages) {
+    st.bubble_s /= stage_weight[role];
+    st.exposed_comm_s /= stage_weight[role];
+    st.memory_peak_bytes = st.static_bytes + st.activation_peak_bytes;
+    st.out_of_memory = st.memory_peak_bytes > r.gpu->hbm_bytes;
+    out.memory_peak_bytes = std::max(out.memory_peak_bytes, st.memory_peak_bytes);
+    out.out_of_memory = out.out_of_memory || st.out_of_memory;
+    out.stages.push_back(st);
+  }
+  out.events = r.events;
+  out.transfers = r.transfers;
+  out.solves = r.solves;
+  out.ops = r.ops;
+  out.calibrated_kernels = r.calibrated_kernels;
+  out.extrapolated_kernels = r.extrapolated_kernels;
+  out.wall_s = r.wall_s;
+  return out;
+}
+
+nlohmann::json to_json(const Report& r) {
+  nlohmann::json j;
+  j["scenario"] = r.scenario;
+  j["mode"] = r.mode;
+  j["gpu"] = r.gpu;
+  j["gpus"] = r.gpus;
+  j["step_time_s"] = r.step_time_s;
+  j["tokens_per_step"] = r.tokens_per_step;
+  j["tokens_per_s"] = r.tokens_per_s;
+  j["tokens_per_s_per_gpu"] = r.tokens_per_s_per_gpu;
+  j["mfu_bf16"] = r.mfu_bf16;
+  j["mfu_fp8"] = r.mfu_fp8;
+  j["mfu_bf16_causal"] = r.mfu_bf16_causal;
+  j["mfu_fp8_causal"] = r.mfu_fp8_causal;
+  j["gpu_hours_per_trillion_tokens"] = r.gpu_hours_per_trillion_tokens;
+  j["bubble_fraction"] = r.bubble_fraction;
+  j["exposed_comm_fraction"] = r.exposed_comm_fraction;
+  j["phases"] = {{"forward_s", r.forward_s},   {"backward_input_s", r.backward_input_s},
+                 {"backward_weight_s", r.backward_weight_s}, {"bubble_s", r.bubble_s},
+                 {"steady_s", r.steady_s},     {"optimizer_s", r.optimizer_s},
+                 {"exposed_comm_s", r.exposed_comm_s}};
+  j["sm_time"] = {{"compute", r.sm_compute}, {"comm", r.sm_comm}, {"idle", r.sm_idle}};
+  j["links"] = {{"nvlink_util", r.nvlink_util}, {"ib_util", r.ib_util}};
+  nlohmann::json peaks = nlohmann::json::array(), stages = nlohmann::json::array();
+  for (const StageReport& s : r.stages) {
+    peaks.push_back(s.memory_peak_bytes);
+    stages.push_back({{"stage", s.stage},
+                      {"ranks", s.ranks},
+                      {"bubble_s", s.bubble_s},
+                      {"exposed_comm_s", s.exposed_comm_s},
+                      {"static_bytes", s.static_bytes},
+                      {"activation_peak_bytes", s.activation_peak_bytes},
+                      {"memory_peak_bytes", s.memory_peak_bytes},
+                      {"out_of_memory", s.out_of_memory}});
+  }
+  j["memory_peak_bytes"] = peaks;
+  j["out_of_memory"] = r.out_of_memory;
+  j["gpu_memory_bytes"] = r.hbm_bytes;
+  j["stages"] = stages;
+  j["simulation"] = {{"events", r.events},
+                     {"transfers", r.transfers},
+                     {"network_solves", r.solves},
+                     {"ops", r.ops},
+                     {"calibrated_kernels", r.calibrated_kernels},
+                     {"extrapolated_kernels", r.extrapolated_kernels}};
+  return j;
+}
+
+std::string to_table(const Report& r) {
+  std::string s;
+  auto line = [&](const std::string& key, const std::string& value) { s += fmt::format("{:<32} {}\n", key, value); };
+  auto pct = [](double v) { return fmt::format("{:.1f}%", 100.0 * v); };
+  line("scenario", fmt::format("{}  ({} x {}, {} path)", r.scenario, r.gpus, r.gpu, r.mode));
+  line("step time", fmt::format("{:.3f} s", r.step_time_s));
+  line("tokens per second", fmt::format("{:.0f}  ({:.1f} per GPU)", r.tokens_per_s, r.tokens_per_s_per_gpu));
+  line("MFU, BF16 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_bf16), pct(r.mfu_bf16_causal)));
+  line("MFU, FP8 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_fp8), pct(r.mfu_fp8_causal)));
+  line("GPU-hours per trillion tokens", fmt::format("{:.0f}", r.gpu_hours_per_trillion_tokens));
+  line("bubble", fmt::format("{}  ({:.3f} s per rank)", pct(r.bubble_fraction), r.bubble_s));
+  line("exposed communication", fmt::format("{}  ({:.3f} s per rank)", pct(r.exposed_comm_fraction), r.exposed_comm_s));
+  line("phases (s, mean per rank)",
+       fmt::format("forward {:.3f}  backward-input {:.3f}  backward-weight {:.3f}  bubble {:.3f}  exposed comm {:.3f}  "
+                   "optimizer {:.3f}  (steady window {:.3f})",
+                   r.forward_s, r.backward_input_s, r.backward_weight_s, r.bubble_s, r.exposed_comm_s, r.optimizer_s,
+                   r.steady_s));
+  line("SM-time", fmt::format("compute {}  communication {}  idle {}", pct(r.sm_compute), pct(r.sm_comm), pct(r.sm_idle)));
+  line("link utilisation", fmt::format("NVLink {}  InfiniBand {}", pct(r.nvlink_util), pct(r.ib_util)));
+  line("peak memory per stage (GiB)",
+       fmt::format("GPU has {:.1f}{}", double(r.hbm_bytes) / double(1ll << 30), r.out_of_memory ? "  -- OUT OF MEMORY" : ""));
+  for (const StageReport& st : r.stages)
+    s += fmt::format("  stage {:>3}: {:>6.1f} = static {:>5.1f} + activations {:>5.1f}   bubble {:.3f} s{}\n", st.stage,
+                     double(st.memory_peak_bytes) / double(1ll << 30), double(st.static_bytes) / double(1ll << 30),
+                     double(st.activation_peak_bytes) / double(1ll << 30), st.bubble_s,
+                     st.out_of_memory ? "  OUT OF MEMORY" : "");
+  line("simulation", fmt::format("{} events, {} transfers{}", r.events, r.transfers,
+                                 r.calibrated_kernels + r.extrapolated_kernels > 0
+                                     ? fmt::format(", {} kernels calibrated, {} outside the table", r.calibrated_kernels,
+                                                   r.extrapolated_kernels)
+                                     : ""));
+  return s;
+}
+
+}  // namespace tandem::sim

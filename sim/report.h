@@ -1,0 +1,52 @@
+// The report of a simulated step: throughput, MFU (BF16 and FP8 bases, attention counted full and
+// causal), GPU-hours per trillion tokens, the phase breakdown, bubble and exposed communication,
+// SM-time split, link utilisation and peak memory per stage against the GPU (out-of-memory flag).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/simulate.h"
+
+namespace tandem::sim {
+
+struct StageReport {
+  int64_t stage = 0;                  // pipeline position (role)
+  int64_t ranks = 0;
+  double bubble_s = 0, exposed_comm_s = 0;   // mean over the stage's ranks
+  int64_t static_bytes = 0;           // weights, gradients, optimizer state
+  int64_t activation_peak_bytes = 0;  // largest over the stage's ranks
+  int64_t memory_peak_bytes = 0;      // static + activations
+  bool out_of_memory = false;
+};
+
+struct Report {
+  std::string scenario, mode, gpu;
+  int64_t gpus = 0;
+  double step_time_s = 0, tokens_per_step = 0, tokens_per_s = 0, tokens_per_s_per_gpu = 0;
+  double mfu_bf16 = 0, mfu_fp8 = 0, mfu_bf16_causal = 0, mfu_fp8_causal = 0;
+  double gpu_hours_per_trillion_tokens = 0;
+  double bubble_fraction = 0, exposed_comm_fraction = 0;
+  // Means over ranks; forward + backward_input + backward_weight + bubble + exposed comm + optimizer
+  // = step time. steady_s: from a rank's first backward to its last forward (overlap window).
+  double forward_s = 0, backward_input_s = 0, backward_weight_s = 0, bubble_s = 0, exposed_comm_s = 0,
+         steady_s = 0, optimizer_s = 0;
+  double sm_compute = 0, sm_comm = 0, sm_idle = 0;   // shares of the cluster's SM-time
+  double nvlink_util = 0, ib_util = 0;               // bytes moved over achievable capacity x step
+  std::vector<StageReport> stages;
+  int64_t memory_peak_bytes = 0;                     // the largest over stages
+  int64_t hbm_bytes = 0;
+  bool out_of_memory = false;
+  // How the simulation went.
+  uint64_t events = 0, transfers = 0, solves = 0, ops = 0;
+  uint64_t calibrated_kernels = 0, extrapolated_kernels = 0;
+  double wall_s = 0;   // not part of the printed report: output is identical run to run
+};
+
+Report make_report(const SimResult& r);
+nlohmann::json to_json(const Report& r);
+std::string to_table(const Report& r);
+
+}  // namespace tandem::sim
