@@ -37,7 +37,11 @@ class ViewerApp {
   double last_build_ms() const { return build_ms_; }
 
   void select(Selection s);
+  Selection selection() const { return selected_; }
   void set_search(const std::string& text);
+  size_t search_hits() const { return search_hits_; }
+  // Moves the view to the next op (after the view's centre, wrapping) whose name matches the search.
+  void find_next_match();
 
  private:
   void draw_toolbar(float width);
@@ -49,7 +53,6 @@ class ViewerApp {
   void draw_selection();
   void draw_compare();
   void draw_legend();
-  void find_next_match();
   void rebuild_layout();
   void clamp_view();
 

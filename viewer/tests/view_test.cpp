@@ -46,7 +46,7 @@ TEST_CASE("clamp keeps the view near the data", "[viewer][view]") {
   CHECK(clamp_range(in, 0, 100).t0_ns == Approx(10));
 }
 
-TEST_CASE("--range parsing", "[viewer][view]") {
+TEST_CASE("range option parsing", "[viewer][view]") {
   ViewRange r;
   std::string err;
   REQUIRE(parse_range("0:94", r, &err));
