@@ -9,6 +9,7 @@
 #include <cudaTypedefs.h>
 
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -35,6 +36,7 @@ constexpr int kConsumerWarps = 8;
 // consumers (128·40 + 256·232 = 64512 <= 65536).
 constexpr uint32_t kProducerRegisters = 40;
 constexpr uint32_t kConsumerRegisters = 232;
+
 struct KernelParams {
   int m, n, k;                 // n per expert
   int kblocks;                 // ceil(k / 128)
@@ -61,7 +63,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr uint32_t kABytes = kBlockM * kBlockK;
   constexpr uint32_t kBBytes = kBlockN * kBlockK;
   static_assert(kBBytes % 1024 == 0, "B stages must stay 1024-byte aligned for the 128-byte swizzle");
-  // A tile wider than 128 never needs more than two B scale blocks; one that divides 128 needs one.
+  // A tile of at most 128 columns meets at most two 128-column scale blocks of B, and only one when
+  // block_n divides 128 (64, 128); 96 and 112 wide tiles may straddle a block edge.
   constexpr bool kUniformScaleB = (kBlockK % kBlockN) == 0;
   constexpr int kAccumulators = kBlockN / 2;
 
@@ -90,6 +93,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     // Producer: one thread issues every copy; the warpgroup's other threads only give registers back.
     setmaxnreg_decrease<kProducerRegisters>();
     if (threadIdx.x == 0) {
+      // Stage s is used for the i-th time in round i: the consumers wait on full[s] for the phase
+      // of parity (i & 1), the producer on empty[s] for parity ((i & 1) ^ 1), which a fresh barrier
+      // reports complete at once, so the first round starts without waiting.
       int stage = 0;
       uint32_t phase = 0;
       for (int tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
@@ -246,21 +252,28 @@ CUtensorMap make_tensor_map(const uint8_t* base, int64_t rows, int64_t cols, int
   return map;
 }
 
+// Raises the kernel's dynamic shared-memory limit once per device (the attribute is per device).
+template <int kBlockN>
+void configure_once_per_device() {
+  static std::mutex mutex;
+  static std::set<int> configured;
+  int device = 0;
+  TANDEM_CUDA_CHECK(cudaGetDevice(&device));
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (configured.count(device)) return;
+  TANDEM_CUDA_CHECK(cudaFuncSetAttribute(fp8_gemm_wgmma_kernel<kBlockN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(kFp8GemmDefaultSmemBytes)));
+  configured.insert(device);
+}
+
 template <int kBlockN>
 void launch_with_block_n(const Fp8GemmLaunch& l, const Fp8GemmTiling& t, cudaStream_t stream) {
-  static std::once_flag configured;
-  static int configured_smem = 0;
-  auto kernel = fp8_gemm_wgmma_kernel<kBlockN>;
-  // The ring is sized per launch; raise the block's limit once to the most any tiling asks for.
-  std::call_once(configured, [&] {
-    configured_smem = static_cast<int>(kFp8GemmDefaultSmemBytes);
-    TANDEM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, configured_smem));
-  });
-  if (t.smem_bytes > configured_smem) {
+  if (t.smem_bytes > kFp8GemmDefaultSmemBytes) {
     throw std::invalid_argument("fp8 GEMM: tiling asks for " + std::to_string(t.smem_bytes) +
-                                " bytes of shared memory, more than the " + std::to_string(configured_smem) +
-                                " configured");
+                                " bytes of shared memory, more than the " + std::to_string(kFp8GemmDefaultSmemBytes) +
+                                " the kernel is configured for");
   }
+  configure_once_per_device<kBlockN>();
   const CUtensorMap map_a = make_tensor_map(l.a_codes, l.m, l.k, kBlockM);
   const CUtensorMap map_b = make_tensor_map(l.b_codes, l.groups * l.n, l.k, kBlockN);
   KernelParams p{};
@@ -281,7 +294,8 @@ void launch_with_block_n(const Fp8GemmLaunch& l, const Fp8GemmTiling& t, cudaStr
   p.block_groups = l.block_groups;
   p.d = reinterpret_cast<__nv_bfloat16*>(l.d);
   p.d_pairs = l.n % 2 == 0 && reinterpret_cast<uintptr_t>(l.d) % 4 == 0;
-  kernel<<<static_cast<unsigned>(t.ctas), kThreads, static_cast<size_t>(t.smem_bytes), stream>>>(map_a, map_b, p);
+  fp8_gemm_wgmma_kernel<kBlockN><<<static_cast<unsigned>(t.ctas), kThreads, static_cast<size_t>(t.smem_bytes), stream>>>(
+      map_a, map_b, p);
   TANDEM_CUDA_CHECK_LAUNCH();
 }
 

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -153,10 +155,22 @@ void run_and_check(Fp8GemmRunner& runner, Fp8GemmBackend backend, const DeviceOp
     if (backend == Fp8GemmBackend::Wgmma) runner.set_wgmma_block_n(block_n);
     INFO(fp8_gemm_backend_name(backend) << (block_n ? " block_n " + std::to_string(block_n) : std::string()));
     auto d = poisoned<uint16_t>(static_cast<size_t>(m * n) + kGuard);
-    if (groups) {
-      runner.grouped_gemm_nt(a.matrix, b.matrix, *groups, d.data(), backend);
-    } else {
-      runner.gemm_nt(a.matrix, b.matrix, d.data(), backend);
+    try {
+      if (groups) {
+        runner.grouped_gemm_nt(a.matrix, b.matrix, *groups, d.data(), backend);
+      } else {
+        runner.gemm_nt(a.matrix, b.matrix, d.data(), backend);
+      }
+    } catch (const std::runtime_error& e) {
+      // cuBLASLt may have no block-scaled kernel for shapes off its tiles: that is its limit, not a
+      // wrong result; on 128-multiple shapes it must run.
+      const bool off_tiles = m % 128 != 0 || n % 128 != 0 || a.matrix.cols % 128 != 0;
+      if (backend == Fp8GemmBackend::CublasLt && off_tiles &&
+          std::string(e.what()).find("has no block-scaled FP8 algorithm") != std::string::npos) {
+        skip_part(e.what());
+        continue;
+      }
+      throw;
     }
     check_result(to_host(d), ref, m, n, backend);
   }
