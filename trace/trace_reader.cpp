@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <unordered_map>
 
@@ -78,7 +79,9 @@ struct PendingFlow {
 
 class Reader {
  public:
-  Reader(std::string_view text, std::string source) : sc_(text, std::move(source)) {}
+  // `consumed` (may be empty) hears every so often how many bytes of the text are read.
+  Reader(std::string_view text, std::string source, std::function<void(size_t)> consumed = {})
+      : sc_(text, std::move(source)), consumed_(std::move(consumed)) {}
 
   Timeline run(ReadStats* stats, size_t bytes) {
     stats_.bytes = bytes;
@@ -243,6 +246,7 @@ class Reader {
         sc_.fail(fmt::format("event #{}: expected an object, found {}", event_index_, sc_.describe_next()));
       read_event();
       ++event_index_;
+      if (consumed_ && event_index_ % 65536 == 0) consumed_(sc_.offset());
     }
   }
 
@@ -584,6 +588,7 @@ class Reader {
   }
 
   JsonScanner sc_;
+  std::function<void(size_t)> consumed_;
   Timeline tl_;
   ReadStats stats_;
   RawEvent ev_;
@@ -626,25 +631,47 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
   std::string_view text() const { return {data_ ? data_ : "", size_}; }
+  // Drops the pages before `offset` from this process's memory; they stay in the page cache and
+  // come back from the file if read again (an error message counting lines does).
+  void release_before(size_t offset) {
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t end = offset / page * page;
+    if (!data_ || end <= released_) return;
+    ::madvise(const_cast<char*>(data_) + released_, end - released_, MADV_DONTNEED);
+    released_ = end;
+  }
 
  private:
   int fd_ = -1;
   const char* data_ = nullptr;
   size_t size_ = 0;
+  size_t released_ = 0;
 };
 
 }  // namespace
 
-Timeline parse_trace(std::string_view text, std::string_view source_name, ReadStats* stats) {
+namespace {
+Timeline parse(std::string_view text, std::string_view source_name, ReadStats* stats,
+               std::function<void(size_t)> consumed) {
   const size_t bytes = text.size();
-  if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);   // BOM
-  Reader reader(text, std::string(source_name));
+  size_t skipped = 0;
+  if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) {   // UTF-8 byte order mark
+    text.remove_prefix(3);
+    skipped = 3;
+  }
+  if (consumed) consumed = [f = std::move(consumed), skipped](size_t n) { f(n + skipped); };
+  Reader reader(text, std::string(source_name), std::move(consumed));
   return reader.run(stats, bytes);
+}
+}  // namespace
+
+Timeline parse_trace(std::string_view text, std::string_view source_name, ReadStats* stats) {
+  return parse(text, source_name, stats, {});
 }
 
 Timeline read_trace(const std::string& path, ReadStats* stats) {
   MappedFile file(path);
-  return parse_trace(file.text(), path, stats);
+  return parse(file.text(), path, stats, [&file](size_t offset) { file.release_before(offset); });
 }
 
 }  // namespace tandem::trace

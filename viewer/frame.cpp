@@ -66,7 +66,8 @@ void emit_lane(Ctx& c, int ti, const trace::Lane& lane, float y0, float y1) {
       const trace::Event& e = evs[ei];
       Rgba col = class_colour(colour_class(classes[e.op], e.phase));
       if (searching && !name_matches(p, ti, e.name)) col = dim(col);
-      c.rect(a, y0, b, y1, col, RectKind::Op, ti, ei);
+      // Ops of 4 px and more end a pixel early, so neighbours of one colour stay apart.
+      c.rect(a, y0, b - a >= 4 ? b - 1 : b, y1, col, RectKind::Op, ti, ei);
       ++c.g.ops_drawn;
       const double vx0 = std::max(a, double(p.canvas_x0)), vx1 = std::min(b, double(p.canvas_x1));
       if (vx1 - vx0 >= p.min_label_px)
@@ -210,12 +211,15 @@ FrameGeometry build_frame(const ViewModel& m, const Layout& L, const FrameParams
     g.rects.push_back({p.label_x0, std::max(y0, p.canvas_y0), p.canvas_x1, std::min(y1, p.canvas_y1), bg.packed(),
                        RectKind::Background, static_cast<int8_t>(r.trace)});
     if (y0 >= p.canvas_y0 - 1) {
-      g.texts.push_back({p.label_x0 + 4, text_y, label_clip0, label_clip1, palette::kText.packed(), r.label});
+      // The compute stream's bubble share, right-aligned in the label column; the label is clipped before it.
+      float label_end = label_clip1;
       if (r.bubble_share >= 0) {
         std::string share = fmt::format("{:.1f}%", r.bubble_share * 100);
         const float w = static_cast<float>(share.size()) * p.font_px * 0.55f;
-        g.texts.push_back({p.canvas_x0 - 6 - w, text_y, label_clip0, p.canvas_x0, palette::kBubble.packed(), std::move(share)});
+        label_end = p.canvas_x0 - 10 - w;
+        g.texts.push_back({p.canvas_x0 - 6 - w, text_y, label_end, p.canvas_x0, palette::kBubble.packed(), std::move(share)});
       }
+      g.texts.push_back({p.label_x0 + 4, text_y, label_clip0, label_end, palette::kText.packed(), r.label});
     }
     const LoadedTrace& t = m.traces[size_t(r.trace)];
     const trace::Track& track = t.idx.tracks[size_t(r.track)];

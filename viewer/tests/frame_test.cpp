@@ -88,14 +88,14 @@ TEST_CASE("golden frame: ops and bubbles at their hand-computed pixels", "[viewe
   const DrawRect* f0 = op_rect(g, tl, "L0.F mb0");   // [0, 10) µs -> x 200..300
   REQUIRE(f0);
   CHECK(f0->x0 == Approx(200));
-  CHECK(f0->x1 == Approx(300));
+  CHECK(f0->x1 == Approx(299));                     // ops 4 px and wider end a pixel early
   CHECK(f0->y0 == Approx(72));
   CHECK(f0->y1 == Approx(89));
   CHECK(f0->rgba == class_colour(ColourClass::Forward).packed());
   const DrawRect* b1 = op_rect(g, tl, "L1.B mb0");   // rank 1 [22, 38) µs -> x 420..580, y 50+84+2
   REQUIRE(b1);
   CHECK(b1->x0 == Approx(420));
-  CHECK(b1->x1 == Approx(580));
+  CHECK(b1->x1 == Approx(579));
   CHECK(b1->y0 == Approx(136));
   CHECK(b1->rgba == class_colour(ColourClass::BackwardInput).packed());
   CHECK(op_rect(g, tl, "send act mb0")->rgba == class_colour(ColourClass::Comm).packed());
@@ -135,7 +135,7 @@ TEST_CASE("golden frame: zoom, scroll and clipping", "[viewer][frame]") {
   const DrawRect* b = op_rect(g, tl, "L1.B mb0");
   REQUIRE(b);
   CHECK(b->x0 == Approx(200));                     // clipped at the canvas edge
-  CHECK(b->x1 == Approx(200 + 8000 * 0.094));      // 38 µs -> 200 + 752 px
+  CHECK(b->x1 == Approx(200 + 8000 * 0.094 - 1));  // 38 µs -> 200 + 752 px, less the 1 px separator
   CHECK(b->y0 == Approx(50 + 20 + 2));
   CHECK(op_rect(g, tl, "L0.F mb0") == nullptr);    // stage 0 scrolled away
 }
