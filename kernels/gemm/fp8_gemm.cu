@@ -297,11 +297,13 @@ struct Fp8GemmRunner::Impl {
               ? pref_status
               : cublasLtMatmulAlgoGetHeuristic(lt, p.desc, p.a, p.b, p.d, p.d, preference, 1, &result, &found);
       cublasLtMatmulPreferenceDestroy(preference);
-      TANDEM_CUBLAS_CHECK(status);
-      if (found == 0) {
+      // The heuristic answers "nothing" either with found == 0 or with CUBLAS_STATUS_NOT_SUPPORTED.
+      if (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && found == 0)) {
         throw std::runtime_error("cuBLASLt has no block-scaled FP8 algorithm for m=" + str(m) + ", n=" + str(n) +
-                                 ", k=" + str(k) + " (cuBLASLt " + str(static_cast<int64_t>(cublasLtGetVersion())) + ")");
+                                 ", k=" + str(k) + (b_layout == Fp8ScaleLayout::Block128x128 ? " (1x128 x 128x128)" : " (1x128 x 1x128)") +
+                                 ", cuBLASLt " + str(static_cast<int64_t>(cublasLtGetVersion())));
       }
+      TANDEM_CUBLAS_CHECK(status);
       p.algo = result.algo;
     } catch (...) {
       destroy(p);
