@@ -418,22 +418,28 @@ void Replay::finish_accounting() {
 void Replay::report_deadlock() const {
   std::string msg = "the step deadlocked: ";
   int shown = 0;
+  auto show = [&](const RankState& r, int s, int32_t op, const char* state) {
+    if (shown >= 6) return;
+    const RoleTables& t = roles_[r.role];
+    const ir::OpInstance& inst = t.prog->ops[size_t(op)];
+    msg += fmt::format("{}rank {} stream {} {} op {} ({}, mb {})", shown ? "; " : "", r.rank, s, state, op,
+                       t.prog->templates[size_t(inst.tmpl)].name(), inst.mb);
+    ++shown;
+  };
   for (const RankState& r : ranks_) {
     const RoleTables& t = roles_[r.role];
-    for (int s = 0; s < kStreams && shown < 6; ++s) {
-      int32_t op = r.running[size_t(s)];
-      const char* state = "waits for its matching peers at";
-      if (op < 0) {
-        if (r.next[size_t(s)] >= int32_t(t.stream_ops[size_t(s)].size())) continue;
-        op = t.stream_ops[size_t(s)][size_t(r.next[size_t(s)])];
-        state = "waits for a dependency before";
+    for (int s = 0; s < kStreams; ++s) {
+      const auto& list = t.stream_ops[size_t(s)];
+      if (s == kAsyncStream) {
+        for (int32_t i = 0; i < r.next[size_t(s)]; ++i)
+          if (!((r.p2p_done[size_t(i) / 64] >> (i % 64)) & 1)) show(r, s, list[size_t(i)], "waits for its matching peer at");
+      } else if (r.running[size_t(s)] >= 0) {
+        show(r, s, r.running[size_t(s)], "waits for its matching peers at");
+        continue;
       }
-      const ir::OpInstance& inst = t.prog->ops[size_t(op)];
-      msg += fmt::format("{}rank {} stream {} {} op {} ({}, mb {})", shown ? "; " : "", r.rank, s, state, op,
-                         t.prog->templates[size_t(inst.tmpl)].name(), inst.mb);
-      ++shown;
+      if (r.next[size_t(s)] < int32_t(list.size()))
+        show(r, s, list[size_t(r.next[size_t(s)])], "waits for a dependency before");
     }
-    if (shown >= 6) break;
   }
   throw std::runtime_error(msg);
 }
