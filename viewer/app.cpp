@@ -129,9 +129,11 @@ void ViewerApp::draw_toolbar(float width) {
   ImGui::SetNextItemWidth(std::min(260.0f, width * 0.3f));
   if (ImGui::InputTextWithHint("##search", "search op names", search_buf_, sizeof(search_buf_)))
     set_search(search_buf_);
+  // Enter leaves the text field; that frame it counts as "Next".
+  const bool enter = ImGui::IsItemDeactivated() && (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Enter)) ||
+                                                    ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_KeyPadEnter)));
   ImGui::SameLine();
-  if (ImGui::Button("Next") || (ImGui::IsItemFocused() && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Enter))))
-    find_next_match();
+  if (ImGui::Button("Next") || enter) find_next_match();
   ImGui::SameLine();
   if (search_.active) ImGui::Text("%zu hits", search_hits_);
   else ImGui::TextDisabled("wheel: zoom  drag: pan  W/S/A/D  shift+wheel: scroll");
@@ -158,7 +160,7 @@ void ViewerApp::draw_canvas(const UiRegions& ui) {
   ImGui::InvisibleButton("##timeline", size, ImGuiButtonFlags_MouseButtonLeft);
   const bool hovered = ImGui::IsItemHovered();
   const bool active = ImGui::IsItemActive();
-  handle_input(ui, hovered, active);
+  handle_input(hovered, active);
   params_.range = range_;
   params_.scroll_y = scroll_y_;
   params_.selected = selected_;
@@ -196,7 +198,7 @@ void ViewerApp::draw_canvas(const UiRegions& ui) {
                                                    ImGui::GetIO().MousePos.y));
 }
 
-void ViewerApp::handle_input(const UiRegions& ui, bool hovered, bool active) {
+void ViewerApp::handle_input(bool hovered, bool active) {
   ImGuiIO& io = ImGui::GetIO();
   const FrameParams& p = params_;
   const float width = p.canvas_x1 - p.canvas_x0;
@@ -248,7 +250,6 @@ void ViewerApp::handle_input(const UiRegions& ui, bool hovered, bool active) {
     dragging_ = dragging_scrollbar_ = false;
   }
   if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape))) select({});
-  (void)ui;
   clamp_view();
 }
 

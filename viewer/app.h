@@ -46,7 +46,7 @@ class ViewerApp {
  private:
   void draw_toolbar(float width);
   void draw_canvas(const UiRegions& ui);
-  void handle_input(const UiRegions& ui, bool hovered, bool active);
+  void handle_input(bool hovered, bool active);
   void draw_tooltip(const Hit& h);
   void draw_side_panel(const UiRegions& ui);
   void draw_summary(const LoadedTrace& t, int index);

@@ -134,3 +134,29 @@ TEST_CASE("app: search counts matching ops and jumps to the next one", "[viewer]
   app.set_search("");
   CHECK(app.search_hits() == 0);
 }
+
+TEST_CASE("app: typing in the search box and pressing Enter jumps to a match", "[viewer][app]") {
+  CpuImGui gui;
+  ImGuiIO& io = ImGui::GetIO();
+  io.KeyMap[ImGuiKey_Enter] = 257;   // any free index, as a backend maps it
+  ViewerApp app = golden_app();
+  gui.frame(app);
+  // Click into the search field (top left of the toolbar) and type.
+  gui.mouse(20, 14, false);
+  gui.frame(app);
+  gui.mouse(20, 14, true);
+  gui.frame(app);
+  gui.mouse(20, 14, false);
+  gui.frame(app);
+  io.AddInputCharactersUTF8("L1.W");
+  gui.frame(app);
+  CHECK(app.search_hits() == 2);   // L1.W mb0, L1.W mb1
+  io.KeysDown[257] = true;
+  gui.frame(app);
+  io.KeysDown[257] = false;
+  gui.frame(app);
+  // The view centre is 47 µs: the next "L1.W" op is L1.W mb0 at 64 µs.
+  const auto& tl = app.model().traces[0].tl;
+  REQUIRE(app.selection().event >= 0);
+  CHECK(tl.name_of(tl.events[size_t(app.selection().event)]) == "L1.W mb0");
+}
