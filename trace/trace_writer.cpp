@@ -107,6 +107,8 @@ void write_all(const Timeline& tl, Sink& sink, const WriteOptions& opt) {
     sep();
     const std::string_view name = tl.name_of(e);
     const std::string_view op = tl.op_of(e);
+    if (e.dur_ns < 0)
+      throw std::invalid_argument(fmt::format("trace writer: event \"{}\" has a negative duration ({} ns)", name, e.dur_ns));
     b.append(std::string_view("{\"ph\":\"X\",\"name\":"));
     append_string(b, name);
     if (!op.empty()) {

@@ -2,6 +2,9 @@
 // pairs, string pids/tids, flow binding, and one test per kind of bad input with its message.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <string>
 
 #include "trace/tests/golden_timeline.h"
@@ -273,4 +276,40 @@ TEST_CASE("bad input: files that are missing or not files", "[trace][reader][bad
   CHECK_THROWS_AS(read_trace(test_data_path("bad_truncated.json")), TraceError);
   CHECK_THROWS_WITH(read_trace(test_data_path("bad_truncated.json")),
                     Catch::Contains("bad_truncated.json:") && Catch::Contains("truncated"));
+}
+
+TEST_CASE("bad input: random corruptions never crash the reader", "[trace][reader][bad]") {
+  // 3000 copies of the golden and Kineto files with a few bytes replaced, deleted or duplicated:
+  // each either parses or throws TraceError (anything else fails the test).
+  std::vector<std::string> bases;
+  for (const char* name : {"golden_2x2.json", "kineto_small.json"}) {
+    std::ifstream in(test_data_path(name), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    bases.push_back(ss.str());
+  }
+  std::mt19937 rng(12345);
+  const std::string alphabet = "{}[]\",:0123456789.eE-+ \n\\tnulfasrXBEMsfph";
+  size_t parsed = 0, rejected = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string text = bases[size_t(i) % bases.size()];
+    const int edits = 1 + int(rng() % 4);
+    for (int k = 0; k < edits && !text.empty(); ++k) {
+      const size_t at = rng() % text.size();
+      switch (rng() % 3) {
+        case 0: text[at] = alphabet[rng() % alphabet.size()]; break;
+        case 1: text.erase(at, 1 + rng() % 8); break;
+        default: text.insert(at, text.substr(at, 1 + rng() % 16)); break;
+      }
+    }
+    try {
+      const Timeline tl = parse_trace(text, "fuzz");
+      for (const auto& f : tl.flows) REQUIRE((f.from_event < tl.events.size() && f.to_event < tl.events.size()));
+      ++parsed;
+    } catch (const TraceError&) {
+      ++rejected;
+    }
+  }
+  CHECK(parsed + rejected == 3000);
+  CHECK(rejected > 1000);   // most corruptions break the JSON or a field
 }

@@ -123,6 +123,9 @@ TEST_CASE("writer refuses numbers JSON cannot hold", "[trace][writer]") {
   tl.events[0].flops = 1;
   tl.events[0].bytes = std::nan("");
   CHECK_THROWS_AS(write_trace_string(tl), std::invalid_argument);
+  tl.events[0].bytes = 1;
+  tl.events[0].dur_ns = -1;
+  CHECK_THROWS_WITH(write_trace_string(tl), Catch::Contains("negative duration"));
   Timeline bad_flow;
   bad_flow.add_event("x", 0, 0, 0, 1);
   bad_flow.add_flow(1, 0, 5);
