@@ -1,5 +1,5 @@
-// The blocked FP32 GEMM: op(B) packed once into 8-column panels, op(A) packed per cache block into
-// 6-row panels, and a 6x8 register tile. Partial sums carry over between K blocks in C (or a scratch
+// The blocked FP32 GEMM: op(B) packed per cache block into 8-column panels, op(A) per cache block
+// into 6-row panels, and a 6x8 register tile. Partial sums carry over between K blocks in C (or a scratch
 // matrix when alpha/beta must be applied), so each element is one sequential sum, as in gemm_naive.
 #include <algorithm>
 #include <cstring>
@@ -42,29 +42,38 @@ struct Problem {
   float alpha, beta;
   const float* a;
   int64_t lda;
-  const float* b_packed;  // [ceil(n/8)][k][8], zero-padded columns
+  Trans tb;
+  const float* b;
+  int64_t ldb;
   float* c;
   int64_t ldc;
   float* partial;  // partial sums between K blocks: C itself (alpha 1, beta 0) or a scratch [m, n]
   int64_t ldp;
 };
 
-// op(B)[k, n] -> panels [ceil(n/8)][k][8].
-void pack_b(Trans tb, int64_t n, int64_t k, const float* b, int64_t ldb, float* out) {
-  const int64_t panels = (n + kNr - 1) / kNr;
+// op(B)[p0:p0+kc, j0:j0+nc] -> panels [ceil(nc/8)][kc][8], zero-padded columns.
+void pack_b(Trans tb, const float* b, int64_t ldb, int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* out) {
+  const int64_t panels = (nc + kNr - 1) / kNr;
   for (int64_t jp = 0; jp < panels; ++jp) {
-    const int64_t j0 = jp * kNr;
-    const int64_t nr = std::min<int64_t>(kNr, n - j0);
-    float* dst = out + jp * k * kNr;
+    const int64_t nr = std::min<int64_t>(kNr, nc - jp * kNr);
+    const int64_t col0 = j0 + jp * kNr;
+    float* dst = out + jp * kc * kNr;
     if (tb == Trans::N) {
-      for (int64_t p = 0; p < k; ++p) {
-        const float* src = b + p * ldb + j0;
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = b + (p0 + p) * ldb + col0;
         for (int64_t j = 0; j < kNr; ++j) dst[p * kNr + j] = j < nr ? src[j] : 0.0f;
+      }
+    } else if (nr == kNr) {
+      // Eight source rows read side by side, the panel written contiguously.
+      const float* src[kNr];
+      for (int64_t j = 0; j < kNr; ++j) src[j] = b + (col0 + j) * ldb + p0;
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t j = 0; j < kNr; ++j) dst[p * kNr + j] = src[j][p];
       }
     } else {
       for (int64_t j = 0; j < kNr; ++j) {
-        const float* src = b + (j0 + j) * ldb;
-        for (int64_t p = 0; p < k; ++p) dst[p * kNr + j] = j < nr ? src[p] : 0.0f;
+        const float* src = b + (col0 + j) * ldb + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * kNr + j] = j < nr ? src[p] : 0.0f;
       }
     }
   }
@@ -194,23 +203,33 @@ __attribute__((always_inline)) inline void store_result(const Problem& pr, int64
   }
 }
 
-// Computes rows [r0, r1) x columns [c0, c1) of C; c0 is a multiple of 8. a_pack holds kMc x kKc floats.
+// Per-thread packing buffers: an A block (kMc x kKc) and a B block (kKc x kNc).
+struct PackBuffers {
+  std::vector<float> a = std::vector<float>(static_cast<size_t>(kMc * kKc));
+  std::vector<float> b = std::vector<float>(static_cast<size_t>(kKc * kNc));
+};
+
+// Computes rows [r0, r1) x columns [c0, c1) of C. Each thread packs the B blocks of its own columns
+// (when the rows are split, every thread packs all of B once: k·n work against m·n·k/threads).
 template <typename Kernel>
 __attribute__((always_inline)) inline void run_range_impl(const Problem& pr, int64_t r0, int64_t r1, int64_t c0,
-                                                          int64_t c1, float* a_pack) {
+                                                          int64_t c1, PackBuffers& buffers) {
+  float* a_pack = buffers.a.data();
+  float* b_pack = buffers.b.data();
   for (int64_t jc = c0; jc < c1; jc += kNc) {
     const int64_t nc = std::min(kNc, c1 - jc);
     for (int64_t pc = 0; pc < pr.k; pc += kKc) {
       const int64_t kc = std::min(kKc, pr.k - pc);
       const bool first = pc == 0;
       const bool last = pc + kc == pr.k;
+      pack_b(pr.tb, pr.b, pr.ldb, jc, nc, pc, kc, b_pack);
       for (int64_t ic = r0; ic < r1; ic += kMc) {
         const int64_t mc = std::min(kMc, r1 - ic);
         pack_a(pr.ta, pr.a, pr.lda, ic, mc, pc, kc, a_pack);
         for (int64_t jr = 0; jr < nc; jr += kNr) {
           const int64_t j = jc + jr;
           const int64_t nr = std::min<int64_t>(kNr, nc - jr);
-          const float* bp = pr.b_packed + (j / kNr) * pr.k * kNr + pc * kNr;
+          const float* bp = b_pack + (jr / kNr) * kc * kNr;
           for (int64_t ir = 0; ir < mc; ir += kMr) {
             const int64_t i = ic + ir;
             const int64_t mr = std::min<int64_t>(kMr, mc - ir);
@@ -233,28 +252,29 @@ __attribute__((always_inline)) inline void run_range_impl(const Problem& pr, int
   }
 }
 
-void run_range_baseline(const Problem& pr, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* a_pack) {
-  run_range_impl<KernelVec4>(pr, r0, r1, c0, c1, a_pack);
+void run_range_baseline(const Problem& pr, int64_t r0, int64_t r1, int64_t c0, int64_t c1, PackBuffers& buffers) {
+  run_range_impl<KernelVec4>(pr, r0, r1, c0, c1, buffers);
 }
 
 #if TANDEM_GEMM_AVX2
 __attribute__((target("avx2"))) void run_range_avx2(const Problem& pr, int64_t r0, int64_t r1, int64_t c0,
-                                                    int64_t c1, float* a_pack) {
-  run_range_impl<KernelVec8>(pr, r0, r1, c0, c1, a_pack);
+                                                    int64_t c1, PackBuffers& buffers) {
+  run_range_impl<KernelVec8>(pr, r0, r1, c0, c1, buffers);
 }
 #endif
 
-void run_range(const Problem& pr, GemmIsa isa, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* a_pack) {
+void run_range(const Problem& pr, GemmIsa isa, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+               PackBuffers& buffers) {
 #if TANDEM_GEMM_AVX2
   static const bool has_avx2 = __builtin_cpu_supports("avx2");
   if (has_avx2 && isa == GemmIsa::Auto) {
-    run_range_avx2(pr, r0, r1, c0, c1, a_pack);
+    run_range_avx2(pr, r0, r1, c0, c1, buffers);
     return;
   }
 #else
   (void)isa;
 #endif
-  run_range_baseline(pr, r0, r1, c0, c1, a_pack);
+  run_range_baseline(pr, r0, r1, c0, c1, buffers);
 }
 
 }  // namespace
@@ -280,11 +300,7 @@ void gemm_blocked(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alp
     return;
   }
 
-  const int64_t b_panels = (n + kNr - 1) / kNr;
-  std::vector<float> b_packed(static_cast<size_t>(b_panels * k * kNr));
-  pack_b(tb, n, k, b, ldb, b_packed.data());
-
-  Problem pr{ta, m, n, k, alpha, beta, a, lda, b_packed.data(), c, ldc, c, ldc};
+  Problem pr{ta, m, n, k, alpha, beta, a, lda, tb, b, ldb, c, ldc, c, ldc};
   std::vector<float> scratch;
   if (!(alpha == 1.0f && beta == 0.0f) && k > kKc) {
     scratch.resize(static_cast<size_t>(m * n));
@@ -301,15 +317,14 @@ void gemm_blocked(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alp
   workers = std::min<int64_t>(workers, units);
   workers = std::min<int64_t>(workers, std::max<int64_t>(1, static_cast<int64_t>(flops / kMinFlopsPerThread)));
 
-  std::vector<std::vector<float>> a_packs(static_cast<size_t>(workers),
-                                          std::vector<float>(static_cast<size_t>(kMc * kKc)));
+  std::vector<PackBuffers> buffers(static_cast<size_t>(workers));
   auto run_share = [&](int64_t w) {
     const int64_t u0 = units * w / workers;
     const int64_t u1 = units * (w + 1) / workers;
     if (split_rows) {
-      run_range(pr, isa, u0 * unit, std::min(m, u1 * unit), 0, n, a_packs[static_cast<size_t>(w)].data());
+      run_range(pr, isa, u0 * unit, std::min(m, u1 * unit), 0, n, buffers[static_cast<size_t>(w)]);
     } else {
-      run_range(pr, isa, 0, m, u0 * unit, std::min(n, u1 * unit), a_packs[static_cast<size_t>(w)].data());
+      run_range(pr, isa, 0, m, u0 * unit, std::min(n, u1 * unit), buffers[static_cast<size_t>(w)]);
     }
   };
   std::vector<std::thread> pool;
