@@ -6,11 +6,13 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "app/cmd_simulate_trace.h"
 #include "app/command_registry.h"
 #include "hw/calibration.h"
 #include "ir/step_program.h"
+#include "sim/expert_load.h"
 #include "sim/report.h"
 #include "sim/simulate.h"
 #include "trace/trace_writer.h"
@@ -22,12 +24,32 @@ struct SimulateOptions {
   std::string scenario;
   std::vector<std::string> overrides;
   bool json = false, full = false, symmetric = false;
-  std::string trace_file, trace_ranks, calibration;
+  std::string trace_file, trace_ranks, calibration, expert_load;
   std::vector<std::string> stragglers, degraded, failed;
 };
 
+// The scenario, with a per-expert load file (--expert-load, or plan.routing.load_file) read into
+// plan.routing.expert_load.
+ir::Scenario load_with_routing(const SimulateOptions& o) {
+  ir::Scenario s = ir::load_scenario(o.scenario, o.overrides);
+  std::string file = o.expert_load;
+  if (file.empty() && s.plan.routing.kind == ir::RoutingKind::File && s.plan.routing.expert_load.empty())
+    file = s.plan.routing.load_file;
+  if (file.empty()) return s;
+  std::vector<double> loads;
+  try {
+    loads = sim::load_expert_load(file, s.model.routed_experts);
+  } catch (const std::invalid_argument& e) {
+    throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
+  }
+  std::vector<std::string> overrides = o.overrides;
+  overrides.push_back("plan.routing.kind=\"loads\"");
+  overrides.push_back(fmt::format("plan.routing.expert_load=[{}]", fmt::join(loads, ",")));
+  return ir::load_scenario(o.scenario, overrides);
+}
+
 void run_simulate(const SimulateOptions& o) {
-  const ir::StepProgram program(ir::load_scenario(o.scenario, o.overrides));
+  const ir::StepProgram program(load_with_routing(o));
   sim::SimOptions options;
   options.mode = o.full ? sim::Mode::Full : o.symmetric ? sim::Mode::Symmetric : sim::Mode::Auto;
   hw::CalibrationTable calibration;
@@ -102,6 +124,8 @@ const RegisterCommand reg(20, "simulate", [](CLI::App& root) {
                   "A slower link: nic:GPU=F, nvlink:GPU=F or leaf:PLANE.LEAF=F with 0 < F <= 1 (repeatable)");
   cmd->add_option("--fail-link", opts->failed, "A failed NIC or leaf link: nic:GPU or leaf:PLANE.LEAF (repeatable)");
   cmd->add_option("--calibration", opts->calibration, "Calibration table (JSON, shape -> measured time)");
+  cmd->add_option("--expert-load", opts->expert_load,
+                  "Skewed routing from a file of per-expert loads (JSON array or numbers, one per routed expert)");
   cmd->callback([opts] { run_simulate(*opts); });
 });
 

@@ -1,0 +1,134 @@
+// End-to-end tests of `tandem simulate` (the built binary, path in TANDEM_BIN): the report keys, bit-for-
+// bit identical output and timeline across runs, the timeline's fields, and exit code 2 on bad input.
+// Tagged [.cli]: CTest runs them as one test with TANDEM_BIN set (sim/CMakeLists.txt).
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct Output {
+  int code = -1;
+  std::string text;   // stdout and stderr
+};
+
+Output tandem(const std::string& args, bool with_stderr = true) {
+  const char* bin = std::getenv("TANDEM_BIN");
+  REQUIRE(bin != nullptr);
+  const std::string cmd = std::string(bin) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  Output out;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.text.append(buf.data(), n);
+  const int status = pclose(p);
+  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string temp_path(const std::string& name) {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/tandem_sim_cli_" + std::to_string(::getpid()) + "_" + name;
+}
+
+}  // namespace
+
+TEST_CASE("tandem simulate --json prints every report key", "[.cli]") {
+  const Output o = tandem("simulate tiny --json", false);
+  REQUIRE(o.code == 0);
+  const auto j = nlohmann::json::parse(o.text);
+  for (const char* key : {"step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu_bf16", "mfu_fp8", "mfu_bf16_causal",
+                          "mfu_fp8_causal", "gpu_hours_per_trillion_tokens", "bubble_fraction", "exposed_comm_fraction",
+                          "phases", "sm_time", "links", "memory_peak_bytes", "out_of_memory", "stages"})
+    CHECK(j.contains(key));
+  for (const char* key : {"forward_s", "backward_input_s", "backward_weight_s", "bubble_s", "steady_s", "optimizer_s"})
+    CHECK(j["phases"].contains(key));
+  for (const char* key : {"compute", "comm", "idle"}) CHECK(j["sm_time"].contains(key));
+  CHECK(j["links"].contains("nvlink_util"));
+  CHECK(j["links"].contains("ib_util"));
+  CHECK(j["step_time_s"].get<double>() > 0);
+  CHECK(j["mode"] == "symmetric");
+}
+
+TEST_CASE("tandem simulate gives the same report and timeline bytes twice", "[.cli]") {
+  const std::string a = temp_path("a.json"), b = temp_path("b.json");
+  const Output x = tandem("simulate tiny --full --json --trace " + a, false);
+  const Output y = tandem("simulate tiny --full --json --trace " + b, false);
+  REQUIRE(x.code == 0);
+  REQUIRE(y.code == 0);
+  CHECK(x.text == y.text);
+  const std::string ta = slurp(a), tb = slurp(b);
+  CHECK(ta.size() > 1000);
+  CHECK(ta == tb);
+  // The timeline: complete events with pid = rank, tid = stream and the args of DESIGN.md.
+  const auto t = nlohmann::json::parse(ta);
+  REQUIRE(t.contains("traceEvents"));
+  CHECK(t["metadata"]["source"] == "sim");
+  size_t complete = 0, flows = 0;
+  for (const auto& e : t["traceEvents"]) {
+    if (e["ph"] == "s") ++flows;
+    if (e["ph"] != "X") continue;
+    ++complete;
+    CHECK(e["pid"].get<int>() < 4);
+    CHECK(e["tid"].get<int>() < 3);
+    for (const char* arg : {"op", "id", "stage"}) CHECK(e["args"].contains(arg));
+  }
+  CHECK(complete > 100);
+  CHECK(flows > 0);   // sends linked to their receives
+  std::remove(a.c_str());
+  std::remove(b.c_str());
+}
+
+TEST_CASE("tandem simulate keeps only the chosen ranks in the timeline", "[.cli]") {
+  const std::string a = temp_path("r.json");
+  REQUIRE(tandem("simulate tiny --full --trace " + a + " --trace-ranks 1,3", false).code == 0);
+  const auto t = nlohmann::json::parse(slurp(a));
+  for (const auto& e : t["traceEvents"])
+    if (e["ph"] == "X") CHECK((e["pid"] == 1 || e["pid"] == 3));
+  std::remove(a.c_str());
+}
+
+TEST_CASE("tandem simulate refuses bad input with exit code 2", "[.cli]") {
+  struct Case {
+    const char* args;
+    const char* says;
+  };
+  for (const Case& c : {Case{"simulate tiny --straggler 3", "expected RANK:FACTOR"},
+                        Case{"simulate tiny --degrade-link nic:0=2", "factor in (0, 1]"},
+                        Case{"simulate tiny --trace-ranks 9 --trace /dev/null", "--trace-ranks '9'"},
+                        Case{"simulate tiny --symmetric --straggler 1:1.5", "symmetric path needs"},
+                        Case{"simulate tiny --full --symmetric", "excludes"},
+                        Case{"simulate tiny --calibration /nonexistent.json", "cannot open"},
+                        Case{"simulate tiny --expert-load /nonexistent.txt", "cannot open"},
+                        Case{"simulate tiny --set plan.pp=-1", "plan.pp"},
+                        Case{"simulate no-such-scenario", "no-such-scenario"}}) {
+    INFO(c.args);
+    const Output o = tandem(c.args);
+    CHECK(o.code == 2);
+    CHECK(o.text.find(c.says) != std::string::npos);
+  }
+}
+
+TEST_CASE("tandem simulate runs the what-if options on the full path", "[.cli]") {
+  const Output o = tandem("simulate tiny --json --straggler 1:1.5 --degrade-link nvlink:0=0.5", false);
+  REQUIRE(o.code == 0);
+  const auto j = nlohmann::json::parse(o.text);
+  CHECK(j["mode"] == "full");
+  const Output base = tandem("simulate tiny --json", false);
+  CHECK(j["step_time_s"].get<double>() > nlohmann::json::parse(base.text)["step_time_s"].get<double>());
+}
