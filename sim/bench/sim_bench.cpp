@@ -1,0 +1,71 @@
+// Benchmark of the simulator: the DeepSeek-V3 pretraining step at 2048, 8192 and 16384 H800 GPUs
+// (PP16 DualPipe, EP64, 120 micro-batches per pipeline), full and symmetric paths: wall time of the
+// program build and of the replay, peak memory (getrusage, one child process per case), events/s.
+// Usage: sim_bench                      the whole table
+//        sim_bench GPUS full|symmetric  one case
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "ir/scenario.h"
+#include "ir/step_program.h"
+#include "sim/report.h"
+#include "sim/simulate.h"
+
+using namespace tandem;
+
+namespace {
+
+int run_case(int64_t gpus, const std::string& mode) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t dp = gpus / 16;
+  const std::vector<std::string> sets = {fmt::format("cluster.nodes={}", gpus / 8),
+                                         fmt::format("plan.global_batch_seqs={}", 120 * dp)};
+  const ir::StepProgram program(ir::load_scenario("deepseek-v3-pretrain", sets));
+  const auto t1 = std::chrono::steady_clock::now();
+  const sim::StepProgramView view(program);
+  sim::SimOptions options;
+  options.mode = mode == "full" ? sim::Mode::Full : sim::Mode::Symmetric;
+  const sim::SimResult r = sim::simulate(view, program.cluster(), options);
+  const auto t2 = std::chrono::steady_clock::now();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double build_s = std::chrono::duration<double>(t1 - t0).count();
+  const double sim_s = std::chrono::duration<double>(t2 - t1).count();
+  const sim::Report rep = sim::make_report(r);
+  fmt::print("{:>6} {:>10} {:>9.3f} {:>9.3f} {:>10.1f} {:>13} {:>12.2e} {:>10.4f} {:>7.1f}%\n", gpus, mode, build_s, sim_s,
+             double(usage.ru_maxrss) / 1024.0, r.events, double(r.events) / sim_s, rep.step_time_s, 100 * rep.mfu_bf16);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3) return run_case(std::atoll(argv[1]), argv[2]);
+  if (argc != 1) {
+    std::fprintf(stderr, "usage: sim_bench [GPUS full|symmetric]\n");
+    return 2;
+  }
+  fmt::print("{:>6} {:>10} {:>9} {:>9} {:>10} {:>13} {:>12} {:>10} {:>8}\n", "gpus", "path", "build_s", "sim_s",
+             "peak_MiB", "events", "events/s", "step_s", "MFU");
+  std::fflush(stdout);
+  for (int64_t gpus : {2048, 8192, 16384})
+    for (const char* mode : {"symmetric", "full"}) {
+      // One child per case so that each peak-memory figure is its own.
+      const pid_t pid = fork();
+      if (pid == 0) _exit(run_case(gpus, mode));
+      int status = 0;
+      waitpid(pid, &status, 0);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fmt::print("{:>6} {:>10} failed\n", gpus, mode);
+    }
+  return 0;
+}
