@@ -158,7 +158,7 @@ void Replay::build_ranks() {
   }
 }
 
-int64_t Replay::kernel_ns(RankState& r, int32_t tmpl, int64_t sms) {
+int64_t Replay::kernel_ns(RankState& r, int32_t tmpl, int64_t sms, bool count) {
   RoleTables::CostSlot& c = roles_[r.role].cost[size_t(tmpl)];
   int64_t ns = -1;
   uint8_t source = 0;
@@ -175,8 +175,8 @@ int64_t Replay::kernel_ns(RankState& r, int32_t tmpl, int64_t sms) {
     c.ns[i] = ns = e.ns;
     c.source[i] = source = uint8_t(e.source);
   }
-  if (source == uint8_t(hw::CostSource::Calibrated)) ++result_.calibrated_kernels;
-  if (source == uint8_t(hw::CostSource::Extrapolated)) ++result_.extrapolated_kernels;
+  if (count && source == uint8_t(hw::CostSource::Calibrated)) ++result_.calibrated_kernels;
+  if (count && source == uint8_t(hw::CostSource::Extrapolated)) ++result_.extrapolated_kernels;
   return r.slow == 1.0 ? ns : int64_t(std::llround(double(ns) * r.slow));
 }
 
@@ -264,7 +264,7 @@ void Replay::start_compute(uint32_t slot, int s, int32_t op) {
   r.computing += 1;
   const int64_t sms = r.pool.share(r.computing);
   KernelProgress& k = r.kernel[size_t(s)];
-  k = KernelProgress{1.0, now_, kernel_ns(r, inst.tmpl, sms), sms};
+  k = KernelProgress{1.0, now_, kernel_ns(r, inst.tmpl, sms, true), sms};
   r.kver[size_t(s)] += 1;
   queue_.push(k.finish_ns(), kKernelDone, slot, (uint64_t(s) << 32) | r.kver[size_t(s)]);
   rerate(slot);
@@ -283,7 +283,7 @@ void Replay::rerate(uint32_t slot) {
     KernelProgress& k = r.kernel[size_t(s)];
     if (k.sms == sms) continue;
     r.stats.compute_sm_ns += double(now_ - k.since_ns) * double(k.sms);
-    const int64_t finish = k.retime(now_, kernel_ns(r, inst.tmpl, sms), sms);
+    const int64_t finish = k.retime(now_, kernel_ns(r, inst.tmpl, sms, false), sms);
     r.kver[size_t(s)] += 1;
     queue_.push(finish, kKernelDone, slot, (uint64_t(s) << 32) | r.kver[size_t(s)]);
   }

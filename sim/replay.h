@@ -130,7 +130,7 @@ class Replay {
   void start_compute(uint32_t slot, int s, int32_t op);
   void complete_op(uint32_t slot, int s, int32_t op, int64_t start);
   void rerate(uint32_t slot);
-  int64_t kernel_ns(RankState& r, int32_t tmpl, int64_t sms);
+  int64_t kernel_ns(RankState& r, int32_t tmpl, int64_t sms, bool count);
   void account_idle(RankState& r, int64_t from, int64_t to, bool comm_cause);
   void finish_accounting();
   [[noreturn]] void report_deadlock() const;
