@@ -81,6 +81,27 @@ void run_simulate(const SimulateOptions& o) {
     } catch (const std::invalid_argument& e) {
       throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
     }
+    // A timeline is held in memory before it is written (about 150 bytes per event): refuse sizes
+    // that would not fit rather than run out of memory at the end.
+    const bool symmetric = options.mode == sim::Mode::Symmetric ||
+                           (options.mode == sim::Mode::Auto && view.balanced_routing() && options.stragglers.empty() &&
+                            options.link_faults.empty());
+    double events = 0;
+    if (options.trace_ranks.empty()) {
+      for (size_t role = 0; role < program.roles().size(); ++role) {
+        std::vector<int64_t> ranks;
+        view.ranks_of_role(role, ranks);
+        events += double(program.roles()[role].ops.size()) * (symmetric ? 1.0 : double(ranks.size()));
+      }
+    } else {
+      for (int64_t r : options.trace_ranks) events += double(program.program_of(r).ops.size());
+    }
+    constexpr double kMaxTraceEvents = 40e6;
+    if (events > kMaxTraceEvents)
+      throw CommandExit{kExitBadInput,
+                        fmt::format("error: the timeline would hold {:.0f} events (about {:.1f} GB in memory); keep "
+                                    "fewer ranks with --trace-ranks (at most {:.0f} events)",
+                                    events, events * 150e-9, kMaxTraceEvents)};
   }
   sim::SimResult result;
   try {

@@ -116,7 +116,9 @@ TEST_CASE("tandem simulate refuses bad input with exit code 2", "[.cli]") {
                         Case{"simulate tiny --calibration /nonexistent.json", "cannot open"},
                         Case{"simulate tiny --expert-load /nonexistent.txt", "cannot open"},
                         Case{"simulate tiny --set plan.pp=-1", "plan.pp"},
-                        Case{"simulate no-such-scenario", "no-such-scenario"}}) {
+                        Case{"simulate no-such-scenario", "no-such-scenario"},
+                        Case{"simulate deepseek-v3-pretrain --full --trace /dev/null --trace-ranks all",
+                             "keep fewer ranks"}}) {
     INFO(c.args);
     const Output o = tandem(c.args);
     CHECK(o.code == 2);
