@@ -236,7 +236,7 @@ void Replay::start_op(uint32_t slot, int s, int32_t op) {
     r.stats.activation_peak_bytes = std::max(r.stats.activation_peak_bytes, r.live_activation);
   }
   if (ir::kind_of(ot.payload) == ir::OpKind::Comm)
-    start_comm(slot, s, op);
+    start_comm(slot, op);
   else
     start_compute(slot, s, op);
 }

@@ -138,7 +138,7 @@ class Replay {
   // replay_comm.cpp
   int64_t mapped(int64_t rank) const;
   const GroupInfo& group_info(RankState& r, const ir::OpInstance& op);
-  void start_comm(uint32_t slot, int s, int32_t op);
+  void start_comm(uint32_t slot, int32_t op);
   void launch(uint32_t cid);
   void comm_done(uint32_t cid);
   int32_t bundle_for(const Collective& c);

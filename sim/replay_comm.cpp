@@ -27,7 +27,7 @@ const GroupInfo& Replay::group_info(RankState& r, const ir::OpInstance& op) {
   return g;
 }
 
-void Replay::start_comm(uint32_t slot, int s, int32_t op) {
+void Replay::start_comm(uint32_t slot, int32_t op) {
   RankState& r = ranks_[slot];
   const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
   const ir::Comm& c = std::get<ir::Comm>(roles_[r.role].prog->templates[size_t(inst.tmpl)].payload);
@@ -74,7 +74,6 @@ void Replay::start_comm(uint32_t slot, int s, int32_t op) {
   Collective& cc = colls_[cid];
   cc.members.push_back(Collective::Member{slot, op, now_});
   cc.arrived += 1;
-  (void)s;
   if (cc.arrived == cc.expected) pending_.erase(it);
   if (cc.p2p) {
     if (c.kind == ir::CommKind::Send)
