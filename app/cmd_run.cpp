@@ -1,0 +1,102 @@
+// `tandem run SCENARIO --trace FILE`: executes training steps of the scenario on the CPU backend
+// (one by default) and writes their timeline: every op of every rank with its start and end, pid =
+// rank, tid = stream, args as DESIGN.md says, source "cpu". Without --data the tokens are synthetic.
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "app/command_registry.h"
+#include "backend/cpu_backend.h"
+#include "backend/trainer.h"
+#include "ir/step_program.h"
+#include "trace/trace_writer.h"
+
+namespace tandem::app {
+namespace {
+
+struct RunOptions {
+  std::string scenario;
+  std::vector<std::string> overrides;
+  std::string trace;
+  std::string data;
+  int64_t steps = 1;
+  uint64_t seed = 1;
+  int threads = 1;
+  double memory_limit_gib = 0;
+  bool exact = false;
+};
+
+[[noreturn]] void bad_input(const std::string& message) { throw CommandExit{kExitBadInput, "error: " + message}; }
+
+void run_run(const RunOptions& o) {
+  using namespace tandem::backend;
+  ir::Scenario scenario = ir::load_scenario(o.scenario, o.overrides);
+  std::unique_ptr<ir::StepProgram> program;
+  try {
+    program = std::make_unique<ir::StepProgram>(std::move(scenario));
+    check_runnable(*program, int64_t(o.memory_limit_gib * double(1ll << 30)));
+  } catch (const std::invalid_argument& e) {
+    bad_input(e.what());
+  }
+  const auto& plan = program->plan();
+  TokenFile data;
+  std::string source = "synthetic tokens";
+  try {
+    if (o.data.empty()) data = synthetic_tokens(program->model().vocab_size, plan.global_batch_tokens() * 2 * (o.steps + 1) + plan.seq_len + 2, o.seed);
+    else {
+      data = read_token_file(o.data);
+      source = o.data;
+    }
+  } catch (const DataError& e) {
+    bad_input(e.what());
+  }
+  TrainOptions t;
+  t.steps = o.steps;
+  t.seed = o.seed;
+  t.warmup = 0;
+  t.trace_steps = o.steps;
+  t.backend.gemm_threads = o.threads;
+  t.backend.exact = o.exact;
+  std::unique_ptr<Trainer> trainer;
+  try {
+    trainer = std::make_unique<Trainer>(*program, t, data, source);
+  } catch (const DataError& e) {
+    bad_input(e.what());
+  }
+  const auto logs = trainer->run();
+  const auto& tl = trainer->timeline();
+  for (const auto& s : logs)
+    fmt::print("step {}: {:.3f} s, {:.0f} tokens/s, loss {:.4f}, mtp loss {:.4f}, expert imbalance {:.3f}\n", s.step, s.seconds,
+               s.tokens_per_s, s.stats.loss, s.stats.mtp_loss, s.stats.imbalance);
+  double a2a_bytes = 0;
+  int64_t a2a_ops = 0;
+  for (const auto& e : tl.events)
+    if (tl.op_of(e) == "all_to_all") {
+      a2a_bytes += e.bytes;
+      ++a2a_ops;
+    }
+  fmt::print("{} ranks, {} ops executed, {} all-to-all ops moved {:.3f} MB ({})\n", program->num_ranks(), tl.events.size(), a2a_ops,
+             a2a_bytes / 1e6, source);
+  if (!o.trace.empty()) {
+    trace::write_trace(tl, o.trace);
+    fmt::print("timeline written to {}\n", o.trace);
+  }
+}
+
+const RegisterCommand reg(45, "run", [](CLI::App& root) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* cmd = root.add_subcommand("run", "Execute training steps on the CPU backend and write their timeline");
+  cmd->add_option("scenario", o->scenario, "Scenario JSON file or embedded name")->required();
+  cmd->add_option("--set", o->overrides, "Override a scenario field (repeatable)");
+  cmd->add_option("--trace", o->trace, "Write the timeline (Chrome trace JSON) to this file");
+  cmd->add_option("--data", o->data, "Token file (default: synthetic tokens)");
+  cmd->add_option("--steps", o->steps, "Steps to execute")->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", o->seed, "Seed of the initialisation and the tokens");
+  cmd->add_option("--threads", o->threads, "Threads inside each rank's GEMMs and attention")->check(CLI::PositiveNumber);
+  cmd->add_option("--memory-limit-gib", o->memory_limit_gib, "Memory the run may use (default: 80% of the machine's)");
+  cmd->add_flag("--exact", o->exact, "FP32 everywhere: no BF16 rounding, no FP8");
+  cmd->callback([o] { run_run(*o); });
+});
+
+}  // namespace
+}  // namespace tandem::app

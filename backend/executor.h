@@ -1,0 +1,62 @@
+// The executor: runs a StepProgram on CPU ranks (threads) the way the simulator replays it. Each rank
+// issues its op instances in program order onto its streams, waiting (through events) for the ops an
+// op depends on: the program's dependencies plus every earlier producer of the tensors it reads (the
+// program lists only the last), and the route gradient that the combine backward hands to the router.
+// Every op's start and end come from events and go into a Timeline (source "cpu").
+#pragma once
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "backend/runtime.h"
+#include "ir/step_program.h"
+#include "trace/timeline.h"
+
+namespace tandem::backend {
+
+class InProcessWorld;
+
+// Token windows of one data-parallel replica: [micro_batches][micro_batch_seqs × (seq_len + 2)].
+using ReplicaBatch = std::vector<std::vector<int32_t>>;
+
+class Executor {
+ public:
+  // Throws std::invalid_argument (with what and why) for plans the CPU backend cannot run.
+  Executor(const ir::StepProgram& program, const BackendOptions& options);
+  ~Executor();
+
+  const ir::StepProgram& program() const { return program_; }
+  int64_t num_ranks() const { return int64_t(ranks_.size()); }
+  RankRuntime& rank(int64_t r) { return *ranks_[size_t(r)]; }
+  const RankRuntime& rank(int64_t r) const { return *ranks_[size_t(r)]; }
+
+  // One training step: batches[d] feeds the ranks of replica d. Appends the ops to `timeline` when
+  // given (times relative to `time_origin_ns`, the clock of cpu_clock_ns). Returns rank 0's stats
+  // (every rank holds the same). Rethrows the first failure of any rank.
+  StepStats run_step(const std::vector<ReplicaBatch>& batches, const StepConfig& config,
+                     trace::Timeline* timeline = nullptr, int64_t time_origin_ns = 0);
+
+  // The dependencies the executor waits for (program dependencies + all earlier producers +
+  // the hidden route-gradient flow), per op of role `pp_index`, ascending.
+  const std::vector<std::vector<int32_t>>& dependencies(int32_t pp_index) const { return analyses_[size_t(pp_index)]->deps; }
+
+ private:
+  void issue(RankRuntime& rt);
+  void append_timeline(trace::Timeline& tl, int64_t origin_ns) const;
+
+  const ir::StepProgram& program_;
+  BackendOptions options_;
+  std::shared_ptr<InProcessWorld> world_;
+  std::vector<std::unique_ptr<RankRuntime>> ranks_;
+  std::vector<std::unique_ptr<RoleAnalysis>> analyses_;        // per role
+  std::vector<std::vector<std::unique_ptr<Event>>> start_, end_;  // [rank][op]
+};
+
+// Checks that the CPU backend can run the plan; the message says what and why.
+void check_cpu_plan(const ir::StepProgram& program);
+
+// Bytes the CPU backend needs for rank `rank`: parameters with gradients and optimizer state, and
+// the activations of every micro-batch (the executor keeps them until the end of the step).
+int64_t cpu_memory_estimate_bytes(const ir::StepProgram& program, int64_t rank);
+
+}  // namespace tandem::backend

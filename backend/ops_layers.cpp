@@ -1,0 +1,175 @@
+// Norms, the residual sum after the MoE block, and the token embeddings (main model and MTP module).
+// Inputs arrive BF16-rounded; the kernels compute in FP32; outputs are rounded by the tensor's dtype.
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "backend/ops.h"
+#include "backend/moe_state.h"
+#include "kernels/embedding/embedding_cpu.h"
+#include "kernels/loss/cross_entropy_cpu.h"
+#include "kernels/norm/rmsnorm_cpu.h"
+#include "kernels/swiglu/swiglu_cpu.h"
+
+namespace tandem::backend {
+
+namespace {
+
+// rstd of x's rows, from the forward kernel (its output is not needed).
+std::vector<float> norm_rstd(const Value& x, const Param& g, float eps) {
+  std::vector<float> y(x.data.size()), rstd(size_t(x.rows));
+  kernels::rmsnorm_forward(x.data, g.value, x.rows, x.cols, eps, y, rstd);
+  return rstd;
+}
+
+}  // namespace
+
+// RMSNorm over each row. B: inputs {dy, x, weight} -> {dx, dweight} (the weight gradient accumulates).
+void run_norm(const OpContext& c) {
+  const float eps = float(c.rt.program.model().rms_norm_eps);
+  if (c.forward()) {
+    const ValuePtr x = c.read(c.t.inputs.at(0));
+    const Param& g = c.weight(c.t.inputs.at(1));
+    Value y;
+    y.rows = x->rows;
+    y.cols = x->cols;
+    y.data.resize(x->data.size());
+    std::vector<float> rstd(size_t(x->rows));
+    kernels::rmsnorm_forward(x->data, g.value, x->rows, x->cols, eps, y.data, rstd);
+    c.write(c.t.outputs.at(0), std::move(y));
+    return;
+  }
+  const ValuePtr dy = c.read(c.t.inputs.at(0));
+  const ValuePtr x = c.read(c.t.inputs.at(1));
+  Param& g = c.weight(c.t.inputs.at(2));
+  const auto rstd = norm_rstd(*x, g, eps);
+  Value dx;
+  dx.rows = x->rows;
+  dx.cols = x->cols;
+  dx.data.resize(x->data.size());
+  kernels::rmsnorm_backward_input(x->data, g.value, rstd, dy->data, x->rows, x->cols, dx.data);
+  kernels::rmsnorm_backward_weight(x->data, rstd, dy->data, x->rows, x->cols, g.grad);
+  c.write(c.t.outputs.at(0), std::move(dx));
+}
+
+// h_out = h + combined (+ shared), summed in the program's input order. Its backward is an alias in
+// the program (every input's gradient is the output's), so only the forward runs.
+void run_residual(const OpContext& c) {
+  if (!c.forward()) throw std::logic_error(fmt::format("{}: a residual add outside the forward", c.where()));
+  Value out;
+  for (size_t i = 0; i < c.t.inputs.size(); ++i) {
+    const ValuePtr x = c.read(c.t.inputs[i]);
+    if (i == 0) {
+      out.rows = x->rows;
+      out.cols = x->cols;
+      out.data = x->data;
+    } else {
+      if (x->data.size() != out.data.size())
+        throw std::logic_error(fmt::format("{}: summands of {} and {} values", c.where(), out.data.size(), x->data.size()));
+      for (size_t j = 0; j < out.data.size(); ++j) out.data[j] += x->data[j];
+    }
+  }
+  c.write(c.t.outputs.at(0), std::move(out));
+}
+
+std::vector<int32_t> token_ids(const OpContext& c, int offset) {
+  const auto& plan = c.rt.program.plan();
+  const int64_t L = plan.seq_len, S = plan.micro_batch_seqs;
+  const auto& w = c.rt.windows.at(size_t(c.mb()));
+  std::vector<int32_t> ids(size_t(S * L));
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t i = 0; i < L; ++i) ids[size_t(s * L + i)] = w[size_t(s * (L + 2) + i + offset)];
+  return ids;
+}
+
+// Embedding lookup (F) and its table gradient (W). The MTP module embeds the tokens one ahead.
+void run_embedding(const OpContext& c) {
+  const bool mtp = c.t.layer == c.rt.program.model().num_layers;
+  const auto ids = token_ids(c, mtp ? 1 : 0);
+  if (c.forward()) {
+    const Param& table = c.weight(c.t.inputs.at(1));
+    Value h;
+    h.rows = int64_t(ids.size());
+    h.cols = table.cols;
+    h.data.resize(size_t(h.rows * h.cols));
+    kernels::embedding_forward(ids, table.value, table.rows, table.cols, h.data);
+    c.write(c.t.outputs.at(0), std::move(h));
+    return;
+  }
+  const ValuePtr dy = c.read(c.t.inputs.at(0));
+  Param& table = c.rt.params.by_grad_tensor(c.t.outputs.at(0));
+  kernels::embedding_backward_weight(ids, dy->data, table.rows, table.cols, table.grad);
+}
+
+
+// SwiGLU on the fused up-projection output [rows, 2·width] (gate | up). B: {da, u} -> du.
+void run_swiglu(const OpContext& c) {
+  if (c.forward()) {
+    const ValuePtr u = c.read(c.t.inputs.at(0));
+    Value a;
+    a.rows = u->rows;
+    a.cols = u->cols / 2;
+    a.data.resize(size_t(a.rows * a.cols));
+    kernels::swiglu_forward_fused(u->data, a.rows, a.cols, a.data);
+    c.write(c.t.outputs.at(0), std::move(a));
+    return;
+  }
+  const ValuePtr da = c.read(c.t.inputs.at(0));
+  const ValuePtr u = c.read(c.t.inputs.at(1));
+  Value du;
+  du.rows = u->rows;
+  du.cols = u->cols;
+  du.data.resize(u->data.size());
+  kernels::swiglu_backward_fused(u->data, da->data, u->rows, u->cols / 2, du.data);
+  c.write(c.t.outputs.at(0), std::move(du));
+}
+
+namespace {
+struct LossState {
+  std::vector<float> lse;   // [tokens]
+};
+}  // namespace
+
+// Cross-entropy of the main head against the next tokens x[1..L+1), or of the MTP head (weight λ)
+// against the tokens two ahead x[2..L+2). The loss gradient is that of the mean over every token of
+// the step: each micro-batch's mean is scaled by 1 / (micro-batches × data-parallel replicas).
+void run_loss(const OpContext& c) {
+  const auto& m = c.rt.program.model();
+  const auto& plan = c.rt.program.plan();
+  const bool mtp = c.t.layer == m.num_layers;
+  const auto targets = token_ids(c, mtp ? 2 : 1);
+  const ValuePtr logits = c.read(c.t.inputs.at(0));
+  const std::string key = "loss.L" + std::to_string(c.t.layer) + ".mb" + std::to_string(c.mb());
+  if (c.forward()) {
+    auto st = c.rt.aux<LossState>(key, true);
+    st->lse.resize(targets.size());
+    const double mean = kernels::cross_entropy_forward(logits->data, targets, logits->cols, kernels::kIgnoreIndex, st->lse);
+    const double sum = mean * double(targets.size());
+    if (mtp) {
+      c.rt.local_mtp_sum += sum;
+      c.rt.local_mtp_tokens += int64_t(targets.size());
+    } else {
+      c.rt.local_loss_sum += sum;
+      c.rt.local_tokens += int64_t(targets.size());
+    }
+    Value loss;
+    loss.rows = loss.cols = 1;
+    loss.data = {float(sum)};
+    c.write(c.t.outputs.at(0), std::move(loss));
+    return;
+  }
+  const auto st = c.rt.aux<LossState>(key, false);
+  const double weight = mtp ? m.mtp_loss_weight : 1.0;
+  const double micro_batches = double(plan.micro_batches() * plan.dp);
+  Value g;
+  g.rows = logits->rows;
+  g.cols = logits->cols;
+  g.data.resize(logits->data.size());
+  kernels::cross_entropy_backward(logits->data, targets, st->lse, logits->cols, kernels::kIgnoreIndex,
+                                  float(weight / micro_batches), g.data);
+  if (c.rt.config.inject_nan && !mtp) g.data[0] = std::numeric_limits<float>::quiet_NaN();
+  c.write(c.t.outputs.at(0), std::move(g));
+}
+
+}  // namespace tandem::backend

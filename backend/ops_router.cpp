@@ -1,0 +1,82 @@
+// The MoE router: sigmoid scores, the biased group-limited top-k choice and the normalised weights;
+// the sequence-wise balance loss (alpha) and the expert loads counted for the bias update; backward
+// through the weights, the balance loss and the sigmoid to the gate logits.
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "backend/ops.h"
+#include "kernels/router/load_balance_cpu.h"
+#include "kernels/router/router_cpu.h"
+
+namespace tandem::backend {
+
+namespace {
+
+struct RouterState {
+  std::vector<float> scores;     // [tokens, experts] sigmoid scores
+  std::vector<int32_t> topk;     // [tokens, top_k]
+};
+
+kernels::RouterConfig router_config(const ir::ModelConfig& m) {
+  kernels::RouterConfig r;
+  r.experts = m.routed_experts;
+  r.top_k = m.experts_per_token;
+  r.groups = m.expert_groups;
+  r.topk_groups = m.groups_per_token;
+  r.route_scale = float(m.route_scale);
+  return r;
+}
+
+}  // namespace
+
+// F: {logits, bias} -> route (ids in `ints`, weights in `data`, [tokens, top_k] each).
+// B: {d route, logits} -> d logits.
+void run_router(const OpContext& c) {
+  const auto& m = c.rt.program.model();
+  const auto& plan = c.rt.program.plan();
+  const auto cfg = router_config(m);
+  const std::string key = "router.L" + std::to_string(c.t.layer) + ".mb" + std::to_string(c.mb());
+  const int64_t seqs = plan.micro_batch_seqs, len = plan.seq_len;
+  // Each micro-batch's balance loss is a mean over its sequences; the step's is the mean over all.
+  const double mb_share = double(seqs) / double(plan.global_batch_seqs);
+  if (c.t.phase == ir::Phase::F) {
+    const ValuePtr logits = c.read(c.t.inputs.at(0));
+    const Param& bias = c.weight(c.t.inputs.at(1));
+    const int64_t tokens = logits->rows;
+    auto st = c.rt.aux<RouterState>(key, true);
+    st->scores.resize(size_t(tokens * m.routed_experts));
+    st->topk.resize(size_t(tokens * m.experts_per_token));
+    Value route;
+    route.rows = tokens;
+    route.cols = 2 * m.experts_per_token;
+    route.data.resize(st->topk.size());
+    kernels::router_forward(logits->data, bias.value, cfg, st->scores, st->topk, route.data);
+    route.ints = st->topk;
+    if (m.balance_loss_alpha > 0)
+      c.rt.local_balance_sum += mb_share * kernels::balance_loss_forward(st->scores, st->topk, seqs, len, m.routed_experts,
+                                                                         m.experts_per_token, m.balance_loss_alpha);
+    const int64_t layer = c.rt.moe_layer_index(c.t.layer);
+    std::vector<int64_t> load(size_t(m.routed_experts), 0);
+    kernels::count_expert_load(st->topk, m.routed_experts, load);
+    for (int64_t e = 0; e < m.routed_experts; ++e) c.rt.local_load[size_t(layer * m.routed_experts + e)] += double(load[size_t(e)]);
+    c.write(c.t.outputs.at(0), std::move(route));
+    return;
+  }
+  const auto st = c.rt.aux<RouterState>(key, false);
+  const ValuePtr dweight = c.read(c.t.inputs.at(0));
+  const int64_t tokens = int64_t(st->topk.size()) / m.experts_per_token;
+  std::vector<float> dscores(st->scores.size());
+  kernels::router_weights_backward(st->scores, st->topk, dweight->data, cfg, dscores);
+  if (m.balance_loss_alpha > 0)
+    kernels::balance_loss_backward(st->scores, st->topk, seqs, len, m.routed_experts, m.experts_per_token, m.balance_loss_alpha,
+                                   mb_share, dscores);
+  Value dlogits;
+  dlogits.rows = tokens;
+  dlogits.cols = m.routed_experts;
+  dlogits.data.resize(st->scores.size());
+  kernels::router_sigmoid_backward(st->scores, dscores, dlogits.data);
+  c.write(c.t.outputs.at(0), std::move(dlogits));
+}
+
+}  // namespace tandem::backend

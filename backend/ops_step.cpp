@@ -1,0 +1,223 @@
+// Pipeline send/receive, the end-of-step gradient reduction (ZeRO-1 reduce-scatter or all-reduce),
+// the optimizer (AdamW on this rank's shard, gradient clipping, the NaN and loss-spike guard, the
+// aux-loss-free bias update) and the all-gather of the updated BF16 weights.
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "backend/ops.h"
+#include "kernels/common/bf16.h"
+#include "kernels/optim/adamw_cpu.h"
+#include "kernels/router/load_balance_cpu.h"
+
+namespace tandem::backend {
+
+namespace {
+
+// Activations travel as BF16 (2 bytes per value), or FP32 in the exact mode.
+std::vector<std::byte> pack(const std::vector<float>& v, bool exact) {
+  std::vector<std::byte> out(v.size() * (exact ? 4 : 2));
+  if (exact) {
+    std::memcpy(out.data(), v.data(), out.size());
+  } else {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const uint16_t b = kernels::float_to_bf16_bits(v[i]);
+      std::memcpy(out.data() + 2 * i, &b, 2);
+    }
+  }
+  return out;
+}
+
+std::vector<float> unpack(const std::vector<std::byte>& bytes, size_t n, bool exact) {
+  std::vector<float> out(n);
+  if (exact) {
+    std::memcpy(out.data(), bytes.data(), n * 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t b;
+      std::memcpy(&b, bytes.data() + 2 * i, 2);
+      out[i] = kernels::bf16_bits_to_float(b);
+    }
+  }
+  return out;
+}
+
+constexpr int64_t kRoundTagBase = -1000;   // world all-reduces of the optimizer rounds (program tags are >= 0)
+
+// The step's token-expert pairs of MoE layer `l` (exact integers, summed as doubles).
+std::vector<int64_t> layer_load(const StepStats& st, int64_t l) {
+  std::vector<int64_t> load(size_t(st.experts));
+  for (int64_t e = 0; e < st.experts; ++e) load[size_t(e)] = int64_t(st.expert_load[size_t(l * st.experts + e)]);
+  return load;
+}
+
+}  // namespace
+
+void run_pipeline(const OpContext& c) {
+  const int peer = int(c.rt.program.peer_rank(c.rt.rank, c.op));
+  if (c.t.role == ir::OpRole::PipeSend) {
+    const ValuePtr v = c.read(c.t.inputs.at(0));
+    const auto bytes = pack(v->data, c.exact());
+    c.rt.comm->send(peer, bytes.data(), bytes.size(), c.op.tag, c.stream);
+    c.record().bytes = double(bytes.size());
+  } else {
+    const auto& info = c.info(c.t.outputs.at(0));
+    Value v;
+    v.rows = info.shape[0];
+    v.cols = info.shape[1];
+    const size_t n = size_t(v.rows * v.cols);
+    std::vector<std::byte> bytes(n * (c.exact() ? 4 : 2));
+    c.rt.comm->recv(peer, bytes.data(), bytes.size(), c.op.tag, c.stream);
+    v.data = unpack(bytes, n, c.exact());
+    c.record().bytes = double(bytes.size());
+    c.write(c.t.outputs.at(0), std::move(v));
+  }
+}
+
+void run_grad_reduce(const OpContext& c) {
+  const auto& comm = std::get<ir::Comm>(c.t.payload);
+  ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group == ir::CommGroup::ExpertData);
+  const int64_t g = int64_t(s.group.size());
+  if (c.t.role == ir::OpRole::GradReduceScatter) {
+    std::vector<float> flat(size_t(s.shard * g), 0.0f);
+    s.gather(true, 0, s.total, flat.data());
+    s.reduced.assign(size_t(s.shard), 0.0f);
+    c.rt.comm->reduce_scatter_sum(s.group, flat.data(), s.reduced.data(), size_t(s.shard), ReduceType::F32, c.op.tag, c.stream);
+    s.reduced.resize(size_t(s.hi - s.lo));
+    c.record().bytes = double(s.shard * (g - 1) * 4);
+  } else {
+    std::vector<float> flat(size_t(s.total));
+    s.gather(true, 0, s.total, flat.data());
+    c.rt.comm->all_reduce_sum(s.group, flat.data(), flat.size(), ReduceType::F32, c.op.tag, c.stream);
+    s.reduced = std::move(flat);
+    c.record().bytes = double(s.total * 4 * 2 * (g - 1) / std::max<int64_t>(1, g));
+  }
+}
+
+void run_param_gather(const OpContext& c) {
+  const auto& comm = std::get<ir::Comm>(c.t.payload);
+  ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group == ir::CommGroup::ExpertData);
+  const int64_t g = int64_t(s.group.size());
+  // Each member contributes its updated range (as stored: BF16 values, 2 bytes on the wire).
+  std::vector<float> mine(size_t(s.shard), 0.0f);
+  s.gather(false, s.lo, s.hi - s.lo, mine.data());
+  const auto packed = pack(mine, c.exact());
+  std::vector<std::byte> all(packed.size() * size_t(g));
+  c.rt.comm->all_gather(s.group, packed.data(), all.data(), packed.size(), c.op.tag, c.stream);
+  const auto values = unpack(all, size_t(s.shard * g), c.exact());
+  for (int64_t j = 0; j < g; ++j) {
+    if (j == s.member) continue;
+    const int64_t lo = std::min(s.total, j * s.shard), hi = std::min(s.total, lo + s.shard);
+    if (hi > lo) s.scatter_values(lo, hi - lo, values.data() + j * s.shard);
+  }
+  c.record().bytes = double(packed.size() * size_t(g - 1));
+}
+
+void run_optimizer(const OpContext& c) {
+  RankRuntime& rt = c.rt;
+  const StepConfig& cfg = rt.config;
+  const int32_t round = rt.optimizer_round++;
+  std::vector<ParamShard*> shards;
+  for (auto& s : rt.params.shards())
+    if (s.chunk == c.t.chunk) shards.push_back(&s);
+  // Gradients of the shards without a collective are this rank's own.
+  for (ParamShard* s : shards)
+    if (s->group.size() == 1) {
+      s->reduced.resize(size_t(s->hi - s->lo));
+      s->gather(true, s->lo, s->hi - s->lo, s->reduced.data());
+    }
+  double sumsq = 0;
+  for (ParamShard* s : shards) sumsq += kernels::sum_of_squares(s->reduced);
+
+  // One world all-reduce per round: round 0 carries the guard inputs and the expert loads too.
+  std::vector<double> v{sumsq};
+  if (round == 0) {
+    double nonfinite = 0;
+    for (const auto& p : rt.params.params())
+      for (float g : p->grad)
+        if (!std::isfinite(g)) {
+          nonfinite = 1;
+          break;
+        }
+    v.insert(v.end(), {nonfinite, rt.local_loss_sum, double(rt.local_tokens), rt.local_mtp_sum, double(rt.local_mtp_tokens),
+                       rt.local_balance_sum});
+    v.insert(v.end(), rt.local_load.begin(), rt.local_load.end());
+  }
+  const auto world = rt.world_group();
+  rt.comm->all_reduce_sum(world, v.data(), v.size(), ReduceType::F64, kRoundTagBase - round, c.stream);
+  sumsq = v[0];
+
+  StepStats& st = rt.stats;
+  if (round == 0) {
+    const auto& m = rt.program.model();
+    st.tokens = int64_t(v[3]);
+    st.loss = v[3] > 0 ? v[2] / v[3] : 0.0;
+    st.mtp_loss = v[5] > 0 ? v[4] / v[5] : 0.0;
+    st.balance_loss = v[6];
+    st.experts = m.routed_experts;
+    st.moe_layers = m.routed_experts > 0 ? int64_t(rt.local_load.size()) / m.routed_experts : 0;
+    st.expert_load.assign(v.begin() + 7, v.end());
+    double imbalance = 0;
+    int64_t counted = 0;
+    for (int64_t l = 0; l < st.moe_layers; ++l) {
+      const auto load = layer_load(st, l);
+      const double x = kernels::expert_load_imbalance(load);
+      if (x > 0) {
+        imbalance += x;
+        ++counted;
+      }
+    }
+    st.imbalance = counted ? imbalance / double(counted) : 0.0;
+    // The guard: non-finite values, or a loss far above the running mean, skip the update.
+    const bool finite = v[1] == 0 && std::isfinite(st.loss) && std::isfinite(st.mtp_loss) && std::isfinite(st.balance_loss) &&
+                        std::isfinite(sumsq);
+    GuardState& gs = rt.guard;
+    if (!finite) {
+      st.skipped = true;
+      st.skip_reason = v[1] != 0 || !std::isfinite(sumsq) ? "non-finite gradient" : "non-finite loss";
+    } else if (cfg.spike_factor > 0 && gs.accepted >= cfg.spike_warmup && st.loss > cfg.spike_factor * gs.loss_mean) {
+      st.skipped = true;
+      st.skip_reason = fmt::format("loss spike: {:.4g} > {} x running mean {:.4g}", st.loss, cfg.spike_factor, gs.loss_mean);
+    }
+    if (cfg.apply_update) {
+      if (st.skipped) {
+        ++gs.skipped;
+      } else {
+        gs.loss_mean = gs.accepted == 0 ? st.loss : 0.9 * gs.loss_mean + 0.1 * st.loss;
+        ++gs.accepted;
+        ++rt.optimizer_steps;
+      }
+    }
+    rt.skip_update = st.skipped || !cfg.apply_update;
+    // Aux-loss-free balancing: raise the bias of under-loaded experts, lower the over-loaded ones.
+    if (!rt.skip_update && m.bias_update_speed > 0) {
+      for (const auto& t : rt.rp.templates) {
+        if (t.role != ir::OpRole::Router || t.phase != ir::Phase::F || t.recompute) continue;
+        Param& bias = rt.params.by_tensor(t.inputs.at(1));
+        kernels::update_router_bias(layer_load(st, rt.moe_layer_index(t.layer)), float(m.bias_update_speed), bias.value);
+      }
+    }
+  }
+  st.grad_norm = std::sqrt(st.grad_norm * st.grad_norm + sumsq);
+  if (rt.skip_update) return;
+  // Clipping by the norm of this round's gradients (the whole gradient with one chunk per rank).
+  const float clip_scale = kernels::clip_coefficient(std::sqrt(sumsq), cfg.clip_norm);
+  kernels::AdamWConfig ac;
+  ac.lr = float(cfg.lr);
+  ac.beta1 = float(cfg.beta1);
+  ac.beta2 = float(cfg.beta2);
+  ac.eps = float(cfg.eps);
+  ac.weight_decay = float(cfg.weight_decay);
+  for (ParamShard* s : shards) {
+    if (s->hi <= s->lo) continue;
+    if (clip_scale != 1.0f) kernels::scale_in_place(s->reduced, clip_scale);
+    kernels::adamw_step(s->master, s->reduced, s->m, s->v, rt.optimizer_steps, ac);
+    std::vector<float> working(s->master);
+    round_bf16_unless(c.exact(), working);
+    s->scatter_values(s->lo, s->hi - s->lo, working.data());
+  }
+}
+
+}  // namespace tandem::backend
