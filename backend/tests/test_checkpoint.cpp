@@ -1,0 +1,169 @@
+// Checkpoints: resuming gives the losses of an uninterrupted run bit for bit (also on another plan's
+// layout of the same model), the newest complete file is taken, and truncated, corrupt or foreign
+// files give clear errors. The sampler restores its epoch order.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "backend/checkpoint.h"
+#include "backend_test_util.h"
+
+using namespace tandem;
+using namespace tandem::backend;
+using namespace tandem::backend::test;
+namespace fs = std::filesystem;
+
+namespace {
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+void spit(const fs::path& p, const std::string& s) {
+  std::ofstream out(p, std::ios::binary);
+  out << s;
+}
+}  // namespace
+
+TEST_CASE("resuming from a checkpoint gives the losses of an uninterrupted run bit for bit", "[checkpoint]") {
+  const auto program = tiny();
+  const auto dir = temp_dir("resume");
+  TrainOptions o;
+  o.steps = 4;
+  o.checkpoint_dir = (dir / "a").string();
+  o.checkpoint_every = 2;
+  const auto full = train(*program, o);
+  CHECK(fs::exists(checkpoint_path(o.checkpoint_dir, 2)));
+  CHECK(fs::exists(checkpoint_path(o.checkpoint_dir, 4)));
+  for (const auto& e : fs::directory_iterator(o.checkpoint_dir)) CHECK(e.path().extension() != ".tmp");
+
+  TrainOptions r = o;
+  r.resume = checkpoint_path(o.checkpoint_dir, 2);
+  r.checkpoint_dir = (dir / "b").string();
+  Trainer t(*program, r, corpus(), "stories.tok");
+  t.prepare();
+  CHECK(t.start_step() == 2);
+  const auto rest = t.run();
+  REQUIRE(rest.size() == 2);
+  CHECK(rest[0].step == 3);
+  CHECK(rest[0].stats.loss == full[2].stats.loss);
+  CHECK(rest[1].stats.loss == full[3].stats.loss);
+  CHECK(rest[1].stats.grad_norm == full[3].stats.grad_norm);
+  // The final states are the same bytes.
+  CHECK(slurp(checkpoint_path(r.checkpoint_dir, 4)) == slurp(checkpoint_path(o.checkpoint_dir, 4)));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint holds whole tensors by name: one rank resumes what four ranks wrote", "[checkpoint]") {
+  const auto four = tiny(), one = tiny(one_rank());
+  const auto dir = temp_dir("layout");
+  TrainOptions o;
+  o.steps = 2;
+  o.checkpoint_dir = dir.string();
+  o.backend.exact = true;
+  train(*four, o);
+  TrainOptions r = o;
+  r.steps = 3;
+  r.resume = dir.string();
+  r.checkpoint_dir.clear();
+  const auto from_one = [&] {
+    Trainer t(*one, r, corpus(), "stories.tok");
+    t.prepare();
+    return t.run();
+  }();
+  TrainOptions f = o;
+  f.steps = 3;
+  f.checkpoint_dir.clear();
+  const auto reference = train(*four, f);
+  // The model differs only in layout: FP32 reordering.
+  CHECK(from_one.at(0).stats.loss == Approx(reference.at(2).stats.loss).epsilon(1e-5));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the newest complete checkpoint of a directory is taken; unfinished .tmp files are not", "[checkpoint]") {
+  const auto dir = temp_dir("newest");
+  Checkpoint c;
+  c.step = 3;
+  write_checkpoint(dir.string(), c);
+  c.step = 12;
+  write_checkpoint(dir.string(), c);
+  spit(dir / "ckpt-00000099.tdmckpt.tmp", "half a file");
+  CHECK(find_checkpoint(dir.string()) == checkpoint_path(dir.string(), 12));
+  CHECK(read_checkpoint(find_checkpoint(dir.string())).step == 12);
+  CHECK_THROWS_WITH(find_checkpoint((dir / "nothing").string()), Catch::Contains("no such checkpoint file or directory"));
+  fs::create_directories(dir / "empty");
+  CHECK_THROWS_WITH(find_checkpoint((dir / "empty").string()), Catch::Contains("no checkpoint"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("truncated, corrupt and foreign checkpoint files are refused with what is wrong", "[checkpoint]") {
+  Checkpoint c;
+  c.step = 7;
+  c.tensors["master/w"] = {1.0f, 2.0f, 3.0f};
+  const std::string good = serialize_checkpoint(c);
+  const Checkpoint back = parse_checkpoint(good, "good");
+  CHECK(back.step == 7);
+  CHECK(back.tensors.at("master/w") == std::vector<float>{1.0f, 2.0f, 3.0f});
+  CHECK_THROWS_WITH(parse_checkpoint(good.substr(0, good.size() - 5), "f"), Catch::Contains("truncated"));
+  CHECK_THROWS_WITH(parse_checkpoint(good.substr(0, 20), "f"), Catch::Contains("not a complete checkpoint"));
+  std::string flipped = good;
+  flipped[good.size() - 20] ^= 0x10;   // a byte of the tensor data
+  CHECK_THROWS_WITH(parse_checkpoint(flipped, "f"), Catch::Contains("checksum mismatch"));
+  std::string unmarked = good;
+  unmarked[good.size() - 1] = 'X';
+  CHECK_THROWS_WITH(parse_checkpoint(unmarked, "f"), Catch::Contains("end marker"));
+  CHECK_THROWS_WITH(parse_checkpoint(std::string(64, 'a'), "f"), Catch::Contains("expected the magic"));
+}
+
+TEST_CASE("resuming a checkpoint of another model names the entry that does not fit", "[checkpoint]") {
+  const auto dir = temp_dir("foreign");
+  const auto small = tiny({"model.num_layers=2"});
+  TrainOptions o;
+  o.steps = 1;
+  o.checkpoint_dir = dir.string();
+  train(*small, o);
+  const auto program = tiny();
+  TrainOptions r;
+  r.steps = 2;
+  r.resume = dir.string();
+  Trainer t(*program, r, corpus(), "stories.tok");
+  CHECK_THROWS_AS(t.prepare(), CheckpointError);
+  TrainOptions other_seed = r;
+  other_seed.seed = 5;
+  Trainer u(*small, other_seed, corpus(), "stories.tok");
+  CHECK_THROWS_WITH(u.prepare(), Catch::Contains("--seed 1") && Catch::Contains("--seed 5"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the sampler hands out every window once per epoch and restores its position", "[checkpoint][data]") {
+  // 30 tokens, seq_len 4: windows of 6 tokens start every 4 tokens: (30 - 6) / 4 + 1 = 7 windows.
+  TokenFile f;
+  f.vocab_size = 100;
+  for (uint32_t i = 0; i < 30; ++i) f.tokens.push_back(i);
+  TokenSampler s(f, 4, 9);
+  REQUIRE(s.windows() == 7);
+  std::vector<int32_t> firsts;
+  for (int i = 0; i < 7; ++i) {
+    const auto w = s.next();
+    REQUIRE(w.size() == 6);
+    CHECK(w[5] == w[0] + 5);
+    firsts.push_back(w[0]);
+  }
+  std::sort(firsts.begin(), firsts.end());
+  CHECK(firsts == std::vector<int32_t>{0, 4, 8, 12, 16, 20, 24});
+  s.next();
+  s.next();
+  const SamplerState mid = s.state();
+  CHECK(mid.epoch == 1);
+  CHECK(mid.position == 2);
+  const auto a = s.next(), b = s.next();
+  TokenSampler t(f, 4, 9);
+  t.restore(mid);
+  CHECK(t.next() == a);
+  CHECK(t.next() == b);
+  SamplerState bad = mid;
+  bad.position = 8;
+  CHECK_THROWS_AS(t.restore(bad), DataError);
+  TokenFile tiny_file{100, {1, 2, 3}};
+  CHECK_THROWS_WITH(TokenSampler(tiny_file, 4, 1, "t.tok"), Catch::Contains("t.tok: 3 tokens; a training window needs seq_len + 2 = 6"));
+}
