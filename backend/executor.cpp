@@ -35,7 +35,7 @@ namespace {
 // the MTP module's head ops before the MTP layer that feeds them). An op needs, per input: the
 // producers issued before it (all of them for a gradient, the newest for a value), or when there are
 // none, all producers (a gradient) or the first (a value); and its program dependencies.
-std::vector<int32_t> repaired_order(const ir::RankProgram& rp, const RoleAnalysis& a) {
+std::vector<int32_t> repaired_order(const ir::RankProgram& rp, const RoleAnalysis& a, int64_t& deferred) {
   const size_t n = rp.ops.size();
   auto key = [&](int32_t tensor, int32_t mb) {
     const bool step_wide = rp.tensors[size_t(tensor)].role != ir::TensorRole::Activation;
@@ -77,6 +77,7 @@ std::vector<int32_t> repaired_order(const ir::RankProgram& rp, const RoleAnalysi
   for (size_t i = 0; i < n; ++i) {
     if (!ready(int32_t(i))) {
       waiting.push_back(int32_t(i));
+      ++deferred;
       continue;
     }
     order.push_back(int32_t(i));
@@ -116,12 +117,9 @@ RoleAnalysis analyse_role(const ir::RankProgram& rp) {
     a.canonical[i] = first.emplace(rp.tensors[i].name, int32_t(i)).first->second;
     a.accumulate[i] = rp.tensors[i].role == ir::TensorRole::Activation && ends_with(rp.tensors[i].name, ".grad");
   }
-  a.order = repaired_order(rp, a);
+  a.order = repaired_order(rp, a, a.deferred);
   a.position.resize(rp.ops.size());
-  for (size_t p = 0; p < a.order.size(); ++p) {
-    a.position[size_t(a.order[p])] = int32_t(p);
-    if (a.order[p] != int32_t(p)) ++a.moved;
-  }
+  for (size_t p = 0; p < a.order.size(); ++p) a.position[size_t(a.order[p])] = int32_t(p);
   a.deps.resize(rp.ops.size());
   a.read_cutoff.resize(rp.ops.size());
   std::unordered_map<int64_t, std::vector<int32_t>> producers;

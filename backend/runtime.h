@@ -76,7 +76,7 @@ struct RoleAnalysis {
   // producers of its inputs follows them (see executor.cpp). position[op] is its place in `order`;
   // the store orders versions and gradient parts by position.
   std::vector<int32_t> order, position;
-  int64_t moved = 0;                           // ops whose position differs from their program index
+  int64_t deferred = 0;                        // ops issued later than the program issues them
   std::vector<std::vector<int32_t>> deps;      // per op, ascending: what it waits for
   // Per op: the position its reads of gradients are taken at. A W op reads its output gradient as
   // its B op did (the gradient may have received more parts when the schedule deferred the W op).
