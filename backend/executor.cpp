@@ -205,13 +205,19 @@ int64_t cpu_memory_estimate_bytes(const ir::StepProgram& program, int64_t rank) 
   return params * 20 + activations * 4 * 2 * std::max<int64_t>(1, program.plan().micro_batches());
 }
 
-Executor::Executor(const ir::StepProgram& program, const BackendOptions& options) : program_(program), options_(options) {
+Executor::Executor(const ir::StepProgram& program, const BackendOptions& options, ExecutorParts parts)
+    : program_(program), options_(options), parts_(std::move(parts)) {
   check_cpu_plan(program);
-  world_ = std::make_shared<InProcessWorld>(int(program.num_ranks()), std::chrono::milliseconds(options.comm_timeout_ms));
+  if (!parts_.device) parts_.device = [](int64_t r) { return std::make_unique<CpuDevice>(int(r), ir::kStreams); };
+  if (!parts_.communicator) {
+    world_ = std::make_shared<InProcessWorld>(int(program.num_ranks()), std::chrono::milliseconds(options.comm_timeout_ms));
+    parts_.communicator = [world = world_](int64_t r) { return std::make_unique<InProcessCommunicator>(world, int(r)); };
+  }
+  if (!parts_.run_op) parts_.run_op = execute_op;
   for (const auto& role : program.roles()) analyses_.push_back(std::make_unique<RoleAnalysis>(analyse_role(role)));
   for (int64_t r = 0; r < program.num_ranks(); ++r) {
-    auto dev = std::make_unique<CpuDevice>(int(r), ir::kStreams);
-    auto comm = std::make_unique<InProcessCommunicator>(world_, int(r));
+    auto dev = parts_.device(r);
+    auto comm = parts_.communicator(r);
     const auto& analysis = *analyses_[size_t(program.coord(r).pp_index)];
     ranks_.push_back(std::make_unique<RankRuntime>(program, r, options, analysis, std::move(dev), std::move(comm)));
     auto& rt = *ranks_.back();
@@ -245,9 +251,10 @@ void Executor::issue(RankRuntime& rt) {
     stream.record(*starts[i]);
     RankRuntime* r = &rt;
     const int32_t index = int32_t(i);
-    stream.launch([r, index, &stream] {
+    const auto* run_op = &parts_.run_op;
+    stream.launch([r, index, &stream, run_op] {
       try {
-        execute_op(*r, index, stream);
+        (*run_op)(*r, index, stream);
       } catch (const CommAborted&) {
         throw;
       } catch (const std::exception& e) {
@@ -273,7 +280,7 @@ StepStats Executor::run_step(const std::vector<ReplicaBatch>& batches, const Ste
     for (const auto& w : batches[d])
       if (w.size() != window) throw std::invalid_argument(fmt::format("run_step: a micro-batch of {} tokens, expected {}", w.size(), window));
   }
-  if (world_->aborted())
+  if (failed_)
     throw std::runtime_error("the executor's ranks were aborted by an earlier failure; make a new executor");
   for (auto& rt : ranks_) {
     rt->clear_step();
@@ -305,7 +312,9 @@ StepStats Executor::run_step(const std::vector<ReplicaBatch>& batches, const Ste
     }
   }
   if (first_any) {
-    for (auto& rt : ranks_) static_cast<CpuDevice*>(rt->device.get())->reset_failures();
+    failed_ = true;
+    for (auto& rt : ranks_)
+      if (auto* cpu = dynamic_cast<CpuDevice*>(rt->device.get())) cpu->reset_failures();
     std::rethrow_exception(first ? first : first_any);
   }
   if (timeline) append_timeline(*timeline, time_origin_ns);

@@ -5,6 +5,7 @@
 // Every op's start and end come from events and go into a Timeline (source "cpu").
 #pragma once
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -16,13 +17,21 @@ namespace tandem::backend {
 
 class InProcessWorld;
 
+// The device-specific parts of the executor. Empty members take the CPU ones: a CpuDevice per rank,
+// the in-process communicator, and execute_op (ops.cpp). A CUDA backend supplies its own.
+struct ExecutorParts {
+  std::function<std::unique_ptr<Device>(int64_t rank)> device;
+  std::function<std::unique_ptr<Communicator>(int64_t rank)> communicator;
+  std::function<void(RankRuntime& rt, int32_t op, Stream& stream)> run_op;
+};
+
 // Token windows of one data-parallel replica: [micro_batches][micro_batch_seqs × (seq_len + 2)].
 using ReplicaBatch = std::vector<std::vector<int32_t>>;
 
 class Executor {
  public:
   // Throws std::invalid_argument (with what and why) for plans the CPU backend cannot run.
-  Executor(const ir::StepProgram& program, const BackendOptions& options);
+  Executor(const ir::StepProgram& program, const BackendOptions& options, ExecutorParts parts = {});
   ~Executor();
 
   const ir::StepProgram& program() const { return program_; }
@@ -46,7 +55,9 @@ class Executor {
 
   const ir::StepProgram& program_;
   BackendOptions options_;
-  std::shared_ptr<InProcessWorld> world_;
+  ExecutorParts parts_;
+  std::shared_ptr<InProcessWorld> world_;   // the default communicator's shared state
+  bool failed_ = false;
   std::vector<std::unique_ptr<RankRuntime>> ranks_;
   std::vector<std::unique_ptr<RoleAnalysis>> analyses_;        // per role
   std::vector<std::vector<std::unique_ptr<Event>>> start_, end_;  // [rank][op]
