@@ -38,12 +38,11 @@ void CpuEvent::arm() {
 }
 
 void CpuEvent::complete(int64_t t_ns, std::exception_ptr failure) {
-  {
-    std::lock_guard lock(mutex_);
-    done_ = true;
-    time_ns_ = t_ns;
-    failure_ = std::move(failure);
-  }
+  // Notify under the lock: a waiter may destroy the event as soon as it sees it completed.
+  std::lock_guard lock(mutex_);
+  done_ = true;
+  time_ns_ = t_ns;
+  failure_ = std::move(failure);
   cv_.notify_all();
 }
 

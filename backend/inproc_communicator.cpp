@@ -125,7 +125,14 @@ void InProcessCommunicator::rendezvous(std::span<const int> group, int64_t tag, 
   slot.send_bytes[size_t(me)] = send_bytes;
   ++slot.arrived;
   world_->cv_.notify_all();
-  world_->wait(lock, [&] { return slot.arrived == n; }, desc);
+  try {
+    world_->wait(lock, [&] { return slot.arrived == n; }, desc);
+  } catch (const CommAborted&) {
+    // Leave the slot as if this rank had never come: a member arriving later must not read its buffers.
+    slot.send[size_t(me)] = nullptr;
+    if (--slot.arrived == 0) world_->slots_.erase(key);
+    throw;
+  }
   for (int j = 0; j < n; ++j)
     if (slot.sizes[size_t(j)] != size)
       throw std::runtime_error(fmt::format("{}: members disagree on the size: rank {} has {}, rank {} has {}", desc,
@@ -142,8 +149,9 @@ void InProcessCommunicator::rendezvous(std::span<const int> group, int64_t tag, 
   world_->bytes_moved_ += moved;
   ++slot.finished;
   world_->cv_.notify_all();
-  // Others may still read this rank's buffers: stay until every member has finished its body.
-  world_->wait(lock, [&] { return slot.finished == n; }, desc);
+  // Others may still read this rank's buffers: stay until every member has finished its body, even
+  // after an abort (every member has arrived, and a body only copies, so this cannot hang).
+  world_->cv_.wait(lock, [&] { return slot.finished == n; });
   if (++slot.arrived == 2 * n) world_->slots_.erase(key);   // the last to leave removes the slot
   if (failure) std::rethrow_exception(failure);
 }

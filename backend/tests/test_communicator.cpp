@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <mutex>
 #include <numeric>
 #include <thread>
 #include <vector>
@@ -13,6 +14,14 @@
 using namespace tandem::backend;
 
 namespace {
+// Catch's assertions are not thread-safe: the rank threads take this lock around each of theirs.
+std::mutex check_mutex;
+#define RANK_CHECK(...)                       \
+  do {                                        \
+    std::lock_guard check_lock(check_mutex);  \
+    CHECK(__VA_ARGS__);                       \
+  } while (0)
+
 // Runs fn(rank, comm, stream) on `n` threads; rethrows the first failure.
 void run_ranks(int n, const std::function<void(int, Communicator&, Stream&)>& fn,
                std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
@@ -57,9 +66,9 @@ TEST_CASE("send and recv match by tag, in order per tag", "[comm]") {
       c.recv(0, &x, sizeof x, 5, s);
       c.recv(0, &z, sizeof z, 5, s);
       c.recv(0, &y, sizeof y, 7, s);
-      CHECK(x == 11);
-      CHECK(z == 33);
-      CHECK(y == 22);
+      RANK_CHECK(x == 11);
+      RANK_CHECK(z == 33);
+      RANK_CHECK(y == 22);
     }
   });
 }
@@ -94,7 +103,7 @@ TEST_CASE("all_to_all_v moves each member's slice to its destination", "[comm]")
     c.all_to_all_v(group, send.data(), soff, sbytes, recv.data(), roff, rbytes, 42, s);
     // From rank 0: 1 value, from 1: 2 values, from 2: 3 values; each equal to 10*src + me.
     const std::vector<int> expected{rank, 10 + rank, 10 + rank, 20 + rank, 20 + rank, 20 + rank};
-    CHECK(recv == expected);
+    RANK_CHECK(recv == expected);
   });
 }
 
@@ -107,13 +116,13 @@ TEST_CASE("all_reduce sums in group order whatever the arrival order", "[comm]")
     if (rank == 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     float v = values[rank];
     c.all_reduce_sum(std::vector<int>{1, 0, 2}, &v, 1, ReduceType::F32, 3, s);
-    CHECK(v == 0.0f);
+    RANK_CHECK(v == 0.0f);
     float w = values[rank];
     c.all_reduce_sum(std::vector<int>{0, 2, 1}, &w, 1, ReduceType::F32, 4, s);
-    CHECK(w == 1.0f);
+    RANK_CHECK(w == 1.0f);
     double d = rank + 0.5;   // 0.5 + 1.5 + 2.5 = 4.5
     c.all_reduce_sum(std::vector<int>{0, 1, 2}, &d, 1, ReduceType::F64, 5, s);
-    CHECK(d == 4.5);
+    RANK_CHECK(d == 4.5);
   });
 }
 
@@ -124,10 +133,10 @@ TEST_CASE("reduce_scatter gives member j the sum of shard j; all_gather concaten
     std::vector<float> send = rank == 0 ? std::vector<float>{1, 2, 3, 4} : std::vector<float>{10, 20, 30, 40};
     std::vector<float> shard(2);
     c.reduce_scatter_sum(group, send.data(), shard.data(), 2, ReduceType::F32, 9, s);
-    CHECK(shard == (rank == 0 ? std::vector<float>{11, 22} : std::vector<float>{33, 44}));
+    RANK_CHECK(shard == (rank == 0 ? std::vector<float>{11, 22} : std::vector<float>{33, 44}));
     std::vector<float> all(4);
     c.all_gather(group, shard.data(), all.data(), 2 * sizeof(float), 10, s);
-    CHECK(all == std::vector<float>{11, 22, 33, 44});
+    RANK_CHECK(all == std::vector<float>{11, 22, 33, 44});
   });
 }
 
