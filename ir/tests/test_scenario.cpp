@@ -56,7 +56,7 @@ TEST_CASE("embedded scenarios load and resolve presets", "[ir][scenario]") {
     CHECK(find_preset(name) != nullptr);
 }
 
-TEST_CASE("--set overrides any field and is validated like the file", "[ir][scenario]") {
+TEST_CASE("set overrides any field and is validated like the file", "[ir][scenario]") {
   const Scenario s = load_scenario("deepseek-v3-pretrain", {"plan.pp=8", "plan.schedule=1f1b", "cluster.nodes=128"});
   CHECK(s.plan.pp == 8);
   CHECK(s.plan.dp == 128);   // 1024 / 8
