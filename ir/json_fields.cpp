@@ -86,7 +86,7 @@ void FieldReader::integer(const char* key, int64_t& value, int64_t lo, int64_t h
   const std::string range = fmt::format("an integer in [{}, {}]", lo, hi);
   if (v->is_number_unsigned()) {
     const auto u = v->get<uint64_t>();
-    if (u > uint64_t(hi)) fail(key, range, describe_json(*v));
+    if (u > uint64_t(hi) || (lo > 0 && u < uint64_t(lo))) fail(key, range, describe_json(*v));
     value = int64_t(u);
   } else if (v->is_number_integer()) {
     const auto i = v->get<int64_t>();

@@ -65,6 +65,12 @@ TEST_CASE("set overrides any field and is validated like the file", "[ir][scenar
   CHECK(e.path() == "plan.pp");
   CHECK_THAT(e.found(), Catch::Contains("\"three\""));
   CHECK(error_of(base_doc(), {"plan.pp"}).expected().find("path=value") != std::string::npos);
+  // Zero given on the command line arrives as an unsigned JSON number and must meet the lower bound too.
+  for (const char* zero : {"plan.pp=0", "plan.ep=0", "cluster.nodes=0", "plan.seq_len=0"}) {
+    const auto z = error_of(base_doc(), {zero});
+    CHECK_THAT(z.expected(), Catch::Contains("[1,"));
+    CHECK(z.found() == "the integer 0");
+  }
 }
 
 TEST_CASE("bad fields name the file, the path, what was expected and what was found", "[ir][scenario][errors]") {
