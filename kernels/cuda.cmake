@@ -5,11 +5,6 @@
 # The CUDA runtime is linked statically so the binaries need only the driver and cuBLASLt where
 # they run (docs/fp8_gemm.md). A new family adds its .cu files to its folder and nothing here.
 set(TANDEM_KERNELS_DIR ${PROJECT_SOURCE_DIR}/kernels)
-# NOTE: CMake 3.25 knows nvcc's dialect flags only up to C++17; cmake/cuda.cmake asks for CUDA 20.
-if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
-  set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
-  set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
-endif()
 option(TANDEM_CUDA_PTXAS_VERBOSE "Print ptxas register, spill and shared-memory reports for CUDA kernels" OFF)
 
 file(GLOB TANDEM_KERNELS_CUDA_SOURCES CONFIGURE_DEPENDS ${TANDEM_KERNELS_DIR}/*/*.cu)
