@@ -72,7 +72,9 @@ struct Expander {
   const std::vector<ChunkTemplates>& chunks;     // by position in rp.chunks
   // per chunk position: pipeline op templates (-1 when absent)
   std::vector<int32_t> recv_act, send_act, recv_grad, send_grad;
-  std::unordered_map<int64_t, int32_t> producer;  // (tensor, mb) -> op index
+  // (tensor, mb) -> every op issued so far that writes it: a gradient summed from several parts
+  // (a shared weight, an activation used twice) is complete only when all of them have run.
+  std::unordered_map<int64_t, std::vector<int32_t>> producers;
   std::vector<std::vector<int32_t>> deps;
 
   int64_t key(int32_t tensor, int32_t mb) const { return int64_t(tensor) * (shape.micro_batches + 2) + (mb + 1); }
@@ -88,15 +90,16 @@ struct Expander {
     std::vector<int32_t> d;
     for (int32_t in : t.inputs) {
       const bool step_wide = rp.tensors[size_t(in)].role != TensorRole::Activation;
-      const auto it = producer.find(key(in, step_wide ? -1 : mb));
-      if (it != producer.end()) d.push_back(it->second);
+      const auto it = producers.find(key(in, step_wide ? -1 : mb));
+      if (it != producers.end()) d.insert(d.end(), it->second.begin(), it->second.end());
     }
     std::sort(d.begin(), d.end());
     d.erase(std::unique(d.begin(), d.end()), d.end());
     deps.push_back(std::move(d));
     for (int32_t out : t.outputs) {
       const bool step_wide = rp.tensors[size_t(out)].role != TensorRole::Activation;
-      producer[key(out, step_wide ? -1 : mb)] = index;
+      auto& list = producers[key(out, step_wide ? -1 : mb)];
+      if (list.empty() || list.back() != index) list.push_back(index);
     }
   }
 

@@ -2,6 +2,8 @@
 // matching, a2a bytes by the routing model, and the graph checks for every schedule.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "ir/graph_check.h"
 #include "ir/memory.h"
 #include "ir/step_program.h"
@@ -164,4 +166,40 @@ TEST_CASE("a dependency cycle is reported as a deadlock, op by op", "[ir][progra
   REQUIRE(c.problems.size() > 2);
   CHECK_THAT(c.problems[0], Catch::Contains("deadlock"));
   CHECK_THAT(c.problems[1], Catch::Contains("rank"));
+}
+
+TEST_CASE("an op waits for every earlier writer of its inputs, not only the last", "[ir][program]") {
+  // A gradient summed from several parts (the FFN norm's output gradient gets one from the dispatch
+  // backward on the comm stream and others from the gate and the shared expert on the compute
+  // stream) is complete only when all have run. Checked by brute force over the issue order.
+  const StepProgram p(load_scenario("deepseek-v3-pretrain", {"plan.pp=4", "cluster.nodes=4", "plan.ep=8",
+                                                             "plan.global_batch_seqs=64"}));
+  int64_t multi_writer_reads = 0, cross_stream = 0;
+  for (const auto& rp : p.roles()) {
+    for (size_t i = 0; i < rp.ops.size(); ++i) {
+      const auto deps = rp.deps_of(i);
+      const OpTemplate& t = rp.tmpl(rp.ops[i]);
+      for (int32_t in : t.inputs) {
+        const bool step_wide = rp.tensors[size_t(in)].role != TensorRole::Activation;
+        std::vector<size_t> writers;
+        for (size_t j = 0; j < i; ++j) {
+          const OpTemplate& w = rp.tmpl(rp.ops[j]);
+          if ((step_wide || rp.ops[j].mb == rp.ops[i].mb) &&
+              std::find(w.outputs.begin(), w.outputs.end(), in) != w.outputs.end())
+            writers.push_back(j);
+        }
+        for (size_t w : writers) {
+          INFO(t.name() << " (mb " << rp.ops[i].mb << ") reads " << rp.tensors[size_t(in)].name << " written by "
+                        << rp.tmpl(rp.ops[w]).name());
+          REQUIRE(std::find(deps.begin(), deps.end(), int32_t(w)) != deps.end());
+        }
+        if (writers.size() > 1) {
+          ++multi_writer_reads;
+          for (size_t w : writers) cross_stream += rp.ops[w].stream != rp.ops[i].stream;
+        }
+      }
+    }
+  }
+  CHECK(multi_writer_reads > 0);
+  CHECK(cross_stream > 0);
 }
