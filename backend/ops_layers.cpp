@@ -1,5 +1,6 @@
 // Norms, the residual sum after the MoE block, and the token embeddings (main model and MTP module).
 // Inputs arrive BF16-rounded; the kernels compute in FP32; outputs are rounded by the tensor's dtype.
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 
@@ -16,40 +17,63 @@ namespace tandem::backend {
 
 namespace {
 
-// rstd of x's rows, from the forward kernel (its output is not needed).
-std::vector<float> norm_rstd(const Value& x, const Param& g, float eps) {
-  std::vector<float> y(x.data.size()), rstd(size_t(x.rows));
-  kernels::rmsnorm_forward(x.data, g.value, x.rows, x.cols, eps, y, rstd);
-  return rstd;
+// The normalised columns of x: all of them, or the leading ones when the norm's weight is narrower
+// (the KV norm covers the latent and leaves the rope key after it).
+// Returns x itself when it is as wide as the norm, else `storage` filled with its leading columns.
+const Value& leading_columns(const Value& x, int64_t cols, Value& storage) {
+  if (cols == x.cols) return x;
+  if (cols > x.cols) throw std::logic_error(fmt::format("a norm of {} columns over a tensor of {}", cols, x.cols));
+  storage.rows = x.rows;
+  storage.cols = cols;
+  storage.data.resize(size_t(x.rows * cols));
+  for (int64_t r = 0; r < x.rows; ++r)
+    std::copy_n(x.data.begin() + r * x.cols, cols, storage.data.begin() + r * cols);
+  return storage;
 }
 
 }  // namespace
 
-// RMSNorm over each row. B: inputs {dy, x, weight} -> {dx, dweight} (the weight gradient accumulates).
+// RMSNorm over each row (over its leading columns when the weight is narrower than the row).
+// B: inputs {dy, x, weight} -> {dx, dweight}: dx has x's width, zero past the normalised columns
+// (the weight gradient accumulates).
 void run_norm(const OpContext& c) {
   const float eps = float(c.rt.program.model().rms_norm_eps);
   if (c.forward()) {
-    const ValuePtr x = c.read(c.t.inputs.at(0));
+    const ValuePtr x_full = c.read(c.t.inputs.at(0));
     const Param& g = c.weight(c.t.inputs.at(1));
+    Value narrowed;
+    const Value& x = leading_columns(*x_full, int64_t(g.value.size()), narrowed);
     Value y;
-    y.rows = x->rows;
-    y.cols = x->cols;
-    y.data.resize(x->data.size());
-    std::vector<float> rstd(size_t(x->rows));
-    kernels::rmsnorm_forward(x->data, g.value, x->rows, x->cols, eps, y.data, rstd);
+    y.rows = x.rows;
+    y.cols = x.cols;
+    y.data.resize(x.data.size());
+    std::vector<float> rstd(size_t(x.rows));
+    kernels::rmsnorm_forward(x.data, g.value, x.rows, x.cols, eps, y.data, rstd);
     c.write(c.t.outputs.at(0), std::move(y));
     return;
   }
   const ValuePtr dy = c.read(c.t.inputs.at(0));
-  const ValuePtr x = c.read(c.t.inputs.at(1));
+  const ValuePtr x_full = c.read(c.t.inputs.at(1));
   Param& g = c.weight(c.t.inputs.at(2));
-  const auto rstd = norm_rstd(*x, g, eps);
+  Value narrowed;
+  const Value& x = leading_columns(*x_full, int64_t(g.value.size()), narrowed);
+  std::vector<float> y(x.data.size()), rstd(size_t(x.rows));
+  kernels::rmsnorm_forward(x.data, g.value, x.rows, x.cols, eps, y, rstd);
   Value dx;
-  dx.rows = x->rows;
-  dx.cols = x->cols;
-  dx.data.resize(x->data.size());
-  kernels::rmsnorm_backward_input(x->data, g.value, rstd, dy->data, x->rows, x->cols, dx.data);
-  kernels::rmsnorm_backward_weight(x->data, rstd, dy->data, x->rows, x->cols, g.grad);
+  dx.rows = x.rows;
+  dx.cols = x.cols;
+  dx.data.resize(x.data.size());
+  kernels::rmsnorm_backward_input(x.data, g.value, rstd, dy->data, x.rows, x.cols, dx.data);
+  kernels::rmsnorm_backward_weight(x.data, rstd, dy->data, x.rows, x.cols, g.grad);
+  if (x.cols != x_full->cols) {   // back to x's width; the columns past the norm get no part from it
+    Value wide;
+    wide.rows = x_full->rows;
+    wide.cols = x_full->cols;
+    wide.data.assign(x_full->data.size(), 0.0f);
+    for (int64_t r = 0; r < x.rows; ++r)
+      std::copy_n(dx.data.begin() + r * x.cols, x.cols, wide.data.begin() + r * x_full->cols);
+    dx = std::move(wide);
+  }
   c.write(c.t.outputs.at(0), std::move(dx));
 }
 

@@ -72,8 +72,10 @@ class Builder {
     op(role, part, linear_gemm(tokens_, n, k, fp8), {x, w}, {y});
     return y;
   }
-  int32_t norm(OpRole role, ChunkPart part, int32_t x, const std::string& name) {
-    const int64_t cols = rp_.tensors[size_t(x)].shape[1];
+  // RMSNorm of x's leading `cols` columns (all of them when cols <= 0): the KV norm covers the
+  // latent of kv_down's output and leaves the decoupled rope key after it alone.
+  int32_t norm(OpRole role, ChunkPart part, int32_t x, const std::string& name, int64_t leading_cols = 0) {
+    const int64_t cols = leading_cols > 0 ? leading_cols : rp_.tensors[size_t(x)].shape[1];
     const int32_t g = weight(name + ".weight", 1, cols);
     const int32_t y = act(name, cols);
     op(role, part, Norm{NormKind::RMSNorm, tokens_, cols, false, DType::BF16}, {x, g}, {y});
@@ -120,7 +122,7 @@ int32_t Builder::attention_block(int32_t x) {
     q = linear(OpRole::QUp, A, n1c, "q_proj.w", heads * qk, "q", fp8_);
   }
   const int32_t ckv = linear(OpRole::KvDown, A, n1c, "kv_down.w", m_.kv_lora_rank + m_.qk_rope_head_dim, "kv_latent", fp8_);
-  const int32_t ckvn = norm(OpRole::KvNorm, A, ckv, "kv_norm");
+  const int32_t ckvn = norm(OpRole::KvNorm, A, ckv, "kv_norm", m_.kv_lora_rank);
   const int32_t kv = linear(OpRole::KvUp, A, cast(OpRole::KvUpQuant, A, ckvn), "kv_up.w",
                             heads * (m_.qk_nope_head_dim + m_.v_head_dim), "kv", fp8_);
   // RoPE on the rope part of every query head and on the shared rope key.
