@@ -90,7 +90,7 @@ class Builder {
   int32_t moe_ffn(int32_t x);
   int32_t swiglu_ffn(OpRole up_q, OpRole up, OpRole act_role, OpRole down_q, OpRole down, ChunkPart part, int32_t x,
                      const std::string& name, int64_t width, int32_t residual);
-  void head_and_loss(int32_t hidden, const std::string& name, double weight_scale);
+  int32_t head_and_loss(int32_t hidden, const std::string& name, int32_t head = -1);
   void mirror_backward();
   int32_t grad_of(int32_t t);
 
@@ -234,10 +234,11 @@ int32_t Builder::moe_ffn(int32_t x) {
   return out;
 }
 
-void Builder::head_and_loss(int32_t hidden, const std::string& name, double weight_scale) {
-  (void)weight_scale;
+// The final norm, the output head and the loss. `head` >= 0 is an existing head weight to share (the
+// MTP module uses the main model's head, with a norm of its own, as DeepSeek-V3 does); returns the head.
+int32_t Builder::head_and_loss(int32_t hidden, const std::string& name, int32_t head) {
   const int32_t n = norm(OpRole::FinalNorm, ChunkPart::Other, hidden, name + ".final_norm");
-  const int32_t w = weight(name + ".head.w", m_.hidden_size, m_.vocab_size);
+  const int32_t w = head >= 0 ? head : weight(name + ".head.w", m_.hidden_size, m_.vocab_size);
   // BF16 logits: the loss kernel reads them once forward and once backward (softmax recomputed).
   const int32_t logits = act(name + ".logits", m_.vocab_size, DType::BF16);
   op(OpRole::Head, ChunkPart::Other, Gemm{tokens_, m_.vocab_size, m_.hidden_size, DType::BF16, DType::BF16, DType::BF16},
@@ -245,6 +246,7 @@ void Builder::head_and_loss(int32_t hidden, const std::string& name, double weig
   const int32_t loss = tensor(prefix_ + "." + name + ".loss", 1, 1, DType::FP32, TensorRole::Activation);
   const int64_t e = tokens_ * m_.vocab_size;
   op(OpRole::Loss, ChunkPart::Other, elementwise(ElementwiseKind::CrossEntropy, e, 4 * e, 4, 5.0), {logits}, {loss});
+  return w;
 }
 
 
@@ -451,7 +453,7 @@ ChunkTemplates Builder::build() {
     const int32_t final_hidden = x;
     layer_ = -1;
     prefix_ = "head";
-    head_and_loss(final_hidden, "main", 1.0);
+    const int32_t head = head_and_loss(final_hidden, "main");
     if (m_.mtp_depth > 0) {
       // MTP depth 1: embed the next tokens, norm both inputs, project 2h -> h, one MoE block, shared head.
       layer_ = int32_t(m_.num_layers);
@@ -472,7 +474,7 @@ ChunkTemplates Builder::build() {
       y = moe_ffn(y);
       layer_ = int32_t(m_.num_layers);
       prefix_ = "mtp";
-      head_and_loss(y, "mtp", m_.mtp_loss_weight);
+      head_and_loss(y, "mtp", head);
     }
     out_.output = -1;
   } else {

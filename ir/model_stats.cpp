@@ -44,9 +44,10 @@ LayerParams layer_params(const ModelConfig& m, int64_t layer) {
 
 int64_t mtp_params(const ModelConfig& m) {
   if (m.mtp_depth == 0) return 0;
-  // Per depth: RMSNorm of the embedding and of the hidden state, the 2h -> h projection, one MoE block.
+  // Per depth: RMSNorm of the embedding and of the hidden state, the 2h -> h projection, one MoE block,
+  // and the RMSNorm before the output head (the head itself is the main model's).
   const int64_t h = m.hidden_size;
-  return m.mtp_depth * (2 * h + 2 * h * h + layer_params(m, m.num_layers).total());
+  return m.mtp_depth * (3 * h + 2 * h * h + layer_params(m, m.num_layers).total());
 }
 
 ModelStats model_stats(const ModelConfig& m, int64_t seq_len) {

@@ -28,8 +28,8 @@ TEST_CASE("DeepSeek-V3 counts as published: 671B total, about 37B activated", "[
   CHECK(s.params_total == 671026419200);
   // Activated: every non-expert parameter plus 8 routed and 1 shared expert per MoE layer: 37B within 3%.
   CHECK(double(s.params_activated) == Approx(37e9).epsilon(0.03));
-  // MTP module (embedding and head shared): 2h + 2h^2 + one MoE layer = 11.6B.
-  CHECK(s.params_mtp == 2 * 7168 + 2 * 7168LL * 7168 + 187121664 + 11320164608LL);
+  // MTP module (embedding and head shared): three norms 3h + the projection 2h^2 + one MoE layer = 11.6B.
+  CHECK(s.params_mtp == 3 * 7168 + 2 * 7168LL * 7168 + 187121664 + 11320164608LL);
   // Training FLOPs per token: 6 x activated matmul parameters plus attention, about 2.9e11 with attention in full.
   CHECK(s.flops_per_token > s.flops_per_token_causal);
   CHECK(s.flops_per_token == Approx(2.92e11).epsilon(0.01));

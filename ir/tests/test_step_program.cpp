@@ -6,6 +6,7 @@
 
 #include "ir/graph_check.h"
 #include "ir/memory.h"
+#include "ir/model_stats.h"
 #include "ir/step_program.h"
 
 using namespace tandem::ir;
@@ -202,4 +203,30 @@ TEST_CASE("an op waits for every earlier writer of its inputs, not only the last
   }
   CHECK(multi_writer_reads > 0);
   CHECK(cross_stream > 0);
+}
+
+TEST_CASE("the program's weights add up to the published parameter counts", "[ir][program]") {
+  // 1F1B holds each layer once; a rank holds 1/ep of every MoE layer's routed experts, so the
+  // model is Σ over stages of (non-expert + ep × expert share). It must equal model_stats: the
+  // main model plus the MTP module, whose head is the main model's; its embedding is too, but under
+  // 1F1B with pp > 1 the last stage keeps a copy (the first holds the original). The routing biases
+  // are state, not weights of the program.
+  const Scenario published = load_scenario("deepseek-v3-pretrain", {});
+  for (const char* model : {"deepseek-v3-671b", "deepseek-v2-lite"}) {
+    INFO(model);
+    const bool v3 = std::string(model) == "deepseek-v3-671b";
+    auto doc = published.resolved;
+    doc["model"] = model;
+    const StepProgram p(parse_scenario(doc, "test.json",
+                                       {"plan.schedule=1f1b", v3 ? "plan.pp=16" : "plan.pp=3", v3 ? "plan.ep=64" : "plan.ep=8",
+                                        v3 ? "cluster.nodes=256" : "cluster.nodes=3", "plan.dp=" + std::string(v3 ? "128" : "8")}));
+    int64_t sum = 0;
+    for (const auto& rp : p.roles())
+      for (size_t i = 0; i < rp.chunks.size(); ++i)
+        sum += rp.chunk_param_count[i] - rp.chunk_expert_param_count[i] + rp.chunk_expert_param_count[i] * p.plan().ep;
+    const ModelStats s = model_stats(p.model(), p.plan().seq_len);
+    const int64_t moe_blocks = p.model().moe_layers() + p.model().mtp_depth;
+    const int64_t embedding_copy = p.model().mtp_depth > 0 ? embedding_params(p.model()) : 0;
+    CHECK(sum == s.params_total + s.params_mtp + embedding_copy - moe_blocks * p.model().routed_experts);
+  }
 }
