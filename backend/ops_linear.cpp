@@ -39,13 +39,6 @@ int32_t weight_input(const OpContext& c) {
   throw std::logic_error(fmt::format("{}: a GEMM without a weight input", c.where()));
 }
 
-// The forward template of a B/W op (same role, chunk and layer, phase F).
-const ir::OpTemplate& forward_of(const OpContext& c) {
-  for (const auto& t : c.rt.rp.templates)
-    if (t.phase == ir::Phase::F && !t.recompute && t.role == c.t.role && t.chunk == c.t.chunk && t.layer == c.t.layer) return t;
-  throw std::logic_error(fmt::format("{}: no forward op of role {}", c.where(), ir::to_string(c.t.role)));
-}
-
 // Rows of each local expert in the permuted order of this layer and micro-batch.
 const std::vector<int64_t>& expert_offsets(const OpContext& c) {
   return c.rt.aux<MoeState>(moe_key(c.t.layer, c.mb()), false)->local_index.expert_offsets;
@@ -175,12 +168,12 @@ void gemm_dgrad(const OpContext& c) {
 void gemm_wgrad(const OpContext& c) {
   Param& w = c.rt.params.by_grad_tensor(c.t.outputs.at(0));
   ValuePtr x = c.read(c.t.inputs.at(0));
-  const ValuePtr gy = c.read(c.t.inputs.at(1));
+  const ValuePtr gy = c.read(c.t.inputs.back());
   const int64_t n = w.rows, k = w.cols;
   if (c.t.role == ir::OpRole::MtpProj) {
-    // The program lists only the first input of the projection: read the second from the forward op.
-    const auto& f = forward_of(c);
-    const ValuePtr x2 = c.read(f.inputs.at(1));
+    // X is the concatenation [norm(embedding) | norm(hidden)]: the program lists both parts, then dY.
+    if (c.t.inputs.size() != 3) throw std::logic_error(fmt::format("{}: expected inputs {{x1, x2, dy}}", c.where()));
+    const ValuePtr x2 = c.read(c.t.inputs.at(1));
     auto cat = std::make_shared<Value>();
     cat->rows = x->rows;
     cat->cols = x->cols + x2->cols;

@@ -248,7 +248,7 @@ void run_combine(const OpContext& c) {
   g.data.resize(size_t(g.rows * h));
   for (int64_t r = 0; r < g.rows; ++r) get_row(wire, recv.data() + size_t(r) * row_bytes, h, g.data.data() + r * h);
   c.record().bytes = double(send.size());
-  c.write(c.rt.tensor_named(fmt::format("L{}.route.grad", c.t.layer)), std::move(dw));
+  c.write(c.t.outputs.at(1), std::move(dw));   // the routing weights' gradient, for the router's backward
   c.write(c.t.outputs.at(0), std::move(g));
 }
 

@@ -356,7 +356,14 @@ void Builder::mirror_backward() {
         wgrad.out = DType::FP32;
         wgrad.accumulate = true;
         wgrad.groups_split_k = !g.group_rows.empty();
-        emit(f, Phase::W, wgrad, {x_t, gy_t}, {grad_of(w)}, Stream::Compute);
+        // X may be the concatenation of several inputs (the MTP projection reads [norm(emb) | norm(h)]):
+        // then all of them feed the weight gradient; an extra input of an output's width is a residual.
+        std::vector<int32_t> w_in{x_t};
+        int64_t width = T[size_t(x)].shape[1];
+        for (size_t r = 1; r < act_in.size(); ++r) width += T[size_t(act_in[r])].shape[1];
+        if (act_in.size() > 1 && width == g.k && !fp8) w_in.insert(w_in.end(), act_in.begin() + 1, act_in.end());
+        w_in.push_back(gy_t);
+        emit(f, Phase::W, wgrad, w_in, {grad_of(w)}, Stream::Compute);
         break;
       }
       case OpKind::Attention: {
@@ -415,7 +422,11 @@ void Builder::mirror_backward() {
           c.bytes = rows * (f8 ? h + 4 * ((h + 127) / 128) : 2 * h);
         }
         std::vector<int32_t> gin{dy.at(0)};
-        emit(f, Phase::B, c, gin, {grad_of(act_in.at(0))}, Stream::Comm);
+        std::vector<int32_t> gout{grad_of(act_in.at(0))};
+        // The combine's backward also yields the routing weights' gradient, <dY, expert output> per
+        // pair, computed at the source from what the forward received; the router's backward reads it.
+        if (c.purpose == CommPurpose::CombineGrad) gout.push_back(grad_of(act_in.at(1)));
+        emit(f, Phase::B, c, gin, gout, Stream::Comm);
         break;
       }
       case OpKind::Optimizer: break;
