@@ -2,7 +2,7 @@
 // the hand-written wgmma kernel, cuBLASLt's block-scaled FP8 and cuBLASLt BF16, in one run. Each
 // shape is validated before it is timed: the naive kernel's output is checked bit for bit against
 // the CPU reference on sampled rows, then every backend against the naive output. Without a GPU it
-// says so and exits with status 2.
+// says so and exits with status 2. `kernels_cuda_bench attention ...` runs attention_bench.cpp instead.
 #include <CLI/CLI.hpp>
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/bench_cuda/attention_bench.h"
 #include "kernels/bench_cuda/bench_data_cuda.h"
 #include "kernels/common/bf16.h"
 #include "kernels/common/cuda_check_cuda.h"
@@ -318,6 +319,7 @@ std::string cell(const Shape& s, const std::optional<Timing>& t) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "attention") return bench::attention_bench_main(argc - 1, argv + 1);
   Options o;
   CLI::App app{"FP8 block-scaled GEMM benchmark: hand-written wgmma kernel vs cuBLASLt FP8 vs cuBLASLt BF16"};
   app.add_option("--iters", o.iters, "timed runs per backend (median reported)")->check(CLI::PositiveNumber);
