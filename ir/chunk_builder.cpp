@@ -277,6 +277,8 @@ bool recomputed_kind(const OpTemplate& f) {
 
 // Walks the forward ops backwards and emits, for each, what its backward needs.
 void Builder::mirror_backward() {
+  if (ctx_.input_tensor >= 0 && ctx_.input_grad >= 0) grads_[ctx_.input_tensor] = ctx_.input_grad;
+  if (ctx_.shared_embedding >= 0 && ctx_.shared_embedding_grad >= 0) grads_[ctx_.shared_embedding] = ctx_.shared_embedding_grad;
   auto recomputed = [&](const OpTemplate& f) { return p_.recompute_norm_and_swiglu && recomputed_kind(f); };
   const auto& T = rp_.tensors;
   auto is_weight = [&](int32_t t) { return T[size_t(t)].role == TensorRole::Weight; };
@@ -492,6 +494,8 @@ ChunkTemplates Builder::build() {
     out_.output = x;
   }
   mirror_backward();
+  if (out_.output >= 0) out_.output_grad = grad_of(out_.output);
+  if (embedding_weight_ >= 0) out_.embedding_grad = grad_of(embedding_weight_);
   // Bytes kept from forward to backward per micro-batch: activations the backward reads, except what
   // it recomputes and the tensors it produces itself.
   std::vector<char> produced_in_backward(rp_.tensors.size(), 0), read_in_backward(rp_.tensors.size(), 0);

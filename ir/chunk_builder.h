@@ -15,6 +15,8 @@ struct ChunkTemplates {
   int32_t chunk = -1;
   int32_t input = -1;                // activation entering the chunk (-1 on the first: token ids)
   int32_t output = -1;               // activation leaving it (-1 on the last chunk)
+  int32_t output_grad = -1;          // its gradient, which the chunk's backward starts from
+  int32_t embedding_grad = -1;       // the embedding weight's gradient (first chunk)
   std::vector<int32_t> forward;      // template indices in issue order
   std::vector<int32_t> backward;     // B ops with each W op right after its B op
   std::vector<int32_t> weights;      // weight tensors of the chunk
@@ -29,6 +31,10 @@ struct ChunkContext {
   bool first_chunk, last_chunk;
   int32_t input_tensor;              // -1: make one; else the previous chunk's output on this rank
   int32_t shared_embedding;          // embedding weight already on this rank (-1: none)
+  // Where two chunks of a rank meet (DualPipeV) or share the embedding (DualPipe's MTP module), one
+  // tensor holds the gradient: the earlier-built chunk's (-1: make one).
+  int32_t input_grad = -1;           // gradient of input_tensor
+  int32_t shared_embedding_grad = -1;
 };
 
 ChunkTemplates build_chunk(RankProgram& rp, int32_t chunk, const ChunkContext& ctx);

@@ -145,14 +145,18 @@ struct Expander {
     if (needs_recv_act(b.chunk, b.mb)) issue_comm(send_grad[position(b.chunk)], b.mb);
   }
 
-  // Splits an op list into runs of equal layer, each run split by chunk part.
+  // Splits an op list into runs of equal layer, each later issued part by part. A run also ends where
+  // an `Other` op follows a layer part: the MTP module's head comes after its layer (and its
+  // projection's backward after the layer's backward), so it must not be issued with the ops before.
   std::vector<std::vector<int32_t>> layer_blocks(const std::vector<int32_t>& list) const {
     std::vector<std::vector<int32_t>> blocks;
     int32_t layer = -3;
+    ChunkPart last = ChunkPart::Other;
     for (int32_t id : list) {
-      const int32_t l = rp.templates[size_t(id)].layer;
-      if (blocks.empty() || l != layer) blocks.emplace_back();
-      layer = l;
+      const OpTemplate& t = rp.templates[size_t(id)];
+      if (blocks.empty() || t.layer != layer || (t.part == ChunkPart::Other && last != ChunkPart::Other)) blocks.emplace_back();
+      layer = t.layer;
+      last = t.part;
       blocks.back().push_back(id);
     }
     return blocks;
@@ -245,20 +249,27 @@ StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
     rp.chunks = chunks_on_rank(shape, r);
     std::sort(rp.chunks.begin(), rp.chunks.end());
     std::vector<ChunkTemplates> chunks;
-    int32_t embedding = -1;
+    int32_t embedding = -1, embedding_grad = -1;
     for (int32_t c : rp.chunks) {
       // The micro-batches that run chunk c here; is chunk c-1 on this rank for them?
-      int32_t input = -1;
+      int32_t input = -1, input_grad = -1;
       for (int32_t mb = 0; mb < shape.micro_batches; ++mb)
         if (chunk_rank(shape, c, mb) == r) {
           if (c > 0 && chunk_rank(shape, c - 1, mb) == r)
             for (const auto& prev : chunks)
-              if (prev.chunk == c - 1) input = prev.output;
+              if (prev.chunk == c - 1) {
+                input = prev.output;
+                input_grad = prev.output_grad;
+              }
           break;
         }
-      ChunkContext ctx{scenario_, chunk_layers_[size_t(c)][0], chunk_layers_[size_t(c)][1], c == 0, c == n_chunks - 1, input, embedding};
+      ChunkContext ctx{scenario_, chunk_layers_[size_t(c)][0], chunk_layers_[size_t(c)][1], c == 0, c == n_chunks - 1,
+                       input, embedding, input_grad, embedding_grad};
       chunks.push_back(build_chunk(rp, c, ctx));
-      if (c == 0) embedding = chunks.back().weights.front();   // the embedding weight
+      if (c == 0) {
+        embedding = chunks.back().weights.front();   // the embedding weight
+        embedding_grad = chunks.back().embedding_grad;
+      }
       rp.activation_bytes.push_back(chunks.back().saved_activation_bytes);
       rp.chunk_param_count.push_back(chunks.back().params);
       rp.chunk_expert_param_count.push_back(chunks.back().expert_params);

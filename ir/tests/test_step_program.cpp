@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <set>
 
 #include "ir/graph_check.h"
 #include "ir/memory.h"
@@ -228,5 +229,29 @@ TEST_CASE("the program's weights add up to the published parameter counts", "[ir
     const int64_t moe_blocks = p.model().moe_layers() + p.model().mtp_depth;
     const int64_t embedding_copy = p.model().mtp_depth > 0 ? embedding_params(p.model()) : 0;
     CHECK(sum == s.params_total + s.params_mtp + embedding_copy - moe_blocks * p.model().routed_experts);
+  }
+}
+
+TEST_CASE("every schedule writes an activation before any op of its micro-batch reads it", "[ir][program]") {
+  // DualPipe issues a pair part by part (attention, dispatch, MLP, combine); the MTP module's head
+  // follows its layer and its projection's backward follows the layer's backward, in every schedule.
+  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) {
+    INFO(schedule);
+    const StepProgram p(load_scenario("deepseek-v3-pretrain", {std::string("plan.schedule=") + schedule, "plan.pp=4",
+                                                                  "cluster.nodes=4", "plan.ep=8", "plan.global_batch_seqs=64"}));
+    for (const auto& rp : p.roles()) {
+      std::set<std::pair<int32_t, int32_t>> written, read_early;   // (tensor, mb)
+      for (const auto& op : rp.ops) {
+        const OpTemplate& t = rp.tmpl(op);
+        for (int32_t in : t.inputs)
+          if (rp.tensors[size_t(in)].role == TensorRole::Activation && !written.count({in, op.mb}))
+            read_early.insert({in, op.mb});
+        for (int32_t out : t.outputs) {
+          INFO(t.name() << " (mb " << op.mb << ") writes " << rp.tensors[size_t(out)].name << " after it was read");
+          CHECK((rp.tensors[size_t(out)].role != TensorRole::Activation || !read_early.count({out, op.mb})));
+          written.insert({out, op.mb});
+        }
+      }
+    }
   }
 }
