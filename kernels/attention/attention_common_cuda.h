@@ -94,22 +94,10 @@ __device__ __forceinline__ void accum_to_a(uint32_t (&a)[4], const float (&lo)[4
   a[3] = pack_bf16(hi[2], hi[3]);
 }
 
-// ---------------------------------------------------------------------------------------------
-// ldmatrix address patterns: which (row, column) of a row-major shared tile lane `lane` points at
-// for one x4 load. Add the tile's row/column origin and multiply the row by the padded stride.
-// ---------------------------------------------------------------------------------------------
-
-// A operand (16 rows x 16 k) of a row-major [rows][k] tile, registers a0..a3 in order; also the B
-// operand of two n8 tiles from a row-major [k][n] tile with .trans (registers b0, b1 of columns
-// 0-7, then b0, b1 of columns 8-15).
-struct LanePos {
-  int row, col;
-};
-__device__ __forceinline__ LanePos a_operand_lane(int lane) { return {lane % 16, (lane / 16) * 8}; }
-__device__ __forceinline__ LanePos b_trans_lane(int lane) { return {lane % 16, (lane / 16) * 8}; }
-// B operand of two n8 tiles from a row-major [n][k] tile (no .trans): rows n 0-7 k 0-7 (b0 of tile
-// 0), n 0-7 k 8-15 (b1 of tile 0), n 8-15 k 0-7, n 8-15 k 8-15.
-__device__ __forceinline__ LanePos b_rows_lane(int lane) { return {lane % 8 + (lane / 16) * 8, ((lane / 8) % 2) * 8}; }
+using attention_tiling::a_operand_lane;
+using attention_tiling::b_rows_lane;
+using attention_tiling::b_trans_lane;
+using attention_tiling::LanePos;
 
 // ---------------------------------------------------------------------------------------------
 // Tile loads: rows [row0, row0 + kRows) of a [.., ld]-strided BF16 matrix into a padded shared tile

@@ -69,6 +69,22 @@ TANDEM_ATTN_HD constexpr int64_t lse_offset(int64_t batch_index, int64_t head, i
   return (batch_index * heads + head) * seq + token;
 }
 
+// ldmatrix .x4 address patterns: the (row, column) of a row-major shared tile that lane `lane` points
+// at (add the tile's origin; the row is multiplied by the padded stride). Lanes 8i..8i+7 address the
+// rows of matrix i, and register i receives matrix i.
+struct LanePos {
+  int row, col;
+};
+// A operand (16 rows x 16 k) from a row-major [rows][k] tile: matrices (rows 0-7, k 0-7) = a0,
+// (rows 8-15, k 0-7) = a1, (rows 0-7, k 8-15) = a2, (rows 8-15, k 8-15) = a3.
+TANDEM_ATTN_HD constexpr LanePos a_operand_lane(int lane) { return {lane % 16, (lane / 16) * 8}; }
+// B operand of two n8 tiles from a row-major [k][n] tile, loaded with .trans: matrices (k 0-7, n 0-7)
+// = b0 of tile 0, (k 8-15, n 0-7) = b1 of tile 0, (k 0-7, n 8-15) = b0 of tile 1, (k 8-15, n 8-15).
+TANDEM_ATTN_HD constexpr LanePos b_trans_lane(int lane) { return {lane % 16, (lane / 16) * 8}; }
+// B operand of two n8 tiles from a row-major [n][k] tile (no .trans): matrices (n 0-7, k 0-7) = b0
+// of tile 0, (n 0-7, k 8-15) = b1 of tile 0, (n 8-15, k 0-7), (n 8-15, k 8-15) for tile 1.
+TANDEM_ATTN_HD constexpr LanePos b_rows_lane(int lane) { return {lane % 8 + (lane / 16) * 8, ((lane / 8) % 2) * 8}; }
+
 // Shared-memory bytes of each kernel (BF16 tiles, padded rows; FP32 lse/delta rows for dK/dV).
 inline constexpr int kFwdSmemBytes = 2 * (kFwdBlockQ * kQkLd + 2 * kFwdBlockK * kQkLd + 2 * kFwdBlockK * kVLd);
 inline constexpr int kDkvSmemBytes =
