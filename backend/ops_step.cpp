@@ -121,7 +121,7 @@ void run_optimizer(const OpContext& c) {
   const int32_t round = rt.optimizer_round++;
   std::vector<ParamShard*> shards;
   for (auto& s : rt.params.shards())
-    if (s.chunk == c.t.chunk) shards.push_back(&s);
+    if (c.t.chunk < 0 || s.chunk == c.t.chunk) shards.push_back(&s);   // -1: every chunk of the rank
   // Gradients of the shards without a collective are this rank's own.
   for (ParamShard* s : shards)
     if (s->group.size() == 1) {
@@ -202,7 +202,8 @@ void run_optimizer(const OpContext& c) {
   }
   st.grad_norm = std::sqrt(st.grad_norm * st.grad_norm + sumsq);
   if (rt.skip_update) return;
-  // Clipping by the norm of this round's gradients (the whole gradient with one chunk per rank).
+  // Clipping by the norm of the gradients this op updates: the whole gradient (the program has one
+  // optimizer op per rank, after the reductions of all its chunks).
   const float clip_scale = kernels::clip_coefficient(std::sqrt(sumsq), cfg.clip_norm);
   kernels::AdamWConfig ac;
   ac.lr = float(cfg.lr);

@@ -51,7 +51,7 @@ struct StepStats {
   double mtp_loss = 0;             // MTP cross-entropy (unweighted mean)
   double balance_loss = 0;         // sequence-wise balance loss (weighted by alpha), summed over layers
   int64_t tokens = 0;
-  double grad_norm = 0;            // before clipping (first optimizer round; see docs/backend.md)
+  double grad_norm = 0;            // global, before clipping (see docs/backend.md)
   bool skipped = false;
   std::string skip_reason;
   int64_t moe_layers = 0, experts = 0;

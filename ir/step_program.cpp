@@ -297,8 +297,18 @@ StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
     }
     for (const ChunkTask& task : chunk_order(shape, r)) ex.run(task);
 
-    // End of step: gradient reduction over the data-parallel copies, optimizer, parameter gather.
+    // End of step: gradient reduction over the data-parallel copies of every chunk, one optimizer op
+    // for all of them (clipping needs the norm of the whole gradient before any update), then the
+    // parameter gathers.
     const int64_t holders = parameter_copies(shape);
+    const bool zero = p.zero_stage == 1;
+    auto add = [&](int32_t chunk, OpRole role, Phase phase, Stream stream, OpPayload payload, std::vector<int32_t> in,
+                   std::vector<int32_t> out) {
+      rp.templates.push_back(OpTemplate{role, phase, ChunkPart::Other, stream, chunk, -1, false, std::move(payload), std::move(in), std::move(out)});
+      return int32_t(rp.templates.size() - 1);
+    };
+    std::vector<int32_t> reduced, updated;
+    int64_t shard = 0;
     for (const auto& ct : chunks) {
       const int64_t dense = ct.params - ct.expert_params, expert = ct.expert_params;
       const int64_t dense_group = holders * p.dp, expert_group = holders * (p.dp / p.ep);
@@ -308,34 +318,34 @@ StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
           const bool is_expert = rp.tensors[i].name.find(".experts.") != std::string::npos;
           (is_expert ? expert_grads : dense_grads).push_back(int32_t(i));
         }
-      auto add = [&](OpRole role, Phase phase, Stream stream, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> out) {
-        rp.templates.push_back(OpTemplate{role, phase, ChunkPart::Other, stream, ct.chunk, -1, false, std::move(payload), std::move(in), std::move(out)});
-        return int32_t(rp.templates.size() - 1);
-      };
-      const bool zero = p.zero_stage == 1;
-      int64_t shard = 0;
-      std::vector<int32_t> reduced;
+      int64_t chunk_shard = 0;
       for (auto [grads, params, group, cg] : {std::tuple{dense_grads, dense, dense_group, CommGroup::Data},
                                               std::tuple{expert_grads, expert, expert_group, CommGroup::ExpertData}}) {
         if (params == 0) continue;
-        shard += zero ? (params + group - 1) / group : params;
+        chunk_shard += zero ? (params + group - 1) / group : params;
         if (group <= 1) { reduced.insert(reduced.end(), grads.begin(), grads.end()); continue; }
         const int32_t marker = int32_t(rp.tensors.size());
         rp.tensors.push_back({fmt::format("C{}.{}grads.reduced", ct.chunk, cg == CommGroup::Data ? "" : "expert_"),
                               {zero ? (params + group - 1) / group : params, 1, 1}, DType::FP32, TensorRole::Gradient, ct.chunk});
         Comm c{zero ? CommKind::ReduceScatter : CommKind::AllReduce, cg,
                zero ? CommPurpose::GradReduceScatter : CommPurpose::GradAllReduce, params * 4, group, 0, DType::FP32};
-        ex.issue_comm(add(zero ? OpRole::GradReduceScatter : OpRole::GradAllReduce, Phase::Step, Stream::Comm, c, grads, {marker}), -1);
+        ex.issue_comm(add(ct.chunk, zero ? OpRole::GradReduceScatter : OpRole::GradAllReduce, Phase::Step, Stream::Comm, c, grads, {marker}), -1);
         reduced.push_back(marker);
       }
-      const int32_t updated = int32_t(rp.tensors.size());
-      rp.tensors.push_back({fmt::format("C{}.params.updated", ct.chunk), {shard, 1, 1}, DType::BF16, TensorRole::OptimizerState, ct.chunk});
-      ex.issue(add(OpRole::OptimizerStep, Phase::Step, Stream::Compute, Optimizer{shard}, reduced, {updated}), -1);
-      if (zero) {
-        for (auto [params, group, cg] : {std::tuple{dense, dense_group, CommGroup::Data}, std::tuple{expert, expert_group, CommGroup::ExpertData}}) {
+      updated.push_back(int32_t(rp.tensors.size()));
+      rp.tensors.push_back({fmt::format("C{}.params.updated", ct.chunk), {chunk_shard, 1, 1}, DType::BF16, TensorRole::OptimizerState, ct.chunk});
+      shard += chunk_shard;
+    }
+    ex.issue(add(-1, OpRole::OptimizerStep, Phase::Step, Stream::Compute, Optimizer{shard}, reduced, updated), -1);
+    if (zero) {
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        const auto& ct = chunks[i];
+        const int64_t dense = ct.params - ct.expert_params, expert = ct.expert_params;
+        for (auto [params, group, cg] : {std::tuple{dense, holders * p.dp, CommGroup::Data},
+                                         std::tuple{expert, holders * (p.dp / p.ep), CommGroup::ExpertData}}) {
           if (params == 0 || group <= 1) continue;
           Comm c{CommKind::AllGather, cg, CommPurpose::ParamAllGather, ((params + group - 1) / group) * 2, group, 0, DType::BF16};
-          ex.issue_comm(add(OpRole::ParamAllGather, Phase::Step, Stream::Comm, c, {updated}, {}), -1);
+          ex.issue_comm(add(ct.chunk, OpRole::ParamAllGather, Phase::Step, Stream::Comm, c, {updated[i]}, {}), -1);
         }
       }
     }

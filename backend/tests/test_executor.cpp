@@ -3,6 +3,8 @@
 // and a failing op stops all ranks with its message.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <cmath>
 #include <map>
 
@@ -15,10 +17,11 @@ using namespace tandem::backend;
 using namespace tandem::backend::test;
 
 namespace {
-std::vector<double> losses(const ir::StepProgram& p, int64_t steps, bool exact) {
+std::vector<double> losses(const ir::StepProgram& p, int64_t steps, bool exact, double clip_norm = -1) {
   TrainOptions o;
   o.steps = steps;
   o.backend.exact = exact;
+  if (clip_norm >= 0) o.step.clip_norm = clip_norm;
   std::vector<double> out;
   for (const auto& s : train(p, o)) out.push_back(s.stats.loss);
   return out;
@@ -122,6 +125,17 @@ TEST_CASE("DualPipe and DualPipeV train the tiny model like 1F1B", "[executor]")
     const auto ref = losses(*tiny({"model.mtp_depth=0"}), 2, true);
     for (const char* s : {"dualpipe", "dualpipev"}) {
       const auto got = losses(*tiny({"model.mtp_depth=0", std::string("plan.schedule=") + s}), 2, true);
+      for (size_t i = 0; i < ref.size(); ++i) CHECK(got[i] == Approx(ref[i]).epsilon(1e-6));
+    }
+  }
+  SECTION("without MTP, clipping on every step: one optimizer op per rank clips by the whole gradient's norm") {
+    const auto ref = losses(*tiny({"model.mtp_depth=0"}), 3, true, 0.01);
+    for (const char* s : {"dualpipe", "dualpipev"}) {
+      const auto program = tiny({"model.mtp_depth=0", std::string("plan.schedule=") + s});
+      for (const auto& rp : program->roles())
+        CHECK(std::count_if(rp.templates.begin(), rp.templates.end(),
+                            [](const ir::OpTemplate& t) { return t.role == ir::OpRole::OptimizerStep; }) == 1);
+      const auto got = losses(*program, 3, true, 0.01);
       for (size_t i = 0; i < ref.size(); ++i) CHECK(got[i] == Approx(ref[i]).epsilon(1e-6));
     }
   }
