@@ -20,9 +20,13 @@ int main(int argc, char** argv) {
   CLI::App root{
       "tandem: one description of a DeepSeek-V3-style training step, simulated on a model of an\n"
       "H800-class cluster or executed for real, both writing the same timeline.\n\n"
-      "Start with:  tandem inspect deepseek-v3-pretrain     (parameters, FLOPs, memory per rank)\n"
+      "Start with:\n"
+      "  tandem inspect deepseek-v3-pretrain                 parameters, FLOPs per token, memory per rank\n"
+      "  tandem simulate deepseek-v3-pretrain --trace t.json predicted step time, MFU, bubbles; a timeline\n"
+      "  tandem train tiny --steps 100                       train the tiny model on this CPU\n"
+      "  tandem-view t.json                                  look at a timeline\n"
       "Scenarios are JSON files {\"model\",\"cluster\",\"plan\"} or embedded names (see `tandem presets`);\n"
-      "override any field with --set plan.pp=8.",
+      "override any field with --set plan.pp=8. `tandem SUBCOMMAND --help` lists a command's options.",
       "tandem"};
   root.set_version_flag("--version", std::string("tandem ") + TANDEM_VERSION);
   root.require_subcommand(1);
