@@ -2,7 +2,8 @@
 // the hand-written wgmma kernel, cuBLASLt's block-scaled FP8 and cuBLASLt BF16, in one run. Each
 // shape is validated before it is timed: the naive kernel's output is checked bit for bit against
 // the CPU reference on sampled rows, then every backend against the naive output. Without a GPU it
-// says so and exits with status 2. `kernels_cuda_bench attention ...` runs attention_bench.cpp instead.
+// says so and exits with status 2. `kernels_cuda_bench attention ...` runs attention_bench.cpp instead,
+// `kernels_cuda_bench memory ...` memory_bench.cpp (router, permute, SwiGLU, RMSNorm, cross-entropy).
 #include <CLI/CLI.hpp>
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 
 #include "kernels/bench_cuda/attention_bench.h"
 #include "kernels/bench_cuda/bench_data_cuda.h"
+#include "kernels/bench_cuda/memory_bench.h"
 #include "kernels/common/bf16.h"
 #include "kernels/common/cuda_check_cuda.h"
 #include "kernels/common/cuda_device_cuda.h"
@@ -320,6 +322,7 @@ std::string cell(const Shape& s, const std::optional<Timing>& t) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "attention") return bench::attention_bench_main(argc - 1, argv + 1);
+  if (argc > 1 && std::string(argv[1]) == "memory") return bench::memory_bench_main(argc - 1, argv + 1);
   Options o;
   CLI::App app{"FP8 block-scaled GEMM benchmark: hand-written wgmma kernel vs cuBLASLt FP8 vs cuBLASLt BF16"};
   app.add_option("--iters", o.iters, "timed runs per backend (median reported)")->check(CLI::PositiveNumber);
