@@ -10,6 +10,7 @@
 
 #include "kernels/common/cuda_check_cuda.h"
 #include "kernels/loss/cross_entropy_cuda.h"
+#include "kernels/loss/cross_entropy_rules_cuda.h"
 
 namespace tandem::kernels::cuda {
 namespace {
@@ -42,26 +43,6 @@ __device__ __forceinline__ void store16(uint16_t* p, const float (&v)[8]) {
   *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
 }
 
-// Running (m, s) with s = Σ exp(x − m): a larger x rescales s. −inf adds nothing; NaN makes s NaN.
-struct Online {
-  float m = -INFINITY;
-  float s = 0.0f;
-  __device__ __forceinline__ void add(float x) {
-    if (x > m) {
-      s = s * expf(m - x) + 1.0f;  // exp(−inf) = 0 for the first element
-      m = x;
-    } else if (x != -INFINITY) {
-      s += expf(x - m);
-    }
-  }
-  __device__ __forceinline__ void merge(float om, float os) {
-    const float nm = fmaxf(m, om);
-    if (nm == -INFINITY) return;  // both empty
-    s = s * expf(m - nm) + os * expf(om - nm);
-    m = nm;
-  }
-};
-
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     cross_entropy_forward_kernel(const T* __restrict__ logits, const int32_t* __restrict__ targets, int64_t vocab,
@@ -75,7 +56,7 @@ __global__ void __launch_bounds__(kThreads)
     return;
   }
   const T* row = logits + t * vocab;
-  Online acc;
+  ce_rules::OnlineLse acc;
   if (vectorised) {
     for (int64_t u = threadIdx.x; u < vocab / kVec<T>; u += kThreads) {
       float v[kVec<T>];
@@ -94,9 +75,9 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x % 32 == 0) warp_m[threadIdx.x / 32] = acc.m, warp_s[threadIdx.x / 32] = acc.s;
   __syncthreads();
   if (threadIdx.x == 0) {
-    Online total;
+    ce_rules::OnlineLse total;
     for (int w = 0; w < kThreads / 32; ++w) total.merge(warp_m[w], warp_s[w]);
-    const float l = total.m + logf(total.s);
+    const float l = total.lse();
     lse[t] = l;
     token_loss[t] = y >= 0 && y < vocab ? l - act::load(row, y) : __int_as_float(0x7fc00000);
   }

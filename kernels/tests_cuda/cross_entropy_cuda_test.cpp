@@ -1,7 +1,8 @@
 // The CUDA cross-entropy against cross_entropy_cpu.h: lse, token losses and the mean against the
 // double reference within the error bound of the blocked FP32 sums; the backward against the FP32
 // reference fed the same lse; FP32 and BF16 logits, DeepSeek-V3's vocabulary, ragged vocabularies,
-// ignored tokens, large logits; the same bits on a second run; a case by hand; bad arguments.
+// ignored tokens, large logits; the same bits on a second run; a case by hand; a block's running
+// log-sum-exp replayed on the host and bad arguments (no GPU needed).
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -9,10 +10,12 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include "kernels/loss/cross_entropy_cpu.h"
 #include "kernels/loss/cross_entropy_cuda.h"
+#include "kernels/loss/cross_entropy_rules_cuda.h"
 #include "kernels/tests_cuda/compare_util.h"
 #include "kernels/tests_cuda/gpu_test_util.h"
 
@@ -123,7 +126,51 @@ void check_case(int64_t tokens, int64_t vocab, ActType type, float spread) {
   CHECK(dbad == 0);
 }
 
+// A forward block replayed on the host: 256 threads each over its elements (strided singly, or in
+// runs of `vec` for 16-byte loads), the xor-shuffle tree within each warp, then lane 0 of each warp
+// merged in warp order.
+float replay_block_lse(const std::vector<float>& row, int vec) {
+  constexpr int kBlock = 256;
+  const auto n = static_cast<int64_t>(row.size());
+  std::vector<ce_rules::OnlineLse> acc(kBlock);
+  for (int t = 0; t < kBlock; ++t) {
+    if (vec > 1) {
+      for (int64_t u = t; u < n / vec; u += kBlock)
+        for (int i = 0; i < vec; ++i) acc[t].add(row[static_cast<size_t>(u * vec + i)]);
+    } else {
+      for (int64_t j = t; j < n; j += kBlock) acc[t].add(row[static_cast<size_t>(j)]);
+    }
+  }
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const auto old = acc;
+    for (int t = 0; t < kBlock; ++t) acc[t].merge(old[t ^ offset].m, old[t ^ offset].s);
+  }
+  ce_rules::OnlineLse total;
+  for (int w = 0; w < kBlock / 32; ++w) total.merge(acc[w * 32].m, acc[w * 32].s);
+  return total.lse();
+}
+
 }  // namespace
+
+TEST_CASE("cross-entropy rules: a block's running log-sum-exp replayed on the host", "[loss][rules]") {
+  for (const auto& [vocab, vec, spread] : std::vector<std::tuple<int64_t, int, float>>{
+           {129280, 8, 8.0f}, {129280, 4, 30.0f}, {1001, 1, 8.0f}, {64, 1, 2.0f}, {1, 1, 3.0f}}) {
+    INFO("vocab " << vocab << ", vector " << vec << ", spread " << spread);
+    auto row = random_uniform(static_cast<size_t>(vocab), 99 + static_cast<uint64_t>(vocab), -spread, spread);
+    double mx = -1e300, sum = 0;
+    for (const float x : row) mx = std::max(mx, double(x));
+    for (const float x : row) sum += std::exp(double(x) - mx);
+    const double ref = mx + std::log(sum);
+    const double tol = (std::ceil(double(vocab) / 256) + 32) * std::ldexp(1.0, -24) + std::ldexp(std::abs(ref), -22);
+    CHECK(std::abs(replay_block_lse(row, vec) - ref) <= tol);
+  }
+  // −inf logits add nothing; a NaN logit makes the lse NaN (as the reference's sum does).
+  std::vector<float> row = {1.0f, -INFINITY, 2.0f, -INFINITY};
+  CHECK(replay_block_lse(row, 1) == Approx(2.0 + std::log(1.0 + std::exp(-1.0))).epsilon(1e-6));
+  row[3] = std::nanf("");
+  CHECK(std::isnan(replay_block_lse(row, 1)));
+  CHECK(std::isnan(replay_block_lse(std::vector<float>{std::nanf(""), -INFINITY}, 1)));
+}
 
 TEST_CASE("cross-entropy CUDA: forward and backward against the reference", "[cuda][loss]") {
   if (!gpu_available()) return;
