@@ -197,6 +197,7 @@ int run_all(const Options& o) {
   TANDEM_CUDA_CHECK(cudaMemcpy(d_dweight.data(), dweight.data(), dweight.size() * 4, cudaMemcpyHostToDevice));
   TANDEM_CUDA_CHECK(cudaMemcpy(d_targets.data(), targets.data(), targets.size() * 4, cudaMemcpyHostToDevice));
   router_forward_cuda(logits.data(), d_bias.data(), T, rc, scores.data(), idx.data(), w.data());
+  router_weights_backward_cuda(scores.data(), idx.data(), d_dweight.data(), T, rc, dscores.data());
   DevicePermuteIndex index(T, kTopK, kExperts, 128);
   const PermuteIndexView& v = index.view();
   build_permute_index_cuda(idx.data(), v);
@@ -239,7 +240,7 @@ int run_all(const Options& o) {
   const std::string router_shape = fmt::format("[{}, {}] top-{}", T, kExperts, kTopK);
   const std::string hidden_shape = fmt::format("[{}, {}] bf16", T, kHidden);
   const std::string perm_shape = fmt::format("{}×{} -> {} rows", T, kTopK, cap);
-  const auto sample = [&](int64_t i, int64_t n) { return i * std::max<int64_t>(1, n / kSampleRows); };
+  const auto sample = [&](int64_t i, int64_t n) { return i * n / kSampleRows; };  // spread over [0, n)
 
   // Router: the first kSampleRows tokens against router_forward / the backwards.
   run.add("router forward", router_shape, 8 * TE + 8.0 * P, [&] { poison(idx.data(), idx.bytes()); },
@@ -476,7 +477,7 @@ int run_all(const Options& o) {
 int memory_bench_main(int argc, char** argv) {
   Options o;
   CLI::App app{"Memory-bound kernels: GB/s of router, permute, combine, SwiGLU, RMSNorm, cross-entropy"};
-  app.add_option("--tokens", o.tokens, "tokens per batch (4096)")->check(CLI::PositiveNumber);
+  app.add_option("--tokens", o.tokens, "tokens per batch (4096)")->check(CLI::Range(int64_t{kSampleRows}, int64_t{1} << 20));
   app.add_option("--iters", o.iters, "timed runs per kernel (median reported)")->check(CLI::PositiveNumber);
   app.add_option("--warmup", o.warmup, "untimed runs first")->check(CLI::NonNegativeNumber);
   app.add_option("--filter", o.filter, "only kernels whose name contains this");

@@ -22,7 +22,7 @@ inline constexpr int64_t kRouterMaxTopK = 32;
 // router_forward: logits [tokens, experts], bias [experts] -> scores [tokens, experts],
 // topk_idx [tokens, top_k], topk_weight [tokens, top_k]. The choice uses the reference's order of
 // comparisons, so the experts equal the CPU's whenever the scores do; a score may differ from the
-// CPU's by one ulp where glibc's expf is not correctly rounded (router_rules_cuda.h). Weights are
+// CPU's by an ulp or two where glibc's expf is not correctly rounded (router_rules_cuda.h). Weights are
 // computed as the reference does (sum in k order, IEEE division): same bits for the same scores.
 // NaN logits give some valid choice, not necessarily the reference's.
 void router_forward_cuda(const float* logits, const float* bias, int64_t tokens, const RouterConfig& config,
