@@ -1,6 +1,6 @@
 // Helpers of the memory-bound kernels' GPU tests (router, permute, SwiGLU, RMSNorm, cross-entropy):
-// random vectors that are never zero, BF16 conversions of whole vectors, ulp distances and a
-// mismatch counter that reports the first few mismatches with their index.
+// random vectors that are never zero, BF16 conversions of whole vectors, device copies in an
+// ActType, ulp distances and a mismatch counter that reports the first few mismatches.
 #pragma once
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -8,12 +8,15 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/common/bf16.h"
+#include "kernels/common/cuda_dtype_cuda.h"
+#include "kernels/tests_cuda/gpu_test_util.h"
 
 namespace tandem::kernels::cuda::test {
 
@@ -44,6 +47,30 @@ inline std::vector<float> floats_of_bf16(const std::vector<uint16_t>& bits) {
 inline std::vector<float> rounded_to_bf16(std::vector<float> x) {
   round_to_bf16(x);
   return x;
+}
+
+// A device copy of `a` stored as `type` (BF16: the values must already be BF16-exact), the rest of
+// the buffer 0xFF; and back, as floats.
+inline DeviceBuffer<uint8_t> upload_as(const std::vector<float>& a, ActType type) {
+  std::vector<uint8_t> bytes(a.size() * static_cast<size_t>(act_type_bytes(type)));
+  if (type == ActType::BF16) {
+    const auto bits = bf16_bits_of(a);
+    std::memcpy(bytes.data(), bits.data(), bytes.size());
+  } else {
+    std::memcpy(bytes.data(), a.data(), bytes.size());
+  }
+  return to_device(bytes);
+}
+inline std::vector<float> download_as(const DeviceBuffer<uint8_t>& d, size_t n, ActType type) {
+  const auto bytes = to_host(d, n * static_cast<size_t>(act_type_bytes(type)));
+  std::vector<float> a(n);
+  if (type == ActType::BF16) {
+    std::vector<uint16_t> bits(n);
+    std::memcpy(bits.data(), bytes.data(), bytes.size());
+    return floats_of_bf16(bits);
+  }
+  std::memcpy(a.data(), bytes.data(), bytes.size());
+  return a;
 }
 
 // Distance in units in the last place between two finite floats (0 for +0 and -0); huge for NaN.

@@ -25,27 +25,6 @@ using namespace tandem::kernels::cuda::test;
 
 namespace {
 
-DeviceBuffer<uint8_t> upload(const std::vector<float>& a, ActType type) {
-  std::vector<uint8_t> bytes(a.size() * static_cast<size_t>(act_type_bytes(type)));
-  if (type == ActType::BF16) {
-    const auto bits = bf16_bits_of(a);
-    std::memcpy(bytes.data(), bits.data(), bytes.size());
-  } else {
-    std::memcpy(bytes.data(), a.data(), bytes.size());
-  }
-  return to_device(bytes);
-}
-std::vector<float> download(const DeviceBuffer<uint8_t>& d, size_t n, ActType type) {
-  const auto bytes = to_host(d, n * static_cast<size_t>(act_type_bytes(type)));
-  std::vector<float> a(n);
-  if (type == ActType::BF16) {
-    std::vector<uint16_t> bits(n);
-    std::memcpy(bits.data(), bytes.data(), bytes.size());
-    return floats_of_bf16(bits);
-  }
-  std::memcpy(a.data(), bytes.data(), bytes.size());
-  return a;
-}
 
 CrossEntropyTotals totals_of(const DeviceBuffer<CrossEntropyTotals>& d) { return to_host(d)[0]; }
 
@@ -64,7 +43,7 @@ void check_case(int64_t tokens, int64_t vocab, ActType type, float spread) {
   const double ref_mean =
       cross_entropy_forward(std::vector<double>(logits.begin(), logits.end()), targets, vocab, kIgnoreIndex, ref_lse);
 
-  auto d_logits = upload(logits, type);
+  auto d_logits = upload_as(logits, type);
   auto d_targets = to_device(targets);
   auto d_lse = poisoned<float>(targets.size()), d_loss = poisoned<float>(targets.size());
   auto d_totals = poisoned<CrossEntropyTotals>(1);
@@ -112,7 +91,7 @@ void check_case(int64_t tokens, int64_t vocab, ActType type, float spread) {
   auto d_dlogits = poisoned<uint8_t>(n * static_cast<size_t>(act_type_bytes(type)));
   cross_entropy_backward_cuda(d_logits.data(), type, d_targets.data(), d_lse.data(), d_totals.data(), tokens, vocab,
                               kIgnoreIndex, dloss, d_dlogits.data());
-  const auto dl = download(d_dlogits, n, type);
+  const auto dl = download_as(d_dlogits, n, type);
   const double scale = counted == 0 ? 0.0 : double(dloss) / double(counted);
   const int64_t dbad = count_mismatches(
       n,

@@ -102,29 +102,8 @@ void check_data(const Shape& s, const PermuteIndex& ref, const DevicePermuteInde
       r.resize(n, 0.0f);
       return bf16 ? rounded_to_bf16(r) : r;
     };
-    // Upload as the GPU type; read back as floats.
-    const auto up = [&](const std::vector<float>& a) -> DeviceBuffer<uint8_t> {
-      std::vector<uint8_t> bytes(a.size() * (bf16 ? 2 : 4));
-      if (bf16) {
-        const auto bits = bf16_bits_of(a);
-        std::memcpy(bytes.data(), bits.data(), bytes.size());
-      } else {
-        std::memcpy(bytes.data(), a.data(), bytes.size());
-      }
-      return to_device(bytes);
-    };
-    const auto down = [&](const DeviceBuffer<uint8_t>& d, size_t n) {
-      const auto bytes = to_host(d, n * (bf16 ? 2 : 4));
-      std::vector<float> a(n);
-      if (bf16) {
-        std::vector<uint16_t> bits(n);
-        std::memcpy(bits.data(), bytes.data(), bytes.size());
-        a = floats_of_bf16(bits);
-      } else {
-        std::memcpy(a.data(), bytes.data(), bytes.size());
-      }
-      return a;
-    };
+    const auto up = [&](const std::vector<float>& a) { return upload_as(a, type); };
+    const auto down = [&](const DeviceBuffer<uint8_t>& d, size_t n) { return download_as(d, n, type); };
     const size_t esize = bf16 ? 2 : 4;
     auto d_x = up(x), d_y = up(y), d_g = up(g), d_dperm = up(dperm);
     auto d_w = to_device(w);

@@ -21,27 +21,6 @@ using namespace tandem::kernels::cuda::test;
 
 namespace {
 
-DeviceBuffer<uint8_t> upload(const std::vector<float>& a, ActType type) {
-  std::vector<uint8_t> bytes(a.size() * static_cast<size_t>(act_type_bytes(type)));
-  if (type == ActType::BF16) {
-    const auto bits = bf16_bits_of(a);
-    std::memcpy(bytes.data(), bits.data(), bytes.size());
-  } else {
-    std::memcpy(bytes.data(), a.data(), bytes.size());
-  }
-  return to_device(bytes);
-}
-std::vector<float> download(const DeviceBuffer<uint8_t>& d, size_t n, ActType type) {
-  const auto bytes = to_host(d, n * static_cast<size_t>(act_type_bytes(type)));
-  std::vector<float> a(n);
-  if (type == ActType::BF16) {
-    std::vector<uint16_t> bits(n);
-    std::memcpy(bits.data(), bytes.data(), bytes.size());
-    return floats_of_bf16(bits);
-  }
-  std::memcpy(a.data(), bytes.data(), bytes.size());
-  return a;
-}
 std::vector<double> widen(const std::vector<float>& a) { return {a.begin(), a.end()}; }
 
 // |got − ref| <= rel · scale (+ one BF16 rounding of |ref| for BF16 outputs).
@@ -76,7 +55,7 @@ void check_case(int64_t rows, int64_t dim, ActType type) {
   rmsnorm_backward_input(widen(x), widen(weight), rstd, widen(dy), rows, dim, dx);
   rmsnorm_backward_weight(widen(x), rstd, widen(dy), rows, dim, dweight);
 
-  auto d_x = upload(x, type), d_dy = upload(dy, type);
+  auto d_x = upload_as(x, type), d_dy = upload_as(dy, type);
   auto d_w = to_device(weight);
   auto d_y = poisoned<uint8_t>(n * static_cast<size_t>(act_type_bytes(type)));
   auto d_dx = poisoned<uint8_t>(n * static_cast<size_t>(act_type_bytes(type)));
@@ -88,7 +67,7 @@ void check_case(int64_t rows, int64_t dim, ActType type) {
   rmsnorm_backward_input_cuda(d_x.data(), d_w.data(), d_rstd.data(), d_dy.data(), type, rows, dim, d_dx.data());
   rmsnorm_backward_weight_cuda(d_x.data(), d_rstd.data(), d_dy.data(), type, rows, dim, d_partial.data(),
                                d_dweight.data());
-  const auto g_y = download(d_y, n, type), g_dx = download(d_dx, n, type);
+  const auto g_y = download_as(d_y, n, type), g_dx = download_as(d_dx, n, type);
   const auto g_rstd = to_host(d_rstd), g_dweight = to_host(d_dweight);
 
   const double sum_terms = std::ceil(double(dim) / 256) + 16;  // terms a thread adds + the tree, with margin
@@ -118,7 +97,7 @@ void check_case(int64_t rows, int64_t dim, ActType type) {
   rmsnorm_backward_input_cuda(d_x.data(), d_w.data(), d_rstd.data(), d_dy.data(), type, rows, dim, d_dx2.data());
   rmsnorm_backward_weight_cuda(d_x.data(), d_rstd.data(), d_dy.data(), type, rows, dim, d_partial.data(),
                                d_dweight2.data());
-  CHECK(bit_mismatches(download(d_dx2, n, type), g_dx, "dx (second run)") == 0);
+  CHECK(bit_mismatches(download_as(d_dx2, n, type), g_dx, "dx (second run)") == 0);
   CHECK(bit_mismatches(to_host(d_dweight2), g_dweight, "dweight (second run)") == 0);
 }
 

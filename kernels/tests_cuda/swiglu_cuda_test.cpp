@@ -21,27 +21,6 @@ using namespace tandem::kernels::cuda::test;
 namespace {
 
 // Host vector <-> device buffer of `type` (BF16: the values must already be BF16-exact).
-DeviceBuffer<uint8_t> upload(const std::vector<float>& a, ActType type) {
-  std::vector<uint8_t> bytes(a.size() * static_cast<size_t>(act_type_bytes(type)));
-  if (type == ActType::BF16) {
-    const auto bits = bf16_bits_of(a);
-    std::memcpy(bytes.data(), bits.data(), bytes.size());
-  } else {
-    std::memcpy(bytes.data(), a.data(), bytes.size());
-  }
-  return to_device(bytes);
-}
-std::vector<float> download(const DeviceBuffer<uint8_t>& d, size_t n, ActType type) {
-  const auto bytes = to_host(d, n * static_cast<size_t>(act_type_bytes(type)));
-  std::vector<float> a(n);
-  if (type == ActType::BF16) {
-    std::vector<uint16_t> bits(n);
-    std::memcpy(bits.data(), bytes.data(), bytes.size());
-    return floats_of_bf16(bits);
-  }
-  std::memcpy(a.data(), bytes.data(), bytes.size());
-  return a;
-}
 
 // |got − ref| <= 2^-19 · scale (FP32: σ from expf within 2 ulp, a few roundings, FMAs; ≈ 8 ulp of
 // the terms' magnitude) plus, for BF16 outputs, one BF16 rounding (2^-8 of |ref|).
@@ -82,15 +61,15 @@ void check_separate(int64_t count, ActType type) {
   std::vector<float> out(n), dgate(n), dup(n);
   swiglu_forward(gate, up, out);
   swiglu_backward(gate, up, dout, dgate, dup);
-  auto d_gate = upload(gate, type), d_up = upload(up, type), d_dout = upload(dout, type);
+  auto d_gate = upload_as(gate, type), d_up = upload_as(up, type), d_dout = upload_as(dout, type);
   const size_t bytes = n * static_cast<size_t>(act_type_bytes(type));
   auto d_out = poisoned<uint8_t>(bytes), d_dgate = poisoned<uint8_t>(bytes), d_dup = poisoned<uint8_t>(bytes);
   swiglu_forward_cuda(d_gate.data(), d_up.data(), type, count, d_out.data());
   swiglu_backward_cuda(d_gate.data(), d_up.data(), d_dout.data(), type, count, d_dgate.data(), d_dup.data());
   const Scales s = scales_of(gate, up, dout);
-  CHECK(out_of_tolerance(download(d_out, n, type), out, s.out, type, "out") == 0);
-  CHECK(out_of_tolerance(download(d_dgate, n, type), dgate, s.dgate, type, "dgate") == 0);
-  CHECK(out_of_tolerance(download(d_dup, n, type), dup, s.dup, type, "dup") == 0);
+  CHECK(out_of_tolerance(download_as(d_out, n, type), out, s.out, type, "out") == 0);
+  CHECK(out_of_tolerance(download_as(d_dgate, n, type), dgate, s.dgate, type, "dgate") == 0);
+  CHECK(out_of_tolerance(download_as(d_dup, n, type), dup, s.dup, type, "dup") == 0);
 }
 
 void check_fused(int64_t rows, int64_t ffn, ActType type) {
@@ -101,14 +80,14 @@ void check_fused(int64_t rows, int64_t ffn, ActType type) {
   std::vector<float> out(static_cast<size_t>(rows * ffn)), dh(h.size());
   swiglu_forward_fused(h, rows, ffn, out);
   swiglu_backward_fused(h, dout, rows, ffn, dh);
-  auto d_h = upload(h, type), d_dout = upload(dout, type);
+  auto d_h = upload_as(h, type), d_dout = upload_as(dout, type);
   auto d_out = poisoned<uint8_t>(out.size() * static_cast<size_t>(act_type_bytes(type)));
   auto d_dh = poisoned<uint8_t>(dh.size() * static_cast<size_t>(act_type_bytes(type)));
   swiglu_forward_fused_cuda(d_h.data(), type, rows, ffn, d_out.data());
   swiglu_backward_fused_cuda(d_h.data(), d_dout.data(), type, rows, ffn, d_dh.data());
   // The fused layout's gate, up and their gradients, split per row for the scales.
   std::vector<float> gate, up, dg, du, dgate, dup;
-  const auto gpu_dh = download(d_dh, dh.size(), type);
+  const auto gpu_dh = download_as(d_dh, dh.size(), type);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < ffn; ++j) {
       const size_t gi = static_cast<size_t>(r * 2 * ffn + j), ui = gi + static_cast<size_t>(ffn);
@@ -117,7 +96,7 @@ void check_fused(int64_t rows, int64_t ffn, ActType type) {
     }
   }
   const Scales s = scales_of(gate, up, dout);
-  CHECK(out_of_tolerance(download(d_out, out.size(), type), out, s.out, type, "out") == 0);
+  CHECK(out_of_tolerance(download_as(d_out, out.size(), type), out, s.out, type, "out") == 0);
   CHECK(out_of_tolerance(dg, dgate, s.dgate, type, "dgate") == 0);
   CHECK(out_of_tolerance(du, dup, s.dup, type, "dup") == 0);
 }
