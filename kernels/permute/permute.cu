@@ -44,12 +44,18 @@ __global__ void __launch_bounds__(kScanThreads)
     offsets_kernel(int32_t* __restrict__ counts, int64_t chunks, int experts, int64_t align_rows,
                    int64_t* __restrict__ expert_counts, int64_t* __restrict__ expert_offsets) {
   __shared__ int64_t partial[kScanThreads];
+  constexpr int kBatch = 16;  // loads in flight before their values are used
   for (int e = threadIdx.x; e < experts; e += blockDim.x) {
     int32_t running = 0;
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int32_t v = counts[c * experts + e];
-      counts[c * experts + e] = running;
-      running += v;
+    for (int64_t c0 = 0; c0 < chunks; c0 += kBatch) {
+      int32_t v[kBatch];
+#pragma unroll
+      for (int i = 0; i < kBatch; ++i) v[i] = c0 + i < chunks ? counts[(c0 + i) * experts + e] : 0;
+#pragma unroll
+      for (int i = 0; i < kBatch; ++i) {
+        if (c0 + i < chunks) counts[(c0 + i) * experts + e] = running;
+        running += v[i];
+      }
     }
     expert_counts[e] = running;
   }
