@@ -110,7 +110,7 @@ TEST_CASE("swiglu CUDA: separate arrays against the reference", "[cuda][swiglu]"
   }
 }
 
-TEST_CASE("swiglu CUDA: fused [rows, 2·ffn] layout against the reference", "[cuda][swiglu]") {
+TEST_CASE("swiglu CUDA: fused layout (gate and up side by side) against the reference", "[cuda][swiglu]") {
   if (!gpu_available()) return;
   for (const ActType type : {ActType::F32, ActType::BF16}) {
     check_fused(37, 300, type);
