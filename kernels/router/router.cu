@@ -161,8 +161,10 @@ void router_forward_cuda(const float* logits, const float* bias, int64_t tokens,
   const size_t smem =
       static_cast<size_t>(kWarpsPerBlock * router_smem_floats_per_warp(config.experts, config.groups)) * sizeof(float);
   // At most 8 · (2·1024 + 2·64) floats = 68 KiB: above the default 48 KiB for the largest configs.
-  TANDEM_CUDA_CHECK(cudaFuncSetAttribute(router_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem)));
+  if (smem > 48 * 1024) {
+    TANDEM_CUDA_CHECK(cudaFuncSetAttribute(router_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(smem)));
+  }
   router_forward_kernel<<<warp_blocks(tokens), kWarpsPerBlock * 32, smem, stream>>>(
       logits, bias, static_cast<int>(tokens), static_cast<int>(config.experts), static_cast<int>(config.groups),
       static_cast<int>(config.topk_groups), static_cast<int>(config.top_k), config.route_scale, scores, topk_idx,
