@@ -35,24 +35,8 @@ struct Options {
 // Median and minimum of `iters` runs of `run` after `warmup` untimed ones, in microseconds.
 template <typename Run>
 std::pair<double, double> time_it(Run&& run, const Options& o) {
-  cudaEvent_t start, stop;
-  TANDEM_CUDA_CHECK(cudaEventCreate(&start));
-  TANDEM_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < o.warmup; ++i) run();
-  std::vector<double> us;
-  for (int i = 0; i < o.iters; ++i) {
-    TANDEM_CUDA_CHECK(cudaEventRecord(start));
-    run();
-    TANDEM_CUDA_CHECK(cudaEventRecord(stop));
-    TANDEM_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    TANDEM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    us.push_back(ms * 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(us.begin(), us.end());
-  return {us[us.size() / 2], us.front()};
+  const CudaTiming c = time_cuda(run, o.warmup, o.iters);
+  return {c.median_us, c.min_us};
 }
 
 // Rows of head `head` of sequence 0 of a [batch, seq, heads, dim] BF16 device tensor, as floats.

@@ -2,6 +2,9 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
 #include "kernels/bench_cuda/bench_data_cuda.h"
 #include "kernels/common/cuda_check_cuda.h"
 
@@ -56,6 +59,29 @@ void to_bf16(const float* x, uint16_t* out, int64_t count, cudaStream_t stream) 
 
 void flush_l2(void* scratch, size_t bytes, cudaStream_t stream) {
   TANDEM_CUDA_CHECK(cudaMemsetAsync(scratch, 0x5A, bytes, stream));
+}
+
+CudaTiming time_cuda(const std::function<void()>& run, int warmup, int iters, void* l2_scratch, size_t l2_scratch_bytes) {
+  if (iters < 1) throw std::invalid_argument("time_cuda: iters must be at least 1");
+  cudaEvent_t start, stop;
+  TANDEM_CUDA_CHECK(cudaEventCreate(&start));
+  TANDEM_CUDA_CHECK(cudaEventCreate(&stop));
+  for (int i = 0; i < warmup; ++i) run();
+  std::vector<double> us;
+  for (int i = 0; i < iters; ++i) {
+    if (l2_scratch) flush_l2(l2_scratch, l2_scratch_bytes);
+    TANDEM_CUDA_CHECK(cudaEventRecord(start));
+    run();
+    TANDEM_CUDA_CHECK(cudaEventRecord(stop));
+    TANDEM_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    TANDEM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    us.push_back(double(ms) * 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(us.begin(), us.end());
+  return {us[us.size() / 2], us.front()};
 }
 
 }  // namespace tandem::kernels::cuda::bench

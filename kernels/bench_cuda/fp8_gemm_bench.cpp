@@ -81,27 +81,10 @@ double tflops(const Shape& s, double us) { return us > 0 ? flops_of(s) / (us * 1
 // Times `run` (one GEMM) `iters` times after `warmup` runs, each after an L2 flush, with CUDA events.
 template <typename Run>
 Timing time_it(Run&& run, const Options& o, void* scratch, size_t scratch_bytes) {
-  cudaEvent_t start, stop;
-  TANDEM_CUDA_CHECK(cudaEventCreate(&start));
-  TANDEM_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < o.warmup; ++i) run();
-  std::vector<double> us;
-  for (int i = 0; i < o.iters; ++i) {
-    bench::flush_l2(scratch, scratch_bytes);
-    TANDEM_CUDA_CHECK(cudaEventRecord(start));
-    run();
-    TANDEM_CUDA_CHECK(cudaEventRecord(stop));
-    TANDEM_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    TANDEM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    us.push_back(ms * 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(us.begin(), us.end());
+  const bench::CudaTiming c = bench::time_cuda(run, o.warmup, o.iters, scratch, scratch_bytes);
   Timing t;
-  t.median_us = us[us.size() / 2];
-  t.min_us = us.front();
+  t.median_us = c.median_us;
+  t.min_us = c.min_us;
   t.valid = true;
   return t;
 }

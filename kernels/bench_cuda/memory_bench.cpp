@@ -116,26 +116,9 @@ class Runner {
 
  private:
   void time(const std::function<void()>& run, Result& r) {
-    cudaEvent_t start, stop;
-    TANDEM_CUDA_CHECK(cudaEventCreate(&start));
-    TANDEM_CUDA_CHECK(cudaEventCreate(&stop));
-    for (int i = 0; i < o_.warmup; ++i) run();
-    std::vector<double> us;
-    for (int i = 0; i < o_.iters; ++i) {
-      flush_l2(scratch_, scratch_bytes_);
-      TANDEM_CUDA_CHECK(cudaEventRecord(start));
-      run();
-      TANDEM_CUDA_CHECK(cudaEventRecord(stop));
-      TANDEM_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      TANDEM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      us.push_back(ms * 1e3);
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    std::sort(us.begin(), us.end());
-    r.median_us = us[us.size() / 2];
-    r.min_us = us.front();
+    const CudaTiming c = time_cuda(run, o_.warmup, o_.iters, scratch_, scratch_bytes_);
+    r.median_us = c.median_us;
+    r.min_us = c.min_us;
   }
   Options o_;
   void* scratch_;
