@@ -1,8 +1,8 @@
 // The executor: runs a StepProgram on CPU ranks (threads) the way the simulator replays it. Each rank
 // issues its op instances in program order onto its streams, waiting (through events) for the ops an
-// op depends on: the program's dependencies plus every earlier producer of the tensors it reads (the
-// program lists only the last), and the route gradient that the combine backward hands to the router.
-// Every op's start and end come from events and go into a Timeline (source "cpu").
+// op depends on: the program's dependencies, re-derived from the tensors as a guard (every earlier
+// writer of an input, under the executor's tensor identity). Every op's start and end come from
+// events and go into a Timeline.
 #pragma once
 #include <chrono>
 #include <functional>
