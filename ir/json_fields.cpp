@@ -52,7 +52,16 @@ std::string nearest_name(const std::string& word, const std::vector<std::string>
   }
   // A typo changes a few characters; farther names are not suggested.
   const size_t limit = std::max<size_t>(2, std::min(word.size(), best.size()) / 3);
-  return best_d <= limit ? best : std::string();
+  if (best_d <= limit) return best;
+  // A part of a name ("hidden" for "hidden_size", "nodes_per_token" for "max_nodes_per_token"): the
+  // shortest candidate that contains the word, or that the word contains.
+  std::string part;
+  for (const auto& c : candidates) {
+    const bool contains = word.size() >= 3 && c.find(word) != std::string::npos;
+    const bool contained = c.size() >= 3 && word.find(c) != std::string::npos;
+    if ((contains || contained) && (part.empty() || c.size() < part.size())) part = c;
+  }
+  return part;
 }
 
 FieldReader::FieldReader(const json& obj, std::string path, std::string file, bool inherited)

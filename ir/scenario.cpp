@@ -43,6 +43,10 @@ json parse_json_text(const std::string& text, const std::string& file) {
     const bool truncated = e.byte >= text.size();
     throw ScenarioError(file, fmt::format("byte {}", e.byte), "a complete JSON document",
                         truncated ? "the end of the file (truncated?)" : std::string("invalid JSON: ") + e.what());
+  } catch (const json::out_of_range&) {
+    // A number literal beyond a double (nlohmann names no position for it).
+    throw ScenarioError(file, "(file)", "numbers within the range of a double (about ±1.8e308)",
+                        "a number literal too large to represent");
   }
 }
 
@@ -93,6 +97,8 @@ json resolve_part(const json& part, const std::string& kind, const std::string& 
   return merged;
 }
 
+std::string path_of_override(const std::string& text) { return text.substr(0, text.find('=')); }
+
 void apply_override(json& doc, const std::string& text, const std::string& file) {
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0)
@@ -103,6 +109,9 @@ void apply_override(json& doc, const std::string& text, const std::string& file)
     value = json::parse(value_text);
   } catch (const json::parse_error&) {
     value = value_text;  // a bare word: a string
+  } catch (const json::out_of_range&) {
+    throw ScenarioError(file, path_of_override(text), "a number within the range of a double (about ±1.8e308)",
+                        value_text.size() > 40 ? value_text.substr(0, 40) + "..." : value_text);
   }
   json* node = &doc;
   size_t start = 0;

@@ -27,6 +27,10 @@ void validate_scenario(const Scenario& s) {
     throw ScenarioError(f, "plan.global_batch_seqs",
                         fmt::format("a multiple of dp × micro_batch_seqs = {} × {} = {}", p.dp, p.micro_batch_seqs, p.dp * p.micro_batch_seqs),
                         std::to_string(p.global_batch_seqs));
+  if (p.micro_batches() > kMaxMicroBatches)
+    throw ScenarioError(f, "plan.global_batch_seqs",
+                        fmt::format("at most {} micro-batches per step (global_batch_seqs / (dp × micro_batch_seqs))", kMaxMicroBatches),
+                        fmt::format("{} / ({} × {}) = {} micro-batches", p.global_batch_seqs, p.dp, p.micro_batch_seqs, p.micro_batches()));
   const PipelineShape shape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches())};
   try {
     validate(shape);

@@ -90,6 +90,26 @@ TEST_CASE("bad fields name the file, the path, what was expected and what was fo
     CHECK(e.path() == "plan.micro_batch_seq");
     CHECK_THAT(e.expected(), Catch::Contains("micro_batch_seqs"));
   }
+  SECTION("unknown key that is part of a valid one") {
+    json d = base_doc();
+    d["model"] = {{"base", "tiny"}, {"hidden", 64}};   // too far for a typo from "hidden_size"
+    CHECK_THAT(error_of(d).expected(), Catch::Contains("a known key such as \"hidden_size\""));
+    json d2 = base_doc();
+    d2["plan"]["nodes_per_token"] = 2;
+    CHECK_THAT(error_of(d2).expected(), Catch::Contains("\"max_nodes_per_token\""));
+  }
+  SECTION("micro-batch count beyond the schedule's limit names the batch, not a truncated count") {
+    json d = base_doc();
+    d["plan"]["global_batch_seqs"] = int64_t(1) << 40;   // 2^40 / (2 x 4) = 2^37 micro-batches
+    const auto e = error_of(d);
+    CHECK(e.path() == "plan.global_batch_seqs");
+    CHECK_THAT(e.found(), Catch::Contains("= 137438953472 micro-batches"));
+  }
+  SECTION("a number beyond a double in --set") {
+    const auto e = error_of(base_doc(), {"plan.pp=" + std::string(400, '9')});
+    CHECK(e.path() == "plan.pp");
+    CHECK_THAT(e.expected(), Catch::Contains("range of a double"));
+  }
   SECTION("unknown preset with a suggestion") {
     json d = base_doc();
     d["model"] = "deepseek-v3-617b";
@@ -195,6 +215,9 @@ TEST_CASE("bad files: missing, truncated, not JSON, too large, a directory", "[i
   CHECK_THAT(load_error(write_temp("garbage.json", "model = tiny\n")), Catch::Contains("invalid JSON"));
   CHECK_THAT(load_error(write_temp("empty.json", "")), Catch::Contains("expected a complete JSON document"));
   CHECK_THAT(load_error(std::filesystem::temp_directory_path().string()), Catch::Contains("a directory"));
+  // A number literal beyond a double: a bad file (exit code 2), not a parser exception.
+  CHECK_THAT(load_error(write_temp("bignum.json", R"({"model": "tiny", "plan": {"pp": 1)" + std::string(400, '0') + "}}")),
+             Catch::Contains("range of a double"));
   // A file larger than the limit is refused before it is read (sparse file: no disk used).
   const auto big = std::filesystem::temp_directory_path() / "tandem_test_huge.json";
   { std::ofstream(big) << "{"; }
