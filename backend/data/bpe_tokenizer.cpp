@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -173,6 +174,8 @@ BpeTokenizer BpeTokenizer::from_json(const std::string& json_text, const std::st
 }
 
 BpeTokenizer BpeTokenizer::load(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw DataError(fmt::format("{}: expected a tokenizer file, found a directory", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(fmt::format("{}: cannot open the tokenizer file", path));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -38,9 +39,30 @@ void store_le(std::string& out, T v) {
 }  // namespace
 
 TokenFile read_token_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw DataError(fmt::format("{}: expected a token file, found a directory", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(fmt::format("{}: cannot open the token file ({})", path, std::strerror(errno)));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The header first; then no more than the size it announces and one chunk past it, to see padding (an
+  // endless input, such as a device, never passes the magic check).
+  std::string bytes(kTokenFileHeaderBytes, '\0');
+  in.read(bytes.data(), std::streamsize(bytes.size()));
+  bytes.resize(size_t(in.gcount()));
+  if (bytes.size() == kTokenFileHeaderBytes && std::memcmp(bytes.data(), kTokenFileMagic, 8) == 0) {
+    const auto* h = reinterpret_cast<const unsigned char*>(bytes.data());
+    const uint32_t width = load_le<uint32_t>(h + 16);
+    const uint64_t count = load_le<uint64_t>(h + 24);
+    const uint64_t body = (width == 2 || width == 4) && count <= (uint64_t(1) << 40) ? count * width : 0;
+    char chunk[1 << 16];
+    while (bytes.size() <= kTokenFileHeaderBytes + body && in.read(chunk, sizeof chunk).gcount() > 0)
+      bytes.append(chunk, size_t(in.gcount()));
+  }
+  // The file's whole size for messages (what was read stops early when the header is wrong).
+  auto file_bytes = [&] {
+    const auto size = std::filesystem::file_size(path, ec);
+    return ec ? uint64_t(bytes.size()) : uint64_t(size);
+  };
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() < kTokenFileHeaderBytes)
     throw DataError(fmt::format("{}: not a token file: expected a {}-byte header, found a file of {} bytes", path,
@@ -56,7 +78,7 @@ TokenFile read_token_file(const std::string& path) {
     throw DataError(fmt::format("{}: vocabulary size {} does not fit {} bytes per token", path, vocab, width));
   if (count > (bytes.size() - kTokenFileHeaderBytes) / width || kTokenFileHeaderBytes + count * width != bytes.size())
     throw DataError(fmt::format("{}: the header says {} tokens ({} bytes with the header), the file has {} bytes (truncated or padded)",
-                                path, count, kTokenFileHeaderBytes + count * width, bytes.size()));
+                                path, count, kTokenFileHeaderBytes + count * width, file_bytes()));
   const uint64_t found = fnv1a64(p + kTokenFileHeaderBytes, count * width);
   if (found != checksum)
     throw DataError(fmt::format("{}: checksum mismatch: header {:016x}, tokens {:016x} (corrupt file)", path, checksum, found));

@@ -92,6 +92,13 @@ TEST_CASE("token files round trip and every kind of damage is reported", "[data]
   spit(dir / "short.tok", "TDMT");
   CHECK_THROWS_WITH(read_token_file((dir / "short.tok").string()), Catch::Contains("expected a 40-byte header"));
   CHECK_THROWS_WITH(read_token_file((dir / "missing.tok").string()), Catch::Contains("cannot open"));
+  // A directory, and an endless input (read no further than the header it lacks).
+  CHECK_THROWS_WITH(read_token_file(dir.string()), Catch::Contains("expected a token file, found a directory"));
+  CHECK_THROWS_WITH(read_token_file("/dev/zero"), Catch::Contains("expected the magic"));
+  // Padding after the announced tokens: the message gives the file's real size.
+  spit(dir / "padded.tok", good + std::string(100000, 'x'));
+  CHECK_THROWS_WITH(read_token_file((dir / "padded.tok").string()),
+                    Catch::Contains("the file has " + std::to_string(good.size() + 100000) + " bytes"));
   CHECK_THROWS_WITH(write_token_file((dir / "bad.tok").string(), TokenFile{5, {1, 5}}),
                     Catch::Contains("token 5 at position 1 is not below the vocabulary size 5"));
   CHECK_FALSE(fs::exists(dir / "bad.tok"));

@@ -7,6 +7,7 @@
 // and writes nothing.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -22,6 +23,8 @@ using namespace tandem::backend;
 namespace {
 
 std::string read_text(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw DataError(fmt::format("{}: expected a text file, found a directory", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(fmt::format("{}: cannot open the text file", path));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
