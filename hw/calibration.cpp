@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -309,7 +310,10 @@ CalibrationTable CalibrationTable::parse(const nlohmann::json& doc, const std::s
     if (!points[i].is_object()) fail(where, "an object", PointReader::show(points[i]));
     PointReader r(points[i], where, source);
     const ir::OpPayload op = read_point(r);
-    const double time_ns = r.positive("time_us") * 1e3;
+    const double time_us = r.positive("time_us");
+    // A kernel measured at more than 1000 s is a unit mistake, and its nanoseconds would not fit the clock.
+    if (time_us > 1e9) fail(where + ".time_us", "a positive number of at most 1e9 (1000 s)", PointReader::show(points[i]["time_us"]));
+    const double time_ns = time_us * 1e3;
     r.check_unknown();
     const CalibrationKey k = calibration_key(op);
     auto& curve = t.curves_[k.key];
@@ -337,17 +341,19 @@ CalibrationTable CalibrationTable::parse_text(const std::string& text, const std
 }
 
 CalibrationTable CalibrationTable::load(const std::string& path) {
+  constexpr size_t kMaxBytes = size_t(64) << 20;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw std::invalid_argument(path + ": expected a calibration table (a JSON file), found a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::invalid_argument(path + ": cannot open the calibration table");
-  in.seekg(0, std::ios::end);
-  const auto size = in.tellg();
-  if (size > std::streamoff(64) << 20)
-    throw std::invalid_argument(path + ": expected a calibration table under 64 MiB, found " +
-                                std::to_string(size) + " bytes");
-  in.seekg(0);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_text(ss.str(), path);
+  // Read no more than one chunk past the limit, so that an endless file (a device, a pipe) ends too.
+  std::string text;
+  char chunk[1 << 16];
+  while (text.size() <= kMaxBytes && in.read(chunk, sizeof chunk).gcount() > 0) text.append(chunk, size_t(in.gcount()));
+  if (text.size() > kMaxBytes)
+    throw std::invalid_argument(path + ": expected a calibration table under 64 MiB, found a larger file");
+  return parse_text(text, path);
 }
 
 size_t CalibrationTable::points() const {

@@ -1,5 +1,7 @@
 // Tests of calibration tables: interpolation inside the measured range, the rule outside it, the
 // override of the default model, and the parser's errors on bad input.
+#include <filesystem>
+
 #include <catch2/catch.hpp>
 
 #include "hw/calibration.h"
@@ -99,6 +101,9 @@ TEST_CASE("calibration parser rejects bad input with path, expectation and findi
         std::string::npos);
   CHECK(point_error(R"({"op": "gemm", "m": 8, "n": 8, "k": 8, "time_us": -3})")
             .find("time_us: expected a positive number, found -3") != std::string::npos);
+  // 1e300 us used to reach the engine as a wrapped-around integer time (a faster step than 117 us gave).
+  CHECK(point_error(R"({"op": "gemm", "m": 8, "n": 8, "k": 8, "time_us": 1e300})").find("time_us: expected a positive number of at most 1e9") !=
+        std::string::npos);
   CHECK(point_error(R"({"op": "gemm", "m": 8, "n": 8, "k": 8, "time_us": "fast"})").find("found \"fast\"") !=
         std::string::npos);
   CHECK(point_error(R"({"op": "gemm", "m": 8.5, "n": 8, "k": 8, "time_us": 1})").find("m: expected an integer") !=
@@ -122,4 +127,7 @@ TEST_CASE("missing calibration file is reported with its path", "[hw][calibratio
   } catch (const std::invalid_argument& e) {
     CHECK(std::string(e.what()).find("/nonexistent/cal.json: cannot open") != std::string::npos);
   }
+  // A directory, and an endless input: read up to the limit, not until memory runs out.
+  CHECK_THROWS_WITH(hw::CalibrationTable::load(std::filesystem::temp_directory_path().string()), Catch::Contains("found a directory"));
+  CHECK_THROWS_WITH(hw::CalibrationTable::load("/dev/zero"), Catch::Contains("under 64 MiB"));
 }
