@@ -24,8 +24,17 @@ struct Event {
 
 class EventQueue {
  public:
-  // Throws std::logic_error when time_ns is earlier than the last event taken.
+  // Latest time an event may have: 2^62 ns, about 146 years. A step that runs past it comes from
+  // sizes out of any reach, and later times would overflow the 64-bit clock.
+  static constexpr int64_t kHorizonNs = int64_t(1) << 62;
+
+  // Throws std::invalid_argument when time_ns lies past the horizon (or wrapped around past it),
+  // std::logic_error when it is earlier than the last event taken.
   void push(int64_t time_ns, uint32_t kind, uint32_t a, uint64_t b) {
+    if (time_ns > kHorizonNs || time_ns < 0)
+      throw std::invalid_argument(
+          "the simulated step runs past the simulator's horizon of 2^62 ns (146 years): the scenario's sizes (sequence "
+          "length, micro-batches, slow-downs) are out of reach");
     if (time_ns < last_)
       throw std::logic_error("event scheduled at " + std::to_string(time_ns) + " ns, before the current " +
                              std::to_string(last_) + " ns");

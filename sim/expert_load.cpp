@@ -2,6 +2,7 @@
 #include "sim/expert_load.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -64,13 +65,19 @@ std::vector<double> parse_expert_load(const std::string& text, const std::string
 }
 
 std::vector<double> load_expert_load(const std::string& path, int64_t experts) {
+  constexpr size_t kMaxBytes = size_t(16) << 20;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw std::invalid_argument(path + ": (file): expected an expert load file, found a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::invalid_argument(path + ": cannot open the expert load file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().size() > (size_t(16) << 20))
+  // Read no more than one chunk past the limit, so that an endless file (a device, a pipe) ends too.
+  std::string text;
+  char chunk[1 << 16];
+  while (text.size() <= kMaxBytes && in.read(chunk, sizeof chunk).gcount() > 0) text.append(chunk, size_t(in.gcount()));
+  if (text.size() > kMaxBytes)
     throw std::invalid_argument(path + ": expected an expert load file under 16 MiB, found a larger file");
-  return parse_expert_load(ss.str(), path, experts);
+  return parse_expert_load(text, path, experts);
 }
 
 }  // namespace tandem::sim

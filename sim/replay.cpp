@@ -25,8 +25,8 @@ const char* to_string(Mode m) {
 Straggler parse_straggler(const std::string& spec) {
   const size_t colon = spec.find(':');
   auto bad = [&](const std::string& found) {
-    throw std::invalid_argument(fmt::format("straggler '{}': expected RANK:FACTOR with FACTOR >= 1 (e.g. 17:1.25), found {}",
-                                            spec, found));
+    throw std::invalid_argument(
+        fmt::format("straggler '{}': expected RANK:FACTOR with 1 <= FACTOR <= {} (e.g. 17:1.25), found {}", spec, kMaxStragglerFactor, found));
   };
   if (colon == std::string::npos) bad("no ':'");
   Straggler s;
@@ -37,7 +37,7 @@ Straggler parse_straggler(const std::string& spec) {
     s.rank = rank;
     const std::string f = spec.substr(colon + 1);
     s.factor = std::stod(f, &used);
-    if (used != f.size() || !(s.factor >= 1.0) || !std::isfinite(s.factor)) bad(fmt::format("factor '{}'", f));
+    if (used != f.size() || !(s.factor >= 1.0) || !(s.factor <= kMaxStragglerFactor)) bad(fmt::format("factor '{}'", f));
   } catch (const std::invalid_argument& e) {
     if (std::string(e.what()).rfind("straggler", 0) == 0) throw;
     bad("a non-number");

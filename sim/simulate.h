@@ -23,7 +23,9 @@ struct Straggler {
   int64_t rank = 0;
   double factor = 1.0;
 };
-// "RANK:FACTOR" with FACTOR >= 1, e.g. "17:1.25". Throws std::invalid_argument.
+// Largest slow-down a straggler may have (its kernel times must stay inside the engine's clock).
+inline constexpr double kMaxStragglerFactor = 1000;
+// "RANK:FACTOR" with 1 <= FACTOR <= kMaxStragglerFactor, e.g. "17:1.25". Throws std::invalid_argument.
 Straggler parse_straggler(const std::string& spec);
 
 // One executed op, for timelines.

@@ -3,9 +3,12 @@
 // pair, and a 1F1B pipeline with unit costs.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include "hand_program.h"
 #include "hw/calibration.h"
 #include "ir/schedule.h"
+#include "sim/event_queue.h"
 #include "sim/report.h"
 #include "sim/simulate.h"
 
@@ -208,7 +211,9 @@ TEST_CASE("a straggler's kernels take its factor longer and hold the pipeline ba
 TEST_CASE("bad straggler specs are refused", "[sim][errors]") {
   CHECK(sim::parse_straggler("17:1.25").rank == 17);
   CHECK(sim::parse_straggler("17:1.25").factor == 1.25);
-  for (const char* bad : {"17", "x:2", "3:0.5", "3:abc", "-1:2", "3:2x"}) {
+  CHECK(sim::parse_straggler("3:1000").factor == 1000);
+  // Above 1000 the slowed kernels could run past the 64-bit clock (1e9 used to wrap it around).
+  for (const char* bad : {"17", "x:2", "3:0.5", "3:abc", "-1:2", "3:2x", "3:1000.5", "3:1e9", "3:inf", "3:nan"}) {
     INFO(bad);
     CHECK_THROWS_WITH(sim::parse_straggler(bad), Catch::Contains("expected RANK:FACTOR"));
   }
@@ -224,4 +229,13 @@ TEST_CASE("a program that waits for a transfer nobody sends reports the deadlock
   p.op(1, big_gemm(), ir::Stream::Compute);
   p.finish();
   CHECK_THROWS_WITH(run(p, test_cluster(1, 2)), Catch::Contains("deadlocked") && Catch::Contains("rank 1"));
+}
+
+TEST_CASE("the event queue refuses times past its horizon instead of wrapping around", "[sim][engine][errors]") {
+  sim::EventQueue q;
+  q.push(sim::EventQueue::kHorizonNs, 0, 0, 0);   // 2^62 ns is still on the clock
+  CHECK(q.pop().time_ns == sim::EventQueue::kHorizonNs);
+  CHECK_THROWS_AS(q.push(sim::EventQueue::kHorizonNs + 1, 0, 0, 0), std::invalid_argument);
+  // now + duration past 2^63 wraps to a negative time: reported as the horizon, not as time going back.
+  CHECK_THROWS_WITH(q.push(std::numeric_limits<int64_t>::min(), 0, 0, 0), Catch::Contains("horizon"));
 }

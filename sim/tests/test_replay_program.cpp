@@ -1,6 +1,8 @@
 // Replays of real step programs (ir::StepProgram): the full and symmetric paths agree when routing is
 // balanced; the same input gives the same output bit for bit; skewed routing needs (and gets) the full
 // path; plans that do not fit in memory are reported, not crashed on.
+#include <filesystem>
+
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -154,4 +156,7 @@ TEST_CASE("expert load files parse and bad ones are refused", "[sim][routing][er
   CHECK_THROWS_WITH(sim::parse_expert_load("1 -2", "l.txt", 2), Catch::Contains("non-negative"));
   CHECK_THROWS_WITH(sim::parse_expert_load("0 0", "l.txt", 2), Catch::Contains("positive sum"));
   CHECK_THROWS_WITH(sim::load_expert_load("/nonexistent/loads", 2), Catch::Contains("cannot open"));
+  // A directory, and an endless input (read up to the limit, not until memory runs out).
+  CHECK_THROWS_WITH(sim::load_expert_load(std::filesystem::temp_directory_path().string(), 2), Catch::Contains("found a directory"));
+  CHECK_THROWS_WITH(sim::load_expert_load("/dev/zero", 2), Catch::Contains("under 16 MiB"));
 }
