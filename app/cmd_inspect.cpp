@@ -8,6 +8,7 @@
 
 #include "app/command_registry.h"
 #include "app/gpu_memory.h"
+#include "app/output_check.h"
 #include "ir/graph_check.h"
 #include "ir/memory.h"
 #include "ir/model_stats.h"
@@ -29,6 +30,7 @@ void run_inspect(const InspectOptions& o) {
   using namespace tandem::ir;
   const auto t0 = std::chrono::steady_clock::now();
   Scenario scenario = load_scenario(o.scenario, o.overrides);
+  check_against_hardware(scenario);
   const ModelStats stats = model_stats(scenario.model, scenario.plan.seq_len);
   const StepProgram program(std::move(scenario));
   const auto memory = rank_memory(program);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "app/command_registry.h"
+#include "app/output_check.h"
 #include "backend/cpu_backend.h"
 #include "backend/trainer.h"
 #include "ir/step_program.h"
@@ -31,6 +32,7 @@ struct RunOptions {
 void run_run(const RunOptions& o) {
   using namespace tandem::backend;
   ir::Scenario scenario = ir::load_scenario(o.scenario, o.overrides);
+  check_against_hardware(scenario);
   std::unique_ptr<ir::StepProgram> program;
   try {
     program = std::make_unique<ir::StepProgram>(std::move(scenario));
@@ -63,6 +65,7 @@ void run_run(const RunOptions& o) {
   } catch (const DataError& e) {
     bad_input(e.what());
   }
+  if (!o.trace.empty()) check_output_file(o.trace, "--trace");
   const auto logs = trainer->run();
   const auto& tl = trainer->timeline();
   for (const auto& s : logs)
@@ -90,10 +93,11 @@ const RegisterCommand reg(45, "run", [](CLI::App& root) {
   cmd->add_option("--set", o->overrides, "Override a scenario field (repeatable)");
   cmd->add_option("--trace", o->trace, "Write the timeline (Chrome trace JSON) to this file");
   cmd->add_option("--data", o->data, "Token file (default: synthetic tokens)");
-  cmd->add_option("--steps", o->steps, "Steps to execute")->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", o->steps, "Steps to execute")->check(integer_in(1, 1000000));
   cmd->add_option("--seed", o->seed, "Seed of the initialisation and the tokens");
-  cmd->add_option("--threads", o->threads, "Threads inside each rank's GEMMs and attention")->check(CLI::PositiveNumber);
-  cmd->add_option("--memory-limit-gib", o->memory_limit_gib, "Memory the run may use (default: 80% of the machine's)");
+  cmd->add_option("--threads", o->threads, "Threads inside each rank's GEMMs and attention")->check(integer_in(1, 1024));
+  cmd->add_option("--memory-limit-gib", o->memory_limit_gib, "Memory the run may use, in GiB (default, or 0: 80% of the machine's)")
+      ->check(CLI::Range(0.0, 1048576.0));
   cmd->add_flag("--exact", o->exact, "FP32 everywhere: no BF16 rounding, no FP8");
   cmd->callback([o] { run_run(*o); });
 });

@@ -10,7 +10,9 @@
 
 #include "app/cmd_simulate_trace.h"
 #include "app/command_registry.h"
+#include "app/output_check.h"
 #include "hw/calibration.h"
+#include "hw/gpu_catalogue.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
 #include "sim/report.h"
@@ -32,6 +34,7 @@ struct SimulateOptions {
 // plan.routing.expert_load.
 ir::Scenario load_with_routing(const SimulateOptions& o) {
   ir::Scenario s = ir::load_scenario(o.scenario, o.overrides);
+  check_against_hardware(s);
   std::string file = o.expert_load;
   if (file.empty() && s.plan.routing.kind == ir::RoutingKind::File && s.plan.routing.expert_load.empty())
     file = s.plan.routing.load_file;
@@ -59,6 +62,10 @@ void run_simulate(const SimulateOptions& o) {
     for (const auto& s : o.failed) options.link_faults.push_back(hw::parse_link_fault(s, true));
     if (!o.calibration.empty()) {
       calibration = hw::CalibrationTable::load(o.calibration);
+      // Times measured on one GPU say nothing of another.
+      if (!calibration.gpu().empty() && hw::find_gpu(calibration.gpu()) != hw::find_gpu(program.cluster().gpu))
+        throw std::invalid_argument(fmt::format("{}: gpu: expected the scenario's GPU {}, found a table measured on {}",
+                                                o.calibration, program.cluster().gpu, calibration.gpu()));
       options.calibration = &calibration;
     }
   } catch (const std::invalid_argument& e) {
@@ -102,6 +109,7 @@ void run_simulate(const SimulateOptions& o) {
                         fmt::format("error: the timeline would hold {:.0f} events (about {:.1f} GB in memory); keep "
                                     "fewer ranks with --trace-ranks (at most {:.0f} events)",
                                     events, events * 150e-9, kMaxTraceEvents)};
+    check_output_file(o.trace_file, "--trace");
   }
   sim::SimResult result;
   try {

@@ -22,7 +22,10 @@ std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks)
                                             "within 0..{}, found {}", text, num_ranks - 1, found));
   };
   auto number = [&](const std::string& s) {
-    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) bad(fmt::format("'{}'", s));
+    if (s.empty()) bad("an empty item");
+    if (s.find_first_not_of("0123456789") != std::string::npos) bad(fmt::format("'{}'", s));
+    // More digits than any rank count has: out of range (and beyond what stoll reads).
+    if (s.size() > 12) bad(fmt::format("rank {}", s));
     const int64_t v = std::stoll(s);
     if (v >= num_ranks) bad(fmt::format("rank {}", v));
     return v;
@@ -32,6 +35,7 @@ std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks)
     const size_t comma = text.find(',', pos);
     const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     const size_t dash = item.find('-');
+    if (dash == 0) bad(fmt::format("'{}' (ranks are not negative)", item));
     if (dash == std::string::npos) {
       out.push_back(number(item));
     } else {

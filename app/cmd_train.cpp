@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "app/command_registry.h"
+#include "app/output_check.h"
 #include "backend/cpu_backend.h"
 #include "backend/trainer.h"
 #include "ir/step_program.h"
@@ -32,6 +33,7 @@ struct TrainCliOptions {
 void run_train(TrainCliOptions& o) {
   using namespace tandem::backend;
   ir::Scenario scenario = ir::load_scenario(o.scenario, o.overrides);
+  check_against_hardware(scenario);
   std::unique_ptr<ir::StepProgram> program;
   try {
     program = std::make_unique<ir::StepProgram>(std::move(scenario));
@@ -65,6 +67,10 @@ void run_train(TrainCliOptions& o) {
     fmt::print(stderr, "nothing to do: the checkpoint is at step {}, --steps is {}\n", trainer->start_step(), o.train.steps);
     return;
   }
+  // Every input is good: make sure the outputs can be written before training for them.
+  if (!o.trace.empty()) check_output_file(o.trace, "--trace");
+  if (!o.train.log_path.empty()) check_output_file(o.train.log_path, "--log");
+  if (!o.train.checkpoint_dir.empty()) ensure_output_dir(o.train.checkpoint_dir, "--checkpoint");
   std::vector<backend::StepLog> logs;
   try {
     logs = trainer->run([&](const backend::StepLog& s) {
@@ -98,25 +104,27 @@ const RegisterCommand reg(40, "train", [](CLI::App& root) {
   CLI::App* cmd = root.add_subcommand("train", "Train the scenario's model on the CPU backend (ranks are threads)");
   cmd->add_option("scenario", o->scenario, "Scenario JSON file or embedded name (e.g. scenarios/tiny.json)")->required();
   cmd->add_option("--set", o->overrides, "Override a scenario field, e.g. --set plan.pp=1 (repeatable)");
-  cmd->add_option("--steps", t.steps, "The step the run ends at; a resumed run continues up to it")->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", t.steps, "The step the run ends at; a resumed run continues up to it")->check(integer_in(1, 1000000000));
   cmd->add_option("--data", o->data, "Token file (docs/data.md); default: the bundled corpus data/corpus/stories.tok");
   cmd->add_option("--seed", t.seed, "Seed of the initialisation and the data order");
   cmd->add_option("--checkpoint", t.checkpoint_dir, "Directory for checkpoints (written at the end and every --checkpoint-every steps)");
-  cmd->add_option("--checkpoint-every", t.checkpoint_every, "Steps between checkpoints (0: only at the end)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--checkpoint-every", t.checkpoint_every, "Steps between checkpoints (0: only at the end)")->check(integer_in(0, 1000000000));
   cmd->add_option("--resume", t.resume, "Resume from a checkpoint file, or the newest complete one in a directory");
   cmd->add_option("--log", t.log_path, "Write one JSON object per step (step, loss, ...) to this file");
   cmd->add_option("--trace", o->trace, "Write the timeline (Chrome trace JSON) of the first --trace-steps steps");
-  cmd->add_option("--trace-steps", t.trace_steps, "Steps recorded by --trace (default 1)")->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", t.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", t.warmup, "Linear warm-up steps")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--trace-steps", t.trace_steps, "Steps recorded by --trace (default 1)")->check(integer_in(1, 1000000));
+  cmd->add_option("--lr", t.lr, "Peak learning rate (AdamW)")->check(number_above(0, false));
+  cmd->add_option("--warmup", t.warmup, "Linear warm-up steps")->check(integer_in(0, 1000000000));
   cmd->add_option("--min-lr-ratio", t.min_lr_ratio, "Cosine decay to lr x this at --steps")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--weight-decay", t.step.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--clip", t.step.clip_norm, "Gradient clipping norm (0: off)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--weight-decay", t.step.weight_decay, "AdamW weight decay")->check(number_above(0, true));
+  cmd->add_option("--clip", t.step.clip_norm, "Gradient clipping norm (0: off)")->check(number_above(0, true));
   cmd->add_option("--spike-factor", t.step.spike_factor, "Skip an update whose loss exceeds this times the running mean (0: off)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", t.backend.gemm_threads, "Threads inside each rank's GEMMs and attention")->check(CLI::PositiveNumber);
-  cmd->add_option("--memory-limit-gib", o->memory_limit_gib, "Memory the run may use (default: 80% of the machine's)");
-  cmd->add_option("--print-every", o->print_every, "Without a terminal: print a progress line every N steps (0: none)");
+      ->check(number_above(0, true));
+  cmd->add_option("--threads", t.backend.gemm_threads, "Threads inside each rank's GEMMs and attention")->check(integer_in(1, 1024));
+  cmd->add_option("--memory-limit-gib", o->memory_limit_gib, "Memory the run may use, in GiB (default, or 0: 80% of the machine's)")
+      ->check(CLI::Range(0.0, 1048576.0));
+  cmd->add_option("--print-every", o->print_every, "Without a terminal: print a progress line every N steps (0: none)")
+      ->check(integer_in(0, 1000000000));
   cmd->add_option("--inject-nan-step", t.inject_nan_step, "Testing the guard: a NaN enters the backward at this step");
   cmd->add_flag("--exact", t.backend.exact, "FP32 everywhere: no BF16 rounding, no FP8 (reference runs)");
   cmd->callback([o] { run_train(*o); });

@@ -1,6 +1,9 @@
 // Registry of the `tandem` subcommands: each cmd_*.cpp registers a setup function at static
 // initialisation; main() builds the CLI11 app from them in a fixed order.
 #pragma once
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -25,6 +28,35 @@ struct RegisterCommand {
     command_registry().push_back({order, std::move(name), std::move(setup)});
   }
 };
+
+// Option checks whose messages name the value (CLI11 2.1's PositiveNumber prints the largest double
+// instead): an integer in [low, high], or a finite number above (or at least) `low`.
+inline CLI::Validator integer_in(long long low, long long high) {
+  return CLI::Validator(
+      [low, high](std::string& text) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno == ERANGE || v < low || v > high)
+          return "expected an integer in [" + std::to_string(low) + ", " + std::to_string(high) + "], found '" + text + "'";
+        return {};
+      },
+      "INT in [" + std::to_string(low) + ", " + std::to_string(high) + "]");
+}
+
+inline CLI::Validator number_above(double low, bool or_equal) {
+  const std::string want = std::string(or_equal ? "a number >= " : "a number > ") + CLI::detail::to_string(low);
+  return CLI::Validator(
+      [low, or_equal, want](std::string& text) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v) || (or_equal ? v < low : v <= low))
+          return "expected " + want + ", found '" + text + "'";
+        return {};
+      },
+      or_equal ? "NUMBER >= " + CLI::detail::to_string(low) : "NUMBER > " + CLI::detail::to_string(low));
+}
 
 // Thrown by a subcommand callback to end with a message and an exit code.
 struct CommandExit {

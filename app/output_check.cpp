@@ -1,0 +1,78 @@
+// Output paths checked before the work they would receive, and the scenario checked against the GPU
+// catalogue (see output_check.h).
+#include "app/output_check.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "app/command_registry.h"
+
+#ifdef TANDEM_HW
+#include "hw/gpu_catalogue.h"
+#endif
+
+namespace tandem::app {
+
+namespace fs = std::filesystem;
+
+void check_output_file(const std::string& path, const std::string& option) {
+  auto bad = [&](const std::string& why) {
+    throw CommandExit{kExitBadInput, fmt::format("error: {} {}: cannot write this file: {}", option, path, why)};
+  };
+  if (path.empty()) bad("the path is empty");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) bad("it is a directory");
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) {
+    const auto st = fs::status(parent, ec);
+    if (!fs::exists(st)) bad(fmt::format("the directory {} does not exist", parent.string()));
+    if (!fs::is_directory(st)) bad(fmt::format("{} is not a directory", parent.string()));
+  }
+  // The writers write PATH.tmp and rename it: try exactly that, and leave nothing behind.
+  const std::string tmp = path + ".tmp";
+  const bool existed = fs::exists(fs::symlink_status(tmp, ec));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) bad(fmt::format("cannot create {} ({})", tmp, std::strerror(errno)));
+  ::close(fd);
+  if (!existed) ::unlink(tmp.c_str());
+}
+
+void ensure_output_dir(const std::string& dir, const std::string& option) {
+  auto bad = [&](const std::string& why) {
+    throw CommandExit{kExitBadInput, fmt::format("error: {} {}: cannot write checkpoints here: {}", option, dir, why)};
+  };
+  if (dir.empty()) bad("the path is empty");
+  std::error_code ec;
+  const auto st = fs::status(dir, ec);
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st)) bad("it exists and is not a directory");
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) bad(ec.message());
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) bad(std::strerror(errno));
+}
+
+void check_against_hardware(const ir::Scenario& s) {
+#ifdef TANDEM_HW
+  const hw::GpuSpec* gpu = hw::find_gpu(s.cluster.gpu);
+  if (!gpu)
+    throw ir::ScenarioError(s.source, "cluster.gpu", "a GPU of the catalogue (" + hw::gpu_names() + ")",
+                            "\"" + s.cluster.gpu + "\"");
+  if (s.plan.comm_sms >= gpu->sms)
+    throw ir::ScenarioError(s.source, "plan.comm_sms",
+                            fmt::format("fewer SMs than the {} has ({}), so that compute keeps some", gpu->name, gpu->sms),
+                            std::to_string(s.plan.comm_sms));
+#else
+  (void)s;
+#endif
+}
+
+}  // namespace tandem::app
