@@ -1,6 +1,7 @@
 // tandem-view: opens one trace (or two, stacked for comparison) in a window, or with --screenshot
 // renders one frame headless (EGL) into a PNG. Exit codes: 0 ok, 1 failure, 2 bad input.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,18 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = cli.exit(e);
     return code == 0 ? 0 : 2;
+  }
+  // The PNG's place is checked before a trace of gigabytes is read for it.
+  if (!screenshot.empty()) {
+    std::error_code ec;
+    const std::filesystem::path parent = std::filesystem::path(screenshot).parent_path();
+    std::string why;
+    if (std::filesystem::is_directory(screenshot, ec)) why = "it is a directory";
+    else if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) why = "the directory " + parent.string() + " does not exist";
+    if (!why.empty()) {
+      fmt::print(stderr, "error: --screenshot {}: cannot write this file: {}\n", screenshot, why);
+      return 2;
+    }
   }
   viewer::ViewRange range;
   std::string range_error;

@@ -193,6 +193,13 @@ TEST_CASE("tandem-view reports bad traces and options clearly", "[viewer][cli][b
   CHECK_THAT(r.output, Catch::Contains("expected t0:t1"));
   r = run_view("/nonexistent.json");
   CHECK(r.exit_code == 2);
+  // A screenshot that cannot be written is a bad option, found before the trace is read.
+  r = run_view("'" + kGolden + "' --screenshot /nonexistent/dir/out.png");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("--screenshot /nonexistent/dir/out.png: cannot write this file"));
+  r = run_view("'" + kGolden + "' --screenshot /tmp");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("it is a directory"));
   r = run_view("'" + kGolden + "' --summary");
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("bubble 23.4%") && Catch::Contains("exposed communication: max 0.006 ms"));
