@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "app/command_registry.h"
+#include "app/device_option.h"
 #include "app/output_check.h"
 #include "backend/cpu_backend.h"
 #include "backend/trainer.h"
@@ -25,6 +26,7 @@ struct RunOptions {
   int threads = 1;
   double memory_limit_gib = 0;
   bool exact = false;
+  std::string device = "cpu";
 };
 
 [[noreturn]] void bad_input(const std::string& message) { throw CommandExit{kExitBadInput, "error: " + message}; }
@@ -59,6 +61,7 @@ void run_run(const RunOptions& o) {
   t.trace_steps = o.steps;
   t.backend.gemm_threads = o.threads;
   t.backend.exact = o.exact;
+  t.parts = device_parts(o.device, *program);   // exit 2 when --device cuda cannot run here
   std::unique_ptr<Trainer> trainer;
   try {
     trainer = std::make_unique<Trainer>(*program, t, data, source);
@@ -99,6 +102,7 @@ const RegisterCommand reg(45, "run", [](CLI::App& root) {
   cmd->add_option("--memory-limit-gib", o->memory_limit_gib, "Memory the run may use, in GiB (default, or 0: 80% of the machine's)")
       ->check(CLI::Range(0.0, 1048576.0));
   cmd->add_flag("--exact", o->exact, "FP32 everywhere: no BF16 rounding, no FP8");
+  add_device_option(cmd, o->device);
   cmd->callback([o] { run_run(*o); });
 });
 

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "app/command_registry.h"
+#include "app/device_option.h"
 #include "app/output_check.h"
 #include "backend/cpu_backend.h"
 #include "backend/trainer.h"
@@ -25,6 +26,7 @@ struct TrainCliOptions {
   double memory_limit_gib = 0;
   int64_t print_every = 0;
   std::string trace;
+  std::string device = "cpu";
   backend::TrainOptions train;
 };
 
@@ -41,6 +43,7 @@ void run_train(TrainCliOptions& o) {
   } catch (const std::invalid_argument& e) {
     bad_input(e.what());
   }
+  o.train.parts = device_parts(o.device, *program);   // exit 2 when --device cuda cannot run here
   const std::string data_path = o.data.empty() ? bundled_corpus_path() : o.data;
   if (data_path.empty()) bad_input("no --data given and the bundled corpus data/corpus/stories.tok was not found");
   TokenFile data;
@@ -127,6 +130,7 @@ const RegisterCommand reg(40, "train", [](CLI::App& root) {
       ->check(integer_in(0, 1000000000));
   cmd->add_option("--inject-nan-step", t.inject_nan_step, "Testing the guard: a NaN enters the backward at this step");
   cmd->add_flag("--exact", t.backend.exact, "FP32 everywhere: no BF16 rounding, no FP8 (reference runs)");
+  add_device_option(cmd, o->device);
   cmd->callback([o] { run_train(*o); });
 });
 

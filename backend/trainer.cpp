@@ -21,9 +21,11 @@ Trainer::Trainer(const ir::StepProgram& program, const TrainOptions& options, co
   sampler_ = std::make_unique<TokenSampler>(data, program.plan().seq_len, options.seed, data_source_);
   BackendOptions bo = options.backend;
   bo.seed = options.seed;
-  executor_ = std::make_unique<Executor>(program, bo);
+  executor_ = std::make_unique<Executor>(program, bo, options.parts);
   timeline_.metadata.scenario = program.scenario().name;
-  timeline_.metadata.source = trace::TraceSource::Cpu;
+  // The events the timeline is built from are the device's: CUDA events on a CUDA device.
+  timeline_.metadata.source =
+      executor_->rank(0).device->kind() == DeviceKind::Cuda ? trace::TraceSource::Cuda : trace::TraceSource::Cpu;
   timeline_.metadata.version = TANDEM_VERSION;
   timeline_.metadata.extra["mode"] = "train";
 }

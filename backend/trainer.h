@@ -30,6 +30,7 @@ struct TrainOptions {
   StepConfig step;                   // betas, eps, weight decay, clipping, spike rule (lr/step set per step)
   int64_t inject_nan_step = -1;      // tests: a NaN enters the main loss's backward at this step
   BackendOptions backend;
+  ExecutorParts parts;               // empty: the CPU device, communicator and ops (CUDA: cuda_executor_parts)
 };
 
 struct StepLog {

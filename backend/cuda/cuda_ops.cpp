@@ -1,0 +1,207 @@
+// The staged CUDA op runner: dispatch from an op's kind and role to a CUDA implementation or the CPU
+// op (as execute_op does), the per-op staging area on the rank's CudaDevice, the per-rank state, the
+// executor parts for `--device cuda` and the check that a GPU is there.
+#include "backend/cuda/cuda_ops.h"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "backend/cuda/cuda_device.h"
+#include "backend/cuda/cuda_ops_stage.h"
+#include "backend/inproc_communicator.h"
+#include "backend/ops.h"
+#include "kernels/common/cuda_device_cuda.h"
+
+namespace tandem::backend {
+
+namespace cuda_ops {
+
+OpStage::OpStage(Device& device, Stream& stream) : device_(device), stream_(cuda_native_stream(stream)) {}
+
+void* OpStage::alloc_bytes(size_t bytes) {
+  buffers_.push_back(device_.allocate(std::max<size_t>(bytes, 1)));
+  return buffers_.back().data();
+}
+
+void OpStage::copy_in(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  TANDEM_CUDA_DEVICE_CHECK(device_.name(), cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+}
+
+void OpStage::copy_out(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  TANDEM_CUDA_DEVICE_CHECK(device_.name(), cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+}
+
+void OpStage::zero(void* device, size_t bytes) {
+  if (bytes == 0) return;
+  TANDEM_CUDA_DEVICE_CHECK(device_.name(), cudaMemsetAsync(device, 0, bytes, stream_));
+}
+
+void OpStage::finish() {
+  TANDEM_CUDA_DEVICE_CHECK(device_.name(), cudaGetLastError());
+  TANDEM_CUDA_DEVICE_CHECK(device_.name(), cudaStreamSynchronize(stream_));
+}
+
+}  // namespace cuda_ops
+
+kernels::cuda::Fp8GemmRunner& CudaOpRunner::RankState::fp8_runner() {
+  if (!fp8) fp8 = std::make_unique<kernels::cuda::Fp8GemmRunner>();
+  return *fp8;
+}
+kernels::cuda::Bf16GemmRunner& CudaOpRunner::RankState::bf16_runner() {
+  if (!bf16) bf16 = std::make_unique<kernels::cuda::Bf16GemmRunner>();
+  return *bf16;
+}
+cuda_ops::Fp32GemmRunner& CudaOpRunner::RankState::fp32_runner() {
+  if (!fp32) fp32 = std::make_unique<cuda_ops::Fp32GemmRunner>();
+  return *fp32;
+}
+
+int64_t CudaOpCounts::cuda_total() const {
+  int64_t n = 0;
+  for (const auto& [k, v] : cuda) n += v;
+  return n;
+}
+int64_t CudaOpCounts::cpu_total() const {
+  int64_t n = 0;
+  for (const auto& [k, v] : cpu) n += v;
+  return n;
+}
+
+CudaOpRunner::CudaOpRunner(int64_t ranks, CudaOpOptions options) : options_(options) {
+  if (ranks < 1) throw std::invalid_argument(fmt::format("CudaOpRunner: {} ranks", ranks));
+  for (int64_t r = 0; r < ranks; ++r) ranks_.push_back(std::make_unique<RankState>());
+}
+
+CudaOpRunner::~CudaOpRunner() = default;
+
+CudaOpRunner::RankState& CudaOpRunner::state(int64_t rank) {
+  std::lock_guard lock(mutex_);
+  if (rank < 0 || rank >= int64_t(ranks_.size()))
+    throw std::invalid_argument(fmt::format("CudaOpRunner: rank {} of {}", rank, ranks_.size()));
+  return *ranks_[size_t(rank)];
+}
+
+CudaOpCounts CudaOpRunner::counts() const {
+  std::lock_guard lock(mutex_);
+  CudaOpCounts sum;
+  for (const auto& r : ranks_) {
+    for (const auto& [k, v] : r->counts.cuda) sum.cuda[k] += v;
+    for (const auto& [k, v] : r->counts.cpu) sum.cpu[k] += v;
+    for (const auto& [k, v] : r->counts.fp8_gemm) sum.fp8_gemm[k] += v;
+  }
+  return sum;
+}
+
+void CudaOpRunner::run(RankRuntime& rt, int32_t op, Stream& stream) { run_op_cuda(rt, op, stream, *this); }
+
+namespace {
+
+// The CPU op for kinds without a CUDA kernel of the same semantics (docs/backend.md lists them).
+void cpu_op(const OpContext& c) {
+  switch (ir::kind_of(c.t.payload)) {
+    case ir::OpKind::Quantize: return run_quantize(c);
+    case ir::OpKind::Attention: return run_attention(c);
+    case ir::OpKind::Permute: return run_permute(c);
+    case ir::OpKind::Optimizer: return run_optimizer(c);
+    case ir::OpKind::Elementwise:
+      switch (std::get<ir::Elementwise>(c.t.payload).kind) {
+        case ir::ElementwiseKind::Rope: return run_rope(c);
+        case ir::ElementwiseKind::Add: return run_residual(c);
+        case ir::ElementwiseKind::Embedding: return run_embedding(c);
+        default: break;
+      }
+      break;
+    case ir::OpKind::Comm:
+      switch (c.t.role) {
+        case ir::OpRole::Dispatch: return run_dispatch(c);
+        case ir::OpRole::Combine: return run_combine(c);
+        case ir::OpRole::PipeSend:
+        case ir::OpRole::PipeRecv: return run_pipeline(c);
+        case ir::OpRole::GradReduceScatter:
+        case ir::OpRole::GradAllReduce: return run_grad_reduce(c);
+        case ir::OpRole::ParamAllGather: return run_param_gather(c);
+        default: break;
+      }
+      break;
+    default: break;
+  }
+  throw std::logic_error(fmt::format("{}: the CUDA op runner has no implementation for this op ({} {})", c.where(),
+                                     ir::to_string(ir::kind_of(c.t.payload)), ir::to_string(c.t.role)));
+}
+
+// The CUDA implementation of the op, or null when the CPU op runs it.
+using CudaImpl = void (*)(const OpContext&, const cuda_ops::Env&);
+CudaImpl cuda_impl(const OpContext& c) {
+  switch (ir::kind_of(c.t.payload)) {
+    case ir::OpKind::Gemm: return cuda_ops::cuda_gemm;
+    case ir::OpKind::Quantize: return c.exact() ? nullptr : cuda_ops::cuda_quantize;   // exact: identity casts
+    case ir::OpKind::Norm: return cuda_ops::cuda_norm;
+    case ir::OpKind::Router: return cuda_ops::cuda_router;
+    case ir::OpKind::Elementwise:
+      switch (std::get<ir::Elementwise>(c.t.payload).kind) {
+        case ir::ElementwiseKind::SwiGLU: return cuda_ops::cuda_swiglu;
+        case ir::ElementwiseKind::CrossEntropy: return cuda_ops::cuda_loss;
+        default: return nullptr;
+      }
+    default: return nullptr;
+  }
+}
+
+std::string kind_name(const OpContext& c) {
+  if (ir::kind_of(c.t.payload) == ir::OpKind::Elementwise)
+    return std::string(ir::to_string(std::get<ir::Elementwise>(c.t.payload).kind));
+  if (ir::kind_of(c.t.payload) == ir::OpKind::Comm) return std::string(ir::to_string(c.t.role));
+  return std::string(ir::to_string(ir::kind_of(c.t.payload)));
+}
+
+}  // namespace
+
+void run_op_cuda(RankRuntime& rt, int32_t index, Stream& stream, CudaOpRunner& runner) {
+  const ir::OpInstance& op = rt.rp.ops[size_t(index)];
+  const OpContext c{rt, index, op, rt.rp.tmpl(op), stream};
+  auto& state = runner.state(rt.rank);
+  if (const CudaImpl impl = cuda_impl(c)) {
+    impl(c, cuda_ops::Env{runner.options(), state});
+    ++state.counts.cuda[kind_name(c)];
+  } else {
+    cpu_op(c);
+    ++state.counts.cpu[kind_name(c)];
+  }
+}
+
+int cuda_visible_gpus(std::string* why) {
+  const auto status = kernels::cuda::cuda_device_status();
+  if (why) *why = status.reason;
+  return status.count;
+}
+
+void check_cuda_runnable(const ir::StepProgram& program, const CudaOpOptions& options) {
+  std::string why;
+  const int gpus = cuda_visible_gpus(&why);
+  if (gpus == 0)
+    throw std::invalid_argument(fmt::format("--device cuda: no CUDA device is usable here ({}); use --device cpu",
+                                            why.empty() ? "the CUDA runtime reports none" : why));
+  if (options.gpus < 0 || options.gpus > gpus)
+    throw std::invalid_argument(fmt::format("--device cuda: {} GPUs asked for, {} visible", options.gpus, gpus));
+  (void)program;   // any world size: ranks share GPUs round-robin
+}
+
+ExecutorParts cuda_executor_parts(const ir::StepProgram& program, std::shared_ptr<CudaOpRunner> runner, CudaOpOptions options) {
+  if (!runner) runner = std::make_shared<CudaOpRunner>(program.num_ranks(), options);
+  const int visible = cuda_visible_gpus();
+  const int gpus = runner->options().gpus > 0 ? runner->options().gpus : visible;
+  if (gpus <= 0) throw std::invalid_argument("cuda_executor_parts: no CUDA device");
+  ExecutorParts parts;
+  parts.device = [gpus](int64_t rank) -> std::unique_ptr<Device> {
+    CudaDeviceOptions o;
+    o.streams = ir::kStreams;
+    return std::make_unique<CudaDevice>(int(rank % gpus), o);
+  };
+  parts.run_op = [runner](RankRuntime& rt, int32_t op, Stream& stream) { runner->run(rt, op, stream); };
+  return parts;
+}
+
+}  // namespace tandem::backend

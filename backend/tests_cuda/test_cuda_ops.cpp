@@ -1,0 +1,197 @@
+// The staged CUDA op runner: the host-side layout conversions and checks (no GPU needed), then on a GPU
+// the tiny model trained 3 steps with `--device cuda` against the CPU backend (one rank and the 4-rank
+// plan, FP8 recipe and FP32 mode), which ops ran in CUDA, and the timeline of a CUDA step.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <stdexcept>
+
+#include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_ops_stage.h"
+#include "backend/tests/backend_test_util.h"
+#include "backend/tests_cuda/backend_cuda_test_util.h"
+#include "kernels/fp8/fp8_quant_cuda.h"
+
+using namespace tandem;
+using namespace tandem::backend;
+using namespace tandem::backend::test;
+namespace kc = tandem::kernels::cuda;
+
+TEST_CASE("FP8 host matrices convert to the GEMMs' scale layout; expert segments pad to 128 rows", "[cuda_ops]") {
+  // A Tile1x128 matrix [3, 200]: 2 scale tiles per row, GemmReady [2, round_up(3, 4) = 4].
+  Fp8Matrix t;
+  t.rows = 3;
+  t.cols = 200;
+  t.codes.assign(600, 7);
+  t.scales = {1, 2, 3, 4, 5, 6};   // row-major [3, 2]
+  const auto ready = cuda_ops::gemm_ready_scales(t);
+  REQUIRE(ready.size() == 8);
+  CHECK(ready[0] == 1);   // tile 0: rows 0, 1, 2, pad
+  CHECK(ready[1] == 3);
+  CHECK(ready[2] == 5);
+  CHECK(ready[4] == 2);   // tile 1
+  CHECK(ready[6] == 6);
+  // A Block128x128 matrix [200, 300]: blocks [2, 3], GemmReady [2, round_up(3, 4) = 4].
+  Fp8Matrix b;
+  b.rows = 200;
+  b.cols = 300;
+  b.layout = kernels::Fp8ScaleLayout::Block128x128;
+  b.scales = {1, 2, 3, 4, 5, 6};
+  const auto bready = cuda_ops::gemm_ready_scales(b);
+  REQUIRE(bready.size() == 8);
+  CHECK(bready[2] == 3);
+  CHECK(bready[4] == 4);
+  CHECK(bready[6] == 6);
+  b.scales.pop_back();
+  CHECK_THROWS_WITH(cuda_ops::gemm_ready_scales(b), Catch::Contains("5 scales, expected 6"));
+
+  // Segments of 1, 0 and 130 rows pad to 128, 0 and 256 rows.
+  const std::vector<int64_t> off{0, 1, 1, 131};
+  const auto padded = cuda_ops::padded_offsets(off);
+  CHECK(padded == std::vector<int64_t>{0, 128, 128, 384});
+  CHECK_NOTHROW(kc::check_fp8_group_offsets(padded));
+  Fp8Matrix x;
+  x.rows = 131;
+  x.cols = 16;
+  for (int64_t i = 0; i < x.rows * x.cols; ++i) x.codes.push_back(uint8_t(i / 16 + 1));   // row r holds r + 1
+  for (int64_t r = 0; r < x.rows; ++r) x.scales.push_back(float(r + 1));
+  const auto seg = cuda_ops::tile_segments(x, off, padded);
+  CHECK(seg.rows == 384);
+  CHECK(seg.codes[0] == 1);                        // row 0 -> padded row 0
+  CHECK(seg.codes[1 * 16] == 0);                   // padding
+  CHECK(seg.codes[128 * 16] == 2);                 // row 1 -> padded row 128
+  CHECK(seg.codes[(128 + 129) * 16] == 131);       // row 130 -> padded row 257
+  CHECK(seg.scales[128] == 2);                     // one tile: scale of padded row 128
+  CHECK(seg.scales[1] == 1.0f);                    // padding rows: scale 1
+}
+
+TEST_CASE("--device cuda is refused without a usable GPU; the runner checks its ranks", "[cuda_ops]") {
+  CHECK_THROWS_AS(CudaOpRunner(0), std::invalid_argument);
+  const auto program = tiny(one_rank());
+  if (gpu_count() == 0) {
+    CHECK_THROWS_WITH(check_cuda_runnable(*program), Catch::Contains("--device cuda: no CUDA device is usable here"));
+    CHECK_THROWS_AS(cuda_executor_parts(*program), std::invalid_argument);
+  } else {
+    CHECK_NOTHROW(check_cuda_runnable(*program));
+  }
+}
+
+namespace {
+
+struct Runs {
+  std::vector<StepLog> cpu, cuda;
+  CudaOpCounts counts;
+};
+
+// 3 steps of the tiny model (lr 3e-3 from the first step, so the loss moves) on the CPU and on CUDA.
+Runs train_both(const std::vector<std::string>& overrides, bool exact, Fp8GemmChoice choice = Fp8GemmChoice::Auto) {
+  const auto program = tiny(overrides);
+  TrainOptions o;
+  o.steps = 3;
+  o.warmup = 0;
+  o.backend.exact = exact;
+  Runs r;
+  r.cpu = train(*program, o);
+  CudaOpOptions co;
+  co.fp8_gemm = choice;
+  auto runner = std::make_shared<CudaOpRunner>(program->num_ranks(), co);
+  o.parts = cuda_executor_parts(*program, runner);
+  r.cuda = train(*program, o);
+  r.counts = runner->counts();
+  return r;
+}
+
+void check_close(const Runs& r, double first_loss_tol, double tol, double grad_tol) {
+  REQUIRE(r.cpu.size() == 3);
+  REQUIRE(r.cuda.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    INFO("step " << i + 1 << ": cpu loss " << r.cpu[i].stats.loss << " cuda " << r.cuda[i].stats.loss << ", grad norm "
+                 << r.cpu[i].stats.grad_norm << " / " << r.cuda[i].stats.grad_norm);
+    CHECK_FALSE(r.cuda[i].stats.skipped);
+    CHECK(r.cuda[i].stats.loss == Approx(r.cpu[i].stats.loss).epsilon(i == 0 ? first_loss_tol : tol));
+    CHECK(r.cuda[i].stats.mtp_loss == Approx(r.cpu[i].stats.mtp_loss).epsilon(i == 0 ? first_loss_tol : tol));
+    CHECK(r.cuda[i].stats.grad_norm == Approx(r.cpu[i].stats.grad_norm).epsilon(grad_tol));
+  }
+  CHECK(r.cuda[2].stats.loss < r.cuda[0].stats.loss);   // it trains
+  // Every GEMM, cast, norm, SwiGLU, router and loss op ran in CUDA; nothing of those on the CPU.
+  for (const char* kind : {"gemm", "norm", "router", "swiglu", "cross_entropy"}) {
+    INFO(kind);
+    CHECK(r.counts.cuda.count(kind) == 1);
+    CHECK(r.counts.cpu.count(kind) == 0);
+  }
+}
+
+}  // namespace
+
+// Tolerances. FP8 recipe: the CUDA path rounds each FP8 GEMM's output to BF16 before the fused residual
+// add (the CPU adds in FP32, then rounds), rounds each micro-batch's weight-gradient part to BF16 before
+// the FP32 accumulation (the runner has no FP32 output), and sums in other orders (blocked RMSNorm and
+// cross-entropy reductions, tensor-core accumulation, cuBLASLt with FMA). Each is at most a BF16 ulp
+// (2^-8 relative) on some elements, and a rare flip of a BF16 or FP8 rounding; averaged over the 512
+// tokens of a step the first loss moves by far less than an ulp (bound 2e-3), and three AdamW steps at
+// lr 3e-3 amplify it (bound 1e-2; the CPU's own reordering gives ~2e-4, docs/backend.md). A wrong layout,
+// scale or index changes the gradient norm by O(1), which the 5e-2 bound on it catches. FP32 mode: only
+// the order of FP32 sums differs (~1e-6 per op): 1e-4 on the losses, 1e-3 on the gradient norm.
+TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP8 recipe)", "[cuda_ops][gpu]") {
+  if (!gpus_available()) return;
+  const auto r = train_both(one_rank(), false);
+  check_close(r, 2e-3, 1e-2, 5e-2);
+  CHECK(r.counts.cuda.count("quantize") == 1);
+  CHECK(r.counts.cpu.count("attention") == 1);   // the tiny model's head dims (24/16) are not the kernel's 192/128
+}
+
+TEST_CASE("the tiny model on one rank: the Naive FP8 GEMM backend agrees as well", "[cuda_ops][gpu]") {
+  if (!gpus_available()) return;
+  const auto r = train_both(one_rank(), false, Fp8GemmChoice::Naive);
+  check_close(r, 2e-3, 1e-2, 5e-2);
+  CHECK(r.counts.fp8_gemm.size() == 1);
+  CHECK(r.counts.fp8_gemm.count("naive") == 1);
+}
+
+TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP32 mode)", "[cuda_ops][gpu]") {
+  if (!gpus_available()) return;
+  const auto r = train_both(one_rank(), true);
+  check_close(r, 1e-4, 1e-4, 1e-3);
+  CHECK(r.counts.cpu.count("quantize") == 1);   // identity casts
+  CHECK(r.counts.fp8_gemm.empty());
+}
+
+TEST_CASE("the tiny scenario on 4 ranks (pp 2, dp 2, ep 2; ranks share the GPUs): CUDA agrees with the CPU", "[cuda_ops][gpu]") {
+  if (!gpus_available()) return;
+  const auto r = train_both({}, false);
+  check_close(r, 2e-3, 1e-2, 5e-2);
+}
+
+TEST_CASE("the timeline of a CUDA step says cuda and holds every op of every rank", "[cuda_ops][gpu]") {
+  if (!gpus_available()) return;
+  const auto program = tiny();
+  TrainOptions o;
+  o.steps = 1;
+  o.trace_steps = 1;
+  o.parts = cuda_executor_parts(*program);
+  Trainer t(*program, o, corpus(), "stories.tok");
+  t.prepare();
+  t.run();
+  const auto& tl = t.timeline();
+  CHECK(tl.metadata.source == trace::TraceSource::Cuda);
+  size_t ops = 0;
+  for (int64_t r = 0; r < program->num_ranks(); ++r) ops += program->program_of(r).ops.size();
+  CHECK(tl.events.size() == ops);
+  // A stream runs its ops in order: the events of one (rank, stream) do not overlap (1 µs for the
+  // clock's resolution).
+  std::map<std::pair<int32_t, int32_t>, std::vector<std::pair<int64_t, int64_t>>> spans;
+  for (const auto& e : tl.events) {
+    CHECK(e.dur_ns >= 0);
+    spans[{e.pid, e.tid}].emplace_back(e.start_ns, e.end_ns());
+  }
+  CHECK(spans.size() >= size_t(program->num_ranks()));
+  int64_t overlaps = 0;
+  for (auto& [stream, s] : spans) {
+    std::sort(s.begin(), s.end());
+    for (size_t i = 1; i < s.size(); ++i)
+      if (s[i].first + 1000 < s[i - 1].second) ++overlaps;
+  }
+  CHECK(overlaps == 0);
+}
