@@ -249,21 +249,35 @@ void parse_plan(const json& j, const std::string& file, ParallelPlan& p, bool& d
 
 }  // namespace
 
-Scenario parse_scenario(const json& doc_in, const std::string& source, const std::vector<std::string>& overrides) {
-  FieldReader top(doc_in, "", source);
+namespace {
+void check_top_level_keys(const json& doc, const std::string& source) {
+  FieldReader top(doc, "", source);
   top.skip("model");
   top.skip("cluster");
   top.skip("plan");
   top.skip("name");
   top.skip("description");
   top.finish();
+}
+}  // namespace
+
+Scenario parse_scenario(const json& doc_in, const std::string& source, const std::vector<std::string>& overrides) {
+  check_top_level_keys(doc_in, source);
   for (const char* part : {"model", "cluster", "plan"})
     if (!doc_in.contains(part)) throw ScenarioError(source, part, "a preset name or an object", "nothing: the field is missing");
   json doc = doc_in;
   doc["model"] = resolve_part(doc["model"], "model", source);
   doc["cluster"] = resolve_part(doc["cluster"], "cluster", source);
   if (!doc["plan"].is_object()) throw ScenarioError(source, "plan", "an object", describe_json(doc["plan"]));
-  for (const auto& o : overrides) apply_override(doc, o, source);
+  if (!overrides.empty()) {
+    for (const auto& o : overrides) apply_override(doc, o, source);
+    // An override may add a top-level key (--set foo.bar=1) or replace a part by a preset name or
+    // {"base": ...} (--set model=deepseek-v2-lite): check and resolve again.
+    check_top_level_keys(doc, source);
+    doc["model"] = resolve_part(doc["model"], "model", source);
+    doc["cluster"] = resolve_part(doc["cluster"], "cluster", source);
+    if (!doc["plan"].is_object()) throw ScenarioError(source, "plan", "an object", describe_json(doc["plan"]));
+  }
 
   Scenario s;
   s.source = source;

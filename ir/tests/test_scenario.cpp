@@ -71,6 +71,17 @@ TEST_CASE("set overrides any field and is validated like the file", "[ir][scenar
     CHECK_THAT(z.expected(), Catch::Contains("[1,"));
     CHECK(z.found() == "the integer 0");
   }
+  // A key outside model, cluster and plan is unknown on the command line as in the file.
+  const auto top = error_of(base_doc(), {"foo.bar=3"});
+  CHECK(top.path() == "foo");
+  CHECK_THAT(top.found(), Catch::Contains("unknown key \"foo\""));
+  // A part replaced by a preset name, or by {"base": ...}, is resolved like the file's.
+  const Scenario v2 = parse_scenario(base_doc(), "test.json", {"model=deepseek-v2-lite", "plan.ep=1"});
+  CHECK(v2.model.name == "deepseek-v2-lite");
+  const Scenario based = parse_scenario(base_doc(), "test.json", {R"(model={"base": "tiny", "num_layers": 6})"});
+  CHECK(based.model.num_layers == 6);
+  CHECK(based.model.hidden_size == parse_scenario(base_doc(), "test.json").model.hidden_size);
+  CHECK(error_of(base_doc(), {"model=tinyy"}).found() == "\"tinyy\" (did you mean \"tiny\"?)");
 }
 
 TEST_CASE("bad fields name the file, the path, what was expected and what was found", "[ir][scenario][errors]") {
