@@ -37,11 +37,13 @@ void Trainer::prepare() {
   if (c.seed != options_.seed)
     throw CheckpointError(fmt::format("{}: written with --seed {}, this run has --seed {} (the data order and the checkpoint would disagree)",
                                       path, c.seed, options_.seed));
-  restore_checkpoint(*executor_, c);
   try {
+    restore_checkpoint(*executor_, c);
     sampler_->restore(c.sampler);
   } catch (const DataError& e) {
     throw CheckpointError(fmt::format("{}: {}", path, e.what()));
+  } catch (const CheckpointError& e) {
+    throw CheckpointError(fmt::format("{}: {}", path, e.what()));   // which checkpoint did not fit
   }
   start_step_ = c.step;
   resumed_from_ = path;
