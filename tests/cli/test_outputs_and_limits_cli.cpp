@@ -122,3 +122,18 @@ TEST_CASE("a step past the simulator's clock is bad input", "[cli][errors]") {
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Catch::Contains("horizon"));
 }
+
+TEST_CASE("a calibration table of another GPU is refused", "[cli][errors]") {
+  const fs::path dir = temp_dir("calibration");
+  const auto table = [&](const char* gpu) {
+    const fs::path p = dir / (std::string(gpu) + ".json");
+    std::ofstream(p) << R"({"format": "tandem-calibration", "version": 1, "gpu": ")" << gpu
+                     << R"(", "points": [{"op": "norm", "rows": 256, "cols": 64, "time_us": 5}]})";
+    return p.string();
+  };
+  const auto other = run_tandem("simulate tiny --calibration " + table("H100"));
+  CHECK(other.exit_code == 2);
+  CHECK_THAT(other.output, Catch::Contains("expected the scenario's GPU H800, found a table measured on H100"));
+  CHECK(run_tandem("simulate tiny --calibration " + table("H800")).exit_code == 0);
+  fs::remove_all(dir);
+}
