@@ -3,6 +3,7 @@
 // OpContext, so the values an op sees are the ones its position in the issue order allows.
 #pragma once
 #include "backend/runtime.h"
+#include "kernels/permute/permute_cpu.h"
 
 namespace tandem::backend {
 
@@ -15,9 +16,25 @@ void run_swiglu(const OpContext& c);
 void run_residual(const OpContext& c);
 void run_embedding(const OpContext& c);
 void run_loss(const OpContext& c);
-void run_router(const OpContext& c);        // ops_moe.cpp
-void run_dispatch(const OpContext& c);
-void run_combine(const OpContext& c);
+// The row math of dispatch and combine around their all-to-alls (kernels/permute's functions on the
+// host); the CUDA op runner passes an implementation that runs it in the CUDA kernels.
+class MoeRowMath {
+ public:
+  virtual ~MoeRowMath() = default;
+  virtual void permute_backward(const OpContext& c, std::span<const float> rows, const kernels::PermuteIndex& index, int64_t dim,
+                                std::span<float> dx) const;
+  virtual void unpermute_forward(const OpContext& c, std::span<const float> y, std::span<const float> weights,
+                                 const kernels::PermuteIndex& index, int64_t dim, std::span<float> out) const;
+  virtual void unpermute_backward(const OpContext& c, std::span<const float> y, std::span<const float> weights,
+                                  std::span<const float> dout, const kernels::PermuteIndex& index, int64_t dim,
+                                  std::span<float> dy, std::span<float> dweights) const;
+  // Rows [rows, cols] in E4M3 with 1x128 tile scales (the combine backward's FP8 send).
+  virtual Fp8Matrix quantize_rows(const OpContext& c, std::span<const float> x, int64_t rows, int64_t cols, bool pow2) const;
+};
+
+void run_router(const OpContext& c);        // ops_router.cpp
+void run_dispatch(const OpContext& c, const MoeRowMath& math = MoeRowMath());   // ops_moe.cpp
+void run_combine(const OpContext& c, const MoeRowMath& math = MoeRowMath());
 void run_permute(const OpContext& c);
 void run_pipeline(const OpContext& c);      // ops_step.cpp
 void run_grad_reduce(const OpContext& c);

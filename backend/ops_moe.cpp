@@ -105,7 +105,27 @@ Wire wire_of(const OpContext& c, bool fp8_rows) {
 
 }  // namespace
 
-void run_dispatch(const OpContext& c) {
+void MoeRowMath::permute_backward(const OpContext&, std::span<const float> rows, const kernels::PermuteIndex& index, int64_t dim,
+                                  std::span<float> dx) const {
+  kernels::permute_backward(rows, index, dim, dx);
+}
+
+void MoeRowMath::unpermute_forward(const OpContext&, std::span<const float> y, std::span<const float> weights,
+                                   const kernels::PermuteIndex& index, int64_t dim, std::span<float> out) const {
+  kernels::unpermute_forward(y, weights, index, dim, out);
+}
+
+void MoeRowMath::unpermute_backward(const OpContext&, std::span<const float> y, std::span<const float> weights,
+                                    std::span<const float> dout, const kernels::PermuteIndex& index, int64_t dim,
+                                    std::span<float> dy, std::span<float> dweights) const {
+  kernels::unpermute_backward(y, weights, dout, index, dim, dy, dweights);
+}
+
+Fp8Matrix MoeRowMath::quantize_rows(const OpContext&, std::span<const float> x, int64_t rows, int64_t cols, bool pow2) const {
+  return quantize(x, rows, cols, kernels::Fp8ScaleLayout::Tile1x128, pow2);
+}
+
+void run_dispatch(const OpContext& c, const MoeRowMath& math) {
   const auto& model = c.rt.program.model();
   const int64_t local = model.routed_experts / c.rt.program.plan().ep;
   const auto group = ep_group(c);
@@ -192,12 +212,12 @@ void run_dispatch(const OpContext& c) {
   dx.rows = s->tokens;
   dx.cols = h;
   dx.data.resize(size_t(s->tokens * h));
-  kernels::permute_backward(rows, s->index, h, dx.data);
+  math.permute_backward(c, rows, s->index, h, dx.data);
   c.record().bytes = double(send.size());
   c.write(c.t.outputs.at(0), std::move(dx));
 }
 
-void run_combine(const OpContext& c) {
+void run_combine(const OpContext& c, const MoeRowMath& math) {
   const auto group = ep_group(c);
   auto s = c.rt.aux<MoeState>(moe_key(c.t.layer, c.mb()), false);
   if (c.forward()) {
@@ -216,7 +236,7 @@ void run_combine(const OpContext& c) {
     out.rows = s->tokens;
     out.cols = h;
     out.data.resize(size_t(s->tokens * h));
-    kernels::unpermute_forward(s->returned, s->weight, s->index, h, out.data);
+    math.unpermute_forward(c, s->returned, s->weight, s->index, h, out.data);
     c.record().bytes = double(send.size());
     c.write(c.t.outputs.at(0), std::move(out));
     return;
@@ -236,8 +256,8 @@ void run_combine(const OpContext& c) {
   rows.rows = s->index.rows;
   rows.cols = h;
   rows.data.resize(size_t(rows.rows * h));
-  kernels::unpermute_backward(s->returned, s->weight, dy->data, s->index, h, rows.data, dw.data);
-  if (wire == Wire::Fp8) rows.fp8.push_back(quantize(rows.data, rows.rows, h, kernels::Fp8ScaleLayout::Tile1x128, plan.precision.power_of_two_scales));
+  math.unpermute_backward(c, s->returned, s->weight, dy->data, s->index, h, rows.data, dw.data);
+  if (wire == Wire::Fp8) rows.fp8.push_back(math.quantize_rows(c, rows.data, rows.rows, h, plan.precision.power_of_two_scales));
   const size_t row_bytes = payload_bytes(wire, h);
   std::vector<std::byte> send(size_t(rows.rows) * row_bytes);
   for (int64_t r = 0; r < rows.rows; ++r) put_row(wire, rows, r, send.data() + size_t(r) * row_bytes);

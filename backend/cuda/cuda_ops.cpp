@@ -140,6 +140,12 @@ CudaImpl cuda_impl(const OpContext& c) {
     case ir::OpKind::Quantize: return c.exact() ? nullptr : cuda_ops::cuda_quantize;   // exact: identity casts
     case ir::OpKind::Norm: return cuda_ops::cuda_norm;
     case ir::OpKind::Router: return cuda_ops::cuda_router;
+    case ir::OpKind::Permute: return cuda_ops::cuda_permute;
+    case ir::OpKind::Attention: return cuda_ops::cuda_attention_supported(c) ? cuda_ops::cuda_attention : nullptr;
+    case ir::OpKind::Comm:
+      if (c.t.role == ir::OpRole::Dispatch) return cuda_ops::cuda_dispatch;
+      if (c.t.role == ir::OpRole::Combine) return cuda_ops::cuda_combine;
+      return nullptr;
     case ir::OpKind::Elementwise:
       switch (std::get<ir::Elementwise>(c.t.payload).kind) {
         case ir::ElementwiseKind::SwiGLU: return cuda_ops::cuda_swiglu;

@@ -127,5 +127,10 @@ void cuda_norm(const OpContext& c, const Env& env);
 void cuda_swiglu(const OpContext& c, const Env& env);
 void cuda_loss(const OpContext& c, const Env& env);
 void cuda_router(const OpContext& c, const Env& env);
+void cuda_permute(const OpContext& c, const Env& env);     // cuda_ops_moe.cpp
+void cuda_dispatch(const OpContext& c, const Env& env);    // the all-to-all on the host, the row math in CUDA
+void cuda_combine(const OpContext& c, const Env& env);
+bool cuda_attention_supported(const OpContext& c);        // cuda_ops_attention.cpp: qk 192, v 128, not exact
+void cuda_attention(const OpContext& c, const Env& env);
 
 }  // namespace tandem::backend::cuda_ops

@@ -12,6 +12,7 @@
 #include "backend/cuda/cuda_ops_stage.h"
 #include "backend/tests/backend_test_util.h"
 #include "backend/tests_cuda/backend_cuda_test_util.h"
+#include "backend/tests_cuda/host_sync_device.h"
 #include "kernels/fp8/fp8_quant_cuda.h"
 
 using namespace tandem;
@@ -78,6 +79,28 @@ TEST_CASE("--device cuda is refused without a usable GPU; the runner checks its 
   }
 }
 
+TEST_CASE("ops run in each rank's issue order on the host, as the staged CUDA runner runs them: every schedule completes with the CPU's losses", "[cuda_ops]") {
+  // CudaStream::launch runs an op's work at once on the rank's thread, so a blocking receive holds the
+  // rank's later ops on every stream. With eager sends that cannot deadlock a schedule whose issue order
+  // respects the dependencies; the in-process communicator's timeout would turn a cycle into an error.
+  // The store orders values by issue position, not by time, so the losses are the CPU's bit for bit.
+  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) {
+    INFO(schedule);
+    const auto program = tiny({std::string("plan.schedule=") + schedule});
+    TrainOptions o;
+    o.steps = 2;
+    o.backend.comm_timeout_ms = 60000;
+    const auto ref = train(*program, o);
+    o.parts.device = [](int64_t) { return std::make_unique<HostSyncDevice>(ir::kStreams); };
+    const auto got = train(*program, o);
+    REQUIRE(got.size() == ref.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].stats.loss == ref[i].stats.loss);
+      CHECK(got[i].stats.grad_norm == ref[i].stats.grad_norm);
+    }
+  }
+}
+
 namespace {
 
 struct Runs {
@@ -140,6 +163,8 @@ TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP8 reci
   check_close(r, 2e-3, 1e-2, 5e-2);
   CHECK(r.counts.cuda.count("quantize") == 1);
   CHECK(r.counts.cpu.count("attention") == 1);   // the tiny model's head dims (24/16) are not the kernel's 192/128
+  CHECK(r.counts.cpu.count("rope") == 1);
+  CHECK(r.counts.cpu.count("embedding") == 1);
 }
 
 TEST_CASE("the tiny model on one rank: the Naive FP8 GEMM backend agrees as well", "[cuda_ops][gpu]") {
@@ -162,6 +187,24 @@ TEST_CASE("the tiny scenario on 4 ranks (pp 2, dp 2, ep 2; ranks share the GPUs)
   if (!gpus_available()) return;
   const auto r = train_both({}, false);
   check_close(r, 2e-3, 1e-2, 5e-2);
+  for (const char* kind : {"permute", "dispatch", "combine"}) {   // the all-to-alls' row math and the permutation
+    INFO(kind);
+    CHECK(r.counts.cuda.count(kind) == 1);
+  }
+  CHECK(r.counts.cpu.count("pipe_send") == 1);   // pipeline transfers and the optimizer stay on the host
+  CHECK(r.counts.cpu.count("optimizer") == 1);
+}
+
+TEST_CASE("DeepSeek-V3 head dims (qk 128 + 64, v 128): the attention core runs in CUDA and agrees with the CPU", "[cuda_ops][gpu]") {
+  if (!gpus_available()) return;
+  // The kernel is compiled for these dims only; it computes P·V from BF16 probabilities (the CPU in FP32)
+  // and the backward reads the BF16 output (the CPU its FP32 copy): a BF16 rounding more per element.
+  const auto r = train_both(one_rank({"model.num_heads=2", "model.qk_nope_head_dim=128", "model.qk_rope_head_dim=64",
+                                      "model.v_head_dim=128"}),
+                            false);
+  check_close(r, 2e-3, 1e-2, 5e-2);
+  CHECK(r.counts.cuda.count("attention") == 1);
+  CHECK(r.counts.cpu.count("attention") == 0);
 }
 
 TEST_CASE("the timeline of a CUDA step says cuda and holds every op of every rank", "[cuda_ops][gpu]") {
