@@ -167,7 +167,8 @@ int64_t Topology::ib_rail(int64_t src_node, int64_t dst_node, int64_t preferred)
   if (!has_faults_ || rail_ok(src_node, dst_node, preferred)) return preferred;
   for (int64_t r = 0; r < per_node_; ++r)
     if (rail_ok(src_node, dst_node, r)) return r;
-  throw std::runtime_error("no working IB rail between node " + std::to_string(src_node) + " and node " +
+  // The failed links asked for cut the two nodes apart: a what-if that cannot run (bad input).
+  throw std::invalid_argument("no working IB rail between node " + std::to_string(src_node) + " and node " +
                            std::to_string(dst_node) + " (all NICs or leaf links on the way failed)");
 }
 

@@ -121,4 +121,5 @@ TEST_CASE("impossible clusters and faults are refused", "[hw][topology][errors]"
   for (int g = 0; g < 8; ++g) all.push_back(hw::parse_link_fault("nic:" + std::to_string(g), true));
   const hw::Topology t(two_nodes(), hw::gpu_spec("H800"), {}, all);
   CHECK(error_of([&] { t.route(0, 8); }).find("no working IB rail") != std::string::npos);
+  CHECK_THROWS_AS(t.route(0, 8), std::invalid_argument);   // bad input to `tandem simulate` (exit code 2)
 }

@@ -102,6 +102,10 @@ TEST_CASE("rank lists, stragglers and numbers beyond range are bad input, not fa
         Case{"simulate tiny --trace /dev/null --trace-ranks -1", "ranks are not negative"},
         Case{"simulate tiny --trace /dev/null --trace-ranks 0,,1", "an empty item"},
         Case{"simulate tiny --straggler 1:1e9", "FACTOR <= 1000"},
+        // Every NIC of node 0 failed: node 0 is cut off (was exit code 1).
+        Case{"simulate deepseek-v3-pretrain --fail-link nic:0 --fail-link nic:1 --fail-link nic:2 --fail-link nic:3 "
+             "--fail-link nic:4 --fail-link nic:5 --fail-link nic:6 --fail-link nic:7",
+             "no working IB rail between node 0"},
         Case{"inspect tiny --set plan.pp=1e400", "range of a double"},
         Case{"inspect tiny --set plan.global_batch_seqs=1099511627776", "= 137438953472 micro-batches"}}) {
     INFO(c.args);
