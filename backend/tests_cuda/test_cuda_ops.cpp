@@ -126,16 +126,18 @@ Runs train_both(const std::vector<std::string>& overrides, bool exact, Fp8GemmCh
   return r;
 }
 
-void check_close(const Runs& r, double first_loss_tol, double tol, double grad_tol) {
+// Step 1's loss (forward only) within first_tol, its gradient norm (the whole backward) within
+// first_grad_tol; steps 2 and 3 (after updates) within tol and grad_tol.
+void check_close(const Runs& r, double first_tol, double first_grad_tol, double tol, double grad_tol) {
   REQUIRE(r.cpu.size() == 3);
   REQUIRE(r.cuda.size() == 3);
   for (size_t i = 0; i < 3; ++i) {
     INFO("step " << i + 1 << ": cpu loss " << r.cpu[i].stats.loss << " cuda " << r.cuda[i].stats.loss << ", grad norm "
                  << r.cpu[i].stats.grad_norm << " / " << r.cuda[i].stats.grad_norm);
     CHECK_FALSE(r.cuda[i].stats.skipped);
-    CHECK(r.cuda[i].stats.loss == Approx(r.cpu[i].stats.loss).epsilon(i == 0 ? first_loss_tol : tol));
-    CHECK(r.cuda[i].stats.mtp_loss == Approx(r.cpu[i].stats.mtp_loss).epsilon(i == 0 ? first_loss_tol : tol));
-    CHECK(r.cuda[i].stats.grad_norm == Approx(r.cpu[i].stats.grad_norm).epsilon(grad_tol));
+    CHECK(r.cuda[i].stats.loss == Approx(r.cpu[i].stats.loss).epsilon(i == 0 ? first_tol : tol));
+    CHECK(r.cuda[i].stats.mtp_loss == Approx(r.cpu[i].stats.mtp_loss).epsilon(i == 0 ? first_tol : tol));
+    CHECK(r.cuda[i].stats.grad_norm == Approx(r.cpu[i].stats.grad_norm).epsilon(i == 0 ? first_grad_tol : grad_tol));
   }
   CHECK(r.cuda[2].stats.loss < r.cuda[0].stats.loss);   // it trains
   // Every GEMM, cast, norm, SwiGLU, router and loss op ran in CUDA; nothing of those on the CPU.
@@ -152,15 +154,18 @@ void check_close(const Runs& r, double first_loss_tol, double tol, double grad_t
 // add (the CPU adds in FP32, then rounds), rounds each micro-batch's weight-gradient part to BF16 before
 // the FP32 accumulation (the runner has no FP32 output), and sums in other orders (blocked RMSNorm and
 // cross-entropy reductions, tensor-core accumulation, cuBLASLt with FMA). Each is at most a BF16 ulp
-// (2^-8 relative) on some elements, and a rare flip of a BF16 or FP8 rounding; averaged over the 512
-// tokens of a step the first loss moves by far less than an ulp (bound 2e-3), and three AdamW steps at
-// lr 3e-3 amplify it (bound 1e-2; the CPU's own reordering gives ~2e-4, docs/backend.md). A wrong layout,
-// scale or index changes the gradient norm by O(1), which the 5e-2 bound on it catches. FP32 mode: only
-// the order of FP32 sums differs (~1e-6 per op): 1e-4 on the losses, 1e-3 on the gradient norm.
+// (2^-8 relative) on some elements, or a rare flip of an FP8 rounding. Step 1: the loss is a mean over
+// 512 tokens of values that move by far less than an ulp (bound 2e-3); the gradient norm sums the whole
+// backward (2e-2) — a wrong layout, scale or index changes either by O(1). Steps 2 and 3: AdamW's first
+// steps move every weight by about ±lr whatever its gradient's size, so weights whose gradient is within
+// rounding noise of 0 step apart; FP32 reordering alone gives 9e-4 at step 2 this way (the 4-rank plan
+// against one rank, lr 3e-3 without warm-up, measured on the CPU backend); bounds 2e-2 on the losses
+// and 1e-1 on the gradient norm. FP32 mode: no BF16 or FP8 rounding amplifies the reordering (the CPU's
+// 4-rank plan is within 4e-8 of one rank there): 1e-4 on the losses, 1e-3 on the gradient norm.
 TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP8 recipe)", "[cuda_ops][gpu]") {
   if (!gpus_available()) return;
   const auto r = train_both(one_rank(), false);
-  check_close(r, 2e-3, 1e-2, 5e-2);
+  check_close(r, 2e-3, 2e-2, 2e-2, 1e-1);
   CHECK(r.counts.cuda.count("quantize") == 1);
   CHECK(r.counts.cpu.count("attention") == 1);   // the tiny model's head dims (24/16) are not the kernel's 192/128
   CHECK(r.counts.cpu.count("rope") == 1);
@@ -170,7 +175,7 @@ TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP8 reci
 TEST_CASE("the tiny model on one rank: the Naive FP8 GEMM backend agrees as well", "[cuda_ops][gpu]") {
   if (!gpus_available()) return;
   const auto r = train_both(one_rank(), false, Fp8GemmChoice::Naive);
-  check_close(r, 2e-3, 1e-2, 5e-2);
+  check_close(r, 2e-3, 2e-2, 2e-2, 1e-1);
   CHECK(r.counts.fp8_gemm.size() == 1);
   CHECK(r.counts.fp8_gemm.count("naive") == 1);
 }
@@ -178,7 +183,7 @@ TEST_CASE("the tiny model on one rank: the Naive FP8 GEMM backend agrees as well
 TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP32 mode)", "[cuda_ops][gpu]") {
   if (!gpus_available()) return;
   const auto r = train_both(one_rank(), true);
-  check_close(r, 1e-4, 1e-4, 1e-3);
+  check_close(r, 1e-4, 1e-3, 1e-4, 1e-3);
   CHECK(r.counts.cpu.count("quantize") == 1);   // identity casts
   CHECK(r.counts.fp8_gemm.empty());
 }
@@ -186,7 +191,7 @@ TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP32 mod
 TEST_CASE("the tiny scenario on 4 ranks (pp 2, dp 2, ep 2; ranks share the GPUs): CUDA agrees with the CPU", "[cuda_ops][gpu]") {
   if (!gpus_available()) return;
   const auto r = train_both({}, false);
-  check_close(r, 2e-3, 1e-2, 5e-2);
+  check_close(r, 2e-3, 2e-2, 2e-2, 1e-1);
   for (const char* kind : {"permute", "dispatch", "combine"}) {   // the all-to-alls' row math and the permutation
     INFO(kind);
     CHECK(r.counts.cuda.count(kind) == 1);
@@ -202,7 +207,7 @@ TEST_CASE("DeepSeek-V3 head dims (qk 128 + 64, v 128): the attention core runs i
   const auto r = train_both(one_rank({"model.num_heads=2", "model.qk_nope_head_dim=128", "model.qk_rope_head_dim=64",
                                       "model.v_head_dim=128"}),
                             false);
-  check_close(r, 2e-3, 1e-2, 5e-2);
+  check_close(r, 2e-3, 2e-2, 2e-2, 1e-1);
   CHECK(r.counts.cuda.count("attention") == 1);
   CHECK(r.counts.cpu.count("attention") == 0);
 }
