@@ -35,7 +35,15 @@ void check_output_file(const std::string& path, const std::string& option) {
     if (!fs::exists(st)) bad(fmt::format("the directory {} does not exist", parent.string()));
     if (!fs::is_directory(st)) bad(fmt::format("{} is not a directory", parent.string()));
   }
-  // The writers write PATH.tmp and rename it: try exactly that, and leave nothing behind.
+  // A device or a pipe (/dev/null, /dev/stdout) is written in place: it must open for writing.
+  const auto st = fs::status(path, ec);
+  if (fs::exists(st) && !fs::is_regular_file(st)) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);   // a FIFO without a reader fails, not blocks
+    if (fd < 0) bad(std::strerror(errno));
+    ::close(fd);
+    return;
+  }
+  // Files are written as PATH.tmp and renamed: try exactly that, and leave nothing behind.
   const std::string tmp = path + ".tmp";
   const bool existed = fs::exists(fs::symlink_status(tmp, ec));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);

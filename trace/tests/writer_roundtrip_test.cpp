@@ -4,9 +4,14 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <thread>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "trace/tests/golden_timeline.h"
 #include "trace/trace_reader.h"
@@ -135,4 +140,22 @@ TEST_CASE("writer refuses numbers JSON cannot hold", "[trace][writer]") {
 TEST_CASE("writer reports a file it cannot create", "[trace][writer]") {
   CHECK_THROWS_WITH(write_trace(golden_timeline(), "/nonexistent-dir/x.json"),
                     Catch::Contains("cannot write /nonexistent-dir/x.json.tmp"));
+}
+
+TEST_CASE("a trace written to a pipe or device is written in place, not renamed over it", "[trace][writer]") {
+  // A FIFO stands for /dev/stdout or /dev/null: renaming a temporary file over it would turn it into
+  // a regular file (and, for /dev/null run as root, break the machine's /dev/null).
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("tandem_trace_fifo_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string fifo = (dir / "out.json").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string received;
+  std::thread reader([&] { received = slurp(fifo); });
+  write_trace(golden_timeline(), fifo);
+  reader.join();
+  CHECK(received == write_trace_string(golden_timeline()));
+  CHECK(std::filesystem::is_fifo(fifo));
+  CHECK_FALSE(std::filesystem::exists(fifo + ".tmp"));
+  std::filesystem::remove_all(dir);
 }
