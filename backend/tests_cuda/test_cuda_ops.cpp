@@ -20,7 +20,7 @@ using namespace tandem::backend;
 using namespace tandem::backend::test;
 namespace kc = tandem::kernels::cuda;
 
-TEST_CASE("FP8 host matrices convert to the GEMMs' scale layout; expert segments pad to 128 rows", "[cuda_ops]") {
+TEST_CASE("FP8 host matrices convert to the GEMMs' scale layout and expert segments pad to 128 rows", "[cuda_ops]") {
   // A Tile1x128 matrix [3, 200]: 2 scale tiles per row, GemmReady [2, round_up(3, 4) = 4].
   Fp8Matrix t;
   t.rows = 3;
@@ -68,7 +68,7 @@ TEST_CASE("FP8 host matrices convert to the GEMMs' scale layout; expert segments
   CHECK(seg.scales[1] == 1.0f);                    // padding rows: scale 1
 }
 
-TEST_CASE("--device cuda is refused without a usable GPU; the runner checks its ranks", "[cuda_ops]") {
+TEST_CASE("the CUDA parts are refused without a usable GPU and the runner checks its ranks", "[cuda_ops]") {
   CHECK_THROWS_AS(CudaOpRunner(0), std::invalid_argument);
   const auto program = tiny(one_rank());
   if (gpu_count() == 0) {
@@ -79,7 +79,7 @@ TEST_CASE("--device cuda is refused without a usable GPU; the runner checks its 
   }
 }
 
-TEST_CASE("ops run in each rank's issue order on the host, as the staged CUDA runner runs them: every schedule completes with the CPU's losses", "[cuda_ops]") {
+TEST_CASE("ops run in each rank's issue order on the host as the staged CUDA runner runs them: every schedule completes with the CPU's losses", "[cuda_ops]") {
   // CudaStream::launch runs an op's work at once on the rank's thread, so a blocking receive holds the
   // rank's later ops on every stream. With eager sends that cannot deadlock a schedule whose issue order
   // respects the dependencies; the in-process communicator's timeout would turn a cycle into an error.
@@ -162,7 +162,7 @@ void check_close(const Runs& r, double first_tol, double first_grad_tol, double 
 // against one rank, lr 3e-3 without warm-up, measured on the CPU backend); bounds 2e-2 on the losses
 // and 1e-1 on the gradient norm. FP32 mode: no BF16 or FP8 rounding amplifies the reordering (the CPU's
 // 4-rank plan is within 4e-8 of one rank there): 1e-4 on the losses, 1e-3 on the gradient norm.
-TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP8 recipe)", "[cuda_ops][gpu]") {
+TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU under the FP8 recipe", "[cuda_ops][gpu]") {
   if (!gpus_available()) return;
   const auto r = train_both(one_rank(), false);
   check_close(r, 2e-3, 2e-2, 2e-2, 1e-1);
@@ -180,7 +180,7 @@ TEST_CASE("the tiny model on one rank: the Naive FP8 GEMM backend agrees as well
   CHECK(r.counts.fp8_gemm.count("naive") == 1);
 }
 
-TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP32 mode)", "[cuda_ops][gpu]") {
+TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU in FP32 mode", "[cuda_ops][gpu]") {
   if (!gpus_available()) return;
   const auto r = train_both(one_rank(), true);
   check_close(r, 1e-4, 1e-3, 1e-4, 1e-3);
@@ -188,7 +188,7 @@ TEST_CASE("the tiny model on one rank: 3 CUDA steps agree with the CPU (FP32 mod
   CHECK(r.counts.fp8_gemm.empty());
 }
 
-TEST_CASE("the tiny scenario on 4 ranks (pp 2, dp 2, ep 2; ranks share the GPUs): CUDA agrees with the CPU", "[cuda_ops][gpu]") {
+TEST_CASE("the tiny scenario on 4 ranks sharing the GPUs (pp 2 dp 2 ep 2): CUDA agrees with the CPU", "[cuda_ops][gpu]") {
   if (!gpus_available()) return;
   const auto r = train_both({}, false);
   check_close(r, 2e-3, 2e-2, 2e-2, 1e-1);
@@ -200,7 +200,7 @@ TEST_CASE("the tiny scenario on 4 ranks (pp 2, dp 2, ep 2; ranks share the GPUs)
   CHECK(r.counts.cpu.count("optimizer") == 1);
 }
 
-TEST_CASE("DeepSeek-V3 head dims (qk 128 + 64, v 128): the attention core runs in CUDA and agrees with the CPU", "[cuda_ops][gpu]") {
+TEST_CASE("with DeepSeek-V3 head dims (qk 128 + 64 and v 128) the attention core runs in CUDA and agrees with the CPU", "[cuda_ops][gpu]") {
   if (!gpus_available()) return;
   // The kernel is compiled for these dims only; it computes P·V from BF16 probabilities (the CPU in FP32)
   // and the backward reads the BF16 output (the CPU its FP32 copy): a BF16 rounding more per element.

@@ -21,7 +21,7 @@ struct HiddenGpus {
 };
 }  // namespace
 
-TEST_CASE("--device cuda without a usable GPU exits 2 with a message and writes nothing", "[cli][device]") {
+TEST_CASE("train and run with the cuda device and no usable GPU exit 2 with a message and write nothing", "[cli][device]") {
   const HiddenGpus hidden;
   const fs::path dir = fs::temp_directory_path() / ("tandem_device_cli_" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -42,7 +42,7 @@ TEST_CASE("--device cuda without a usable GPU exits 2 with a message and writes 
   fs::remove_all(dir);
 }
 
-TEST_CASE("--device takes cpu or cuda", "[cli][device]") {
+TEST_CASE("the device option takes cpu or cuda", "[cli][device]") {
   const auto bad = run_tandem("run scenarios/tiny.json" + kSmall + "--device tpu");
   CHECK(bad.exit_code != 0);
   CHECK_THAT(bad.output, Catch::Contains("--device"));
