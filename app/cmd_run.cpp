@@ -1,6 +1,7 @@
-// `tandem run SCENARIO --trace FILE`: executes training steps of the scenario on the CPU backend
-// (one by default) and writes their timeline: every op of every rank with its start and end, pid =
-// rank, tid = stream, args as DESIGN.md says, source "cpu". Without --data the tokens are synthetic.
+// `tandem run SCENARIO --trace FILE`: executes training steps of the scenario on the CPU backend, or
+// with --device cuda on the staged CUDA op runner (one step by default) and writes their timeline: every
+// op of every rank with its start and end, pid = rank, tid = stream, args as DESIGN.md says, source "cpu"
+// or "cuda". Without --data the tokens are synthetic.
 #include <memory>
 
 #include <fmt/format.h>
@@ -91,7 +92,7 @@ void run_run(const RunOptions& o) {
 
 const RegisterCommand reg(45, "run", [](CLI::App& root) {
   auto o = std::make_shared<RunOptions>();
-  CLI::App* cmd = root.add_subcommand("run", "Execute training steps on the CPU backend and write their timeline");
+  CLI::App* cmd = root.add_subcommand("run", "Execute training steps on the CPU backend (or --device cuda) and write their timeline");
   cmd->add_option("scenario", o->scenario, "Scenario JSON file or embedded name")->required();
   cmd->add_option("--set", o->overrides, "Override a scenario field (repeatable)");
   cmd->add_option("--trace", o->trace, "Write the timeline (Chrome trace JSON) to this file");

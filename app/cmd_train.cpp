@@ -1,4 +1,5 @@
-// `tandem train SCENARIO`: trains the scenario's model on the CPU backend (ranks are threads), with
+// `tandem train SCENARIO`: trains the scenario's model on the CPU backend (ranks are threads; with
+// --device cuda the ops' math runs in the CUDA kernels, docs/backend.md), with
 // a progress line on a terminal, a JSON line per step in --log, checkpoints and --resume, and the
 // timeline of the first steps in --trace. Bad input (scenario, data file, checkpoint, a plan the CPU
 // backend cannot run, a model that does not fit in memory) ends with exit code 2 and writes nothing.
@@ -104,7 +105,7 @@ void run_train(TrainCliOptions& o) {
 const RegisterCommand reg(40, "train", [](CLI::App& root) {
   auto o = std::make_shared<TrainCliOptions>();
   auto& t = o->train;
-  CLI::App* cmd = root.add_subcommand("train", "Train the scenario's model on the CPU backend (ranks are threads)");
+  CLI::App* cmd = root.add_subcommand("train", "Train the scenario's model on the CPU backend (ranks are threads) or with --device cuda");
   cmd->add_option("scenario", o->scenario, "Scenario JSON file or embedded name (e.g. scenarios/tiny.json)")->required();
   cmd->add_option("--set", o->overrides, "Override a scenario field, e.g. --set plan.pp=1 (repeatable)");
   cmd->add_option("--steps", t.steps, "The step the run ends at; a resumed run continues up to it")->check(integer_in(1, 1000000000));
