@@ -128,6 +128,25 @@ double unigram_entropy_nats(const std::vector<uint32_t>& tokens, uint32_t vocab_
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
+  // A device or a pipe (/dev/null, /dev/stdout) is written in place: renaming a temporary file over
+  // it would replace the device by a regular file.
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) && !std::filesystem::is_directory(st)) {
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    if (fd < 0) throw DataError(fmt::format("{}: cannot open for writing ({})", path, std::strerror(errno)));
+    for (size_t done = 0; done < bytes.size();) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0) {
+        const int err = errno;
+        ::close(fd);
+        throw DataError(fmt::format("{}: write failed ({})", path, std::strerror(err)));
+      }
+      done += size_t(n);
+    }
+    ::close(fd);
+    return;
+  }
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw DataError(fmt::format("{}: cannot create ({})", tmp, std::strerror(errno)));

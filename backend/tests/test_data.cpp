@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "backend/data/bpe_tokenizer.h"
@@ -102,6 +104,15 @@ TEST_CASE("token files round trip and every kind of damage is reported", "[data]
   CHECK_THROWS_WITH(write_token_file((dir / "bad.tok").string(), TokenFile{5, {1, 5}}),
                     Catch::Contains("token 5 at position 1 is not below the vocabulary size 5"));
   CHECK_FALSE(fs::exists(dir / "bad.tok"));
+  // A pipe (standing for /dev/stdout or /dev/null) is written in place, not renamed over.
+  const std::string fifo = (dir / "pipe.tok").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string received;
+  std::thread reader([&] { received = slurp(fifo); });
+  write_token_file(fifo, f);
+  reader.join();
+  CHECK(received == good);
+  CHECK(fs::is_fifo(fifo));
   fs::remove_all(dir);
 }
 
