@@ -303,7 +303,9 @@ Scenario parse_scenario(const json& doc_in, const std::string& source, const std
 
 Scenario load_scenario(const std::string& path_or_preset, const std::vector<std::string>& overrides) {
   std::error_code ec;
-  if (!std::filesystem::exists(path_or_preset, ec)) {
+  // Only whole scenarios are scenario names: "models/tiny" or "clusters/h800" are parts of one.
+  const bool part_preset = path_or_preset.find('/') != std::string::npos && find_preset(path_or_preset) != nullptr;
+  if (!std::filesystem::exists(path_or_preset, ec) && !part_preset) {
     if (const std::string* text = find_preset(path_or_preset)) {
       Scenario s = parse_scenario(parse_json_text(*text, "preset " + path_or_preset), "preset:" + path_or_preset, overrides);
       s.name = path_or_preset;
@@ -314,8 +316,12 @@ Scenario load_scenario(const std::string& path_or_preset, const std::vector<std:
     std::string names;
     for (const auto& k : preset_names())
       if (k.find('/') == std::string::npos) names += (names.empty() ? "" : ", ") + k;
+    const std::string part = path_or_preset.substr(0, path_or_preset.find('/'));
     throw ScenarioError(path_or_preset, "(file)", "an existing file or an embedded scenario (" + names + ")",
-                        "no such file or scenario");
+                        part_preset ? fmt::format("a {} preset, a part of a scenario (use it as {{\"{}\": \"{}\", ...}})",
+                                                  part.substr(0, part.size() - 1), part.substr(0, part.size() - 1),
+                                                  path_or_preset.substr(part.size() + 1))
+                                    : std::string("no such file or scenario"));
   }
   return parse_scenario(read_json_file(path_or_preset), path_or_preset, overrides);
 }
