@@ -95,6 +95,16 @@ struct Expander {
     }
     std::sort(d.begin(), d.end());
     d.erase(std::unique(d.begin(), d.end()), d.end());
+    // On an in-order stream (compute, comm) the last writer done means every earlier one is: keep
+    // only the latest per stream. Pipeline transfers complete independently, so each stays.
+    int32_t last[kStreams] = {-1, -1, -1};
+    for (int32_t x : d) {
+      const int s = int(rp.ops[size_t(x)].stream);
+      if (rp.ops[size_t(x)].stream != Stream::P2P) last[s] = std::max(last[s], x);
+    }
+    std::erase_if(d, [&](int32_t x) {
+      return rp.ops[size_t(x)].stream != Stream::P2P && x != last[int(rp.ops[size_t(x)].stream)];
+    });
     deps.push_back(std::move(d));
     for (int32_t out : t.outputs) {
       const bool step_wide = rp.tensors[size_t(out)].role != TensorRole::Activation;

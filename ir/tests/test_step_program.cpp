@@ -193,7 +193,14 @@ TEST_CASE("an op waits for every earlier writer of its inputs, not only the last
         for (size_t w : writers) {
           INFO(t.name() << " (mb " << rp.ops[i].mb << ") reads " << rp.tensors[size_t(in)].name << " written by "
                         << rp.tmpl(rp.ops[w]).name());
-          REQUIRE(std::find(deps.begin(), deps.end(), int32_t(w)) != deps.end());
+          // Named, or implied: a later op of the writer's in-order stream is named (pipeline
+          // transfers complete independently and must be named themselves).
+          const bool named = std::find(deps.begin(), deps.end(), int32_t(w)) != deps.end();
+          const bool implied = rp.ops[w].stream != Stream::P2P &&
+                               std::any_of(deps.begin(), deps.end(), [&](int32_t d) {
+                                 return size_t(d) > w && rp.ops[size_t(d)].stream == rp.ops[w].stream;
+                               });
+          REQUIRE((named || implied));
         }
         if (writers.size() > 1) {
           ++multi_writer_reads;
@@ -204,6 +211,14 @@ TEST_CASE("an op waits for every earlier writer of its inputs, not only the last
   }
   CHECK(multi_writer_reads > 0);
   CHECK(cross_stream > 0);
+  // At most one dependency per in-order stream.
+  for (const auto& rp : p.roles())
+    for (size_t i = 0; i < rp.ops.size(); ++i) {
+      int per_stream[kStreams] = {0, 0, 0};
+      for (int32_t d : rp.deps_of(i)) per_stream[int(rp.ops[size_t(d)].stream)]++;
+      REQUIRE(per_stream[int(Stream::Compute)] <= 1);
+      REQUIRE(per_stream[int(Stream::Comm)] <= 1);
+    }
 }
 
 TEST_CASE("the program's weights add up to the published parameter counts", "[ir][program]") {
