@@ -9,7 +9,10 @@ namespace tandem::backend {
 
 void execute_op(RankRuntime& rt, int32_t index, Stream& stream) {
   const ir::OpInstance& op = rt.rp.ops[size_t(index)];
-  const OpContext c{rt, index, op, rt.rp.tmpl(op), stream};
+  run_cpu_op(OpContext{rt, index, op, rt.rp.tmpl(op), stream});
+}
+
+void run_cpu_op(const OpContext& c) {
   switch (ir::kind_of(c.t.payload)) {
     case ir::OpKind::Gemm: return run_gemm(c);
     case ir::OpKind::Quantize: return run_quantize(c);

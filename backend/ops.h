@@ -41,6 +41,10 @@ void run_grad_reduce(const OpContext& c);
 void run_param_gather(const OpContext& c);
 void run_optimizer(const OpContext& c);
 
+// The CPU implementation of any op, chosen by payload and role (execute_op's dispatch; the CUDA
+// runner falls back to it for the ops it has no kernel for).
+void run_cpu_op(const OpContext& c);
+
 // Token ids of the op's micro-batch: token `offset + i` of each window for i in [0, seq_len)
 // (offset 0: model inputs, 1: next-token targets and MTP inputs, 2: MTP targets).
 std::vector<int32_t> token_ids(const OpContext& c, int offset);

@@ -99,39 +99,6 @@ void CudaOpRunner::run(RankRuntime& rt, int32_t op, Stream& stream) { run_op_cud
 
 namespace {
 
-// The CPU op for kinds without a CUDA kernel of the same semantics (docs/backend.md lists them).
-void cpu_op(const OpContext& c) {
-  switch (ir::kind_of(c.t.payload)) {
-    case ir::OpKind::Quantize: return run_quantize(c);
-    case ir::OpKind::Attention: return run_attention(c);
-    case ir::OpKind::Permute: return run_permute(c);
-    case ir::OpKind::Optimizer: return run_optimizer(c);
-    case ir::OpKind::Elementwise:
-      switch (std::get<ir::Elementwise>(c.t.payload).kind) {
-        case ir::ElementwiseKind::Rope: return run_rope(c);
-        case ir::ElementwiseKind::Add: return run_residual(c);
-        case ir::ElementwiseKind::Embedding: return run_embedding(c);
-        default: break;
-      }
-      break;
-    case ir::OpKind::Comm:
-      switch (c.t.role) {
-        case ir::OpRole::Dispatch: return run_dispatch(c);
-        case ir::OpRole::Combine: return run_combine(c);
-        case ir::OpRole::PipeSend:
-        case ir::OpRole::PipeRecv: return run_pipeline(c);
-        case ir::OpRole::GradReduceScatter:
-        case ir::OpRole::GradAllReduce: return run_grad_reduce(c);
-        case ir::OpRole::ParamAllGather: return run_param_gather(c);
-        default: break;
-      }
-      break;
-    default: break;
-  }
-  throw std::logic_error(fmt::format("{}: the CUDA op runner has no implementation for this op ({} {})", c.where(),
-                                     ir::to_string(ir::kind_of(c.t.payload)), ir::to_string(c.t.role)));
-}
-
 // The CUDA implementation of the op, or null when the CPU op runs it.
 using CudaImpl = void (*)(const OpContext&, const cuda_ops::Env&);
 CudaImpl cuda_impl(const OpContext& c) {
@@ -172,8 +139,8 @@ void run_op_cuda(RankRuntime& rt, int32_t index, Stream& stream, CudaOpRunner& r
   if (const CudaImpl impl = cuda_impl(c)) {
     impl(c, cuda_ops::Env{runner.options(), state});
     ++state.counts.cuda[kind_name(c)];
-  } else {
-    cpu_op(c);
+  } else {   // kinds without a CUDA kernel of the same semantics (docs/backend.md lists them)
+    run_cpu_op(c);
     ++state.counts.cpu[kind_name(c)];
   }
 }
