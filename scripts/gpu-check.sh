@@ -6,6 +6,8 @@ set -uo pipefail
 BIN=${1:?usage: gpu-check.sh BIN_DIR (from scripts/gpu-build.sh)}
 OUT=${OUT:-gpu-check-out}
 mkdir -p "$OUT"
+# The tests read scenarios and the corpus from the checkout they run in, not the one they were built in.
+export TANDEM_SOURCE_DIR=${TANDEM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 # cuBLASLt and NCCL from the CUDA toolkit or from NVIDIA's Python wheels, whichever the machine has.
 WHEEL_LIBS=$(python3 - <<'PY' 2>/dev/null
 import os

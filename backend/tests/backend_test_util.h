@@ -1,6 +1,7 @@
 // Helpers of backend_tests: the tiny scenario with overrides (small batches keep the tests fast), the
 // bundled corpus, short training runs and temporary directories.
 #pragma once
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -13,7 +14,12 @@
 
 namespace tandem::backend::test {
 
-inline std::string source_dir() { return TANDEM_SOURCE_DIR; }
+// The source tree: $TANDEM_SOURCE_DIR when set (CTest sets it; a test program carried to another
+// machine runs from a checkout elsewhere), else the tree the test was built from.
+inline std::string source_dir() {
+  if (const char* env = std::getenv("TANDEM_SOURCE_DIR"); env && *env) return env;
+  return TANDEM_SOURCE_DIR;
+}
 
 // scenarios/tiny.json with `overrides`; defaults: 8 sequences of 64 tokens per step, one per
 // micro-batch (4 micro-batches per replica on the 4-rank plan).

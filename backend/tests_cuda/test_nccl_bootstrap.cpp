@@ -126,7 +126,7 @@ TEST_CASE("a StepProgram's collective groups are the world and each stage's EP g
   // The tiny scenario's plan: 4 ranks, pp 2 x dp 2 with ep 2, so stage 0 is ranks {0, 1}, stage 1 is
   // {2, 3}; the EP all-to-alls and the ZeRO collectives of a stage both run over its two ranks, and
   // the optimizer's world reduction over all four.
-  tandem::ir::StepProgram program(tandem::ir::load_scenario(std::string(TANDEM_SOURCE_DIR) + "/scenarios/tiny.json",
+  tandem::ir::StepProgram program(tandem::ir::load_scenario("tiny",
                                                             {"plan.global_batch_seqs=8", "plan.micro_batch_seqs=1"}));
   REQUIRE(program.num_ranks() == 4);
   const auto groups = step_program_groups(program);
