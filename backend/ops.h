@@ -45,6 +45,10 @@ void run_optimizer(const OpContext& c);
 // runner falls back to it for the ops it has no kernel for).
 void run_cpu_op(const OpContext& c);
 
+// A GEMM B op with a fused residual add: its second output (the residual input's gradient) is the
+// output gradient unchanged, read in BF16 before the FP8 cast (`gy_tensor` may be the cast copy).
+void write_residual_gradient(const OpContext& c, int32_t gy_tensor);
+
 // Token ids of the op's micro-batch: token `offset + i` of each window for i in [0, seq_len)
 // (offset 0: model inputs, 1: next-token targets and MTP inputs, 2: MTP targets).
 std::vector<int32_t> token_ids(const OpContext& c, int offset);

@@ -66,19 +66,7 @@ void gemm_forward(const OpContext& c) {
   const int64_t n = w.rows, k = w.cols;
   ValuePtr x = c.read(acts.at(0));
   Value y;
-  if (c.t.role == ir::OpRole::MtpProj) {
-    // y = [embedding norm | hidden norm] · Wᵀ, W [h, 2h].
-    const ValuePtr x2 = c.read(acts.at(1));
-    auto cat = std::make_shared<Value>();
-    cat->rows = x->rows;
-    cat->cols = x->cols + x2->cols;
-    cat->data.resize(size_t(cat->rows * cat->cols));
-    for (int64_t r = 0; r < x->rows; ++r) {
-      std::copy_n(x->data.begin() + r * x->cols, x->cols, cat->data.begin() + r * cat->cols);
-      std::copy_n(x2->data.begin() + r * x2->cols, x2->cols, cat->data.begin() + r * cat->cols + x->cols);
-    }
-    x = cat;
-  }
+  if (c.t.role == ir::OpRole::MtpProj) x = concat_columns(*x, *c.read(acts.at(1)));   // [emb norm | hidden norm] · Wᵀ
   const int64_t m = x->rows;
   if (x->cols != k) throw std::logic_error(fmt::format("{}: input has {} columns, the weight {}", c.where(), x->cols, k));
   y.rows = m;
@@ -135,34 +123,14 @@ void gemm_dgrad(const OpContext& c) {
   } else {
     dgrad_block(c, *gy, 0, m, w, 0, dx.data.data());
   }
-  if (c.t.role == ir::OpRole::MtpProj) {
-    // The gradient splits over the two concatenated inputs.
-    const int64_t h = k / 2;
-    Value a, b;
-    a.rows = b.rows = m;
-    a.cols = b.cols = h;
-    a.data.resize(size_t(m * h));
-    b.data.resize(size_t(m * h));
-    for (int64_t r = 0; r < m; ++r) {
-      std::copy_n(dx.data.begin() + r * k, h, a.data.begin() + r * h);
-      std::copy_n(dx.data.begin() + r * k + h, h, b.data.begin() + r * h);
-    }
+  if (c.t.role == ir::OpRole::MtpProj) {   // the gradient splits over the two concatenated inputs
+    auto [a, b] = split_columns(dx, k / 2);
     c.write(c.t.outputs.at(0), std::move(a));
     c.write(c.t.outputs.at(1), std::move(b));
     return;
   }
   c.write(c.t.outputs.at(0), std::move(dx));
-  if (c.t.outputs.size() > 1) {
-    // The residual input of a fused add receives the output gradient unchanged (in BF16, before the cast).
-    std::string name = c.info(gy_tensor).name;
-    if (ends_with(name, ".fp8")) name.resize(name.size() - 4);
-    const ValuePtr g = c.read(c.rt.tensor_named(name));
-    Value pass;
-    pass.rows = g->rows;
-    pass.cols = g->cols;
-    pass.data = g->data;
-    c.write(c.t.outputs[1], std::move(pass));
-  }
+  if (c.t.outputs.size() > 1) write_residual_gradient(c, gy_tensor);
 }
 
 void gemm_wgrad(const OpContext& c) {
@@ -173,16 +141,7 @@ void gemm_wgrad(const OpContext& c) {
   if (c.t.role == ir::OpRole::MtpProj) {
     // X is the concatenation [norm(embedding) | norm(hidden)]: the program lists both parts, then dY.
     if (c.t.inputs.size() != 3) throw std::logic_error(fmt::format("{}: expected inputs {{x1, x2, dy}}", c.where()));
-    const ValuePtr x2 = c.read(c.t.inputs.at(1));
-    auto cat = std::make_shared<Value>();
-    cat->rows = x->rows;
-    cat->cols = x->cols + x2->cols;
-    cat->data.resize(size_t(cat->rows * cat->cols));
-    for (int64_t r = 0; r < x->rows; ++r) {
-      std::copy_n(x->data.begin() + r * x->cols, x->cols, cat->data.begin() + r * cat->cols);
-      std::copy_n(x2->data.begin() + r * x2->cols, x2->cols, cat->data.begin() + r * cat->cols + x->cols);
-    }
-    x = cat;
+    x = concat_columns(*x, *c.read(c.t.inputs.at(1)));
   }
   const bool fp8 = x->is_fp8() && gy->is_fp8() && !c.exact();
   auto block = [&](int64_t seg, int64_t row0, int64_t rows, int64_t e) {
@@ -235,6 +194,17 @@ Fp8Matrix transposed_fp8(const Value& v, int64_t row0, int64_t rows, bool pow2) 
 }
 
 }  // namespace
+
+void write_residual_gradient(const OpContext& c, int32_t gy_tensor) {
+  std::string name = c.info(gy_tensor).name;
+  if (ends_with(name, ".fp8")) name.resize(name.size() - 4);
+  const ValuePtr g = c.read(c.rt.tensor_named(name));
+  Value pass;
+  pass.rows = g->rows;
+  pass.cols = g->cols;
+  pass.data = g->data;
+  c.write(c.t.outputs.at(1), std::move(pass));
+}
 
 void run_gemm(const OpContext& c) {
   if (c.forward()) return gemm_forward(c);

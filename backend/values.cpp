@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "kernels/attention/mla_layout_cpu.h"
 #include "kernels/common/bf16.h"
 
 namespace tandem::backend {
@@ -107,6 +108,28 @@ size_t TensorStore::float_bytes() const {
 
 void round_bf16_unless(bool exact, std::span<float> values) {
   if (!exact) kernels::round_to_bf16(values);
+}
+
+ValuePtr concat_columns(const Value& a, const Value& b) {
+  if (a.rows != b.rows) throw std::logic_error(fmt::format("concat_columns: {} rows beside {}", a.rows, b.rows));
+  auto cat = std::make_shared<Value>();
+  cat->rows = a.rows;
+  cat->cols = a.cols + b.cols;
+  cat->data.resize(size_t(cat->rows * cat->cols));
+  kernels::concat_columns(a.data, b.data, a.rows, a.cols, b.cols, cat->data);
+  return cat;
+}
+
+std::pair<Value, Value> split_columns(const Value& x, int64_t left) {
+  if (left < 0 || left > x.cols) throw std::logic_error(fmt::format("split_columns: {} of {} columns", left, x.cols));
+  std::pair<Value, Value> out;
+  out.first.rows = out.second.rows = x.rows;
+  out.first.cols = left;
+  out.second.cols = x.cols - left;
+  out.first.data.resize(size_t(x.rows * left));
+  out.second.data.resize(size_t(x.rows * (x.cols - left)));
+  kernels::split_columns(x.data, x.rows, left, x.cols - left, out.first.data, out.second.data);
+  return out;
 }
 
 }  // namespace tandem::backend

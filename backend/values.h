@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "kernels/fp8/fp8_cpu.h"
@@ -79,5 +80,9 @@ class TensorStore {
 
 // Rounds every element to BF16 unless `exact` (the all-FP32 mode used by the gradient checks).
 void round_bf16_unless(bool exact, std::span<float> values);
+
+// Float values side by side: [a | b] row by row, and its inverse (the first `left` columns, the rest).
+ValuePtr concat_columns(const Value& a, const Value& b);
+std::pair<Value, Value> split_columns(const Value& x, int64_t left);
 
 }  // namespace tandem::backend

@@ -17,10 +17,6 @@ namespace {
 
 using kernels::Fp8ScaleLayout;
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 bool grouped(const ir::OpTemplate& t) { return t.role == ir::OpRole::ExpertUp || t.role == ir::OpRole::ExpertDown; }
 
 std::vector<int32_t> activation_inputs(const OpContext& c) {
@@ -43,18 +39,6 @@ std::vector<int64_t> segments(const OpContext& c, const Param& w, int64_t rows) 
   if (int64_t(off.size()) != w.experts + 1)
     throw std::logic_error(fmt::format("{}: {} expert segments for a weight of {} experts", c.where(), off.size() - 1, w.experts));
   return off;
-}
-
-ValuePtr concat_columns(const Value& a, const Value& b) {
-  auto cat = std::make_shared<Value>();
-  cat->rows = a.rows;
-  cat->cols = a.cols + b.cols;
-  cat->data.resize(size_t(cat->rows * cat->cols));
-  for (int64_t r = 0; r < a.rows; ++r) {
-    std::copy_n(a.data.begin() + r * a.cols, a.cols, cat->data.begin() + r * cat->cols);
-    std::copy_n(b.data.begin() + r * b.cols, b.cols, cat->data.begin() + r * cat->cols + a.cols);
-  }
-  return cat;
 }
 
 // [cols, rows] from rows [row0, row0 + rows) of a [*, cols] float matrix.
@@ -190,32 +174,14 @@ void gemm_dgrad(const OpContext& c, const Env& env) {
     dx.data = float_gemm(env, stage, gs, wt, seg, k, n, bf16);
   }
   if (grouped(c.t)) c.record().flops = 2.0 * double(m) * double(n) * double(k);
-  if (c.t.role == ir::OpRole::MtpProj) {
-    const int64_t h = k / 2;
-    Value a, b;
-    a.rows = b.rows = m;
-    a.cols = b.cols = h;
-    a.data.resize(size_t(m * h));
-    b.data.resize(size_t(m * h));
-    for (int64_t r = 0; r < m; ++r) {
-      std::copy_n(dx.data.begin() + r * k, h, a.data.begin() + r * h);
-      std::copy_n(dx.data.begin() + r * k + h, h, b.data.begin() + r * h);
-    }
+  if (c.t.role == ir::OpRole::MtpProj) {   // the gradient splits over the two concatenated inputs
+    auto [a, b] = split_columns(dx, k / 2);
     c.write(c.t.outputs.at(0), std::move(a));
     c.write(c.t.outputs.at(1), std::move(b));
     return;
   }
   c.write(c.t.outputs.at(0), std::move(dx));
-  if (c.t.outputs.size() > 1) {   // the residual input of a fused add receives the output gradient
-    std::string name = c.info(gy_tensor).name;
-    if (ends_with(name, ".fp8")) name.resize(name.size() - 4);
-    const ValuePtr g = c.read(c.rt.tensor_named(name));
-    Value pass;
-    pass.rows = g->rows;
-    pass.cols = g->cols;
-    pass.data = g->data;
-    c.write(c.t.outputs[1], std::move(pass));
-  }
+  if (c.t.outputs.size() > 1) write_residual_gradient(c, gy_tensor);
 }
 
 void gemm_wgrad(const OpContext& c, const Env& env) {
