@@ -2,7 +2,10 @@
 // one from the op's payload and role. Each reads its inputs and writes its outputs through the
 // OpContext, so the values an op sees are the ones its position in the issue order allows.
 #pragma once
+#include <span>
+
 #include "backend/runtime.h"
+#include "kernels/router/router_cpu.h"
 #include "kernels/permute/permute_cpu.h"
 
 namespace tandem::backend {
@@ -44,6 +47,14 @@ void run_optimizer(const OpContext& c);
 // The CPU implementation of any op, chosen by payload and role (execute_op's dispatch; the CUDA
 // runner falls back to it for the ops it has no kernel for).
 void run_cpu_op(const OpContext& c);
+
+// The router's settings from the model; what a routing adds to the step's statistics (the balance
+// loss's share of this micro-batch and the expert loads for the bias update); and the balance loss's
+// gradient added to the scores' gradient.
+kernels::RouterConfig router_config(const ir::ModelConfig& m);
+void record_routing(const OpContext& c, std::span<const float> scores, std::span<const int32_t> topk);
+void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores, std::span<const int32_t> topk,
+                               std::span<float> dscores);
 
 // A GEMM B op with a fused residual add: its second output (the residual input's gradient) is the
 // output gradient unchanged, read in BF16 before the FP8 cast (`gy_tensor` may be the cast copy).

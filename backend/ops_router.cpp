@@ -13,10 +13,18 @@ namespace tandem::backend {
 
 namespace {
 
+// Each micro-batch's balance loss is a mean over its sequences; the step's is the mean over all.
+double micro_batch_share(const OpContext& c) {
+  const auto& plan = c.rt.program.plan();
+  return double(plan.micro_batch_seqs) / double(plan.global_batch_seqs);
+}
+
 struct RouterState {
   std::vector<float> scores;     // [tokens, experts] sigmoid scores
   std::vector<int32_t> topk;     // [tokens, top_k]
 };
+
+}  // namespace
 
 kernels::RouterConfig router_config(const ir::ModelConfig& m) {
   kernels::RouterConfig r;
@@ -28,18 +36,34 @@ kernels::RouterConfig router_config(const ir::ModelConfig& m) {
   return r;
 }
 
-}  // namespace
+void record_routing(const OpContext& c, std::span<const float> scores, std::span<const int32_t> topk) {
+  const auto& m = c.rt.program.model();
+  const auto& plan = c.rt.program.plan();
+  if (m.balance_loss_alpha > 0)
+    c.rt.local_balance_sum += micro_batch_share(c) * kernels::balance_loss_forward(scores, topk, plan.micro_batch_seqs, plan.seq_len,
+                                                                                   m.routed_experts, m.experts_per_token,
+                                                                                   m.balance_loss_alpha);
+  const int64_t layer = c.rt.moe_layer_index(c.t.layer);
+  std::vector<int64_t> load(size_t(m.routed_experts), 0);
+  kernels::count_expert_load(topk, m.routed_experts, load);
+  for (int64_t e = 0; e < m.routed_experts; ++e) c.rt.local_load[size_t(layer * m.routed_experts + e)] += double(load[size_t(e)]);
+}
+
+void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores, std::span<const int32_t> topk,
+                               std::span<float> dscores) {
+  const auto& m = c.rt.program.model();
+  const auto& plan = c.rt.program.plan();
+  if (m.balance_loss_alpha > 0)
+    kernels::balance_loss_backward(scores, topk, plan.micro_batch_seqs, plan.seq_len, m.routed_experts, m.experts_per_token,
+                                   m.balance_loss_alpha, micro_batch_share(c), dscores);
+}
 
 // F: {logits, bias} -> route (ids in `ints`, weights in `data`, [tokens, top_k] each).
 // B: {d route, logits} -> d logits.
 void run_router(const OpContext& c) {
   const auto& m = c.rt.program.model();
-  const auto& plan = c.rt.program.plan();
   const auto cfg = router_config(m);
   const std::string key = "router.L" + std::to_string(c.t.layer) + ".mb" + std::to_string(c.mb());
-  const int64_t seqs = plan.micro_batch_seqs, len = plan.seq_len;
-  // Each micro-batch's balance loss is a mean over its sequences; the step's is the mean over all.
-  const double mb_share = double(seqs) / double(plan.global_batch_seqs);
   if (c.t.phase == ir::Phase::F) {
     const ValuePtr logits = c.read(c.t.inputs.at(0));
     const Param& bias = c.weight(c.t.inputs.at(1));
@@ -53,13 +77,7 @@ void run_router(const OpContext& c) {
     route.data.resize(st->topk.size());
     kernels::router_forward(logits->data, bias.value, cfg, st->scores, st->topk, route.data);
     route.ints = st->topk;
-    if (m.balance_loss_alpha > 0)
-      c.rt.local_balance_sum += mb_share * kernels::balance_loss_forward(st->scores, st->topk, seqs, len, m.routed_experts,
-                                                                         m.experts_per_token, m.balance_loss_alpha);
-    const int64_t layer = c.rt.moe_layer_index(c.t.layer);
-    std::vector<int64_t> load(size_t(m.routed_experts), 0);
-    kernels::count_expert_load(st->topk, m.routed_experts, load);
-    for (int64_t e = 0; e < m.routed_experts; ++e) c.rt.local_load[size_t(layer * m.routed_experts + e)] += double(load[size_t(e)]);
+    record_routing(c, st->scores, st->topk);
     c.write(c.t.outputs.at(0), std::move(route));
     return;
   }
@@ -68,9 +86,7 @@ void run_router(const OpContext& c) {
   const int64_t tokens = int64_t(st->topk.size()) / m.experts_per_token;
   std::vector<float> dscores(st->scores.size());
   kernels::router_weights_backward(st->scores, st->topk, dweight->data, cfg, dscores);
-  if (m.balance_loss_alpha > 0)
-    kernels::balance_loss_backward(st->scores, st->topk, seqs, len, m.routed_experts, m.experts_per_token, m.balance_loss_alpha,
-                                   mb_share, dscores);
+  add_balance_loss_gradient(c, st->scores, st->topk, dscores);
   Value dlogits;
   dlogits.rows = tokens;
   dlogits.cols = m.routed_experts;

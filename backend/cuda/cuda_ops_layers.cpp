@@ -195,16 +195,8 @@ void cuda_loss(const OpContext& c, const Env&) {
 // the balance loss's part added on the host between the two kernels.
 void cuda_router(const OpContext& c, const Env&) {
   const auto& m = c.rt.program.model();
-  const auto& plan = c.rt.program.plan();
-  kernels::RouterConfig cfg;
-  cfg.experts = m.routed_experts;
-  cfg.top_k = m.experts_per_token;
-  cfg.groups = m.expert_groups;
-  cfg.topk_groups = m.groups_per_token;
-  cfg.route_scale = float(m.route_scale);
+  const kernels::RouterConfig cfg = router_config(m);
   const std::string key = state_key("router", c);
-  const int64_t seqs = plan.micro_batch_seqs, len = plan.seq_len;
-  const double mb_share = double(seqs) / double(plan.global_batch_seqs);
   OpStage stage(*c.rt.device, c.stream);
   if (c.t.phase == ir::Phase::F) {
     const ValuePtr logits = c.read(c.t.inputs.at(0));
@@ -228,13 +220,7 @@ void cuda_router(const OpContext& c, const Env&) {
     stage.download(std::span(route.data), weights);
     stage.finish();
     route.ints = st->topk;
-    if (m.balance_loss_alpha > 0)
-      c.rt.local_balance_sum += mb_share * kernels::balance_loss_forward(st->scores, st->topk, seqs, len, m.routed_experts,
-                                                                         m.experts_per_token, m.balance_loss_alpha);
-    const int64_t layer = c.rt.moe_layer_index(c.t.layer);
-    std::vector<int64_t> load(size_t(m.routed_experts), 0);
-    kernels::count_expert_load(st->topk, m.routed_experts, load);
-    for (int64_t e = 0; e < m.routed_experts; ++e) c.rt.local_load[size_t(layer * m.routed_experts + e)] += double(load[size_t(e)]);
+    record_routing(c, st->scores, st->topk);
     c.write(c.t.outputs.at(0), std::move(route));
     return;
   }
@@ -253,8 +239,7 @@ void cuda_router(const OpContext& c, const Env&) {
     std::vector<float> host(st->scores.size());
     stage.download(std::span(host), dscores);
     stage.finish();
-    kernels::balance_loss_backward(st->scores, st->topk, seqs, len, m.routed_experts, m.experts_per_token, m.balance_loss_alpha,
-                                   mb_share, host);
+    add_balance_loss_gradient(c, st->scores, st->topk, host);
     dscores = stage.upload(host);
     stage.finish();   // `host` is released at the end of this block
   }
