@@ -186,17 +186,7 @@ void CpuDevice::copy_to_host(void* dst, const DeviceBuffer& src, size_t offset, 
   if (bytes) std::memcpy(dst, static_cast<const char*>(src.data()) + offset, bytes);
 }
 
-void CpuDevice::synchronize() {
-  std::exception_ptr first;
-  for (auto& s : streams_) {
-    try {
-      s->synchronize();
-    } catch (...) {
-      if (!first) first = std::current_exception();
-    }
-  }
-  if (first) std::rethrow_exception(first);
-}
+void CpuDevice::synchronize() { synchronize_streams(streams_); }
 
 void CpuDevice::reset_failures() {
   for (auto& s : streams_) s->reset_failure();

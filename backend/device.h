@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -86,6 +87,21 @@ class Device {
   virtual int64_t now_ns() const = 0;         // the clock events are stamped with
   virtual int64_t allocated_bytes() const = 0;
 };
+
+// Synchronizes every stream of `streams` (a range of pointers to streams), even after one fails, then
+// rethrows the first failure: Device::synchronize of the implementations.
+template <typename StreamRange>
+void synchronize_streams(StreamRange& streams) {
+  std::exception_ptr first;
+  for (auto& s : streams) {
+    try {
+      s->synchronize();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
 
 inline DeviceBuffer::~DeviceBuffer() {
   if (owner_ && data_) owner_->deallocate(data_, bytes_);

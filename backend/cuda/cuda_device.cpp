@@ -439,17 +439,7 @@ void CudaDevice::copy_to_host(void* dst, const DeviceBuffer& src, size_t offset,
   TANDEM_CUDA_DEVICE_CHECK(name(), cudaStreamSynchronize(copy_stream_));
 }
 
-void CudaDevice::synchronize() {
-  std::exception_ptr first;
-  for (auto& s : streams_) {
-    try {
-      s->synchronize();
-    } catch (...) {
-      if (!first) first = std::current_exception();
-    }
-  }
-  if (first) std::rethrow_exception(first);
-}
+void CudaDevice::synchronize() { synchronize_streams(streams_); }
 
 void CudaDevice::reset_failures() {
   for (auto& s : streams_) s->reset_failure();
