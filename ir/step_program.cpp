@@ -318,6 +318,12 @@ StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
       return int32_t(rp.templates.size() - 1);
     };
     std::vector<int32_t> reduced, updated;
+    struct Gather {
+      int32_t chunk;
+      Comm comm;
+      int32_t params = -1;   // the chunk's updated shard, set once it exists
+    };
+    std::vector<Gather> gathers;   // issued after the optimizer
     int64_t shard = 0;
     for (const auto& ct : chunks) {
       const int64_t dense = ct.params - ct.expert_params, expert = ct.expert_params;
@@ -341,24 +347,19 @@ StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
                zero ? CommPurpose::GradReduceScatter : CommPurpose::GradAllReduce, params * 4, group, 0, DType::FP32};
         ex.issue_comm(add(ct.chunk, zero ? OpRole::GradReduceScatter : OpRole::GradAllReduce, Phase::Step, Stream::Comm, c, grads, {marker}), -1);
         reduced.push_back(marker);
+        if (zero)
+          gathers.push_back({ct.chunk, Comm{CommKind::AllGather, cg, CommPurpose::ParamAllGather, ((params + group - 1) / group) * 2,
+                                            group, 0, DType::BF16}});
       }
       updated.push_back(int32_t(rp.tensors.size()));
+      for (Gather& g : gathers)
+        if (g.params < 0) g.params = updated.back();
       rp.tensors.push_back({fmt::format("C{}.params.updated", ct.chunk), {chunk_shard, 1, 1}, DType::BF16, TensorRole::OptimizerState, ct.chunk});
       shard += chunk_shard;
     }
     ex.issue(add(-1, OpRole::OptimizerStep, Phase::Step, Stream::Compute, Optimizer{shard}, reduced, updated), -1);
-    if (zero) {
-      for (size_t i = 0; i < chunks.size(); ++i) {
-        const auto& ct = chunks[i];
-        const int64_t dense = ct.params - ct.expert_params, expert = ct.expert_params;
-        for (auto [params, group, cg] : {std::tuple{dense, holders * p.dp, CommGroup::Data},
-                                         std::tuple{expert, holders * (p.dp / p.ep), CommGroup::ExpertData}}) {
-          if (params == 0 || group <= 1) continue;
-          Comm c{CommKind::AllGather, cg, CommPurpose::ParamAllGather, ((params + group - 1) / group) * 2, group, 0, DType::BF16};
-          ex.issue_comm(add(ct.chunk, OpRole::ParamAllGather, Phase::Step, Stream::Comm, c, {updated[i]}, {}), -1);
-        }
-      }
-    }
+    for (const Gather& g : gathers)
+      ex.issue_comm(add(g.chunk, OpRole::ParamAllGather, Phase::Step, Stream::Comm, g.comm, {g.params}, {}), -1);
     rp.dep_offsets.reserve(ex.deps.size() + 1);
     rp.dep_offsets.push_back(0);
     for (const auto& d : ex.deps) {
