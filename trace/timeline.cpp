@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <stdexcept>
 
 #include <fmt/core.h>
 
@@ -93,6 +94,64 @@ void Timeline::add_flow(int64_t id, uint32_t from_event, uint32_t to_event) {
   flows.push_back(Flow{id, from_event, to_event});
 }
 
+namespace {
+Arg& new_arg(Timeline& tl, Event& e, std::string_view key) {
+  if (e.args_count == 0) e.args_begin = tl.args.size();
+  if (e.args_begin + e.args_count != tl.args.size())
+    throw std::logic_error(fmt::format("Timeline::add_arg: arg \"{}\" added to an event that is not the last one", key));
+  e.args_count += 1;
+  Arg& a = tl.args.emplace_back();
+  a.key = tl.intern(key);
+  return a;
+}
+}  // namespace
+
+void Timeline::add_arg(Event& e, std::string_view key, int64_t value) {
+  Arg& a = new_arg(*this, e, key);
+  a.type = ArgType::Int;
+  a.int_value = value;
+}
+
+void Timeline::add_arg(Event& e, std::string_view key, double value) {
+  Arg& a = new_arg(*this, e, key);
+  a.type = ArgType::Number;
+  a.number = value;
+}
+
+void Timeline::add_arg(Event& e, std::string_view key, bool value) {
+  Arg& a = new_arg(*this, e, key);
+  a.type = ArgType::Bool;
+  a.int_value = value ? 1 : 0;
+}
+
+void Timeline::add_arg(Event& e, std::string_view key, std::string_view text) {
+  const uint32_t id = intern(text);
+  Arg& a = new_arg(*this, e, key);
+  a.type = ArgType::Text;
+  a.int_value = id;
+}
+
+void Timeline::add_arg(Event& e, std::string_view key, std::span<const double> numbers) {
+  Arg& a = new_arg(*this, e, key);
+  a.type = ArgType::Numbers;
+  a.int_value = int64_t(arg_numbers.size());
+  a.count = uint32_t(numbers.size());
+  arg_numbers.insert(arg_numbers.end(), numbers.begin(), numbers.end());
+}
+
+const Arg* Timeline::find_arg(const Event& e, std::string_view key) const {
+  const uint32_t id = find_string(key);
+  if (id == std::numeric_limits<uint32_t>::max()) return nullptr;
+  for (const Arg& a : args_of(e))
+    if (a.key == id) return &a;
+  return nullptr;
+}
+
+int64_t Timeline::int_arg(const Event& e, std::string_view key, int64_t fallback) const {
+  const Arg* a = find_arg(e, key);
+  return a && (a->type == ArgType::Int || a->type == ArgType::Bool) ? a->int_value : fallback;
+}
+
 std::pair<int64_t, int64_t> Timeline::time_span() const {
   if (events.empty()) return {0, 0};
   int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
@@ -129,6 +188,26 @@ bool same_content(const Timeline& a, const Timeline& b, std::string* why) {
     if (x.phase != y.phase) return fail("phase");
     if (x.sms != y.sms) return fail("sms");
     if (x.flops != y.flops || x.bytes != y.bytes) return fail("flops/bytes");
+    const auto xa = a.args_of(x), ya = b.args_of(y);
+    if (xa.size() != ya.size()) return fail("args (count)");
+    for (size_t k = 0; k < xa.size(); ++k) {
+      const Arg& p = xa[k];
+      const Arg& q = ya[k];
+      if (a.str(p.key) != b.str(q.key) || p.type != q.type) return fail("args (name or type)");
+      bool same = true;
+      switch (p.type) {
+        case ArgType::Int:
+        case ArgType::Bool: same = p.int_value == q.int_value; break;
+        case ArgType::Number: same = p.number == q.number; break;
+        case ArgType::Text: same = a.str(uint32_t(p.int_value)) == b.str(uint32_t(q.int_value)); break;
+        case ArgType::Numbers: {
+          const auto u = a.numbers_of(p), v = b.numbers_of(q);
+          same = u.size() == v.size() && std::equal(u.begin(), u.end(), v.begin());
+          break;
+        }
+      }
+      if (!same) return differ(why, fmt::format("event #{} (\"{}\"): arg {} differs", i, a.name_of(x), a.str(p.key)));
+    }
   }
   if (a.flows.size() != b.flows.size())
     return differ(why, fmt::format("flow count {} vs {}", a.flows.size(), b.flows.size()));

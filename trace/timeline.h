@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -52,8 +53,22 @@ struct TraceMetadata {
   std::map<std::string, std::string> extra;          // free key/value pairs, written sorted
 };
 
+// A further arg of an event beyond the typed fields of Event: the op's payload (GEMM m/n/k, attention
+// shape, bytes per peer, ...). Int and Number are told apart in the file by the number's form (a
+// Number is written with a '.' or an exponent); Text is a string-table id; Numbers is a list of
+// doubles held in Timeline::arg_numbers.
+enum class ArgType : uint8_t { Int, Number, Bool, Text, Numbers };
+struct Arg {
+  uint32_t key = 0;                 // string-table id of the arg's name
+  ArgType type = ArgType::Int;
+  uint32_t count = 0;               // Numbers: how many
+  int64_t int_value = 0;            // Int; Bool (0 or 1); Text (string id); Numbers (offset into arg_numbers)
+  double number = 0.0;              // Number
+};
+
 // One complete event ("ph":"X"). Absent args: id < 0, stage/layer/mb/sms = -1, phase = 0, flops and
-// bytes = 0. `name` and `op` index Timeline's string table (op 0 is the empty kind).
+// bytes = 0. `name` and `op` index Timeline's string table (op 0 is the empty kind). Further args
+// are Timeline::args[args_begin, args_begin + args_count).
 struct Event {
   int64_t start_ns = 0;
   int64_t dur_ns = 0;
@@ -66,6 +81,8 @@ struct Event {
   uint32_t op = 0;
   int32_t stage = -1, layer = -1, mb = -1, sms = -1;
   char phase = 0;
+  uint32_t args_count = 0;
+  uint64_t args_begin = 0;
   int64_t end_ns() const { return start_ns + dur_ns; }
 };
 
@@ -87,6 +104,8 @@ class Timeline {
 
   std::vector<Event> events;
   std::vector<Flow> flows;
+  std::vector<Arg> args;              // further args of the events, each event's contiguous
+  std::vector<double> arg_numbers;    // the values of Numbers args
   std::map<int32_t, std::string> process_names;                       // pid -> name
   std::map<std::pair<int32_t, int32_t>, std::string> thread_names;    // (pid, tid) -> name
   TraceMetadata metadata;
@@ -105,6 +124,22 @@ class Timeline {
   Event& add_event(std::string_view name, int32_t pid, int32_t tid, int64_t start_ns, int64_t dur_ns,
                    std::string_view op = {});
   void add_flow(int64_t id, uint32_t from_event, uint32_t to_event);
+
+  // Further args of the last event added (`e` must be it, so each event's args stay contiguous).
+  void add_arg(Event& e, std::string_view key, int64_t value);
+  void add_arg(Event& e, std::string_view key, double value);
+  void add_arg(Event& e, std::string_view key, bool value);
+  void add_arg(Event& e, std::string_view key, std::string_view text);
+  void add_arg(Event& e, std::string_view key, std::span<const double> numbers);
+  // Keep string literals from binding to bool.
+  void add_arg(Event& e, std::string_view key, const char* text) { add_arg(e, key, std::string_view(text)); }
+
+  std::span<const Arg> args_of(const Event& e) const { return {args.data() + e.args_begin, e.args_count}; }
+  // The arg named `key` of `e`, or nullptr.
+  const Arg* find_arg(const Event& e, std::string_view key) const;
+  // An Int (or integral Bool) arg's value, or `fallback` when absent or of another type.
+  int64_t int_arg(const Event& e, std::string_view key, int64_t fallback = -1) const;
+  std::span<const double> numbers_of(const Arg& a) const { return {arg_numbers.data() + a.int_value, a.count}; }
 
   // Earliest start and latest end over all events ({0, 0} when empty).
   std::pair<int64_t, int64_t> time_span() const;

@@ -14,7 +14,10 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <span>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -46,6 +49,10 @@ struct RawEvent {
   int32_t stage = -1, layer = -1, mb = -1, sms = -1;
   char phase = 0;
   double flops = 0.0, bytes = 0.0;
+  // Further args as read (name, the value's JSON text in the mapped input); the first
+  // `extra_count` entries are this event's (the strings keep their capacity from event to event).
+  std::vector<std::pair<std::string, std::string_view>> extra;
+  size_t extra_count = 0;
 
   void reset(size_t at) {
     offset = at;
@@ -62,6 +69,7 @@ struct RawEvent {
     stage = layer = mb = sms = -1;
     phase = 0;
     flops = bytes = 0.0;
+    extra_count = 0;
   }
 };
 
@@ -295,7 +303,11 @@ class Reader {
       } else if (key == "External id" && sc_.peek() == JsonScanner::Kind::Number) {
         ev_.external_id = read_int("args.External id", i32min, std::numeric_limits<int64_t>::max());
       } else {
-        sc_.skip_value();
+        // Kept as text; turned into Timeline args only for events of this project's form (with an op).
+        if (ev_.extra_count == ev_.extra.size()) ev_.extra.emplace_back();
+        auto& slot = ev_.extra[ev_.extra_count++];
+        slot.first.assign(key);
+        slot.second = sc_.skip_value();
       }
     }
   }
@@ -446,6 +458,47 @@ class Reader {
     return e;
   }
 
+  // The further args of an event of this project's form: integers (no '.' or exponent), other
+  // numbers, booleans, strings and arrays of numbers; other values (null, objects) are left out.
+  void add_extra_args(Event& e) {
+    if (!ev_.has_op) return;
+    for (size_t i = 0; i < ev_.extra_count; ++i) {
+      const auto& [key, raw] = ev_.extra[i];
+      JsonScanner v(raw, std::string());
+      const char* why = "";
+      switch (v.peek()) {
+        case JsonScanner::Kind::Number: {
+          const auto num = v.read_number();
+          int64_t iv = 0;
+          double dv = 0;
+          if (num.find_first_of(".eE") == std::string_view::npos && number_to_int64(num, iv, &why)) tl_.add_arg(e, key, iv);
+          else if (number_to_double(num, dv, &why)) tl_.add_arg(e, key, dv);
+          break;
+        }
+        case JsonScanner::Kind::True:
+        case JsonScanner::Kind::False: tl_.add_arg(e, key, v.read_bool()); break;
+        case JsonScanner::Kind::String: tl_.add_arg(e, key, v.read_string()); break;
+        case JsonScanner::Kind::Array: {
+          numbers_.clear();
+          bool first = true, all_numbers = true;
+          v.begin_array();
+          while (v.next_element(first)) {
+            double dv = 0;
+            if (v.peek() == JsonScanner::Kind::Number && number_to_double(v.read_number(), dv, &why)) {
+              numbers_.push_back(dv);
+            } else {
+              all_numbers = false;
+              v.skip_value();
+            }
+          }
+          if (all_numbers) tl_.add_arg(e, key, std::span<const double>(numbers_));
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+
   static bool kineto_category(std::string_view cat) {
     return cat == "kernel" || cat == "cpu_op" || cat == "cuda_runtime" || cat == "gpu_memcpy" ||
            cat == "gpu_memset" || cat == "python_function" || cat == "ac2g" || cat == "cuda_driver";
@@ -470,6 +523,7 @@ class Reader {
         if (ev_.ts_ns > std::numeric_limits<int64_t>::max() - ev_.dur_ns)
           sc_.fail_at(ev_.dur_offset, fmt::format("event #{}: ts + dur is out of range", event_index_));
         tl_.events.push_back(make_event(pid, tid));
+        add_extra_args(tl_.events.back());
         ++stats_.complete_events;
         return;
       }
@@ -597,6 +651,7 @@ class Reader {
   int32_t next_string_id_ = kFirstStringId;
   std::unordered_map<std::string, int32_t> string_pids_, string_tids_;
   std::unordered_map<uint64_t, uint32_t> kind_cache_;
+  std::vector<double> numbers_;   // scratch for a Numbers arg
   std::map<std::pair<int32_t, int32_t>, std::vector<Event>> open_;
   std::unordered_map<std::string, size_t> open_flows_;
   std::vector<PendingFlow> pending_;

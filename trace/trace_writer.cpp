@@ -59,6 +59,18 @@ void append_double(Buffer& b, double v, const char* what, std::string_view event
   fmt::format_to(std::back_inserter(b), "{}", v);
 }
 
+// A Number arg: the shortest round-trip form, with ".0" added to an integral value so that the
+// reader tells it from an Int arg.
+void append_number(Buffer& b, double v, std::string_view what, std::string_view event) {
+  if (!std::isfinite(v))
+    throw std::invalid_argument(fmt::format("trace writer: event \"{}\": arg {} is {}, JSON has no such number",
+                                            event, what, v));
+  const size_t at = b.size();
+  fmt::format_to(std::back_inserter(b), "{}", v);
+  const std::string_view text(b.data() + at, b.size() - at);
+  if (text.find_first_of(".eE") == std::string_view::npos) b.append(std::string_view(".0"));
+}
+
 class Sink {
  public:
   explicit Sink(std::function<void(const char*, size_t)> write) : write_(std::move(write)) {}
@@ -145,6 +157,26 @@ void write_all(const Timeline& tl, Sink& sink, const WriteOptions& opt) {
     if (e.flops != 0.0) key("flops"), append_double(b, e.flops, "flops", name);
     if (e.bytes != 0.0) key("bytes"), append_double(b, e.bytes, "bytes", name);
     if (e.sms >= 0) key("sms"), fmt::format_to(out, "{}", e.sms);
+    for (const Arg& a : tl.args_of(e)) {
+      key(tl.str(a.key));
+      switch (a.type) {
+        case ArgType::Int: fmt::format_to(out, "{}", a.int_value); break;
+        case ArgType::Bool: b.append(a.int_value ? std::string_view("true") : std::string_view("false")); break;
+        case ArgType::Text: append_string(b, tl.str(uint32_t(a.int_value))); break;
+        case ArgType::Number: append_number(b, a.number, tl.str(a.key), name); break;
+        case ArgType::Numbers: {
+          b.push_back('[');
+          bool first_number = true;
+          for (double v : tl.numbers_of(a)) {
+            if (!first_number) b.push_back(',');
+            first_number = false;
+            append_number(b, v, tl.str(a.key), name);
+          }
+          b.push_back(']');
+          break;
+        }
+      }
+    }
     b.append(std::string_view("}}"));
     sink.maybe_flush();
   }
