@@ -79,7 +79,23 @@ TEST_CASE("full and symmetric paths agree on DeepSeek-V3 shapes over 128 GPUs", 
   const Run full = simulate(p, sim::Mode::Full), sym = simulate(p, sim::Mode::Symmetric);
   check_agree(full, sym);
   CHECK(full.report.ib_util > 0);           // EP32 spans 4 nodes: the all-to-all crosses IB
-  CHECK(full.report.exposed_comm_s >= 0);
+  // Exposed communication, a second way: every rank's step splits into its busy phases and its idle
+  // time (bubble, exposed communication, optimizer), so the exposed part is what the rest leaves.
+  // It is positive: DualPipe's warm-up runs forward chunks with no backward chunk to hide their
+  // all-to-all behind, and EP32's all-to-all crosses IB.
+  const sim::Report& rep = full.report;
+  CHECK(rep.exposed_comm_s > 0);
+  CHECK(rep.exposed_comm_s == Approx(rep.step_time_s - rep.forward_s - rep.backward_input_s - rep.backward_weight_s -
+                                     rep.bubble_s - rep.optimizer_s - rep.other_compute_s).epsilon(1e-9).margin(1e-12));
+  // The report's mean is the stages' means weighted by their ranks.
+  double by_stage = 0;
+  int64_t ranks = 0;
+  for (const sim::StageReport& st : rep.stages) {
+    by_stage += st.exposed_comm_s * double(st.ranks);
+    ranks += st.ranks;
+  }
+  CHECK(ranks == 128);
+  CHECK(by_stage / double(ranks) == Approx(rep.exposed_comm_s).epsilon(1e-9));
   CHECK(full.result.ranks.size() == 128);
   CHECK(sym.result.ranks.size() == 4);
 }
