@@ -1,11 +1,9 @@
-// Timeline of a simulated step (see cmd_simulate_trace.h).
+// The --trace-ranks list of `tandem simulate` (see cmd_simulate_trace.h).
 #ifdef TANDEM_SIM
 #include "app/cmd_simulate_trace.h"
 
 #include <algorithm>
-#include <map>
 #include <stdexcept>
-#include <tuple>
 
 #include <fmt/format.h>
 
@@ -49,66 +47,6 @@ std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks)
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
-}
-
-namespace {
-
-std::string_view op_kind_name(const ir::OpPayload& p) {
-  if (const auto* c = std::get_if<ir::Comm>(&p)) return ir::to_string(c->kind);
-  return ir::to_string(ir::kind_of(p));
-}
-
-}  // namespace
-
-trace::Timeline TimelineSink::timeline(const std::string& mode) const {
-  std::vector<sim::OpRecord> recs = records_;
-  std::sort(recs.begin(), recs.end(), [](const sim::OpRecord& a, const sim::OpRecord& b) {
-    return std::tie(a.rank, a.stream, a.start_ns, a.op) < std::tie(b.rank, b.stream, b.start_ns, b.op);
-  });
-  trace::Timeline tl;
-  tl.metadata.scenario = program_.scenario().name;
-  tl.metadata.source = trace::TraceSource::Sim;
-  tl.metadata.version = TANDEM_VERSION;
-  tl.metadata.extra["path"] = mode;
-  tl.metadata.extra["gpus"] = std::to_string(program_.num_ranks());
-  static const char* kStreamNames[] = {"compute", "comm", "p2p"};
-  // Sends and receives by (tag, sender, receiver), for flow arrows.
-  std::map<std::tuple<int64_t, int64_t, int64_t>, std::pair<int64_t, int64_t>> ends;
-  int64_t id = 0;
-  for (const sim::OpRecord& r : recs) {
-    const ir::RankProgram& rp = program_.roles()[r.role];
-    const ir::OpInstance& inst = rp.ops[size_t(r.op)];
-    const ir::OpTemplate& t = rp.tmpl(inst);
-    if (!tl.process_names.count(int32_t(r.rank)))
-      tl.process_names[int32_t(r.rank)] = fmt::format("rank {} (stage {})", r.rank, rp.pp_index);
-    const auto tkey = std::make_pair(int32_t(r.rank), int32_t(r.stream));
-    if (!tl.thread_names.count(tkey)) tl.thread_names[tkey] = r.stream < 3 ? kStreamNames[r.stream] : "stream";
-    const size_t index = tl.events.size();
-    trace::Event& e = tl.add_event(t.name(), int32_t(r.rank), int32_t(r.stream), r.start_ns, r.end_ns - r.start_ns,
-                                   op_kind_name(t.payload));
-    e.id = id++;
-    e.stage = rp.pp_index;
-    e.layer = t.layer;
-    e.mb = inst.mb;
-    e.phase = t.phase == ir::Phase::Step ? 0 : ir::phase_letter(t.phase);
-    e.sms = r.sms;
-    if (const auto* c = std::get_if<ir::Comm>(&t.payload)) {
-      e.bytes = double(c->bytes);
-      if (c->kind == ir::CommKind::Send || c->kind == ir::CommKind::Recv) {
-        const int64_t peer = program_.peer_rank(r.rank, inst);
-        const bool send = c->kind == ir::CommKind::Send;
-        auto& slot = ends[{inst.tag, send ? r.rank : peer, send ? peer : r.rank}];
-        (send ? slot.first : slot.second) = int64_t(index) + 1;
-      }
-    } else {
-      e.flops = ir::op_flops(t.payload);
-      e.bytes = ir::op_hbm_bytes(t.payload);
-    }
-  }
-  int64_t flow = 0;
-  for (const auto& [key, pair] : ends)
-    if (pair.first > 0 && pair.second > 0) tl.add_flow(flow++, uint32_t(pair.first - 1), uint32_t(pair.second - 1));
-  return tl;
 }
 
 }  // namespace tandem::app

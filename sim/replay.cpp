@@ -149,6 +149,7 @@ void Replay::build_ranks() {
     r.stats.role = r.role;
     r.stats.weight = mode_ == Mode::Symmetric ? double(roles_[r.role].ranks) : 1.0;
     r.stats.static_bytes = program_.static_bytes(r.role);
+    r.measurer.emplace(int32_t(r.rank), roles_[r.role].prog->pp_index, 0, false);
     slot_of_[size_t(r.rank)] = int32_t(i);
   }
   for (const Straggler& s : options_.stragglers) {
@@ -230,7 +231,6 @@ void Replay::start_op(uint32_t slot, int s, int32_t op) {
     r.start_ns[size_t(s)] = now_;
   }
   r.stats.ops += 1;
-  if (ot.phase == ir::Phase::Step && r.first_step_ns < 0) r.first_step_ns = now_;
   if ((t.act[size_t(op)] & 1) && t.chunk_pos[size_t(inst.tmpl)] >= 0) {
     r.live_activation += t.prog->activation_bytes[size_t(t.chunk_pos[size_t(inst.tmpl)])];
     r.stats.activation_peak_bytes = std::max(r.stats.activation_peak_bytes, r.live_activation);
@@ -241,26 +241,9 @@ void Replay::start_op(uint32_t slot, int s, int32_t op) {
     start_compute(slot, s, op);
 }
 
-void Replay::account_idle(RankState& r, int64_t from, int64_t to, bool comm_cause) {
-  if (to <= from) return;
-  // Idle after the rank entered its optimizer phase belongs to that phase.
-  if (r.first_step_ns >= 0 && r.first_step_ns < to) {
-    const int64_t split = std::max(from, r.first_step_ns);
-    r.stats.optimizer_ns += to - split;
-    to = split;
-    if (to <= from) return;
-  }
-  (comm_cause ? r.stats.exposed_comm_ns : r.stats.bubble_ns) += to - from;
-}
-
 void Replay::start_compute(uint32_t slot, int s, int32_t op) {
   RankState& r = ranks_[slot];
   const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
-  if (s == int(ir::Stream::Compute)) {
-    // What the compute stream waited for: the last stream to finish something before this start.
-    const bool comm_cause = r.trigger == uint8_t(ir::Stream::Comm);
-    account_idle(r, r.compute_free_since, now_, comm_cause);
-  }
   r.computing += 1;
   const int64_t sms = r.pool.share(r.computing);
   KernelProgress& k = r.kernel[size_t(s)];
@@ -303,25 +286,16 @@ void Replay::complete_op(uint32_t slot, int s, int32_t op, int64_t start) {
     r.running[size_t(s)] = -1;
     r.done[size_t(s)] += 1;
   }
-  if (s == int(ir::Stream::Compute) && !comm) {
-    const int64_t busy = now_ - start;
-    switch (ot.phase) {
-      case ir::Phase::F:
-        r.stats.forward_ns += busy;
-        r.last_forward_end_ns = now_;
-        break;
-      case ir::Phase::B:
-        r.stats.backward_input_ns += busy;
-        if (r.first_backward_ns < 0) r.first_backward_ns = start;
-        break;
-      case ir::Phase::W:
-        r.stats.backward_weight_ns += busy;
-        if (r.first_backward_ns < 0) r.first_backward_ns = start;
-        break;
-      case ir::Phase::Step: r.stats.optimizer_ns += busy; break;
-    }
-    r.compute_free_since = now_;
-  }
+  // The measures see each op as it completes (nondecreasing end times), as measure_timeline does.
+  if (comm)
+    r.measurer->add_comm(now_, trace::gap_cause_of(ir::to_string(std::get<ir::Comm>(ot.payload).kind)));
+  else if (s == int(ir::Stream::Compute))
+    r.measurer->add_compute(start, now_,
+                            trace::compute_phase(ir::kind_of(ot.payload) == ir::OpKind::Optimizer ? trace::OpClass::Optimizer
+                                                                                                 : trace::OpClass::Compute,
+                                                 ot.phase == ir::Phase::Step ? char(0) : ir::phase_letter(ot.phase)));
+  else
+    r.measurer->add_other(now_);
   if ((t.act[size_t(op)] & 2) && t.chunk_pos[size_t(inst.tmpl)] >= 0)
     r.live_activation -= t.prog->activation_bytes[size_t(t.chunk_pos[size_t(inst.tmpl)])];
   if (r.record) {
@@ -333,7 +307,6 @@ void Replay::complete_op(uint32_t slot, int s, int32_t op, int64_t start) {
     options_.sink->record(OpRecord{r.rank, r.role, op, uint8_t(s), sms, start, now_});
   }
   r.stats.end_ns = now_;
-  r.trigger = uint8_t(s);
   try_start(slot);
 }
 
@@ -403,13 +376,8 @@ void Replay::finish_accounting() {
   for (const RankState& r : ranks_) step = std::max(step, r.stats.end_ns);
   result_.step_ns = step;
   for (RankState& r : ranks_) {
-    // Tail of the compute stream: the optimizer phase up to the rank's own end, then waiting for the
-    // slowest rank (a bubble).
-    const int64_t end = r.stats.end_ns;
-    account_idle(r, r.compute_free_since, end, false);
-    r.stats.bubble_ns += step - std::max(end, r.compute_free_since);
-    if (r.first_backward_ns >= 0 && r.last_forward_end_ns > r.first_backward_ns)
-      r.stats.steady_ns = r.last_forward_end_ns - r.first_backward_ns;
+    // The last gap of the compute stream up to the rank's end, then the wait for the slowest rank.
+    r.stats.measures = r.measurer->finish(step);
     result_.ops += uint64_t(double(r.stats.ops) * r.stats.weight);
     result_.ranks.push_back(r.stats);
   }

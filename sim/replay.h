@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -56,9 +57,7 @@ struct RankState {
   int32_t computing = 0;
   double slow = 1.0;
   bool record = false;
-  uint8_t trigger = 0xff;              // stream whose completion prompted the latest start
-  int64_t compute_free_since = 0;
-  int64_t first_backward_ns = -1, last_forward_end_ns = -1, first_step_ns = -1;
+  std::optional<trace::RankMeasurer> measurer;   // the step's measures, fed as ops complete
   int64_t live_activation = 0;
   std::vector<GroupInfo> groups;       // per comm template of the role
   // The point-to-point stream issues in order but does not wait: its sends and receives are posted
@@ -131,7 +130,6 @@ class Replay {
   void complete_op(uint32_t slot, int s, int32_t op, int64_t start);
   void rerate(uint32_t slot);
   int64_t kernel_ns(RankState& r, int32_t tmpl, int64_t sms, bool count);
-  void account_idle(RankState& r, int64_t from, int64_t to, bool comm_cause);
   void finish_accounting();
   [[noreturn]] void report_deadlock() const;
 

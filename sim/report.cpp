@@ -1,4 +1,5 @@
-// Report of a simulated step from the replay's per-rank accounting (see report.h).
+// Report of a simulated step: throughput and MFU from the replay, phases, bubble and exposed
+// communication from trace/'s measures of each simulated rank (see report.h).
 #include "sim/report.h"
 
 #include <algorithm>
@@ -30,34 +31,42 @@ Report make_report(const SimResult& r) {
     out.mfu_fp8_causal = r.model_flops_causal / (denom * fp8);
     if (r.tokens > 0) out.gpu_hours_per_trillion_tokens = gpus * step / 3600.0 * 1e12 / r.tokens;
   }
-  double weight = 0, sm_compute = 0, sm_comm = 0;
+  double sm_compute = 0, sm_comm = 0;
   std::map<uint32_t, StageReport> stages;
-  std::map<uint32_t, double> stage_weight;
+  std::vector<trace::RankMeasures> measures;
+  std::vector<double> weights;
   for (const RankStats& s : r.ranks) {
     const double w = s.weight;
-    weight += w;
-    out.forward_s += w * double(s.forward_ns);
-    out.backward_input_s += w * double(s.backward_input_ns);
-    out.backward_weight_s += w * double(s.backward_weight_ns);
-    out.bubble_s += w * double(s.bubble_ns);
-    out.exposed_comm_s += w * double(s.exposed_comm_ns);
-    out.optimizer_s += w * double(s.optimizer_ns);
-    out.steady_s += w * double(s.steady_ns);
+    measures.push_back(s.measures);
+    weights.push_back(w);
     sm_compute += w * s.compute_sm_ns;
     sm_comm += w * s.comm_sm_ns;
     StageReport& st = stages[s.role];
     st.stage = s.role;
     st.ranks += int64_t(w);
-    st.bubble_s += w * double(s.bubble_ns) * 1e-9;
-    st.exposed_comm_s += w * double(s.exposed_comm_ns) * 1e-9;
     st.static_bytes = std::max(st.static_bytes, s.static_bytes);
     st.activation_peak_bytes = std::max(st.activation_peak_bytes, s.activation_peak_bytes);
-    stage_weight[s.role] += w;
   }
-  if (weight > 0) {
-    for (double* v : {&out.forward_s, &out.backward_input_s, &out.backward_weight_s, &out.bubble_s,
-                      &out.exposed_comm_s, &out.optimizer_s, &out.steady_s})
-      *v = *v / weight * 1e-9;
+  const trace::MeanMeasures mean = trace::mean_measures(measures, weights);
+  out.forward_s = mean.forward_ns * 1e-9;
+  out.backward_input_s = mean.backward_input_ns * 1e-9;
+  out.backward_weight_s = mean.backward_weight_ns * 1e-9;
+  out.optimizer_s = mean.optimizer_ns * 1e-9;
+  out.other_compute_s = mean.other_compute_ns * 1e-9;
+  out.bubble_s = mean.bubble_ns * 1e-9;
+  out.exposed_comm_s = mean.exposed_comm_ns * 1e-9;
+  out.steady_s = mean.steady_ns * 1e-9;
+  out.pipeline_wait_s = mean.wait_ns[size_t(trace::GapCause::Pipeline)] * 1e-9;
+  out.all_to_all_wait_s = mean.wait_ns[size_t(trace::GapCause::AllToAll)] * 1e-9;
+  out.collective_wait_s = mean.wait_ns[size_t(trace::GapCause::Collective)] * 1e-9;
+  out.issue_gap_s = mean.wait_ns[size_t(trace::GapCause::None)] * 1e-9;
+  out.tail_s = mean.tail_ns * 1e-9;
+  // Stages are pipeline positions: the measures' stage of a rank is its role's pp_index.
+  for (const trace::StageMeasures& sm : trace::stage_measures(measures, weights)) {
+    auto it = stages.find(uint32_t(sm.stage));
+    if (it == stages.end()) continue;
+    it->second.bubble_s = sm.mean.bubble_ns * 1e-9;
+    it->second.exposed_comm_s = sm.mean.exposed_comm_ns * 1e-9;
   }
   if (step > 0) {
     out.bubble_fraction = out.bubble_s / step;
@@ -74,8 +83,6 @@ Report make_report(const SimResult& r) {
     out.ib_util = util(hw::LinkKind::NicOut, hw::LinkKind::NicIn);
   }
   for (auto& [role, st] : stages) {
-    st.bubble_s /= stage_weight[role];
-    st.exposed_comm_s /= stage_weight[role];
     st.memory_peak_bytes = st.static_bytes + st.activation_peak_bytes;
     st.out_of_memory = st.memory_peak_bytes > r.gpu->hbm_bytes;
     out.memory_peak_bytes = std::max(out.memory_peak_bytes, st.memory_peak_bytes);
@@ -112,7 +119,10 @@ nlohmann::json to_json(const Report& r) {
   j["phases"] = {{"forward_s", r.forward_s},   {"backward_input_s", r.backward_input_s},
                  {"backward_weight_s", r.backward_weight_s}, {"bubble_s", r.bubble_s},
                  {"steady_s", r.steady_s},     {"optimizer_s", r.optimizer_s},
-                 {"exposed_comm_s", r.exposed_comm_s}};
+                 {"other_compute_s", r.other_compute_s}, {"exposed_comm_s", r.exposed_comm_s}};
+  j["compute_idle"] = {{"pipeline_wait_s", r.pipeline_wait_s}, {"all_to_all_wait_s", r.all_to_all_wait_s},
+                       {"collective_wait_s", r.collective_wait_s}, {"issue_gap_s", r.issue_gap_s},
+                       {"tail_s", r.tail_s}};
   j["sm_time"] = {{"compute", r.sm_compute}, {"comm", r.sm_comm}, {"idle", r.sm_idle}};
   j["links"] = {{"nvlink_util", r.nvlink_util}, {"ib_util", r.ib_util}};
   nlohmann::json peaks = nlohmann::json::array(), stages = nlohmann::json::array();
@@ -150,13 +160,16 @@ std::string to_table(const Report& r) {
   line("MFU, BF16 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_bf16), pct(r.mfu_bf16_causal)));
   line("MFU, FP8 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_fp8), pct(r.mfu_fp8_causal)));
   line("GPU-hours per trillion tokens", fmt::format("{:.0f}", r.gpu_hours_per_trillion_tokens));
-  line("bubble", fmt::format("{}  ({:.3f} s per rank)", pct(r.bubble_fraction), r.bubble_s));
-  line("exposed communication", fmt::format("{}  ({:.3f} s per rank)", pct(r.exposed_comm_fraction), r.exposed_comm_s));
+  line("bubble", fmt::format("{}  ({:.3f} s per rank: pipeline wait {:.3f}, issue gaps {:.3f}, tail {:.3f})",
+                             pct(r.bubble_fraction), r.bubble_s, r.pipeline_wait_s, r.issue_gap_s, r.tail_s));
+  line("exposed communication", fmt::format("{}  ({:.3f} s per rank: all-to-all {:.3f}, collectives {:.3f})",
+                                            pct(r.exposed_comm_fraction), r.exposed_comm_s, r.all_to_all_wait_s,
+                                            r.collective_wait_s));
   line("phases (s, mean per rank)",
-       fmt::format("forward {:.3f}  backward-input {:.3f}  backward-weight {:.3f}  bubble {:.3f}  exposed comm {:.3f}  "
-                   "optimizer {:.3f}  (steady window {:.3f})",
-                   r.forward_s, r.backward_input_s, r.backward_weight_s, r.bubble_s, r.exposed_comm_s, r.optimizer_s,
-                   r.steady_s));
+       fmt::format("forward {:.3f}  backward-input {:.3f}  backward-weight {:.3f}  optimizer {:.3f}  other {:.3f}  "
+                   "bubble {:.3f}  exposed comm {:.3f}  (steady window {:.3f})",
+                   r.forward_s, r.backward_input_s, r.backward_weight_s, r.optimizer_s, r.other_compute_s, r.bubble_s,
+                   r.exposed_comm_s, r.steady_s));
   line("SM-time", fmt::format("compute {}  communication {}  idle {}", pct(r.sm_compute), pct(r.sm_comm), pct(r.sm_idle)));
   line("link utilisation", fmt::format("NVLink {}  InfiniBand {}", pct(r.nvlink_util), pct(r.ib_util)));
   line("peak memory per stage (GiB)",

@@ -29,10 +29,14 @@ struct Report {
   double mfu_bf16 = 0, mfu_fp8 = 0, mfu_bf16_causal = 0, mfu_fp8_causal = 0;
   double gpu_hours_per_trillion_tokens = 0;
   double bubble_fraction = 0, exposed_comm_fraction = 0;
-  // Means over ranks; forward + backward_input + backward_weight + bubble + exposed comm + optimizer
-  // = step time. steady_s: from a rank's first backward to its last forward (overlap window).
+  // trace/'s measures, means over ranks (docs/timeline.md, "Measures"): forward + backward_input +
+  // backward_weight + optimizer + other_compute + bubble + exposed comm = step time. steady_s: from a
+  // rank's first backward to its last forward (overlap window).
   double forward_s = 0, backward_input_s = 0, backward_weight_s = 0, bubble_s = 0, exposed_comm_s = 0,
-         steady_s = 0, optimizer_s = 0;
+         steady_s = 0, optimizer_s = 0, other_compute_s = 0;
+  // The compute stream's idle time by cause: waiting for a pipeline receive, an all-to-all, a
+  // collective, nothing (issue gaps), and for the slowest rank after a rank's end (tail).
+  double pipeline_wait_s = 0, all_to_all_wait_s = 0, collective_wait_s = 0, issue_gap_s = 0, tail_s = 0;
   double sm_compute = 0, sm_comm = 0, sm_idle = 0;   // shares of the cluster's SM-time
   double nvlink_util = 0, ib_util = 0;               // bytes moved over achievable capacity x step
   std::vector<StageReport> stages;

@@ -12,6 +12,7 @@
 #include "hw/topology.h"
 #include "ir/cluster_config.h"
 #include "sim/program_view.h"
+#include "trace/measures.h"
 
 namespace tandem::sim {
 
@@ -55,15 +56,14 @@ struct SimOptions {
   std::vector<int64_t> trace_ranks;   // ranks whose ops go to the sink; empty: every simulated rank
 };
 
-// Time accounting of one simulated rank. forward + backward_input + backward_weight + bubble +
-// exposed_comm + optimizer = the step time (see docs/simulator.md for the rules).
+// Time accounting of one simulated rank. The step's measures (phases, bubble, exposed communication
+// with the cause of each compute gap) are trace/'s, taken as the ops complete: the same numbers the
+// measures of the step's timeline give (docs/timeline.md, "Measures"); comm_ns and overlap_ns stay 0.
 struct RankStats {
   int64_t rank = 0;
   uint32_t role = 0;
   double weight = 1;                  // ranks it stands for (symmetric path: the role's size)
-  int64_t forward_ns = 0, backward_input_ns = 0, backward_weight_ns = 0;
-  int64_t bubble_ns = 0, exposed_comm_ns = 0, optimizer_ns = 0;
-  int64_t steady_ns = 0;              // from its first backward to its last forward
+  trace::RankMeasures measures;
   int64_t end_ns = 0;                 // its last op's end
   double compute_sm_ns = 0, comm_sm_ns = 0;   // SM-time of compute and communication kernels
   int64_t static_bytes = 0;           // weights, gradients, optimizer state

@@ -1,5 +1,5 @@
-// Interval arithmetic and the timeline measures built on it (bubbles, op-kind totals, exposed
-// communication, SM split, per-stage summary, op-kind comparison).
+// Interval arithmetic and what is built on it: idle gaps of compute tracks, op-kind totals, SM split,
+// op-kind comparison.
 #include "trace/analysis.h"
 
 #include <algorithm>
@@ -125,27 +125,6 @@ std::vector<OpKindTotal> op_kind_totals(const Timeline& tl) {
   return out;
 }
 
-std::vector<RankComm> exposed_communication(const Timeline& tl, const TrackIndex& idx) {
-  std::map<int32_t, std::pair<std::vector<Interval>, std::vector<Interval>>> per_rank;   // comm, compute
-  for (const Track& track : idx.tracks) {
-    auto& [comm, compute] = per_rank[track.pid];
-    for (const auto& lane : track.lanes)
-      for (size_t i = 0; i < lane.events.size(); ++i) {
-        const OpClass c = idx.op_classes[tl.events[lane.events[i]].op];
-        if (c == OpClass::Comm) comm.push_back({lane.starts[i], lane.ends[i]});
-        else if (c == OpClass::Compute || c == OpClass::Optimizer) compute.push_back({lane.starts[i], lane.ends[i]});
-      }
-  }
-  std::vector<RankComm> out;
-  for (auto& [pid, lists] : per_rank) {
-    const auto comm = merge_intervals(std::move(lists.first));
-    const auto compute = merge_intervals(std::move(lists.second));
-    if (comm.empty()) continue;
-    out.push_back({pid, total_length(comm), total_length(subtract_intervals(comm, compute))});
-  }
-  return out;
-}
-
 double SmSplit::comm_share() const {
   const double total = compute_sm_ns + comm_sm_ns + other_sm_ns;
   return total > 0 ? comm_sm_ns / total : 0.0;
@@ -164,59 +143,6 @@ SmSplit sm_split(const Timeline& tl, const TrackIndex& idx) {
       default: s.other_sm_ns += v; break;
     }
   }
-  return s;
-}
-
-Summary summarize(const Timeline& tl, const TrackIndex& idx) {
-  Summary s;
-  s.step = step_window(tl);
-  s.step_ns = s.step.length();
-  s.events = tl.events.size();
-  s.ranks = idx.ranks.size();
-  s.bubbles = compute_bubbles(tl, idx, s.step);
-  std::map<int32_t, StageSummary> stages;
-  std::map<int32_t, std::set<int32_t>> stage_ranks;
-  std::map<int32_t, int64_t> stage_tracks;
-  double share_sum = 0.0;
-  for (const auto& b : s.bubbles) {
-    const Track& t = idx.tracks[b.track];
-    const int32_t st = idx.stage_of(t.pid);
-    auto& ss = stages[st];
-    ss.stage = st;
-    ss.bubble_share += b.share;
-    ss.idle_ns += b.idle_ns;
-    stage_ranks[st].insert(t.pid);
-    ++stage_tracks[st];
-    share_sum += b.share;
-  }
-  for (auto& [st, ss] : stages) {
-    const int64_t n = stage_tracks[st];
-    ss.bubble_share /= static_cast<double>(n);
-    ss.idle_ns /= n;
-    ss.ranks = static_cast<int64_t>(stage_ranks[st].size());
-    s.stages.push_back(ss);
-  }
-  if (!s.bubbles.empty()) s.bubble_share = share_sum / static_cast<double>(s.bubbles.size());
-  const auto comm = exposed_communication(tl, idx);
-  int64_t comm_sum = 0, exposed_sum = 0;
-  for (const auto& c : comm) {
-    s.exposed_comm_max_ns = std::max(s.exposed_comm_max_ns, c.exposed_ns);
-    exposed_sum += c.exposed_ns;
-    comm_sum += c.comm_ns;
-  }
-  if (!comm.empty()) {
-    s.exposed_comm_mean_ns = static_cast<double>(exposed_sum) / static_cast<double>(comm.size());
-    s.comm_mean_ns = comm_sum / static_cast<int64_t>(comm.size());
-  }
-  s.sm = sm_split(tl, idx);
-  s.kinds = op_kind_totals(tl);
-  int64_t by_phase[4] = {0, 0, 0, 0};   // none, F, B, W
-  for (const Event& e : tl.events) {
-    const OpClass c = idx.op_classes[e.op];
-    if (c != OpClass::Compute && c != OpClass::Optimizer) continue;
-    by_phase[e.phase == 'F' ? 1 : e.phase == 'B' ? 2 : e.phase == 'W' ? 3 : 0] += e.dur_ns;
-  }
-  s.phases = {{'F', by_phase[1]}, {'B', by_phase[2]}, {'W', by_phase[3]}, {0, by_phase[0]}};
   return s;
 }
 

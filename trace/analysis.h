@@ -1,6 +1,6 @@
-// Timeline analysis shared by the viewer and `tandem compare`: busy intervals, pipeline bubbles
-// (idle gaps on compute streams within the step) and their share, time per op kind, exposed
-// communication (communication not overlapped by compute on the same rank) and the SM-time split.
+// Timeline analysis shared by the viewer and `tandem compare`: interval arithmetic, the idle gaps of
+// compute streams (drawn by the viewer), time per op kind, the SM-time split and the op-kind
+// comparison. The measures (bubble, exposed communication, overlap) are trace/measures.h's.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,7 +33,8 @@ std::vector<Interval> busy_intervals(const Timeline& tl, const TrackIndex& idx, 
 // The step: from the earliest start to the latest end over all events.
 Interval step_window(const Timeline& tl);
 
-// Idle gaps of one compute track inside the step.
+// Idle gaps of one compute track inside the step (all of them, whatever their cause: the measures
+// split them into bubble and exposed communication).
 struct TrackBubbles {
   size_t track = 0;                  // index into TrackIndex::tracks
   std::vector<Interval> gaps;
@@ -52,13 +53,6 @@ struct OpKindTotal {
 // Sorted by total time, longest first (ties by name).
 std::vector<OpKindTotal> op_kind_totals(const Timeline& tl);
 
-struct RankComm {
-  int32_t pid = 0;
-  int64_t comm_ns = 0;               // union of the rank's communication
-  int64_t exposed_ns = 0;            // of which not overlapped by the rank's compute or optimizer work
-};
-std::vector<RankComm> exposed_communication(const Timeline& tl, const TrackIndex& idx);
-
 // SM-time (SMs held × duration, in SM·ns) of the events that carry an `sms` arg.
 struct SmSplit {
   bool present = false;
@@ -68,35 +62,6 @@ struct SmSplit {
   double comm_share() const;         // comm / (compute + comm + other), 0 when empty
 };
 SmSplit sm_split(const Timeline& tl, const TrackIndex& idx);
-
-struct StageSummary {
-  int32_t stage = -1;                // -1: ranks without a stage arg
-  int64_t ranks = 0;
-  double bubble_share = 0.0;         // mean over the stage's compute tracks
-  int64_t idle_ns = 0;               // mean idle per compute track
-};
-
-struct PhaseTotal {
-  char phase = 0;
-  int64_t total_ns = 0;
-};
-
-struct Summary {
-  Interval step;
-  int64_t step_ns = 0;
-  size_t events = 0;
-  size_t ranks = 0;
-  std::vector<StageSummary> stages;
-  double bubble_share = 0.0;         // mean over all compute tracks
-  int64_t exposed_comm_max_ns = 0;   // the worst rank
-  double exposed_comm_mean_ns = 0.0;
-  int64_t comm_mean_ns = 0;
-  SmSplit sm;
-  std::vector<OpKindTotal> kinds;
-  std::vector<PhaseTotal> phases;    // compute time per phase F, B, W and 0 (none)
-  std::vector<TrackBubbles> bubbles;
-};
-Summary summarize(const Timeline& tl, const TrackIndex& idx);
 
 // Per-op-kind totals of two timelines side by side (compare mode, `tandem compare`).
 struct OpKindDiff {

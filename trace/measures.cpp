@@ -244,4 +244,42 @@ std::vector<StageMeasures> stage_measures(std::span<const RankMeasures> ranks, s
   return out;
 }
 
+double Summary::rank_bubble_share(int32_t pid) const {
+  for (const RankMeasures& r : measures.ranks)
+    if (r.pid == pid) return step_ns > 0 ? double(r.bubble_ns()) / double(step_ns) : 0.0;
+  return -1.0;
+}
+
+Summary summarize(const Timeline& tl, const TrackIndex& idx) {
+  Summary s;
+  s.measures = measure_timeline(tl, idx);
+  s.step = s.measures.step;
+  s.step_ns = s.measures.step_ns;
+  s.events = tl.events.size();
+  s.ranks = idx.ranks.size();
+  s.bubbles = compute_bubbles(tl, idx, s.step);
+  s.mean = mean_measures(s.measures.ranks);
+  const double step = double(s.step_ns);
+  auto share = [&](double ns) { return step > 0 ? ns / step : 0.0; };
+  for (const StageMeasures& st : stage_measures(s.measures.ranks))
+    s.stages.push_back({st.stage, int64_t(st.mean.ranks), share(st.mean.bubble_ns), st.mean.bubble_ns,
+                        st.mean.exposed_comm_ns});
+  s.bubble_share = share(s.mean.bubble_ns);
+  s.exposed_comm_share = share(s.mean.exposed_comm_ns);
+  s.exposed_comm_mean_ns = s.mean.exposed_comm_ns;
+  s.comm_mean_ns = s.mean.comm_ns;
+  int64_t by_phase[4] = {0, 0, 0, 0};   // F, B, W, none (optimizer and the rest)
+  for (const RankMeasures& r : s.measures.ranks) {
+    s.exposed_comm_max_ns = std::max(s.exposed_comm_max_ns, r.exposed_comm_ns());
+    by_phase[0] += r.forward_ns;
+    by_phase[1] += r.backward_input_ns;
+    by_phase[2] += r.backward_weight_ns;
+    by_phase[3] += r.optimizer_ns + r.other_compute_ns;
+  }
+  s.phases = {{'F', by_phase[0]}, {'B', by_phase[1]}, {'W', by_phase[2]}, {0, by_phase[3]}};
+  s.sm = sm_split(tl, idx);
+  s.kinds = s.measures.kinds;
+  return s;
+}
+
 }  // namespace tandem::trace

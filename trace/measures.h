@@ -119,4 +119,41 @@ struct StageMeasures {
 };
 std::vector<StageMeasures> stage_measures(std::span<const RankMeasures> ranks, std::span<const double> weights = {});
 
+struct StageSummary {
+  int32_t stage = -1;                // -1: ranks without a stage arg
+  int64_t ranks = 0;
+  double bubble_share = 0.0;         // the stage's mean bubble over the step
+  double bubble_ns = 0;              // mean bubble per rank (measures)
+  double exposed_comm_ns = 0;        // mean exposed communication per rank (measures)
+};
+
+struct PhaseTotal {
+  char phase = 0;
+  int64_t total_ns = 0;
+};
+
+// What the viewer shows of a timeline: the measures (docs/timeline.md), their means over ranks, and
+// the idle gaps of each compute track for drawing.
+struct Summary {
+  Interval step;
+  int64_t step_ns = 0;
+  size_t events = 0;
+  size_t ranks = 0;
+  Measures measures;
+  MeanMeasures mean;                 // over the measured ranks, equal weights
+  std::vector<StageSummary> stages;
+  double bubble_share = 0.0;         // mean bubble over the step
+  double exposed_comm_share = 0.0;   // mean exposed communication over the step
+  int64_t exposed_comm_max_ns = 0;   // the worst rank
+  double exposed_comm_mean_ns = 0.0;
+  double comm_mean_ns = 0.0;         // mean communication busy time per rank
+  SmSplit sm;
+  std::vector<OpKindTotal> kinds;
+  std::vector<PhaseTotal> phases;    // compute time per phase F, B, W and 0 (optimizer, none), all ranks
+  std::vector<TrackBubbles> bubbles;
+  // The bubble share of rank `pid` (its bubble over the step), -1 when the rank is not measured.
+  double rank_bubble_share(int32_t pid) const;
+};
+Summary summarize(const Timeline& tl, const TrackIndex& idx);
+
 }  // namespace tandem::trace

@@ -180,10 +180,10 @@ TEST_CASE("a 1F1B pipeline with unit costs has the formula's bubble", "[sim][pip
   CHECK(r.step_ns == 33'000'000);
   for (const sim::RankStats& s : r.ranks) {
     INFO("stage " << s.rank);
-    CHECK(s.forward_ns == 8'000'000);
-    CHECK(s.backward_input_ns == 16'000'000);
-    CHECK(s.bubble_ns == 9'000'000);
-    CHECK(s.exposed_comm_ns == 0);
+    CHECK(s.measures.forward_ns == 8'000'000);
+    CHECK(s.measures.backward_input_ns == 16'000'000);
+    CHECK(s.measures.bubble_ns() == 9'000'000);
+    CHECK(s.measures.exposed_comm_ns() == 0);
   }
   // The same as the schedule evaluator of ir/ and the published formula.
   const ir::PipelineShape shape{ir::ScheduleKind::OneFOneB, 4, 8};
@@ -201,9 +201,9 @@ TEST_CASE("a straggler's kernels take its factor longer and hold the pipeline ba
   const auto cal = hw::CalibrationTable::parse_text(kUnitCosts, "unit");
   const HandProgram p = one_f_one_b(4, 8);
   const sim::SimResult r = run(p, test_cluster(1, 4), nullptr, {}, {{1, 2.0}}, &cal);
-  CHECK(r.ranks[1].forward_ns == 16'000'000);
-  CHECK(r.ranks[1].backward_input_ns == 32'000'000);
-  CHECK(r.ranks[0].forward_ns == 8'000'000);
+  CHECK(r.ranks[1].measures.forward_ns == 16'000'000);
+  CHECK(r.ranks[1].measures.backward_input_ns == 32'000'000);
+  CHECK(r.ranks[0].measures.forward_ns == 8'000'000);
   CHECK(r.step_ns >= 51'000'000);
   CHECK(r.step_ns > 33'000'000);
 }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "trace/analysis.h"
+#include "trace/measures.h"
 #include "trace/tests/golden_timeline.h"
 #include "trace/trace_reader.h"
 
@@ -56,7 +57,7 @@ TEST_CASE("track index: nested host ranges go to deeper lanes", "[trace][analysi
   const Timeline tl = read_trace(test_data_path("kineto_small.json"));
   const TrackIndex idx = build_track_index(tl);
   const int64_t host = idx.find(4021, 4021);
-  REQUIRE(host >= 0);
+  REQUIRE(host == 2);   // tracks sorted by (pid, tid): GPU streams (0, 7), (0, 13), then the host thread
   const Track& t = idx.tracks[size_t(host)];
   // ProfilerStep#2 [0,250) encloses aten::mm [0.25,12.75) which encloses cudaLaunchKernel [5,9).
   REQUIRE(t.lanes.size() == 3);
@@ -86,19 +87,31 @@ TEST_CASE("golden timeline: bubbles and their share of the step", "[trace][analy
   CHECK(compute_bubbles(tl, idx, step, 5000)[0].idle_ns == 20000);
 }
 
-TEST_CASE("golden timeline: exposed communication", "[trace][analysis][golden]") {
+TEST_CASE("golden timeline: measures, every gap with its cause", "[trace][analysis][golden][measures]") {
   const Timeline tl = golden_timeline();
-  const TrackIndex idx = build_track_index(tl);
-  const auto comm = exposed_communication(tl, idx);
-  REQUIRE(comm.size() == 2);
-  // Rank 0 communicates [10,12) [20,22) [38,40) [64,66) = 8 µs; compute covers [0,20) [40,64) [66,94),
-  // so [20,22) [38,40) [64,66) are exposed: 6 µs.
-  CHECK(comm[0].pid == 0);
-  CHECK(comm[0].comm_ns == 8000);
-  CHECK(comm[0].exposed_ns == 6000);
-  // Rank 1: compute covers [12,84); only [10,12) is exposed: 2 µs.
-  CHECK(comm[1].comm_ns == 8000);
-  CHECK(comm[1].exposed_ns == 2000);
+  const Measures m = measure_timeline(tl);
+  REQUIRE(m.ranks.size() == 2);
+  // Rank 0: [20,40) ends with recv grad mb0 at 40, [64,66) with recv grad mb1 at 66: pipeline waits of
+  // 20 + 2 µs; it ends at 94 with the step, no tail. Bubble 22 µs, nothing exposed.
+  const RankMeasures& r0 = m.ranks[0];
+  REQUIRE(r0.gaps.size() == 2);
+  CHECK(r0.gaps[0].cause == GapCause::Pipeline);
+  CHECK(tl.name_of(tl.events[size_t(r0.gaps[0].cause_event)]) == "recv grad mb0");
+  CHECK(r0.wait_ns[size_t(GapCause::Pipeline)] == 22000);
+  CHECK(r0.bubble_ns() == 22000);
+  CHECK(r0.exposed_comm_ns() == 0);
+  // Communication [10,12) [20,22) [38,40) [64,66) = 8 µs; compute covers [0,20) [40,64) [66,94), so
+  // only [10,12) is under compute: overlap 2 µs.
+  CHECK(r0.comm_ns == 8000);
+  CHECK(r0.overlap_ns == 2000);
+  // Rank 1: [0,12) ends with recv act mb0 at 12 (pipeline 12 µs); its last op ends at 84, so 94 - 84
+  // = 10 µs of tail. Bubble 22 µs. Communication 8 µs of which [20,22) [38,40) [64,66) under compute.
+  const RankMeasures& r1 = m.ranks[1];
+  CHECK(r1.wait_ns[size_t(GapCause::Pipeline)] == 12000);
+  CHECK(r1.tail_ns == 10000);
+  CHECK(r1.bubble_ns() == 22000);
+  CHECK(r1.overlap_ns == 6000);
+  CHECK(r1.compute_ns() + r1.bubble_ns() + r1.exposed_comm_ns() == 94000);
 }
 
 TEST_CASE("golden timeline: SM split, op kinds, phases, summary", "[trace][analysis][golden]") {
@@ -134,9 +147,13 @@ TEST_CASE("golden timeline: SM split, op kinds, phases, summary", "[trace][analy
   CHECK(s.stages[0].ranks == 1);
   CHECK(s.stages[0].bubble_share == Approx(22.0 / 94.0));
   CHECK(s.bubble_share == Approx(22.0 / 94.0));
-  CHECK(s.exposed_comm_max_ns == 6000);
-  CHECK(s.exposed_comm_mean_ns == Approx(4000.0));   // (6 + 2) / 2 µs
+  // The pipeline waits are bubble; no compute gap ends with an all-to-all or a collective.
+  CHECK(s.exposed_comm_max_ns == 0);
+  CHECK(s.exposed_comm_mean_ns == 0.0);
   CHECK(s.comm_mean_ns == 8000);
+  CHECK(s.mean.overlap_share() == Approx(8.0 / 16.0));   // (2 + 6) / (8 + 8) µs
+  CHECK(s.rank_bubble_share(1) == Approx(22.0 / 94.0));
+  CHECK(s.rank_bubble_share(7) == -1.0);
   // Phases over both ranks: F 4·10 = 40 µs, B 4·16 = 64, W 4·8 = 32, none (optimizer) 2·4 = 8.
   REQUIRE(s.phases.size() == 4);
   CHECK(s.phases[0].phase == 'F');
