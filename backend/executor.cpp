@@ -1,5 +1,5 @@
-// Executor: extended dependencies per role, per-step issue of every rank's ops onto its streams,
-// failure handling across ranks, and the timeline of the step (see executor.h).
+// Executor: per-step issue of every rank's ops onto its streams in the program's order, waiting for
+// the program's dependencies; failure handling across ranks, and the timeline of the step (see executor.h).
 #include "backend/executor.h"
 
 #include <algorithm>
@@ -17,10 +17,6 @@ namespace tandem::backend {
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::string_view op_kind_name(const ir::OpTemplate& t) {
   if (ir::kind_of(t.payload) == ir::OpKind::Comm) return ir::to_string(std::get<ir::Comm>(t.payload).kind);
   return ir::to_string(ir::kind_of(t.payload));
@@ -28,136 +24,22 @@ std::string_view op_kind_name(const ir::OpTemplate& t) {
 
 }  // namespace
 
-namespace {
-
-// The order the executor issues a role's ops in: the program's issue order, except that an op whose
-// inputs are produced only by later ops waits until they are issued (DualPipe's pair expansion puts
-// the MTP module's head ops before the MTP layer that feeds them). An op needs, per input: the
-// producers issued before it (all of them for a gradient, the newest for a value), or when there are
-// none, all producers (a gradient) or the first (a value); and its program dependencies.
-std::vector<int32_t> repaired_order(const ir::RankProgram& rp, const RoleAnalysis& a, int64_t& deferred) {
-  const size_t n = rp.ops.size();
-  auto key = [&](int32_t tensor, int32_t mb) {
-    const bool step_wide = rp.tensors[size_t(tensor)].role != ir::TensorRole::Activation;
-    return (int64_t(a.canonical[size_t(tensor)]) << 32) | uint32_t((step_wide ? -1 : mb) + 1);
-  };
-  std::unordered_map<int64_t, std::vector<int32_t>> producers;
-  for (size_t i = 0; i < n; ++i)
-    for (int32_t o : rp.tmpl(rp.ops[i]).outputs) producers[key(o, rp.ops[i].mb)].push_back(int32_t(i));
-  std::vector<std::vector<int32_t>> needs(n);
-  for (size_t i = 0; i < n; ++i) {
-    const auto& op = rp.ops[i];
-    auto& need = needs[i];
-    for (int32_t d : rp.deps_of(i)) need.push_back(d);
-    for (int32_t in : rp.tmpl(op).inputs) {
-      const auto it = producers.find(key(in, op.mb));
-      if (it == producers.end()) continue;
-      std::vector<int32_t> before, all;
-      for (int32_t p : it->second)
-        if (p != int32_t(i)) (p < int32_t(i) ? before : all).push_back(p);
-      const bool acc = a.accumulate[size_t(a.canonical[size_t(in)])] != 0;
-      if (!before.empty()) {
-        if (acc) need.insert(need.end(), before.begin(), before.end());
-        else need.push_back(before.back());
-      } else if (!all.empty()) {
-        if (acc) need.insert(need.end(), all.begin(), all.end());
-        else need.push_back(all.front());
-      }
+// Nothing is added to the program's dependencies: the IR decides the order and the graph.
+std::vector<std::vector<int32_t>> program_stream_waits(const ir::RankProgram& rp) {
+  std::vector<std::vector<int32_t>> waits(rp.ops.size());
+  for (size_t i = 0; i < rp.ops.size(); ++i) {
+    const int s = int(rp.ops[i].stream);
+    int32_t latest[ir::kStreams] = {-1, -1, -1};
+    for (int32_t d : rp.deps_of(i)) {
+      if (size_t(d) >= i) throw std::logic_error(fmt::format("pipeline position {}: op {} depends on op {}, issued after it", rp.pp_index, i, d));
+      const int ds = int(rp.ops[size_t(d)].stream);
+      if (ds != s) latest[ds] = std::max(latest[ds], d);
     }
+    for (int ds = 0; ds < ir::kStreams; ++ds)
+      if (latest[ds] >= 0) waits[i].push_back(latest[ds]);
+    std::sort(waits[i].begin(), waits[i].end());
   }
-  std::vector<int32_t> order;
-  order.reserve(n);
-  std::vector<char> placed(n, 0);
-  std::vector<int32_t> waiting;
-  auto ready = [&](int32_t i) {
-    for (int32_t x : needs[size_t(i)])
-      if (!placed[size_t(x)]) return false;
-    return true;
-  };
-  for (size_t i = 0; i < n; ++i) {
-    if (!ready(int32_t(i))) {
-      waiting.push_back(int32_t(i));
-      ++deferred;
-      continue;
-    }
-    order.push_back(int32_t(i));
-    placed[i] = 1;
-    for (bool progress = true; progress && !waiting.empty();) {
-      progress = false;
-      for (size_t w = 0; w < waiting.size(); ++w)
-        if (ready(waiting[w])) {
-          order.push_back(waiting[w]);
-          placed[size_t(waiting[w])] = 1;
-          waiting.erase(waiting.begin() + long(w));
-          progress = true;
-          break;
-        }
-    }
-  }
-  if (!waiting.empty()) {
-    const auto& op = rp.ops[size_t(waiting.front())];
-    throw std::logic_error(fmt::format("pipeline position {}: op {} {} (mb {}) waits for inputs no op of the rank produces in time",
-                                       rp.pp_index, waiting.front(), rp.tmpl(op).name(), op.mb));
-  }
-  return order;
-}
-
-}  // namespace
-
-// Canonical tensors, accumulation, the issue order, extended dependencies (every producer placed
-// before an op for each of its inputs, same micro-batch or step-wide, not just the last one; the
-// program's dependencies; the route gradient the combine backward hands to the router backward of the
-// same layer) and the read positions of W ops.
-RoleAnalysis analyse_role(const ir::RankProgram& rp) {
-  RoleAnalysis a;
-  std::unordered_map<std::string, int32_t> first;
-  a.canonical.resize(rp.tensors.size());
-  a.accumulate.assign(rp.tensors.size(), 0);
-  for (size_t i = 0; i < rp.tensors.size(); ++i) {
-    a.canonical[i] = first.emplace(rp.tensors[i].name, int32_t(i)).first->second;
-    a.accumulate[i] = rp.tensors[i].role == ir::TensorRole::Activation && ends_with(rp.tensors[i].name, ".grad");
-  }
-  a.order = repaired_order(rp, a, a.deferred);
-  a.position.resize(rp.ops.size());
-  for (size_t p = 0; p < a.order.size(); ++p) a.position[size_t(a.order[p])] = int32_t(p);
-  a.deps.resize(rp.ops.size());
-  a.read_cutoff.resize(rp.ops.size());
-  std::unordered_map<int64_t, std::vector<int32_t>> producers;
-  std::map<std::pair<int32_t, int32_t>, int32_t> combine_backward;   // (layer, mb) -> op
-  std::map<std::tuple<int, int32_t, int32_t, int32_t>, int32_t> first_backward;   // (role, layer, chunk, mb) -> position
-  auto key = [&](int32_t tensor, int32_t mb) {
-    const bool step_wide = rp.tensors[size_t(tensor)].role != ir::TensorRole::Activation;
-    return (int64_t(a.canonical[size_t(tensor)]) << 32) | uint32_t((step_wide ? -1 : mb) + 1);
-  };
-  for (int32_t i : a.order) {
-    const auto& op = rp.ops[size_t(i)];
-    const auto& t = rp.tmpl(op);
-    auto& d = a.deps[size_t(i)];
-    for (int32_t x : rp.deps_of(size_t(i))) d.push_back(x);
-    for (int32_t in : t.inputs) {
-      const auto it = producers.find(key(in, op.mb));
-      if (it != producers.end()) d.insert(d.end(), it->second.begin(), it->second.end());
-    }
-    if (t.role == ir::OpRole::Router && t.phase == ir::Phase::B) {
-      const auto it = combine_backward.find({t.layer, op.mb});
-      if (it != combine_backward.end()) d.push_back(it->second);
-    }
-    if (t.role == ir::OpRole::Combine && t.phase == ir::Phase::B) combine_backward[{t.layer, op.mb}] = i;
-    std::sort(d.begin(), d.end());
-    d.erase(std::unique(d.begin(), d.end()), d.end());
-    for (int32_t x : d)
-      if (a.position[size_t(x)] >= a.position[size_t(i)])
-        throw std::logic_error(fmt::format("pipeline position {}: op {} depends on op {}, issued after it", rp.pp_index, i, x));
-    for (int32_t o : t.outputs) producers[key(o, op.mb)].push_back(i);
-    const auto family = std::make_tuple(int(t.role), t.layer, t.chunk, op.mb);
-    a.read_cutoff[size_t(i)] = a.position[size_t(i)];
-    if (t.phase == ir::Phase::B && !t.recompute) first_backward.emplace(family, a.position[size_t(i)]);
-    if (t.phase == ir::Phase::W) {
-      const auto it = first_backward.find(family);
-      if (it != first_backward.end()) a.read_cutoff[size_t(i)] = it->second;
-    }
-  }
-  return a;
+  return waits;
 }
 
 void check_cpu_plan(const ir::StepProgram& program) {
@@ -214,12 +96,11 @@ Executor::Executor(const ir::StepProgram& program, const BackendOptions& options
     parts_.communicator = [world = world_](int64_t r) { return std::make_unique<InProcessCommunicator>(world, int(r)); };
   }
   if (!parts_.run_op) parts_.run_op = execute_op;
-  for (const auto& role : program.roles()) analyses_.push_back(std::make_unique<RoleAnalysis>(analyse_role(role)));
+  for (const auto& role : program.roles()) waits_.push_back(program_stream_waits(role));
   for (int64_t r = 0; r < program.num_ranks(); ++r) {
     auto dev = parts_.device(r);
     auto comm = parts_.communicator(r);
-    const auto& analysis = *analyses_[size_t(program.coord(r).pp_index)];
-    ranks_.push_back(std::make_unique<RankRuntime>(program, r, options, analysis, std::move(dev), std::move(comm)));
+    ranks_.push_back(std::make_unique<RankRuntime>(program, r, options, std::move(dev), std::move(comm)));
     auto& rt = *ranks_.back();
     start_.emplace_back();
     end_.emplace_back();
@@ -233,21 +114,12 @@ Executor::Executor(const ir::StepProgram& program, const BackendOptions& options
 Executor::~Executor() = default;
 
 void Executor::issue(RankRuntime& rt) {
-  const auto& deps = rt.analysis.deps;
+  const auto& waits = waits_[size_t(rt.coord.pp_index)];
   auto& starts = start_[size_t(rt.rank)];
   auto& ends = end_[size_t(rt.rank)];
-  for (const int32_t op_index : rt.analysis.order) {
-    const size_t i = size_t(op_index);
-    const int s = int(rt.rp.ops[i].stream);
-    Stream& stream = rt.device->stream(s);
-    // Events complete in order on their stream: the latest dependency on each other stream suffices.
-    int32_t latest[ir::kStreams] = {-1, -1, -1};
-    for (int32_t d : deps[i]) {
-      const int ds = int(rt.rp.ops[size_t(d)].stream);
-      if (ds != s) latest[ds] = std::max(latest[ds], d);
-    }
-    for (int ds = 0; ds < ir::kStreams; ++ds)
-      if (latest[ds] >= 0) stream.wait(*ends[size_t(latest[ds])]);
+  for (size_t i = 0; i < rt.rp.ops.size(); ++i) {
+    Stream& stream = rt.device->stream(int(rt.rp.ops[i].stream));
+    for (int32_t w : waits[i]) stream.wait(*ends[size_t(w)]);
     stream.record(*starts[i]);
     RankRuntime* r = &rt;
     const int32_t index = int32_t(i);
@@ -359,18 +231,22 @@ void Executor::append_timeline(trace::Timeline& tl, int64_t origin_ns) const {
 
 // ---- RankRuntime and OpContext ----
 
-RankRuntime::RankRuntime(const ir::StepProgram& prog, int64_t r, const BackendOptions& opts, const RoleAnalysis& a,
-                         std::unique_ptr<Device> dev, std::unique_ptr<Communicator> c)
-    : program(prog), rank(r), coord(prog.coord(r)), rp(prog.program_of(r)), options(opts), analysis(a), device(std::move(dev)),
-      comm(std::move(c)), params(prog, r, InitConfig{opts.seed, prog.model().num_layers}, opts.exact), store(a.accumulate) {
-  records.resize(rp.ops.size());
-  for (size_t i = 0; i < rp.tensors.size(); ++i) tensor_index_.emplace(rp.tensors[i].name, int32_t(i));
+namespace {
+
+std::vector<char> accumulating_tensors(const ir::RankProgram& rp) {
+  std::vector<char> out(rp.tensors.size());
+  for (size_t i = 0; i < rp.tensors.size(); ++i) out[i] = rp.tensors[i].accumulates();
+  return out;
 }
 
-int32_t RankRuntime::tensor_named(const std::string& name) const {
-  const auto it = tensor_index_.find(name);
-  if (it == tensor_index_.end()) throw std::logic_error(fmt::format("rank {}: the program has no tensor {}", rank, name));
-  return it->second;
+}  // namespace
+
+RankRuntime::RankRuntime(const ir::StepProgram& prog, int64_t r, const BackendOptions& opts, std::unique_ptr<Device> dev,
+                         std::unique_ptr<Communicator> c)
+    : program(prog), rank(r), coord(prog.coord(r)), rp(prog.program_of(r)), options(opts), device(std::move(dev)),
+      comm(std::move(c)), params(prog, r, InitConfig{opts.seed, prog.model().num_layers}, opts.exact),
+      store(accumulating_tensors(rp)) {
+  records.resize(rp.ops.size());
 }
 
 void RankRuntime::clear_step() {
@@ -406,17 +282,15 @@ std::vector<int> RankRuntime::world_group() const {
 ValuePtr OpContext::read(int32_t tensor) const {
   const auto& ti = info(tensor);
   const bool step_wide = ti.role != ir::TensorRole::Activation;
-  const int32_t canonical = rt.analysis.canonical[size_t(tensor)];
-  const int32_t at = rt.analysis.accumulate[size_t(canonical)] ? rt.analysis.read_cutoff[size_t(index)] : rt.analysis.position[size_t(index)];
-  return rt.store.read(canonical, step_wide ? -1 : op.mb, at, ti.dtype == ir::DType::BF16 && !exact(), ti.name);
+  const int32_t at = ti.accumulates() ? rt.rp.gradient_cutoff[size_t(index)] : index;
+  return rt.store.read(tensor, step_wide ? -1 : op.mb, at, ti.dtype == ir::DType::BF16 && !exact(), ti.name);
 }
 
 void OpContext::write(int32_t tensor, Value value) const {
   const auto& ti = info(tensor);
   if (ti.dtype == ir::DType::BF16) round_bf16_unless(exact(), value.data);
   const bool step_wide = ti.role != ir::TensorRole::Activation;
-  rt.store.write(rt.analysis.canonical[size_t(tensor)], step_wide ? -1 : op.mb, rt.analysis.position[size_t(index)],
-                 std::make_shared<const Value>(std::move(value)));
+  rt.store.write(tensor, step_wide ? -1 : op.mb, index, std::make_shared<const Value>(std::move(value)));
 }
 
 std::string OpContext::where() const {

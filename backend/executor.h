@@ -1,7 +1,6 @@
 // The executor: runs a StepProgram on CPU ranks (threads) the way the simulator replays it. Each rank
-// issues its op instances in program order onto its streams, waiting (through events) for the ops an
-// op depends on: the program's dependencies, re-derived from the tensors as a guard (every earlier
-// writer of an input, under the executor's tensor identity). Every op's start and end come from
+// issues its op instances in exactly the program's order onto their streams, waiting (through events)
+// for the ops the program says an op depends on, and nothing else. Every op's start and end come from
 // events and go into a Timeline.
 #pragma once
 #include <chrono>
@@ -45,9 +44,9 @@ class Executor {
   StepStats run_step(const std::vector<ReplicaBatch>& batches, const StepConfig& config,
                      trace::Timeline* timeline = nullptr, int64_t time_origin_ns = 0);
 
-  // The dependencies the executor waits for (program dependencies + all earlier producers +
-  // the hidden route-gradient flow), per op of role `pp_index`, ascending.
-  const std::vector<std::vector<int32_t>>& dependencies(int32_t pp_index) const { return analyses_[size_t(pp_index)]->deps; }
+  // The ops each op of role `pp_index` makes its stream wait for (ascending): of its program
+  // dependencies, the latest on each other stream. With the stream order they are the program's graph.
+  const std::vector<std::vector<int32_t>>& stream_waits(int32_t pp_index) const { return waits_[size_t(pp_index)]; }
 
  private:
   void issue(RankRuntime& rt);
@@ -59,9 +58,14 @@ class Executor {
   std::shared_ptr<InProcessWorld> world_;   // the default communicator's shared state
   bool failed_ = false;
   std::vector<std::unique_ptr<RankRuntime>> ranks_;
-  std::vector<std::unique_ptr<RoleAnalysis>> analyses_;        // per role
+  std::vector<std::vector<std::vector<int32_t>>> waits_;       // per role, per op: see stream_waits
   std::vector<std::vector<std::unique_ptr<Event>>> start_, end_;  // [rank][op]
 };
+
+// Per op of a rank program, what the executor makes its stream wait for (ascending): of the program's
+// dependencies on each other stream, the latest (events complete in order on their stream; the
+// stream's own order covers the rest). Throws std::logic_error on a dependency that is not earlier.
+std::vector<std::vector<int32_t>> program_stream_waits(const ir::RankProgram& rp);
 
 // Checks that the CPU backend can run the plan; the message says what and why.
 void check_cpu_plan(const ir::StepProgram& program);

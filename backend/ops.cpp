@@ -39,6 +39,7 @@ void run_cpu_op(const OpContext& c) {
         case ir::OpRole::PipeRecv: return run_pipeline(c);
         case ir::OpRole::GradReduceScatter:
         case ir::OpRole::GradAllReduce: return run_grad_reduce(c);
+        case ir::OpRole::SharedGradAllReduce: return run_shared_grad_reduce(c);
         case ir::OpRole::ParamAllGather: return run_param_gather(c);
         default: break;
       }

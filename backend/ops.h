@@ -41,6 +41,7 @@ void run_combine(const OpContext& c, const MoeRowMath& math = MoeRowMath());
 void run_permute(const OpContext& c);
 void run_pipeline(const OpContext& c);      // ops_step.cpp
 void run_grad_reduce(const OpContext& c);
+void run_shared_grad_reduce(const OpContext& c);
 void run_param_gather(const OpContext& c);
 void run_optimizer(const OpContext& c);
 

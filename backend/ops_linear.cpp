@@ -17,10 +17,6 @@ namespace {
 using kernels::Fp8GemmOutput;
 using kernels::Fp8ScaleLayout;
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 bool grouped(const ir::OpTemplate& t) {
   return t.role == ir::OpRole::ExpertUp || t.role == ir::OpRole::ExpertDown;
 }
@@ -196,9 +192,9 @@ Fp8Matrix transposed_fp8(const Value& v, int64_t row0, int64_t rows, bool pow2) 
 }  // namespace
 
 void write_residual_gradient(const OpContext& c, int32_t gy_tensor) {
-  std::string name = c.info(gy_tensor).name;
-  if (ends_with(name, ".fp8")) name.resize(name.size() - 4);
-  const ValuePtr g = c.read(c.rt.tensor_named(name));
+  // The BF16 gradient itself when dY is read as its FP8 copy.
+  const int32_t source = c.info(gy_tensor).fp8_copy_of >= 0 ? c.info(gy_tensor).fp8_copy_of : gy_tensor;
+  const ValuePtr g = c.read(source);
   Value pass;
   pass.rows = g->rows;
   pass.cols = g->cols;

@@ -19,6 +19,13 @@ double micro_batch_share(const OpContext& c) {
   return double(plan.micro_batch_seqs) / double(plan.global_batch_seqs);
 }
 
+// The balance loss's weight at this op's layer: alpha, times the MTP factor lambda in the MTP module
+// (DeepSeek-V3 scales the whole MTP objective by lambda; its balance term is part of it).
+double balance_weight(const OpContext& c) {
+  const auto& m = c.rt.program.model();
+  return m.balance_loss_alpha * (c.t.layer == m.num_layers ? m.mtp_loss_weight : 1.0);
+}
+
 struct RouterState {
   std::vector<float> scores;     // [tokens, experts] sigmoid scores
   std::vector<int32_t> topk;     // [tokens, top_k]
@@ -42,7 +49,7 @@ void record_routing(const OpContext& c, std::span<const float> scores, std::span
   if (m.balance_loss_alpha > 0)
     c.rt.local_balance_sum += micro_batch_share(c) * kernels::balance_loss_forward(scores, topk, plan.micro_batch_seqs, plan.seq_len,
                                                                                    m.routed_experts, m.experts_per_token,
-                                                                                   m.balance_loss_alpha);
+                                                                                   balance_weight(c));
   const int64_t layer = c.rt.moe_layer_index(c.t.layer);
   std::vector<int64_t> load(size_t(m.routed_experts), 0);
   kernels::count_expert_load(topk, m.routed_experts, load);
@@ -55,7 +62,7 @@ void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores
   const auto& plan = c.rt.program.plan();
   if (m.balance_loss_alpha > 0)
     kernels::balance_loss_backward(scores, topk, plan.micro_batch_seqs, plan.seq_len, m.routed_experts, m.experts_per_token,
-                                   m.balance_loss_alpha, micro_batch_share(c), dscores);
+                                   balance_weight(c), micro_batch_share(c), dscores);
 }
 
 // F: {logits, bias} -> route (ids in `ints`, weights in `data`, [tokens, top_k] each).

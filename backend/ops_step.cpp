@@ -96,6 +96,17 @@ void run_grad_reduce(const OpContext& c) {
   }
 }
 
+// The copies of a shared weight (the embedding and the MTP module's copy on another rank) sum their
+// gradients, so every copy receives the same update.
+void run_shared_grad_reduce(const OpContext& c) {
+  Param& p = c.rt.params.by_grad_tensor(c.t.inputs.at(0));
+  std::vector<int> group;
+  for (int64_t r : c.rt.program.group_ranks(c.rt.rank, c.op)) group.push_back(int(r));
+  c.rt.comm->all_reduce_sum(group, p.grad.data(), p.grad.size(), ReduceType::F32, c.op.tag, c.stream);
+  const int64_t g = int64_t(group.size());
+  c.record().bytes = double(p.size() * 4 * 2 * (g - 1) / std::max<int64_t>(1, g));
+}
+
 void run_param_gather(const OpContext& c) {
   const auto& comm = std::get<ir::Comm>(c.t.payload);
   ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group == ir::CommGroup::ExpertData);
@@ -129,7 +140,9 @@ void run_optimizer(const OpContext& c) {
       s->gather(true, s->lo, s->hi - s->lo, s->reduced.data());
     }
   double sumsq = 0;
-  for (ParamShard* s : shards) sumsq += kernels::sum_of_squares(s->reduced);
+  for (ParamShard* s : shards)
+    for (const auto& [from, n] : s->norm_ranges())
+      sumsq += kernels::sum_of_squares(std::span<const float>(s->reduced).subspan(size_t(from), size_t(n)));
 
   // One world all-reduce per round: round 0 carries the guard inputs and the expert loads too.
   std::vector<double> v{sumsq};

@@ -1,5 +1,6 @@
-// Parameter store: layouts from how the program uses each weight, name-seeded initialisation, FP8
-// weight copies, and the ZeRO-1 shards (see parameters.h).
+// Parameter store: layouts from how the program uses each weight, initialisation by the program's
+// initialisation class (seeded by the weight's label), FP8 weight copies, and the ZeRO-1 shards
+// (see parameters.h).
 #include "backend/parameters.h"
 
 #include <algorithm>
@@ -32,14 +33,6 @@ void fill_normal(std::vector<float>& out, size_t offset, size_t n, uint64_t seed
     out[offset + i] = float(stddev * r * std::cos(2 * M_PI * u2));
     if (i + 1 < n) out[offset + i + 1] = float(stddev * r * std::sin(2 * M_PI * u2));
   }
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-bool is_output_projection(const std::string& name) {
-  return ends_with(name, ".o_proj.w") || ends_with(name, ".down.w");
 }
 
 }  // namespace
@@ -83,6 +76,20 @@ void ParamShard::gather(bool grads, int64_t from, int64_t n, float* out) const {
   }
 }
 
+std::vector<std::pair<int64_t, int64_t>> ParamShard::norm_ranges() const {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  int64_t base = 0;
+  for (const Param* p : params) {
+    const int64_t from = std::max(lo, base), to = std::min(hi, base + p->size());
+    if (from < to && !p->shared_replica) {
+      if (!out.empty() && out.back().first + out.back().second == from - lo) out.back().second += to - from;   // adjacent: one range
+      else out.emplace_back(from - lo, to - from);
+    }
+    base += p->size();
+  }
+  return out;
+}
+
 void ParamShard::scatter_values(int64_t from, int64_t n, const float* in) {
   int64_t base = 0;
   for (Param* p : params) {
@@ -97,23 +104,25 @@ void ParamShard::scatter_values(int64_t from, int64_t n, const float* in) {
 
 std::vector<float> ParamStore::initial_values(const Param& p, const InitConfig& init) {
   std::vector<float> out(size_t(p.size()), 0.0f);
-  switch (p.kind) {
-    case ParamKind::Vector:
+  // The copies of a shared weight draw from the same key, so they start equal.
+  const std::string key = p.shared != ir::SharedWeight::None ? std::string(ir::initial_value_key(p.shared)) : p.name;
+  switch (p.init) {
+    case ir::InitClass::None:
+      throw std::logic_error(fmt::format("weight {} has no initialisation class in the program", p.name));
+    case ir::InitClass::Ones:
       std::fill(out.begin(), out.end(), 1.0f);
       return out;
-    case ParamKind::Bias:
+    case ir::InitClass::Zeros:
       return out;
-    case ParamKind::Table: {
-      // The MTP module's copy of the embedding starts equal to the embedding.
-      const std::string seed_name = ends_with(p.name, "embedding_copy.w") ? "embed.embedding.w" : p.name;
-      fill_normal(out, 0, out.size(), init.seed ^ fnv1a64(seed_name.data(), seed_name.size()), 1.0);
+    case ir::InitClass::Table:
+      fill_normal(out, 0, out.size(), init.seed ^ fnv1a64(key.data(), key.size()), 1.0);
       return out;
-    }
-    case ParamKind::Linear: {
+    case ir::InitClass::Linear:
+    case ir::InitClass::OutputProjection: {
       double stddev = 1.0 / std::sqrt(double(p.cols));
-      if (is_output_projection(p.name)) stddev /= std::sqrt(2.0 * double(std::max<int64_t>(1, init.num_layers)));
+      if (p.init == ir::InitClass::OutputProjection) stddev /= std::sqrt(2.0 * double(std::max<int64_t>(1, init.num_layers)));
       for (int64_t e = 0; e < p.experts; ++e) {
-        const std::string entry = p.entry_name(e);
+        const std::string entry = p.expert ? fmt::format("{}[{}]", key, p.first_expert + e) : key;
         fill_normal(out, size_t(e * p.per_expert()), size_t(p.per_expert()), init.seed ^ fnv1a64(entry.data(), entry.size()), stddev);
       }
       return out;
@@ -142,11 +151,14 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
     for (int32_t in : t.inputs)
       if (rp.tensors[size_t(in)].role == ir::TensorRole::Weight) kind[size_t(in)] = int8_t(k);
   }
-  // Every gradient tensor of a weight (a shared weight, such as the embedding the MTP module reads
-  // on the rank that also holds it, has one per chunk): all accumulate into the parameter's gradient.
-  std::unordered_map<std::string, std::vector<int32_t>> grads;
+  // The gradient tensor of each weight (one per weight: a weight read by two chunks of the rank, such
+  // as the embedding the MTP module reads, is one tensor with one gradient).
+  std::unordered_map<int32_t, int32_t> grad_of_weight;
   for (size_t i = 0; i < rp.tensors.size(); ++i)
-    if (rp.tensors[i].role == ir::TensorRole::Gradient) grads[rp.tensors[i].name].push_back(int32_t(i));
+    if (rp.tensors[i].role == ir::TensorRole::Gradient && rp.tensors[i].gradient_of >= 0) {
+      const auto [it, fresh] = grad_of_weight.emplace(rp.tensors[i].gradient_of, int32_t(i));
+      if (!fresh) throw std::logic_error(fmt::format("weight {} has two gradient tensors in the program", rp.tensors[size_t(it->first)].name));
+    }
   for (size_t i = 0; i < rp.tensors.size(); ++i) {
     const ir::TensorInfo& info = rp.tensors[i];
     if (info.role != ir::TensorRole::Weight) continue;
@@ -156,7 +168,10 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
     p->tensor = int32_t(i);
     p->chunk = info.chunk;
     p->kind = ParamKind(kind[i]);
-    p->expert = info.name.find(".experts.") != std::string::npos;
+    p->init = info.init;
+    p->shared = info.shared;
+    p->shared_replica = info.shared_replica;
+    p->expert = info.expert;
     p->experts = info.shape[2];
     if (p->expert) {
       if (p->experts != local_experts)
@@ -169,16 +184,15 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
       case ParamKind::Vector:
       case ParamKind::Bias: p->rows = 1; p->cols = info.shape[0] * info.shape[1]; break;
     }
-    const auto g = grads.find(info.name + ".grad");
-    p->grad_tensor = g == grads.end() ? -1 : g->second.front();
+    const auto g = grad_of_weight.find(int32_t(i));
+    p->grad_tensor = g == grad_of_weight.end() ? -1 : g->second;
     if (p->kind != ParamKind::Bias && p->grad_tensor < 0)
       throw std::logic_error(fmt::format("weight {} has no gradient tensor in the program", info.name));
     p->value = initial_values(*p, init);
     if (p->kind != ParamKind::Bias) round_bf16_unless(exact, p->value);
     p->grad.assign(p->value.size(), 0.0f);
     by_tensor_[p->tensor] = p.get();
-    if (g != grads.end())
-      for (int32_t gt : g->second) by_grad_[gt] = p.get();
+    if (p->grad_tensor >= 0) by_grad_[p->grad_tensor] = p.get();
     params_.push_back(std::move(p));
   }
 

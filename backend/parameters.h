@@ -1,13 +1,15 @@
 // The parameters one rank holds: working weights (BF16-rounded), FP32 gradient accumulators, the
 // FP8 copies the GEMMs read (128x128 blocks, cached per weight version), and the ZeRO-1 shards of the
 // optimizer state (FP32 master weights, BF16 moments) in the flat order shared by a group's members.
-// Initial values depend only on the seed, the tensor name and the expert index, not on the plan.
+// Initial values depend only on the seed, the program's initialisation class, the weight's label (the
+// original's for the copies of a shared weight) and the expert index, not on the plan.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "backend/values.h"
@@ -29,6 +31,9 @@ struct Param {
   int32_t grad_tensor = -1;    // index of its gradient tensor (-1 for the routing bias)
   int32_t chunk = -1;
   ParamKind kind = ParamKind::Linear;
+  ir::InitClass init = ir::InitClass::None;
+  ir::SharedWeight shared = ir::SharedWeight::None;   // held on several ranks, kept equal
+  bool shared_replica = false; // the copy on a rank without the original: not counted in the gradient norm
   bool expert = false;         // routed-expert weight (sharded over the expert-data group)
   int64_t experts = 1;         // local experts held (1 for non-expert weights)
   int64_t first_expert = 0;    // global index of local expert 0
@@ -65,14 +70,17 @@ struct ParamShard {
   std::vector<float> master;     // [hi - lo] FP32
   std::vector<float> m, v;       // [hi - lo] BF16-rounded moments
   std::vector<float> reduced;    // [shard] the reduced gradient of this rank's range
+  // The ranges of `reduced` (offset, count) the gradient norm counts: all but the copies of shared
+  // weights, whose gradient equals the original's and is counted on the original's rank.
+  std::vector<std::pair<int64_t, int64_t>> norm_ranges() const;
   // Copies flat elements [from, from + n) of the values (or gradients) into out.
   void gather(bool grads, int64_t from, int64_t n, float* out) const;
   // Writes flat elements [from, from + n) of the values from `in` (bumps versions).
   void scatter_values(int64_t from, int64_t n, const float* in);
 };
 
-// Numbers of the initialisation: N(0, 1) tables, N(0, 1/in) linears, output projections scaled by
-// 1/sqrt(2·layers), norm weights 1, biases 0.
+// Numbers of the initialisation (the classes are ir::InitClass): N(0, 1) tables, N(0, 1/in)
+// linears, output projections scaled by 1/sqrt(2·layers), norm weights 1, biases 0.
 struct InitConfig {
   uint64_t seed = 1;
   int64_t num_layers = 1;

@@ -7,7 +7,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "backend/communicator.h"
@@ -65,36 +64,16 @@ struct OpRecord {
   double bytes = -1;               // < 0: the program's HBM bytes; comm ops set the bytes moved
 };
 
-// What the executor derives once per RankProgram (shared by the ranks of one pipeline position).
-struct RoleAnalysis {
-  // Per tensor: the first tensor of the same name. The program may hold two tensors of one name
-  // (a gradient made by each chunk's builder where two chunks of a rank meet, a shared embedding's
-  // gradient); they are one tensor for the executor.
-  std::vector<int32_t> canonical;
-  std::vector<char> accumulate;                // per tensor: an activation gradient (parts add up)
-  // The order ops are issued in: the program's, except that an op the program issues before the
-  // producers of its inputs follows them (see executor.cpp). position[op] is its place in `order`;
-  // the store orders versions and gradient parts by position.
-  std::vector<int32_t> order, position;
-  int64_t deferred = 0;                        // ops issued later than the program issues them
-  std::vector<std::vector<int32_t>> deps;      // per op, ascending: what it waits for
-  // Per op: the position its reads of gradients are taken at. A W op reads its output gradient as
-  // its B op did (the gradient may have received more parts when the schedule deferred the W op).
-  std::vector<int32_t> read_cutoff;
-};
-RoleAnalysis analyse_role(const ir::RankProgram& rp);
-
 class RankRuntime {
  public:
-  RankRuntime(const ir::StepProgram& program, int64_t rank, const BackendOptions& options, const RoleAnalysis& analysis,
-              std::unique_ptr<Device> device, std::unique_ptr<Communicator> comm);
+  RankRuntime(const ir::StepProgram& program, int64_t rank, const BackendOptions& options, std::unique_ptr<Device> device,
+              std::unique_ptr<Communicator> comm);
 
   const ir::StepProgram& program;
   const int64_t rank;
   const ir::RankCoord coord;
   const ir::RankProgram& rp;
   const BackendOptions options;
-  const RoleAnalysis& analysis;
   std::unique_ptr<Device> device;
   std::unique_ptr<Communicator> comm;
   ParamStore params;
@@ -121,13 +100,11 @@ class RankRuntime {
   void clear_step();
 
   int64_t moe_layer_index(int32_t layer) const;   // -1 for dense layers
-  int32_t tensor_named(const std::string& name) const;   // index in rp.tensors (throws if absent)
   std::vector<int> world_group() const;
 
  private:
   std::mutex aux_mutex_;
   std::map<std::string, std::shared_ptr<void>> aux_;
-  std::unordered_map<std::string, int32_t> tensor_index_;
 };
 
 template <typename T>
@@ -154,7 +131,8 @@ struct OpContext {
   bool forward() const { return t.phase == ir::Phase::F || t.recompute; }
   int32_t mb() const { return op.mb; }
   const ir::TensorInfo& info(int32_t tensor) const { return rt.rp.tensors[size_t(tensor)]; }
-  // Reads a tensor for this op (a gradient: the sum of the parts issued before this op).
+  // Reads a tensor for this op: a value's newest version issued before it; an accumulating gradient's
+  // parts issued before the op's gradient cutoff (ir::RankProgram::gradient_cutoff), summed.
   ValuePtr read(int32_t tensor) const;
   // Writes a tensor; float data is rounded to BF16 when the tensor's dtype is BF16 (unless exact).
   void write(int32_t tensor, Value value) const;

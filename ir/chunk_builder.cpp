@@ -28,8 +28,10 @@ class Builder {
   int32_t act(const std::string& name, int64_t cols, DType dt = DType::BF16) {
     return tensor(fmt::format("{}.{}", prefix_, name), tokens_, cols, dt, TensorRole::Activation);
   }
-  int32_t weight(const std::string& name, int64_t rows, int64_t cols, bool expert = false, int64_t depth = 1) {
+  int32_t weight(const std::string& name, int64_t rows, int64_t cols, InitClass init, bool expert = false, int64_t depth = 1) {
     const int32_t w = tensor(fmt::format("{}.{}", prefix_, name), rows, cols, DType::BF16, TensorRole::Weight, depth);
+    rp_.tensors[size_t(w)].init = init;
+    rp_.tensors[size_t(w)].expert = expert;
     const int64_t n = rows * cols * depth;
     out_.params += n;
     (expert ? out_.expert_weights : out_.weights).push_back(w);
@@ -51,6 +53,7 @@ class Builder {
     const int64_t rows = t.shape[0], cols = t.shape[1];
     const int32_t y = act(rp_.tensors[size_t(x)].name.substr(prefix_.size() + 1) + ".fp8", cols, DType::FP8E4M3);
     rp_.tensors[size_t(y)].shape[0] = rows;
+    rp_.tensors[size_t(y)].fp8_copy_of = x;
     op(role, part, Quantize{rows, cols, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {x}, {y});
     return y;
   }
@@ -67,7 +70,7 @@ class Builder {
   int32_t linear(OpRole role, ChunkPart part, int32_t x, const std::string& wname, int64_t n, const std::string& yname,
                  bool fp8, DType out = DType::BF16) {
     const int64_t k = rp_.tensors[size_t(x)].shape[1];
-    const int32_t w = weight(wname, k, n);
+    const int32_t w = weight(wname, k, n, InitClass::Linear);
     const int32_t y = act(yname, n, out);
     op(role, part, linear_gemm(tokens_, n, k, fp8), {x, w}, {y});
     return y;
@@ -76,7 +79,7 @@ class Builder {
   // latent of kv_down's output and leaves the decoupled rope key after it alone.
   int32_t norm(OpRole role, ChunkPart part, int32_t x, const std::string& name, int64_t leading_cols = 0) {
     const int64_t cols = leading_cols > 0 ? leading_cols : rp_.tensors[size_t(x)].shape[1];
-    const int32_t g = weight(name + ".weight", 1, cols);
+    const int32_t g = weight(name + ".weight", 1, cols, InitClass::Ones);
     const int32_t y = act(name, cols);
     op(role, part, Norm{NormKind::RMSNorm, tokens_, cols, false, DType::BF16}, {x, g}, {y});
     return y;
@@ -91,6 +94,7 @@ class Builder {
   int32_t swiglu_ffn(OpRole up_q, OpRole up, OpRole act_role, OpRole down_q, OpRole down, ChunkPart part, int32_t x,
                      const std::string& name, int64_t width, int32_t residual);
   int32_t head_and_loss(int32_t hidden, const std::string& name, int32_t head = -1);
+  int32_t mtp_embedding();
   void mirror_backward();
   int32_t grad_of(int32_t t);
 
@@ -104,6 +108,7 @@ class Builder {
   int32_t layer_ = -1;
   std::string prefix_;
   int32_t embedding_weight_ = -1;
+  int32_t shared_copy_ = -1;           // this chunk's copy of a shared weight (-1: none)
   std::map<int32_t, int32_t> grads_;
   ChunkTemplates out_;
 };
@@ -135,7 +140,7 @@ int32_t Builder::attention_block(int32_t x) {
   op(OpRole::AttnCore, A, at, {qr, kv, kr}, {o});
   // Output projection; the residual add is fused into its epilogue.
   const int32_t oc = cast(OpRole::OProjQuant, A, o);
-  const int32_t w = weight("o_proj.w", heads * m_.v_head_dim, m_.hidden_size);
+  const int32_t w = weight("o_proj.w", heads * m_.v_head_dim, m_.hidden_size, InitClass::OutputProjection);
   const int32_t h = act("h_attn", m_.hidden_size);
   op(OpRole::OProj, A, linear_gemm(tokens_, m_.hidden_size, heads * m_.v_head_dim, fp8_), {oc, w, x}, {h});
   return h;
@@ -152,7 +157,7 @@ int32_t Builder::swiglu_ffn(OpRole up_q, OpRole up, OpRole act_role, OpRole down
   const int64_t e = tokens_ * width;
   op(act_role, part, elementwise(ElementwiseKind::SwiGLU, e, 4 * e, 2 * e, 5.0), {u}, {a});
   const int32_t ac = cast(down_q, part, a);
-  const int32_t w = weight(name + ".down.w", width, m_.hidden_size);
+  const int32_t w = weight(name + ".down.w", width, m_.hidden_size, InitClass::OutputProjection);
   const int32_t y = act(name + ".out", m_.hidden_size);
   std::vector<int32_t> in{ac, w};
   if (residual >= 0) in.push_back(residual);
@@ -172,10 +177,11 @@ int32_t Builder::moe_ffn(int32_t x) {
   const int64_t routed_rows = tokens_ * k;      // token-expert pairs this rank's experts receive (balanced)
   const int32_t n2 = norm(OpRole::FfnNorm, ChunkPart::Attention, x, "ffn_norm");
   // Gating in BF16/FP32, then the group-limited top-k.
-  const int32_t gw = weight("gate.w", h, m_.routed_experts);
+  const int32_t gw = weight("gate.w", h, m_.routed_experts, InitClass::Linear);
   const int32_t logits = act("gate_logits", m_.routed_experts, DType::FP32);
   op(OpRole::Gate, ChunkPart::Attention, Gemm{tokens_, m_.routed_experts, h, DType::BF16, DType::BF16, DType::FP32}, {n2, gw}, {logits});
   const int32_t bias = tensor(prefix_ + ".gate.bias", 1, m_.routed_experts, DType::FP32, TensorRole::Weight);
+  rp_.tensors[size_t(bias)].init = InitClass::Zeros;
   const int32_t route = act("route", 2 * k, DType::FP32);   // expert ids and weights
   op(OpRole::Router, ChunkPart::Attention,
      Router{tokens_, m_.routed_experts, m_.expert_groups, m_.groups_per_token, k, false}, {logits, bias}, {route});
@@ -197,7 +203,7 @@ int32_t Builder::moe_ffn(int32_t x) {
   const int64_t I = m_.moe_intermediate;
   Gemm up = linear_gemm(routed_rows, 2 * I, h, fp8_);
   up.group_rows = groups;
-  const int32_t wu = weight("experts.up.w", h, 2 * I, true, local_experts);
+  const int32_t wu = weight("experts.up.w", h, 2 * I, InitClass::Linear, true, local_experts);
   const int32_t u = tensor(prefix_ + ".experts.up", routed_rows, 2 * I, DType::BF16, TensorRole::Activation);
   op(OpRole::ExpertUp, ChunkPart::Mlp, up, {perm, wu}, {u});
   const int32_t a = tensor(prefix_ + ".experts.act", routed_rows, I, DType::BF16, TensorRole::Activation);
@@ -206,12 +212,13 @@ int32_t Builder::moe_ffn(int32_t x) {
   int32_t ac = a;
   if (fp8_) {
     ac = tensor(prefix_ + ".experts.act.fp8", routed_rows, I, DType::FP8E4M3, TensorRole::Activation);
+    rp_.tensors[size_t(ac)].fp8_copy_of = a;
     op(OpRole::ExpertDownQuant, ChunkPart::Mlp,
        Quantize{routed_rows, I, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {a}, {ac});
   }
   Gemm down = linear_gemm(routed_rows, h, I, fp8_);
   down.group_rows = groups;
-  const int32_t wd = weight("experts.down.w", I, h, true, local_experts);
+  const int32_t wd = weight("experts.down.w", I, h, InitClass::OutputProjection, true, local_experts);
   const int32_t d = tensor(prefix_ + ".experts.out", routed_rows, h, DType::BF16, TensorRole::Activation);
   op(OpRole::ExpertDown, ChunkPart::Mlp, down, {ac, wd}, {d});
   const int32_t back = tensor(prefix_ + ".experts.unpermuted", routed_rows, h, DType::BF16, TensorRole::Activation);
@@ -238,7 +245,7 @@ int32_t Builder::moe_ffn(int32_t x) {
 // MTP module uses the main model's head, with a norm of its own, as DeepSeek-V3 does); returns the head.
 int32_t Builder::head_and_loss(int32_t hidden, const std::string& name, int32_t head) {
   const int32_t n = norm(OpRole::FinalNorm, ChunkPart::Other, hidden, name + ".final_norm");
-  const int32_t w = head >= 0 ? head : weight(name + ".head.w", m_.hidden_size, m_.vocab_size);
+  const int32_t w = head >= 0 ? head : weight(name + ".head.w", m_.hidden_size, m_.vocab_size, InitClass::Linear);
   // BF16 logits: the loss kernel reads them once forward and once backward (softmax recomputed).
   const int32_t logits = act(name + ".logits", m_.vocab_size, DType::BF16);
   op(OpRole::Head, ChunkPart::Other, Gemm{tokens_, m_.vocab_size, m_.hidden_size, DType::BF16, DType::BF16, DType::BF16},
@@ -249,6 +256,17 @@ int32_t Builder::head_and_loss(int32_t hidden, const std::string& name, int32_t 
   return w;
 }
 
+// The embedding the MTP module reads: the main model's wherever it is on this rank (the chunk's own,
+// or the first chunk's when this rank holds both ends); else a copy kept equal to it (see SharedWeight).
+int32_t Builder::mtp_embedding() {
+  if (embedding_weight_ >= 0) return embedding_weight_;
+  if (ctx_.shared_embedding >= 0) return ctx_.shared_embedding;
+  const int32_t copy = weight("embedding_copy.w", m_.vocab_size, m_.hidden_size, InitClass::Table);
+  rp_.tensors[size_t(copy)].shared = SharedWeight::Embedding;
+  rp_.tensors[size_t(copy)].shared_replica = true;
+  shared_copy_ = copy;
+  return copy;
+}
 
 int32_t Builder::grad_of(int32_t t) {
   const auto it = grads_.find(t);
@@ -258,6 +276,8 @@ int32_t Builder::grad_of(int32_t t) {
   const DType dt = weight ? DType::FP32 : DType::BF16;
   rp_.tensors.push_back({info.name + ".grad", info.shape, dt, weight ? TensorRole::Gradient : TensorRole::Activation, chunk_});
   const int32_t g = int32_t(rp_.tensors.size() - 1);
+  rp_.tensors[size_t(g)].gradient_of = t;
+  rp_.tensors[size_t(g)].expert = info.expert;
   grads_[t] = g;
   return g;
 }
@@ -322,15 +342,21 @@ void Builder::mirror_backward() {
         const bool fp8 = g.a == DType::FP8E4M3;
         const int32_t x = act_in.at(0), w = weights.at(0), gy = dy.at(0);
         const int32_t gx = grad_of(x);
-        auto fp8_copy = [&](int32_t t, const char* suffix) {
+        // An FP8 copy for this GEMM's backward, the GEMM's own: X may feed several GEMMs, and a residual
+        // sum's output gradient is the tensor of its inputs' gradients too, read by each of their GEMMs
+        // with the parts written by then. Its label names the GEMM.
+        auto fp8_copy = [&](int32_t t, bool transposed) {
           const TensorInfo info = T[size_t(t)];
-          rp_.tensors.push_back({info.name + suffix, info.shape, DType::FP8E4M3, TensorRole::Activation, chunk_});
+          const std::string label = fmt::format("{}.{}.{}", info.name, transposed ? "t" : "fp8", to_string(f.role));
+          rp_.tensors.push_back({label, info.shape, DType::FP8E4M3, TensorRole::Activation, chunk_});
+          rp_.tensors.back().fp8_copy_of = t;
+          rp_.tensors.back().fp8_transposed = transposed;
           return int32_t(rp_.tensors.size() - 1);
         };
         int32_t gy_q = gy;
         if (fp8) {
           // dY quantised in 1x128 tiles for the dgrad GEMM.
-          gy_q = fp8_copy(gy, ".fp8");
+          gy_q = fp8_copy(gy, false);
           emit(f, Phase::B, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {gy}, {gy_q},
                Stream::Compute);
         }
@@ -344,8 +370,8 @@ void Builder::mirror_backward() {
         int32_t x_t = x, gy_t = gy;
         if (fp8) {
           // wgrad needs X and dY quantised along the token dimension: transpose-requantise both.
-          x_t = fp8_copy(x, ".t");
-          gy_t = fp8_copy(gy, ".t");
+          x_t = fp8_copy(x, true);
+          gy_t = fp8_copy(gy, true);
           emit(f, Phase::W, Quantize{g.m, g.k, DType::FP8E4M3, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {x}, {x_t},
                Stream::Compute);
           emit(f, Phase::W, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {gy}, {gy_t},
@@ -444,7 +470,8 @@ ChunkTemplates Builder::build() {
     layer_ = -1;
     prefix_ = "embed";
     const int32_t ids = tensor("tokens", tokens_, 1, DType::INT32, TensorRole::Activation);
-    embedding_weight_ = weight("embedding.w", m_.vocab_size, m_.hidden_size);
+    rp_.tensors[size_t(ids)].step_input = true;
+    embedding_weight_ = weight("embedding.w", m_.vocab_size, m_.hidden_size, InitClass::Table);
     x = act("h", m_.hidden_size);
     const int64_t e = tokens_ * m_.hidden_size;
     op(OpRole::Embedding, ChunkPart::Other, elementwise(ElementwiseKind::Embedding, e, 2 * e + 4 * tokens_, 2 * e, 0.0),
@@ -472,14 +499,15 @@ ChunkTemplates Builder::build() {
       layer_ = int32_t(m_.num_layers);
       prefix_ = "mtp";
       const int32_t ids = tensor("mtp.tokens", tokens_, 1, DType::INT32, TensorRole::Activation);
-      const int32_t emb = ctx_.shared_embedding >= 0 ? ctx_.shared_embedding : weight("embedding_copy.w", m_.vocab_size, m_.hidden_size);
+      rp_.tensors[size_t(ids)].step_input = true;
+      const int32_t emb = mtp_embedding();
       const int32_t e = act("embedded", m_.hidden_size);
       const int64_t n = tokens_ * m_.hidden_size;
       op(OpRole::Embedding, ChunkPart::Other, elementwise(ElementwiseKind::Embedding, n, 2 * n + 4 * tokens_, 2 * n, 0.0),
          {ids, emb}, {e});
       const int32_t en = norm(OpRole::MtpEmbedNorm, ChunkPart::Other, e, "embed_norm");
       const int32_t hn = norm(OpRole::MtpHiddenNorm, ChunkPart::Other, final_hidden, "hidden_norm");
-      const int32_t pw = weight("proj.w", 2 * m_.hidden_size, m_.hidden_size);
+      const int32_t pw = weight("proj.w", 2 * m_.hidden_size, m_.hidden_size, InitClass::Linear);
       const int32_t px = act("proj", m_.hidden_size);
       op(OpRole::MtpProj, ChunkPart::Other, Gemm{tokens_, m_.hidden_size, 2 * m_.hidden_size}, {en, hn, pw}, {px});
       prefix_ = fmt::format("L{}", m_.num_layers);
@@ -495,7 +523,11 @@ ChunkTemplates Builder::build() {
   }
   mirror_backward();
   if (out_.output >= 0) out_.output_grad = grad_of(out_.output);
+  if (out_.input >= 0) out_.input_grad = grad_of(out_.input);
+  out_.embedding = embedding_weight_;
   if (embedding_weight_ >= 0) out_.embedding_grad = grad_of(embedding_weight_);
+  out_.shared_copy = shared_copy_;
+  if (shared_copy_ >= 0) out_.shared_copy_grad = grad_of(shared_copy_);
   // Bytes kept from forward to backward per micro-batch: activations the backward reads, except what
   // it recomputes and the tensors it produces itself.
   std::vector<char> produced_in_backward(rp_.tensors.size(), 0), read_in_backward(rp_.tensors.size(), 0);

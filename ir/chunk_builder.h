@@ -16,7 +16,11 @@ struct ChunkTemplates {
   int32_t input = -1;                // activation entering the chunk (-1 on the first: token ids)
   int32_t output = -1;               // activation leaving it (-1 on the last chunk)
   int32_t output_grad = -1;          // its gradient, which the chunk's backward starts from
-  int32_t embedding_grad = -1;       // the embedding weight's gradient (first chunk)
+  int32_t input_grad = -1;           // the input's gradient, which the chunk's backward ends with
+  int32_t embedding = -1;            // the embedding weight (first chunk)
+  int32_t embedding_grad = -1;       // its gradient
+  int32_t shared_copy = -1;          // the MTP module's copy of the embedding (-1: none; see SharedWeight)
+  int32_t shared_copy_grad = -1;     // its gradient
   std::vector<int32_t> forward;      // template indices in issue order
   std::vector<int32_t> backward;     // B ops with each W op right after its B op
   std::vector<int32_t> weights;      // weight tensors of the chunk

@@ -4,6 +4,8 @@
 // which is what makes a cycle a deadlock.
 #include "ir/graph_check.h"
 
+#include <algorithm>
+#include <array>
 #include <map>
 #include <unordered_map>
 
@@ -13,7 +15,101 @@
 
 namespace tandem::ir {
 
-GraphCheck check_program(const StepProgram& program, int64_t dp_column) {
+namespace {
+
+constexpr size_t kMaxProblems = 40;
+
+void note(GraphCheck& out, int64_t& counter, std::string what) {
+  ++counter;
+  if (out.problems.size() < kMaxProblems) out.problems.push_back(std::move(what));
+}
+
+void check_identity(const RankProgram& rp, GraphCheck& out) {
+  std::unordered_map<std::string_view, size_t> names;
+  names.reserve(rp.tensors.size());
+  const int32_t n = int32_t(rp.tensors.size());
+  for (size_t i = 0; i < rp.tensors.size(); ++i) {
+    const TensorInfo& t = rp.tensors[i];
+    const auto [it, fresh] = names.emplace(t.name, i);
+    if (!fresh)
+      note(out, out.identity_errors,
+           fmt::format("pipeline position {}: tensors {} and {} are both named {}", rp.pp_index, it->second, i, t.name));
+    if (t.gradient_of >= n || (t.gradient_of >= 0 && (size_t(t.gradient_of) == i || rp.tensors[size_t(t.gradient_of)].shape != t.shape)))
+      note(out, out.identity_errors,
+           fmt::format("pipeline position {}: {} is the gradient of tensor {}, which is not a tensor of its shape", rp.pp_index,
+                       t.name, t.gradient_of));
+    if (t.fp8_copy_of >= n || (t.fp8_copy_of >= 0 && (size_t(t.fp8_copy_of) == i || t.dtype != DType::FP8E4M3)))
+      note(out, out.identity_errors,
+           fmt::format("pipeline position {}: {} is an FP8 copy of tensor {}, but is not an FP8 tensor of another", rp.pp_index,
+                       t.name, t.fp8_copy_of));
+  }
+}
+
+void check_written_before_read(const RankProgram& rp, GraphCheck& out) {
+  const size_t n = rp.ops.size();
+  auto key = [&](int32_t tensor, int32_t mb) {
+    const bool step_wide = rp.tensors[size_t(tensor)].role != TensorRole::Activation;
+    return (int64_t(tensor) << 32) | uint32_t((step_wide ? -1 : mb) + 1);
+  };
+  // reach[i][s]: the latest op of in-order stream s that op i follows through its dependencies and
+  // the stream order (every earlier op of s too).
+  std::vector<std::array<int32_t, kStreams>> reach(n, {-1, -1, -1});
+  int32_t last_on_stream[kStreams] = {-1, -1, -1};
+  std::unordered_map<int64_t, std::vector<int32_t>> writers;   // (tensor, mb) -> ops in issue order
+  for (size_t i = 0; i < n; ++i) {
+    const OpInstance& op = rp.ops[i];
+    const OpTemplate& t = rp.tmpl(op);
+    auto& r = reach[i];
+    auto follow = [&](int32_t p) {
+      const int s = int(rp.ops[size_t(p)].stream);
+      if (rp.ops[size_t(p)].stream != Stream::P2P) r[size_t(s)] = std::max(r[size_t(s)], p);
+      for (int x = 0; x < kStreams; ++x) r[size_t(x)] = std::max(r[size_t(x)], reach[size_t(p)][size_t(x)]);
+    };
+    const int stream = int(op.stream);
+    if (last_on_stream[stream] >= 0 && op.stream != Stream::P2P) follow(last_on_stream[stream]);
+    last_on_stream[stream] = int32_t(i);
+    const auto deps = rp.deps_of(i);
+    for (int32_t d : deps) follow(d);
+    auto reached = [&](int32_t p) {
+      if (rp.ops[size_t(p)].stream == Stream::P2P) return std::find(deps.begin(), deps.end(), p) != deps.end();
+      return r[size_t(rp.ops[size_t(p)].stream)] >= p;
+    };
+    for (int32_t in : t.inputs) {
+      const TensorInfo& info = rp.tensors[size_t(in)];
+      if (info.role == TensorRole::Weight || info.step_input) continue;
+      const int32_t cutoff = info.accumulates() ? rp.gradient_cutoff[i] : int32_t(i);
+      const auto it = writers.find(key(in, op.mb));
+      std::vector<int32_t> before;
+      if (it != writers.end())
+        for (int32_t w : it->second)
+          if (w < cutoff) before.push_back(w);
+      auto where = [&] { return fmt::format("pipeline position {}: op #{} {} (mb {})", rp.pp_index, i, t.name(), op.mb); };
+      if (before.empty()) {
+        note(out, out.unwritten_reads, fmt::format("{} reads {} before any op writes it", where(), info.name));
+        continue;
+      }
+      if (!info.accumulates()) before.erase(before.begin(), before.end() - 1);   // a value: its newest version
+      for (int32_t w : before)
+        if (!reached(w)) {
+          note(out, out.unwritten_reads,
+                 fmt::format("{} reads {}, written by op #{} {}, which its dependencies do not reach", where(), info.name, w,
+                             rp.tmpl(rp.ops[size_t(w)]).name()));
+          break;
+        }
+    }
+    for (int32_t o : t.outputs) writers[key(o, op.mb)].push_back(int32_t(i));
+  }
+}
+
+}  // namespace
+
+void check_rank_program(const RankProgram& rp, GraphCheck& out) {
+  check_identity(rp, out);
+  check_written_before_read(rp, out);
+}
+
+// The cross-rank dependency graph: cycles, matching, critical path.
+static GraphCheck check_graph(const StepProgram& program, int64_t dp_column) {
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
   const auto& p = program.plan();
   GraphCheck out;
@@ -156,6 +252,17 @@ GraphCheck check_program(const StepProgram& program, int64_t dp_column) {
       longest[w] = std::max(longest[w], here);
     }
   }
+  return out;
+}
+
+GraphCheck check_program(const StepProgram& program, int64_t dp_column) {
+  GraphCheck out = check_graph(program, dp_column);
+  GraphCheck ranks;
+  for (const RankProgram& rp : program.roles()) check_rank_program(rp, ranks);
+  out.identity_errors = ranks.identity_errors;
+  out.unwritten_reads = ranks.unwritten_reads;
+  for (auto& p : ranks.problems)
+    if (out.problems.size() < kMaxProblems) out.problems.push_back(std::move(p));
   return out;
 }
 

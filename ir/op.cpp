@@ -78,6 +78,7 @@ std::string_view to_string(CommPurpose p) {
     case CommPurpose::GradReduceScatter: return "grad_reduce_scatter";
     case CommPurpose::ParamAllGather: return "param_all_gather";
     case CommPurpose::GradAllReduce: return "grad_all_reduce";
+    case CommPurpose::SharedGradAllReduce: return "shared_grad_all_reduce";
   }
   return "?";
 }

@@ -77,12 +77,15 @@ struct Permute {
 
 enum class CommKind : uint8_t { AllToAllV, AllReduce, ReduceScatter, AllGather, Send, Recv };
 // Expert: the EP group of a stage; Pipeline: point to point; Data: every rank holding a copy of the
-// chunk's dense weights; ExpertData: every rank holding the same experts (the same EP index).
-enum class CommGroup : uint8_t { Expert, Pipeline, Data, ExpertData, World };
+// chunk's dense weights; ExpertData: every rank holding the same experts (the same EP index);
+// SharedWeight: the ranks of one data-parallel index holding a copy of a shared weight (the
+// embedding and the MTP module's copy of it).
+enum class CommGroup : uint8_t { Expert, Pipeline, Data, ExpertData, SharedWeight, World };
 enum class CommPurpose : uint8_t {
   Dispatch, Combine, DispatchGrad, CombineGrad,   // expert all-to-all, forward and backward
   Activation, ActivationGrad,                      // pipeline send/receive
-  GradReduceScatter, ParamAllGather, GradAllReduce // ZeRO-1 / DualPipe copy reduction
+  GradReduceScatter, ParamAllGather, GradAllReduce, // ZeRO-1 / DualPipe copy reduction
+  SharedGradAllReduce                              // the copies of a shared weight (tied embeddings)
 };
 std::string_view to_string(CommKind k);
 std::string_view to_string(CommPurpose p);

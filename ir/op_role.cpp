@@ -6,7 +6,7 @@
 namespace tandem::ir {
 
 std::string_view to_string(OpRole r) {
-  static constexpr std::array<std::string_view, 49> names = {
+  static constexpr std::array<std::string_view, 50> names = {
       "embedding", "final_norm", "head", "loss",
       "attn_norm", "q_down_quant", "q_down", "q_norm", "q_up_quant", "q_up", "kv_down", "kv_norm", "kv_up_quant", "kv_up", "rope",
       "attn_core", "o_proj_quant", "o_proj",
@@ -15,7 +15,8 @@ std::string_view to_string(OpRole r) {
       "gate", "router", "dispatch_quant", "dispatch", "permute", "expert_up", "expert_swiglu", "expert_down_quant",
       "expert_down", "unpermute", "combine", "ffn_residual",
       "mtp_embed_norm", "mtp_hidden_norm", "mtp_proj",
-      "pipe_send", "pipe_recv", "grad_reduce_scatter", "param_all_gather", "grad_all_reduce", "optimizer_step"};
+      "pipe_send", "pipe_recv", "grad_reduce_scatter", "param_all_gather", "grad_all_reduce", "shared_grad_all_reduce",
+      "optimizer_step"};
   const size_t i = static_cast<size_t>(r);
   return i < names.size() ? names[i] : "?";
 }

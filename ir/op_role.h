@@ -21,7 +21,7 @@ enum class OpRole : uint8_t {
   // multi-token prediction module (depth 1): norms of the embedding and hidden, projection
   MtpEmbedNorm, MtpHiddenNorm, MtpProj,
   // pipeline and data-parallel communication, optimizer
-  PipeSend, PipeRecv, GradReduceScatter, ParamAllGather, GradAllReduce, OptimizerStep,
+  PipeSend, PipeRecv, GradReduceScatter, ParamAllGather, GradAllReduce, SharedGradAllReduce, OptimizerStep,
 };
 
 std::string_view to_string(OpRole r);   // e.g. "q_down", "dispatch"

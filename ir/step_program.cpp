@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <tuple>
+#include <unordered_set>
 #include <numeric>
 #include <unordered_map>
 
@@ -13,6 +16,26 @@
 #include "ir/chunk_builder.h"
 
 namespace tandem::ir {
+
+std::string_view to_string(InitClass c) {
+  switch (c) {
+    case InitClass::None: return "none";
+    case InitClass::Table: return "table";
+    case InitClass::Linear: return "linear";
+    case InitClass::OutputProjection: return "output_projection";
+    case InitClass::Ones: return "ones";
+    case InitClass::Zeros: return "zeros";
+  }
+  return "?";
+}
+
+std::string_view initial_value_key(SharedWeight s) {
+  switch (s) {
+    case SharedWeight::None: return "";
+    case SharedWeight::Embedding: return "embed.embedding.w";
+  }
+  return "";
+}
 
 std::string OpTemplate::name() const {
   std::string base = layer >= 0 ? fmt::format("L{}.{}", layer, to_string(role)) : std::string(to_string(role));
@@ -76,6 +99,9 @@ struct Expander {
   // (a shared weight, an activation used twice) is complete only when all of them have run.
   std::unordered_map<int64_t, std::vector<int32_t>> producers;
   std::vector<std::vector<int32_t>> deps;
+  // (role, layer, chunk, mb) -> the first B op of a kernel family, whose view of the gradients its
+  // W ops read (RankProgram::gradient_cutoff).
+  std::map<std::tuple<int, int32_t, int32_t, int32_t>, int32_t> first_backward;
 
   int64_t key(int32_t tensor, int32_t mb) const { return int64_t(tensor) * (shape.micro_batches + 2) + (mb + 1); }
 
@@ -106,6 +132,14 @@ struct Expander {
       return rp.ops[size_t(x)].stream != Stream::P2P && x != last[int(rp.ops[size_t(x)].stream)];
     });
     deps.push_back(std::move(d));
+    const auto family = std::make_tuple(int(t.role), t.layer, t.chunk, mb);
+    int32_t cutoff = index;
+    if (t.phase == Phase::B && !t.recompute) first_backward.emplace(family, index);
+    if (t.phase == Phase::W) {
+      const auto it = first_backward.find(family);
+      if (it != first_backward.end()) cutoff = it->second;
+    }
+    rp.gradient_cutoff.push_back(cutoff);
     for (int32_t out : t.outputs) {
       const bool step_wide = rp.tensors[size_t(out)].role != TensorRole::Activation;
       auto& list = producers[key(out, step_wide ? -1 : mb)];
@@ -121,6 +155,7 @@ struct Expander {
       return make_tag(c.purpose, boundary, mb, shape.micro_batches);
     }
     if (c.group == CommGroup::Expert) return make_tag(c.purpose, t.layer, mb, shape.micro_batches);
+    if (c.group == CommGroup::SharedWeight) return make_tag(c.purpose, -1, int64_t(c.group), shape.micro_batches);   // chunks differ
     return make_tag(c.purpose, t.chunk, int64_t(c.group), shape.micro_batches);   // one per chunk and group
   }
 
@@ -205,6 +240,18 @@ struct Expander {
     backward_epilogue(b);
   }
 
+  // The dependencies as CSR (RankProgram::deps).
+  void finish() {
+    rp.dep_offsets.reserve(deps.size() + 1);
+    rp.dep_offsets.push_back(0);
+    for (const auto& d : deps) {
+      rp.deps.insert(rp.deps.end(), d.begin(), d.end());
+      rp.dep_offsets.push_back(int32_t(rp.deps.size()));
+    }
+    rp.ops.shrink_to_fit();
+    rp.gradient_cutoff.shrink_to_fit();
+  }
+
   void run(const ChunkTask& task) {
     switch (task.kind) {
       case ChunkKind::Forward:
@@ -230,143 +277,218 @@ struct Expander {
 
 }  // namespace
 
-StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
-  const auto& m = scenario_.model;
-  const auto& p = scenario_.plan;
-  const PipelineShape shape = pipeline();
-  validate(shape);
-  const int32_t n_chunks = model_chunks(shape);
-  chunk_layers_ = split_layers(m, p, n_chunks);
+namespace {
 
-  // Expert load shares for the routing model (balanced: equal).
-  expert_load_.assign(size_t(std::max<int64_t>(1, m.routed_experts)), 1.0);
+// Expert load shares of the routing model, normalised to sum to 1 (balanced: equal).
+std::vector<double> normalised_expert_load(const Scenario& s) {
+  const auto& m = s.model;
+  const auto& p = s.plan;
+  std::vector<double> load(size_t(std::max<int64_t>(1, m.routed_experts)), 1.0);
   if (p.routing.kind == RoutingKind::Zipf) {
-    for (size_t e = 0; e < expert_load_.size(); ++e) expert_load_[e] = 1.0 / std::pow(double(e + 1), p.routing.zipf_exponent);
+    for (size_t e = 0; e < load.size(); ++e) load[e] = 1.0 / std::pow(double(e + 1), p.routing.zipf_exponent);
   } else if (p.routing.kind == RoutingKind::File) {
     if (int64_t(p.routing.expert_load.size()) != m.routed_experts)
-      throw ScenarioError(scenario_.source, "plan.routing.expert_load", fmt::format("{} loads, one per routed expert", m.routed_experts),
+      throw ScenarioError(s.source, "plan.routing.expert_load", fmt::format("{} loads, one per routed expert", m.routed_experts),
                           fmt::format("{} loads", p.routing.expert_load.size()));
-    expert_load_ = p.routing.expert_load;
+    load = p.routing.expert_load;
   }
-  const double total_load = std::accumulate(expert_load_.begin(), expert_load_.end(), 0.0);
-  if (!(total_load > 0)) throw ScenarioError(scenario_.source, "plan.routing.expert_load", "loads with a positive sum", "a zero sum");
-  for (double& l : expert_load_) l /= total_load;
+  const double total = std::accumulate(load.begin(), load.end(), 0.0);
+  if (!(total > 0)) throw ScenarioError(s.source, "plan.routing.expert_load", "loads with a positive sum", "a zero sum");
+  for (double& l : load) l /= total;
+  return load;
+}
 
-  const int64_t tokens = p.micro_batch_tokens();
-  for (int32_t r = 0; r < int32_t(p.pp); ++r) {
+// The op templates of every model chunk a rank holds. Where chunk c-1 runs on the same rank for the
+// micro-batches of chunk c (DualPipeV's turn), c starts from c-1's output tensor and gradient; the
+// MTP module reads the embedding of chunk 0 when the rank holds it.
+std::vector<ChunkTemplates> build_chunks(RankProgram& rp, const Scenario& scenario, const PipelineShape& shape,
+                                         const std::vector<std::array<int32_t, 2>>& chunk_layers) {
+  const int32_t n_chunks = model_chunks(shape);
+  std::vector<ChunkTemplates> chunks;
+  int32_t embedding = -1, embedding_grad = -1;
+  for (int32_t c : rp.chunks) {
+    int32_t input = -1, input_grad = -1;
+    for (int32_t mb = 0; mb < shape.micro_batches; ++mb)
+      if (chunk_rank(shape, c, mb) == rp.pp_index) {
+        if (c > 0 && chunk_rank(shape, c - 1, mb) == rp.pp_index)
+          for (const auto& prev : chunks)
+            if (prev.chunk == c - 1) {
+              input = prev.output;
+              input_grad = prev.output_grad;
+            }
+        break;
+      }
+    ChunkContext ctx{scenario, chunk_layers[size_t(c)][0], chunk_layers[size_t(c)][1], c == 0, c == n_chunks - 1,
+                     input, embedding, input_grad, embedding_grad};
+    chunks.push_back(build_chunk(rp, c, ctx));
+    if (c == 0) {
+      embedding = chunks.back().embedding;
+      embedding_grad = chunks.back().embedding_grad;
+    }
+    rp.activation_bytes.push_back(chunks.back().saved_activation_bytes);
+    rp.chunk_param_count.push_back(chunks.back().params);
+    rp.chunk_expert_param_count.push_back(chunks.back().expert_params);
+  }
+  return chunks;
+}
+
+// When some rank holds the last chunk (and so the MTP module) without the first (and its embedding),
+// that rank keeps a copy of the embedding: the pipeline positions holding the embedding or a copy.
+// Empty when every MTP module reads the embedding on its own rank.
+std::vector<int32_t> embedding_copy_holders(const ModelConfig& m, const PipelineShape& shape) {
+  if (m.mtp_depth <= 0) return {};
+  const int32_t last = model_chunks(shape) - 1;
+  std::vector<int32_t> holders;
+  bool copied = false;
+  for (int32_t r = 0; r < shape.pp; ++r) {
+    const auto chunks = chunks_on_rank(shape, r);
+    const bool first_here = std::find(chunks.begin(), chunks.end(), 0) != chunks.end();
+    const bool last_here = std::find(chunks.begin(), chunks.end(), last) != chunks.end();
+    if (last_here && !first_here) copied = true;
+    if (first_here || last_here) holders.push_back(r);
+  }
+  return copied ? holders : std::vector<int32_t>{};
+}
+
+// The templates of one pipeline transfer of the hidden state (BF16) or its gradient.
+int32_t add_transfer(RankProgram& rp, int32_t chunk, int64_t bytes, OpRole role, CommKind kind, CommPurpose purpose,
+                     int32_t peer_chunk, std::vector<int32_t> in, std::vector<int32_t> out) {
+  Comm c{kind, CommGroup::Pipeline, purpose, bytes, 2, 0, DType::BF16, peer_chunk};
+  rp.templates.push_back(OpTemplate{role, purpose == CommPurpose::Activation ? Phase::F : Phase::B, ChunkPart::Other,
+                                    Stream::P2P, chunk, -1, false, c, std::move(in), std::move(out)});
+  return int32_t(rp.templates.size() - 1);
+}
+
+int32_t add_step_template(RankProgram& rp, int32_t chunk, OpRole role, Stream stream, OpPayload payload, std::vector<int32_t> in,
+                          std::vector<int32_t> out) {
+  rp.templates.push_back(OpTemplate{role, Phase::Step, ChunkPart::Other, stream, chunk, -1, false, std::move(payload),
+                                    std::move(in), std::move(out)});
+  return int32_t(rp.templates.size() - 1);
+}
+
+// Pipeline send/receive templates of the hidden state and its gradient at every chunk boundary.
+void add_pipeline_transfers(Expander& ex) {
+  RankProgram& rp = ex.rp;
+  const int64_t act_bytes = ex.program.plan().micro_batch_tokens() * ex.program.model().hidden_size * 2;
+  for (const auto& ct : ex.chunks) {
+    const bool has_in = ct.chunk > 0, has_out = ct.output >= 0;
+    ex.recv_act.push_back(has_in ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeRecv, CommKind::Recv, CommPurpose::Activation,
+                                                ct.chunk - 1, {}, {ct.input}) : -1);
+    ex.send_grad.push_back(has_in ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeSend, CommKind::Send,
+                                                 CommPurpose::ActivationGrad, ct.chunk - 1, {ct.input_grad}, {}) : -1);
+    ex.send_act.push_back(has_out ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeSend, CommKind::Send, CommPurpose::Activation,
+                                                 ct.chunk + 1, {ct.output}, {}) : -1);
+    ex.recv_grad.push_back(has_out ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeRecv, CommKind::Recv,
+                                                  CommPurpose::ActivationGrad, ct.chunk + 1, {}, {ct.output_grad}) : -1);
+  }
+}
+
+// The all-reduce that keeps the copies of the shared embedding equal: the embedding's gradient on
+// the first rank and its copy's on the MTP module's rank become their sum on both.
+void add_shared_weight_reduction(Expander& ex, const ChunkTemplates& ct) {
+  RankProgram& rp = ex.rp;
+  const int32_t weight = ct.shared_copy >= 0 ? ct.shared_copy : ct.embedding;
+  const int32_t grad = ct.shared_copy >= 0 ? ct.shared_copy_grad : ct.embedding_grad;
+  if (weight < 0 || rp.tensors[size_t(weight)].shared == SharedWeight::None) return;
+  const TensorInfo& w = rp.tensors[size_t(weight)];
+  const int64_t params = w.shape[0] * w.shape[1] * w.shape[2];
+  Comm c{CommKind::AllReduce, CommGroup::SharedWeight, CommPurpose::SharedGradAllReduce, params * 4,
+         int64_t(ex.program.shared_weight_holders().size()), 0, DType::FP32};
+  ex.issue_comm(add_step_template(rp, ct.chunk, OpRole::SharedGradAllReduce, Stream::Comm, c, {grad}, {grad}), -1);
+}
+
+// End of step: per chunk, the shared weight's all-reduce and the gradient reduction over the
+// data-parallel copies (dense and routed-expert parameters apart; ZeRO-1 reduce-scatters, else
+// all-reduces); one optimizer op for all chunks (clipping needs the norm of the whole gradient before
+// any update); then the ZeRO-1 parameter gathers.
+void add_step_end(Expander& ex) {
+  RankProgram& rp = ex.rp;
+  const auto& p = ex.program.plan();
+  const int64_t holders = parameter_copies(ex.shape);
+  const bool zero = p.zero_stage == 1;
+  std::vector<int32_t> reduced, updated;
+  struct Gather {
+    int32_t chunk;
+    Comm comm;
+    int32_t params = -1;   // the chunk's updated shard, set once it exists
+  };
+  std::vector<Gather> gathers;   // issued after the optimizer
+  int64_t shard = 0;
+  for (const auto& ct : ex.chunks) {
+    add_shared_weight_reduction(ex, ct);
+    const int64_t dense = ct.params - ct.expert_params, expert = ct.expert_params;
+    const int64_t dense_group = holders * p.dp, expert_group = holders * (p.dp / p.ep);
+    std::vector<int32_t> dense_grads, expert_grads;
+    for (size_t i = 0; i < rp.tensors.size(); ++i)
+      if (rp.tensors[i].role == TensorRole::Gradient && rp.tensors[i].chunk == ct.chunk)
+        (rp.tensors[i].expert ? expert_grads : dense_grads).push_back(int32_t(i));
+    int64_t chunk_shard = 0;
+    for (auto [grads, params, group, cg] : {std::tuple{dense_grads, dense, dense_group, CommGroup::Data},
+                                            std::tuple{expert_grads, expert, expert_group, CommGroup::ExpertData}}) {
+      if (params == 0) continue;
+      chunk_shard += zero ? (params + group - 1) / group : params;
+      if (group <= 1) {
+        reduced.insert(reduced.end(), grads.begin(), grads.end());
+        continue;
+      }
+      const int32_t marker = int32_t(rp.tensors.size());
+      rp.tensors.push_back({fmt::format("C{}.{}grads.reduced", ct.chunk, cg == CommGroup::Data ? "" : "expert_"),
+                            {zero ? (params + group - 1) / group : params, 1, 1}, DType::FP32, TensorRole::Gradient, ct.chunk});
+      Comm c{zero ? CommKind::ReduceScatter : CommKind::AllReduce, cg,
+             zero ? CommPurpose::GradReduceScatter : CommPurpose::GradAllReduce, params * 4, group, 0, DType::FP32};
+      ex.issue_comm(add_step_template(rp, ct.chunk, zero ? OpRole::GradReduceScatter : OpRole::GradAllReduce, Stream::Comm, c,
+                                      grads, {marker}), -1);
+      reduced.push_back(marker);
+      if (zero)
+        gathers.push_back({ct.chunk, Comm{CommKind::AllGather, cg, CommPurpose::ParamAllGather, ((params + group - 1) / group) * 2,
+                                          group, 0, DType::BF16}});
+    }
+    updated.push_back(int32_t(rp.tensors.size()));
+    for (Gather& g : gathers)
+      if (g.params < 0) g.params = updated.back();
+    rp.tensors.push_back({fmt::format("C{}.params.updated", ct.chunk), {chunk_shard, 1, 1}, DType::BF16, TensorRole::OptimizerState,
+                          ct.chunk});
+    shard += chunk_shard;
+  }
+  ex.issue(add_step_template(rp, -1, OpRole::OptimizerStep, Stream::Compute, Optimizer{shard}, reduced, updated), -1);
+  for (const Gather& g : gathers)
+    ex.issue_comm(add_step_template(rp, g.chunk, OpRole::ParamAllGather, Stream::Comm, g.comm, {g.params}, {}), -1);
+}
+
+// Names are labels, but two tensors of one rank program never share one (a trace or a message
+// naming a tensor names one thing).
+void check_unique_names(const RankProgram& rp) {
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(rp.tensors.size());
+  for (const auto& t : rp.tensors)
+    if (!seen.insert(t.name).second)
+      throw std::logic_error(fmt::format("pipeline position {}: two tensors are named {}", rp.pp_index, t.name));
+}
+
+}  // namespace
+
+StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
+  const PipelineShape shape = pipeline();
+  validate(shape);
+  chunk_layers_ = split_layers(scenario_.model, scenario_.plan, model_chunks(shape));
+  expert_load_ = normalised_expert_load(scenario_);
+  shared_embedding_holders_ = embedding_copy_holders(scenario_.model, shape);
+  const bool shared_embedding = !shared_embedding_holders_.empty();
+  for (int32_t r = 0; r < int32_t(scenario_.plan.pp); ++r) {
     RankProgram rp;
     rp.pp_index = r;
     rp.chunks = chunks_on_rank(shape, r);
     std::sort(rp.chunks.begin(), rp.chunks.end());
-    std::vector<ChunkTemplates> chunks;
-    int32_t embedding = -1, embedding_grad = -1;
-    for (int32_t c : rp.chunks) {
-      // The micro-batches that run chunk c here; is chunk c-1 on this rank for them?
-      int32_t input = -1, input_grad = -1;
-      for (int32_t mb = 0; mb < shape.micro_batches; ++mb)
-        if (chunk_rank(shape, c, mb) == r) {
-          if (c > 0 && chunk_rank(shape, c - 1, mb) == r)
-            for (const auto& prev : chunks)
-              if (prev.chunk == c - 1) {
-                input = prev.output;
-                input_grad = prev.output_grad;
-              }
-          break;
-        }
-      ChunkContext ctx{scenario_, chunk_layers_[size_t(c)][0], chunk_layers_[size_t(c)][1], c == 0, c == n_chunks - 1,
-                       input, embedding, input_grad, embedding_grad};
-      chunks.push_back(build_chunk(rp, c, ctx));
-      if (c == 0) {
-        embedding = chunks.back().weights.front();   // the embedding weight
-        embedding_grad = chunks.back().embedding_grad;
-      }
-      rp.activation_bytes.push_back(chunks.back().saved_activation_bytes);
-      rp.chunk_param_count.push_back(chunks.back().params);
-      rp.chunk_expert_param_count.push_back(chunks.back().expert_params);
-    }
-    Expander ex{*this, shape, rp, chunks, {}, {}, {}, {}, {}, {}};
-    // Pipeline transfers of the hidden state (BF16) at chunk boundaries.
-    const int64_t act_bytes = tokens * m.hidden_size * 2;
-    for (const auto& ct : chunks) {
-      auto add = [&](OpRole role, CommKind kind, CommPurpose purpose, int32_t peer, std::vector<int32_t> in, std::vector<int32_t> out) {
-        Comm c{kind, CommGroup::Pipeline, purpose, act_bytes, 2, 0, DType::BF16, peer};
-        rp.templates.push_back(OpTemplate{role, purpose == CommPurpose::Activation ? Phase::F : Phase::B, ChunkPart::Other,
-                                          Stream::P2P, ct.chunk, -1, false, c, std::move(in), std::move(out)});
-        return int32_t(rp.templates.size() - 1);
-      };
-      auto grad_of = [&](int32_t t) {
-        for (size_t i = 0; i < rp.tensors.size(); ++i)
-          if (rp.tensors[i].name == rp.tensors[size_t(t)].name + ".grad") return int32_t(i);
-        return -1;
-      };
-      const bool has_in = ct.chunk > 0, has_out = ct.output >= 0;
-      ex.recv_act.push_back(has_in ? add(OpRole::PipeRecv, CommKind::Recv, CommPurpose::Activation, ct.chunk - 1, {}, {ct.input}) : -1);
-      ex.send_grad.push_back(has_in ? add(OpRole::PipeSend, CommKind::Send, CommPurpose::ActivationGrad, ct.chunk - 1, {grad_of(ct.input)}, {}) : -1);
-      ex.send_act.push_back(has_out ? add(OpRole::PipeSend, CommKind::Send, CommPurpose::Activation, ct.chunk + 1, {ct.output}, {}) : -1);
-      ex.recv_grad.push_back(has_out ? add(OpRole::PipeRecv, CommKind::Recv, CommPurpose::ActivationGrad, ct.chunk + 1, {}, {grad_of(ct.output)}) : -1);
-    }
+    const std::vector<ChunkTemplates> chunks = build_chunks(rp, scenario_, shape, chunk_layers_);
+    if (shared_embedding)
+      for (const auto& ct : chunks)
+        if (ct.embedding >= 0) rp.tensors[size_t(ct.embedding)].shared = SharedWeight::Embedding;
+    Expander ex{*this, shape, rp, chunks, {}, {}, {}, {}, {}, {}, {}};
+    add_pipeline_transfers(ex);
     for (const ChunkTask& task : chunk_order(shape, r)) ex.run(task);
-
-    // End of step: gradient reduction over the data-parallel copies of every chunk, one optimizer op
-    // for all of them (clipping needs the norm of the whole gradient before any update), then the
-    // parameter gathers.
-    const int64_t holders = parameter_copies(shape);
-    const bool zero = p.zero_stage == 1;
-    auto add = [&](int32_t chunk, OpRole role, Phase phase, Stream stream, OpPayload payload, std::vector<int32_t> in,
-                   std::vector<int32_t> out) {
-      rp.templates.push_back(OpTemplate{role, phase, ChunkPart::Other, stream, chunk, -1, false, std::move(payload), std::move(in), std::move(out)});
-      return int32_t(rp.templates.size() - 1);
-    };
-    std::vector<int32_t> reduced, updated;
-    struct Gather {
-      int32_t chunk;
-      Comm comm;
-      int32_t params = -1;   // the chunk's updated shard, set once it exists
-    };
-    std::vector<Gather> gathers;   // issued after the optimizer
-    int64_t shard = 0;
-    for (const auto& ct : chunks) {
-      const int64_t dense = ct.params - ct.expert_params, expert = ct.expert_params;
-      const int64_t dense_group = holders * p.dp, expert_group = holders * (p.dp / p.ep);
-      std::vector<int32_t> dense_grads, expert_grads;
-      for (size_t i = 0; i < rp.tensors.size(); ++i)
-        if (rp.tensors[i].role == TensorRole::Gradient && rp.tensors[i].chunk == ct.chunk) {
-          const bool is_expert = rp.tensors[i].name.find(".experts.") != std::string::npos;
-          (is_expert ? expert_grads : dense_grads).push_back(int32_t(i));
-        }
-      int64_t chunk_shard = 0;
-      for (auto [grads, params, group, cg] : {std::tuple{dense_grads, dense, dense_group, CommGroup::Data},
-                                              std::tuple{expert_grads, expert, expert_group, CommGroup::ExpertData}}) {
-        if (params == 0) continue;
-        chunk_shard += zero ? (params + group - 1) / group : params;
-        if (group <= 1) { reduced.insert(reduced.end(), grads.begin(), grads.end()); continue; }
-        const int32_t marker = int32_t(rp.tensors.size());
-        rp.tensors.push_back({fmt::format("C{}.{}grads.reduced", ct.chunk, cg == CommGroup::Data ? "" : "expert_"),
-                              {zero ? (params + group - 1) / group : params, 1, 1}, DType::FP32, TensorRole::Gradient, ct.chunk});
-        Comm c{zero ? CommKind::ReduceScatter : CommKind::AllReduce, cg,
-               zero ? CommPurpose::GradReduceScatter : CommPurpose::GradAllReduce, params * 4, group, 0, DType::FP32};
-        ex.issue_comm(add(ct.chunk, zero ? OpRole::GradReduceScatter : OpRole::GradAllReduce, Phase::Step, Stream::Comm, c, grads, {marker}), -1);
-        reduced.push_back(marker);
-        if (zero)
-          gathers.push_back({ct.chunk, Comm{CommKind::AllGather, cg, CommPurpose::ParamAllGather, ((params + group - 1) / group) * 2,
-                                            group, 0, DType::BF16}});
-      }
-      updated.push_back(int32_t(rp.tensors.size()));
-      for (Gather& g : gathers)
-        if (g.params < 0) g.params = updated.back();
-      rp.tensors.push_back({fmt::format("C{}.params.updated", ct.chunk), {chunk_shard, 1, 1}, DType::BF16, TensorRole::OptimizerState, ct.chunk});
-      shard += chunk_shard;
-    }
-    ex.issue(add(-1, OpRole::OptimizerStep, Phase::Step, Stream::Compute, Optimizer{shard}, reduced, updated), -1);
-    for (const Gather& g : gathers)
-      ex.issue_comm(add(g.chunk, OpRole::ParamAllGather, Phase::Step, Stream::Comm, g.comm, {g.params}, {}), -1);
-    rp.dep_offsets.reserve(ex.deps.size() + 1);
-    rp.dep_offsets.push_back(0);
-    for (const auto& d : ex.deps) {
-      rp.deps.insert(rp.deps.end(), d.begin(), d.end());
-      rp.dep_offsets.push_back(int32_t(rp.deps.size()));
-    }
-    rp.ops.shrink_to_fit();
+    add_step_end(ex);
+    ex.finish();
+    check_unique_names(rp);
     roles_.push_back(std::move(rp));
   }
 }
@@ -406,6 +528,9 @@ std::vector<int64_t> StepProgram::group_ranks(int64_t rank, const OpInstance& op
           if (c.group == CommGroup::Data || d % p.ep == rc.ep_index) out.push_back(rank_of({h, d, d / p.ep, d % p.ep}));
       break;
     }
+    case CommGroup::SharedWeight:
+      for (int32_t h : shared_embedding_holders_) out.push_back(rank_of({h, rc.dp_index, rc.ep_group, rc.ep_index}));
+      break;
     case CommGroup::World:
       for (int64_t r = 0; r < num_ranks(); ++r) out.push_back(r);
       break;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ir/op.h"
@@ -17,14 +18,39 @@ namespace tandem::ir {
 
 enum class TensorRole : uint8_t { Weight, Gradient, OptimizerState, Activation };
 
-// A tensor of the program: shape only, never data. Activation tensors are per micro-batch.
+// How a weight's initial values are drawn (the backend follows it): N(0, 1) tables, N(0, 1/in)
+// linears, output projections (the GEMMs that write into the residual stream) scaled by
+// 1/sqrt(2·layers), norm weights 1, routing biases 0.
+enum class InitClass : uint8_t { None, Table, Linear, OutputProjection, Ones, Zeros };
+std::string_view to_string(InitClass c);
+
+// A weight held as one tensor per rank on several ranks (Megatron's tied embeddings): the copies start
+// equal and their gradients are all-reduced between those ranks (CommGroup::SharedWeight), so they
+// stay equal. Where both users live on one rank they are one tensor and nothing is shared.
+enum class SharedWeight : uint8_t { None, Embedding };
+// The label both copies of a shared weight draw their initial values from (the original's name).
+std::string_view initial_value_key(SharedWeight s);
+
+// A tensor of the program: shape only, never data. Activation tensors are per micro-batch. Its
+// identity is typed: what it is the gradient or the FP8 copy of, expert or not, how it starts. The
+// name is a label for people and timelines; two tensors of one RankProgram never share one.
 struct TensorInfo {
-  std::string name;                 // e.g. "L5.attn.q_up.w"
+  std::string name;                 // e.g. "L5.q_up.w"
   std::array<int64_t, 3> shape{};   // unused trailing dims are 1
   DType dtype = DType::BF16;
   TensorRole role = TensorRole::Activation;
   int32_t chunk = -1;               // model chunk owning it (-1: rank-wide)
+  int32_t gradient_of = -1;         // the tensor this one is the gradient of (-1: not a gradient)
+  int32_t fp8_copy_of = -1;         // the tensor this one is an FP8 copy of (-1: none)
+  bool fp8_transposed = false;      // that copy is transposed (quantised along the token dimension)
+  bool step_input = false;          // read from the step's batch (token ids), produced by no op
+  bool expert = false;              // a routed expert's weight, or its gradient
+  InitClass init = InitClass::None; // weights: how they start
+  SharedWeight shared = SharedWeight::None;
+  bool shared_replica = false;      // the copy of a shared weight on a rank without the original
   int64_t bytes() const { return shape[0] * shape[1] * shape[2] * dtype_bytes(dtype); }
+  // An activation gradient: every op writing it adds a part; a reader sees the sum (see RankProgram).
+  bool accumulates() const { return gradient_of >= 0 && role == TensorRole::Activation; }
 };
 
 // In-order queues of a rank: kernels, expert all-to-all and collectives, pipeline point-to-point.
@@ -67,6 +93,11 @@ struct RankProgram {
   std::vector<OpInstance> ops;
   std::vector<int32_t> dep_offsets; // size ops.size() + 1
   std::vector<int32_t> deps;
+  // Per op: an accumulating gradient is read as the sum of the parts written by ops issued before
+  // this index. It is the op itself, except for a weight-gradient (W) op, which reads its output
+  // gradient as the B op of the same kernel did: a residual sum's inputs share one gradient tensor
+  // that keeps receiving parts, and a schedule may defer W ops past them (ZB1P).
+  std::vector<int32_t> gradient_cutoff;
   std::span<const int32_t> deps_of(size_t op) const {
     return {deps.data() + dep_offsets[op], deps.data() + dep_offsets[op + 1]};
   }
@@ -104,6 +135,9 @@ class StepProgram {
   // in group order (this rank included).
   int64_t peer_rank(int64_t rank, const OpInstance& op) const;
   std::vector<int64_t> group_ranks(int64_t rank, const OpInstance& op) const;
+  // Pipeline positions holding the embedding or the MTP module's copy of it, when the copy exists
+  // (the members of a CommGroup::SharedWeight all-reduce); empty when no rank needs a copy.
+  const std::vector<int32_t>& shared_weight_holders() const { return shared_embedding_holders_; }
   // All-to-all: bytes this rank sends to each member of group_ranks (by the routing model).
   std::vector<double> a2a_send_bytes(int64_t rank, const OpInstance& op) const;
 
@@ -115,6 +149,7 @@ class StepProgram {
   std::vector<std::array<int32_t, 2>> chunk_layers_;
   std::vector<RankProgram> roles_;
   std::vector<double> expert_load_;       // normalised per routed expert (sums to 1)
+  std::vector<int32_t> shared_embedding_holders_;
 };
 
 }  // namespace tandem::ir

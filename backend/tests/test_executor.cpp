@@ -6,7 +6,9 @@
 #include <algorithm>
 
 #include <cmath>
+#include <fstream>
 #include <map>
+#include <set>
 
 #include "backend/executor.h"
 #include "backend_test_util.h"
@@ -73,12 +75,11 @@ TEST_CASE("ops start after their dependencies end and each stream runs in progra
   std::map<std::pair<int32_t, int64_t>, const trace::Event*> by_op;
   for (const auto& e : tl.events) by_op[{e.pid, e.id}] = &e;
   for (int64_t r = 0; r < program->num_ranks(); ++r) {
-    const auto& deps = t.executor().dependencies(int32_t(program->coord(r).pp_index));
-    const auto& order = t.executor().rank(r).analysis.order;
+    const auto& rp = program->program_of(r);
     std::map<int32_t, int64_t> stream_end;
-    for (int32_t i : order) {
-      const trace::Event& e = *by_op.at({int32_t(r), i});
-      for (int32_t d : deps[size_t(i)]) CHECK(by_op.at({int32_t(r), d})->end_ns() <= e.start_ns);
+    for (size_t i = 0; i < rp.ops.size(); ++i) {
+      const trace::Event& e = *by_op.at({int32_t(r), int64_t(i)});
+      for (int32_t d : rp.deps_of(i)) CHECK(by_op.at({int32_t(r), d})->end_ns() <= e.start_ns);
       CHECK(stream_end[e.tid] <= e.start_ns);
       stream_end[e.tid] = e.end_ns();
     }
@@ -139,13 +140,9 @@ TEST_CASE("DualPipe and DualPipeV train the tiny model like 1F1B", "[executor]")
       for (size_t i = 0; i < ref.size(); ++i) CHECK(got[i] == Approx(ref[i]).epsilon(1e-6));
     }
   }
-  SECTION("with MTP: the program issues the MTP head after the layer that feeds it, nothing is deferred") {
+  SECTION("with MTP: the first step's loss is 1F1B's (the MTP module's embedding starts equal to the main one)") {
     const auto program = tiny({"plan.schedule=dualpipe"});
     const auto ref = losses(*tiny(), 1, false);
-    Executor ex(*program, {});
-    int64_t deferred = 0;
-    for (int64_t r = 0; r < ex.num_ranks(); ++r) deferred += ex.rank(r).analysis.deferred;
-    CHECK(deferred == 0);
     CHECK(losses(*program, 1, false) == ref);
   }
 }
@@ -163,4 +160,140 @@ TEST_CASE("plans the CPU backend cannot run are refused with the field named", "
   CHECK_THROWS_WITH(check_cpu_plan(*tiny({"model.score_function=softmax"})), Catch::Contains("at model.score_function"));
   CHECK_THROWS_WITH(check_cpu_plan(*tiny({"plan.precision.activation_tile=64"})), Catch::Contains("at plan.precision"));
   CHECK_NOTHROW(check_cpu_plan(*tiny()));
+}
+
+namespace {
+
+// The executor's graph (its stream waits and each stream's order) is the program's (its
+// dependencies and the stream order): every wait is a program dependency, and every program
+// dependency is an earlier op of the same stream or is reached by a wait on its stream at or after it.
+void check_same_graph(const ir::RankProgram& rp, const std::vector<std::vector<int32_t>>& waits) {
+  REQUIRE(waits.size() == rp.ops.size());
+  int64_t missing = 0, added = 0;
+  for (size_t i = 0; i < rp.ops.size(); ++i) {
+    const auto deps = rp.deps_of(i);
+    for (int32_t w : waits[i])
+      if (std::find(deps.begin(), deps.end(), w) == deps.end()) ++added;
+    for (int32_t d : deps) {
+      if (size_t(d) >= i) ++missing;
+      if (rp.ops[size_t(d)].stream == rp.ops[i].stream) continue;
+      const bool covered = std::any_of(waits[i].begin(), waits[i].end(), [&](int32_t w) {
+        return rp.ops[size_t(w)].stream == rp.ops[size_t(d)].stream && w >= d && size_t(w) < i;
+      });
+      if (!covered) ++missing;
+    }
+  }
+  CHECK(added == 0);
+  CHECK(missing == 0);
+}
+
+}  // namespace
+
+TEST_CASE("the executor runs the program's order and dependencies, nothing added or repaired", "[executor][graph]") {
+  SECTION("tiny, DualPipe and DualPipeV: the waits of a constructed executor") {
+    for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) {
+      INFO(schedule);
+      const auto program = tiny({std::string("plan.schedule=") + schedule});
+      Executor ex(*program, {});
+      for (const auto& rp : program->roles()) check_same_graph(rp, ex.stream_waits(rp.pp_index));
+    }
+  }
+  SECTION("a DeepSeek-V2-Lite-shaped program (its shapes, 4 layers)") {
+    auto doc = ir::load_scenario(source_dir() + "/scenarios/tiny.json").resolved;
+    std::ifstream preset(source_dir() + "/scenarios/models/deepseek-v2-lite.json");
+    doc["model"] = nlohmann::json::parse(preset);
+    doc["model"]["num_layers"] = 4;
+    const auto program = std::make_unique<ir::StepProgram>(
+        ir::parse_scenario(doc, "v2-lite.json", {"plan.schedule=zb1p", "plan.global_batch_seqs=8", "plan.micro_batch_seqs=1"}));
+    CHECK(program->model().hidden_size == 2048);
+    CHECK(program->model().routed_experts == 64);
+    for (const auto& rp : program->roles()) check_same_graph(rp, program_stream_waits(rp));
+  }
+}
+
+TEST_CASE("the MTP module reads the main embedding on one rank and an equal copy on another", "[executor][mtp]") {
+  auto embeddings = [](Trainer& t, int64_t rank) {
+    std::vector<const Param*> out;
+    for (const auto& p : t.executor().rank(rank).params.params())
+      if (p->kind == ParamKind::Table) out.push_back(p.get());
+    return out;
+  };
+  TrainOptions o;
+  o.steps = 3;
+  SECTION("one rank: one tensor, read by both embedding ops") {
+    const auto program = tiny(one_rank());
+    const auto& rp = program->program_of(0);
+    std::vector<int32_t> read;
+    for (const auto& t : rp.templates)
+      if (t.role == ir::OpRole::Embedding && t.phase == ir::Phase::F) read.push_back(t.inputs.at(1));
+    REQUIRE(read.size() == 2);
+    CHECK(read[0] == read[1]);
+    for (const auto& t : rp.tensors) CHECK_FALSE(t.shared_replica);
+    Trainer t(*program, o, corpus(), "stories.tok");
+    t.run();
+    CHECK(embeddings(t, 0).size() == 1);
+  }
+  SECTION("pp 2: the copy on the last stage is all-reduced with the original and stays equal to it") {
+    const auto program = tiny();
+    Trainer t(*program, o, corpus(), "stories.tok");
+    t.run();
+    for (int64_t d = 0; d < program->plan().dp; ++d) {
+      const int64_t first = program->rank_of({0, d, d / program->plan().ep, d % program->plan().ep});
+      const int64_t last = program->rank_of({1, d, d / program->plan().ep, d % program->plan().ep});
+      const auto a = embeddings(t, first), b = embeddings(t, last);
+      REQUIRE(a.size() == 1);
+      REQUIRE(b.size() == 1);
+      CHECK_FALSE(a[0]->shared_replica);
+      CHECK(b[0]->shared_replica);
+      CHECK(a[0]->shared == ir::SharedWeight::Embedding);
+      CHECK(b[0]->shared == ir::SharedWeight::Embedding);
+      CHECK(a[0]->version > 0);        // trained
+      CHECK(a[0]->value == b[0]->value);
+    }
+  }
+}
+
+TEST_CASE("the MTP layer's balance loss is weighted by the MTP factor, like its cross-entropy", "[executor][mtp]") {
+  // With lambda = 0 the MTP module adds nothing to the objective: its own weights (those no main-model
+  // op reads, but the embedding's copy) get no gradient, and the balance loss is the main layers' alone.
+  auto gradients_and_balance = [](const ir::StepProgram& p) {
+    Executor ex(p, {});
+    std::vector<ReplicaBatch> batches(size_t(p.plan().dp), ReplicaBatch(size_t(p.plan().micro_batches())));
+    const auto& text = corpus().tokens;
+    size_t at = 0;
+    for (auto& replica : batches)
+      for (auto& window : replica) {
+        window.assign(text.begin() + long(at), text.begin() + long(at + 66));
+        at += 66;
+      }
+    StepConfig config;
+    config.apply_update = false;
+    const StepStats st = ex.run_step(batches, config);
+    double mtp_grad_sumsq = 0;
+    for (int64_t r = 0; r < ex.num_ranks(); ++r) {
+      const auto& rp = ex.rank(r).rp;
+      std::set<int32_t> mtp_weights, main_weights;
+      for (const auto& t : rp.templates)
+        if (t.phase == ir::Phase::F)
+          for (int32_t in : t.inputs)
+            if (rp.tensors[size_t(in)].role == ir::TensorRole::Weight)
+              (t.layer == p.model().num_layers ? mtp_weights : main_weights).insert(in);
+      for (int32_t w : mtp_weights) {
+        if (main_weights.count(w)) continue;   // the shared head
+        const Param& param = ex.rank(r).params.by_tensor(w);
+        // The routing bias is state; the embedding's copy receives the main embedding's gradient.
+        if (param.kind == ParamKind::Bias || param.shared != ir::SharedWeight::None) continue;
+        for (float g : param.grad) mtp_grad_sumsq += double(g) * g;
+      }
+    }
+    return std::pair{mtp_grad_sumsq, st.balance_loss};
+  };
+  const auto [zero_grads, zero_balance] = gradients_and_balance(*tiny({"model.mtp_loss_weight=0"}));
+  const auto [no_mtp_grads, no_mtp_balance] = gradients_and_balance(*tiny({"model.mtp_depth=0"}));
+  const auto [grads, balance] = gradients_and_balance(*tiny({"model.mtp_loss_weight=0.3"}));
+  CHECK(zero_grads == 0.0);
+  CHECK(no_mtp_grads == 0.0);
+  CHECK(zero_balance == Approx(no_mtp_balance).epsilon(1e-12));
+  CHECK(grads > 0.0);
+  CHECK(balance > zero_balance);
 }

@@ -270,3 +270,28 @@ TEST_CASE("every schedule writes an activation before any op of its micro-batch 
     }
   }
 }
+
+TEST_CASE("tensors have typed identity, unique names, and every input is written before it is read",
+          "[ir][program][check]") {
+  std::vector<std::vector<std::string>> plans;
+  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) plans.push_back({std::string("plan.schedule=") + schedule});
+  plans.push_back({"plan.schedule=zb1p", "plan.precision.fp8=false"});
+  plans.push_back({"plan.schedule=dualpipev", "model.mtp_depth=0"});
+  for (const auto& overrides : plans) {
+    INFO(overrides.front());
+    const StepProgram p(load_scenario("tiny", overrides));
+    const GraphCheck c = check_program(p);
+    for (const auto& problem : c.problems) UNSCOPED_INFO(problem);
+    CHECK(c.ok());
+    CHECK(c.identity_errors == 0);
+    CHECK(c.unwritten_reads == 0);
+    for (const auto& rp : p.roles())
+      for (size_t i = 0; i < rp.tensors.size(); ++i) {
+        const TensorInfo& t = rp.tensors[i];
+        // Weight gradients name their weight; weights say how they start.
+        if (t.role == TensorRole::Gradient && t.gradient_of >= 0) CHECK(rp.tensors[size_t(t.gradient_of)].role == TensorRole::Weight);
+        if (t.role == TensorRole::Weight) CHECK(t.init != InitClass::None);
+        if (t.gradient_of >= 0) CHECK(t.expert == rp.tensors[size_t(t.gradient_of)].expert);
+      }
+  }
+}
