@@ -464,8 +464,20 @@ class Reader {
     if (!ev_.has_op) return;
     for (size_t i = 0; i < ev_.extra_count; ++i) {
       const auto& [key, raw] = ev_.extra[i];
-      JsonScanner v(raw, std::string());
       const char* why = "";
+      // Numbers and plain strings directly from their (already checked) text; the rest through a scanner.
+      if (!raw.empty() && (raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'))) {
+        int64_t iv = 0;
+        double dv = 0;
+        if (raw.find_first_of(".eE") == std::string_view::npos && number_to_int64(raw, iv, &why)) tl_.add_arg(e, key, iv);
+        else if (number_to_double(raw, dv, &why)) tl_.add_arg(e, key, dv);
+        continue;
+      }
+      if (raw.size() >= 2 && raw[0] == '"' && raw.find('\\') == std::string_view::npos) {
+        tl_.add_arg(e, key, raw.substr(1, raw.size() - 2));
+        continue;
+      }
+      JsonScanner v(raw, std::string());
       switch (v.peek()) {
         case JsonScanner::Kind::Number: {
           const auto num = v.read_number();

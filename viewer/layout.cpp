@@ -82,7 +82,8 @@ Layout build_layout(const ViewModel& m, const LayoutOptions& opt) {
         r.track = static_cast<int64_t>(k);
         r.h = opt.track_pad * 2 + opt.lane_h * static_cast<float>(std::max<size_t>(1, tr.lanes.size()));
         r.label = track_label(t, tr);
-        if (const int32_t b = t.bubbles_of_track[k]; b >= 0) r.bubble_share = t.summary.bubbles[size_t(b)].share;
+        // A compute track shows its rank's bubble (the measures': pipeline waits, issue gaps, tail).
+        if (t.bubbles_of_track[k] >= 0) r.bubble_share = std::max(0.0, t.summary.rank_bubble_share(tr.pid));
         L.row_of_track[ti][k] = static_cast<int64_t>(L.rows.size());
         push(std::move(r));
       }

@@ -71,10 +71,24 @@ void print_summary(const viewer::LoadedTrace& t) {
   const auto& s = t.summary;
   fmt::print("{}: {} events, {} ranks, step {:.3f} ms (read {:.2f} s, index {:.2f} s, analysis {:.2f} s)\n", t.path,
              s.events, s.ranks, double(s.step_ns) / 1e6, t.read_s, t.index_s, t.analysis_s);
-  fmt::print("  bubble {:.1f}% (mean over compute streams)", s.bubble_share * 100);
-  for (const auto& st : s.stages) fmt::print("; stage {} {:.1f}%", st.stage, st.bubble_share * 100);
-  fmt::print("\n  exposed communication: max {:.3f} ms, mean {:.3f} ms per rank\n", double(s.exposed_comm_max_ns) / 1e6,
-             s.exposed_comm_mean_ns / 1e6);
+  // The measures of docs/timeline.md, means over ranks: the numbers `tandem simulate` reports.
+  const auto& m = s.mean;
+  const auto wait_ms = [&](trace::GapCause c) { return m.wait_ns[size_t(c)] / 1e6; };
+  fmt::print("  bubble {:.1f}% ({:.3f} ms per rank: pipeline wait {:.3f}, issue gaps {:.3f}, tail {:.3f})\n",
+             s.bubble_share * 100, m.bubble_ns / 1e6, wait_ms(trace::GapCause::Pipeline), wait_ms(trace::GapCause::None),
+             m.tail_ns / 1e6);
+  fmt::print("  bubble by stage:");
+  for (const auto& st : s.stages) fmt::print(" {} {:.1f}%", st.stage, st.bubble_share * 100);
+  fmt::print("\n  exposed communication {:.1f}% ({:.3f} ms per rank: all-to-all {:.3f}, collectives {:.3f}; worst rank "
+             "{:.3f} ms)\n",
+             s.exposed_comm_share * 100, m.exposed_comm_ns / 1e6, wait_ms(trace::GapCause::AllToAll),
+             wait_ms(trace::GapCause::Collective), double(s.exposed_comm_max_ns) / 1e6);
+  fmt::print("  phases (ms per rank): forward {:.3f}  backward-input {:.3f}  backward-weight {:.3f}  optimizer {:.3f}  "
+             "other {:.3f}\n",
+             m.forward_ns / 1e6, m.backward_input_ns / 1e6, m.backward_weight_ns / 1e6, m.optimizer_ns / 1e6,
+             m.other_compute_ns / 1e6);
+  fmt::print("  communication {:.3f} ms per rank, {:.1f}% of it under compute\n", m.comm_ns / 1e6,
+             m.overlap_share() * 100);
   if (s.sm.present) fmt::print("  SM time in communication kernels: {:.1f}%\n", s.sm.comm_share() * 100);
 }
 

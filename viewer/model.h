@@ -1,11 +1,12 @@
-// What the viewer holds for each opened trace: the Timeline, its track index, the analysis summary
-// (bubbles, exposed communication, SM split) and load timings; in compare mode the per-op-kind
+// What the viewer holds for each opened trace: the Timeline, its track index, the summary (trace/'s
+// measures: bubble, exposed communication, overlap; idle gaps, SM split) and load timings; in compare mode the per-op-kind
 // difference table of the two traces.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "trace/analysis.h"
+#include "trace/measures.h"
 #include "trace/timeline.h"
 #include "trace/trace_reader.h"
 #include "trace/track_index.h"

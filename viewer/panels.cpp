@@ -44,9 +44,17 @@ void ViewerApp::draw_summary(const LoadedTrace& t, int index) {
   if (!t.tl.metadata.scenario.empty() || !src.empty())
     ImGui::Text("%s%s%s", t.tl.metadata.scenario.c_str(), src.empty() ? "" : "  source ", std::string(src).c_str());
   ImGui::Text("step %s   %zu ranks   %zu events", ms(double(s.step_ns)).c_str(), s.ranks, s.events);
-  ImGui::Text("bubble (mean over compute streams) %s", pct(s.bubble_share).c_str());
-  ImGui::Text("exposed comm: max %s, mean %s", ms(double(s.exposed_comm_max_ns)).c_str(), ms(s.exposed_comm_mean_ns).c_str());
-  ImGui::Text("communication per rank (mean) %s", ms(double(s.comm_mean_ns)).c_str());
+  // The measures of docs/timeline.md, means over ranks (the numbers `tandem simulate` reports).
+  const trace::MeanMeasures& mean = s.mean;
+  ImGui::Text("bubble %s (%s per rank: pipeline %s, issue %s, tail %s)", pct(s.bubble_share).c_str(),
+              ms(mean.bubble_ns).c_str(), ms(mean.wait_ns[size_t(trace::GapCause::Pipeline)]).c_str(),
+              ms(mean.wait_ns[size_t(trace::GapCause::None)]).c_str(), ms(mean.tail_ns).c_str());
+  ImGui::Text("exposed comm %s (%s per rank: all-to-all %s, collectives %s; worst rank %s)",
+              pct(s.exposed_comm_share).c_str(), ms(mean.exposed_comm_ns).c_str(),
+              ms(mean.wait_ns[size_t(trace::GapCause::AllToAll)]).c_str(),
+              ms(mean.wait_ns[size_t(trace::GapCause::Collective)]).c_str(), ms(double(s.exposed_comm_max_ns)).c_str());
+  ImGui::Text("communication per rank %s, %s of it under compute", ms(s.comm_mean_ns).c_str(),
+              pct(mean.overlap_share()).c_str());
   if (s.sm.present)
     ImGui::Text("SM time: compute %.1f%%, comm %.1f%%, other %.1f%%",
                 100 * s.sm.compute_sm_ns / std::max(1.0, s.sm.compute_sm_ns + s.sm.comm_sm_ns + s.sm.other_sm_ns),
@@ -69,7 +77,7 @@ void ViewerApp::draw_summary(const LoadedTrace& t, int index) {
       ImGui::TableNextColumn();
       ImGui::Text("%lld", static_cast<long long>(st.ranks));
       ImGui::TableNextColumn();
-      ImGui::Text("%s (%s)", pct(st.bubble_share).c_str(), format_duration(double(st.idle_ns)).c_str());
+      ImGui::Text("%s (%s)", pct(st.bubble_share).c_str(), format_duration(st.bubble_ns).c_str());
     }
     ImGui::EndTable();
   }

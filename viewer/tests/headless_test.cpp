@@ -185,7 +185,10 @@ TEST_CASE("tandem-view reports bad traces and options clearly", "[viewer][cli][b
   auto r = run_view("'" + bad + "' --summary");
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Catch::Contains("error: " + bad + ":2:16 (byte 32): event #0: field \"ts\": expected a number"));
-  r = run_view("'" + std::string(TANDEM_TRACE_TEST_DATA) + "/bad_truncated.json' --summary");
+  // Built by appending: GCC 12's -Wrestrict misfires on "'" + std::string(...) at -O3.
+  std::string truncated = "'";
+  truncated.append(TANDEM_TRACE_TEST_DATA).append("/bad_truncated.json' --summary");
+  r = run_view(truncated);
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Catch::Contains("truncated"));
   r = run_view("'" + kGolden + "' --range 5 --summary");
@@ -202,6 +205,6 @@ TEST_CASE("tandem-view reports bad traces and options clearly", "[viewer][cli][b
   CHECK_THAT(r.output, Catch::Contains("it is a directory"));
   r = run_view("'" + kGolden + "' --summary");
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Catch::Contains("bubble 23.4%") && Catch::Contains("exposed communication: max 0.006 ms"));
+  CHECK_THAT(r.output, Catch::Contains("bubble 23.4%") && Catch::Contains("exposed communication 0.0% (0.000 ms per rank"));
   std::remove(bad.c_str());
 }
