@@ -12,17 +12,9 @@
 #include "backend/cpu_device.h"
 #include "backend/inproc_communicator.h"
 #include "ir/op.h"
+#include "trace/program_timeline.h"
 
 namespace tandem::backend {
-
-namespace {
-
-std::string_view op_kind_name(const ir::OpTemplate& t) {
-  if (ir::kind_of(t.payload) == ir::OpKind::Comm) return ir::to_string(std::get<ir::Comm>(t.payload).kind);
-  return ir::to_string(ir::kind_of(t.payload));
-}
-
-}  // namespace
 
 // Nothing is added to the program's dependencies: the IR decides the order and the graph.
 std::vector<std::vector<int32_t>> program_stream_waits(const ir::RankProgram& rp) {
@@ -194,39 +186,20 @@ StepStats Executor::run_step(const std::vector<ReplicaBatch>& batches, const Ste
 }
 
 void Executor::append_timeline(trace::Timeline& tl, int64_t origin_ns) const {
-  static const char* kStreamNames[ir::kStreams] = {"compute", "comm", "p2p"};
-  std::map<std::tuple<int64_t, int64_t, int64_t>, uint32_t> sends;   // (from, to, tag) -> event
-  std::vector<std::tuple<int64_t, int64_t, int64_t, uint32_t>> recvs;
+  // The one builder of program timelines (trace/program_timeline.h), as the simulator's: the same
+  // identity, names and payload args; times from the device's events, flops and bytes as measured.
+  trace::ProgramTimelineBuilder builder(tl, program_, ranks_.empty() ? 0 : ranks_[0]->config.step);
+  std::vector<trace::OpTiming> times;
   for (const auto& rt : ranks_) {
-    const int32_t pid = int32_t(rt->rank);
-    tl.process_names[pid] = fmt::format("rank {} (pp {}, dp {}, ep {})", rt->rank, rt->coord.pp_index, rt->coord.dp_index,
-                                        rt->coord.ep_index);
-    for (int s = 0; s < ir::kStreams; ++s) tl.thread_names[{pid, s}] = kStreamNames[s];
-    for (size_t i = 0; i < rt->rp.ops.size(); ++i) {
-      const auto& op = rt->rp.ops[i];
-      const auto& t = rt->rp.tmpl(op);
+    times.assign(rt->rp.ops.size(), trace::OpTiming{});
+    for (size_t i = 0; i < times.size(); ++i) {
       const int64_t t0 = start_[size_t(rt->rank)][i]->time_ns(), t1 = end_[size_t(rt->rank)][i]->time_ns();
-      auto& e = tl.add_event(t.name(), pid, int32_t(op.stream), t0 - origin_ns, std::max<int64_t>(0, t1 - t0), op_kind_name(t));
       const OpRecord& rec = rt->records[i];
-      e.id = int64_t(i);
-      e.stage = int32_t(rt->coord.pp_index);
-      e.layer = t.layer;
-      e.mb = op.mb;
-      e.phase = t.phase == ir::Phase::Step ? 0 : ir::phase_letter(t.phase);
-      e.flops = rec.flops >= 0 ? rec.flops : ir::op_flops(t.payload);
-      e.bytes = rec.bytes >= 0 ? rec.bytes : ir::op_hbm_bytes(t.payload);
-      if (ir::kind_of(t.payload) == ir::OpKind::Comm) {
-        const auto& c = std::get<ir::Comm>(t.payload);
-        if (c.kind == ir::CommKind::Send) sends[{rt->rank, program_.peer_rank(rt->rank, op), op.tag}] = uint32_t(tl.events.size() - 1);
-        if (c.kind == ir::CommKind::Recv) recvs.emplace_back(program_.peer_rank(rt->rank, op), rt->rank, op.tag, uint32_t(tl.events.size() - 1));
-      }
+      times[i] = trace::OpTiming{t0 - origin_ns, std::max(t0, t1) - origin_ns, -1, rec.flops, rec.bytes};
     }
+    builder.add_rank(rt->rank, times);
   }
-  int64_t flow_id = int64_t(tl.flows.size());
-  for (const auto& [from, to, tag, ev] : recvs) {
-    const auto it = sends.find({from, to, tag});
-    if (it != sends.end()) tl.add_flow(++flow_id, it->second, ev);
-  }
+  builder.finish();
 }
 
 // ---- RankRuntime and OpContext ----

@@ -1,5 +1,6 @@
 // Training loop, schedule, logging and checkpoints (see trainer.h).
 #include "backend/trainer.h"
+#include "trace/program_timeline.h"
 
 #include <chrono>
 #include <cmath>
@@ -22,11 +23,10 @@ Trainer::Trainer(const ir::StepProgram& program, const TrainOptions& options, co
   BackendOptions bo = options.backend;
   bo.seed = options.seed;
   executor_ = std::make_unique<Executor>(program, bo, options.parts);
-  timeline_.metadata.scenario = program.scenario().name;
   // The events the timeline is built from are the device's: CUDA events on a CUDA device.
-  timeline_.metadata.source =
-      executor_->rank(0).device->kind() == DeviceKind::Cuda ? trace::TraceSource::Cuda : trace::TraceSource::Cpu;
-  timeline_.metadata.version = TANDEM_VERSION;
+  trace::set_program_metadata(timeline_, program,
+                              executor_->rank(0).device->kind() == DeviceKind::Cuda ? trace::TraceSource::Cuda
+                                                                                    : trace::TraceSource::Cpu);
   timeline_.metadata.extra["mode"] = "train";
 }
 
