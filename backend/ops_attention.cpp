@@ -1,12 +1,12 @@
 // MLA attention: RoPE on the rope part of every query head and on the shared rope key, and the causal
-// attention core. Query heads are [nope | rope] (qk_head_dim), the up-projected kv holds per head
-// [k_nope | v]; the key of head h is [k_nope_h | k_rope], the rope key shared by all heads.
+// attention core, on the kernel table (a device that does not run the model's head dims, or the FP32
+// mode, leaves the core to the CPU table). Query heads are [nope | rope] (qk_head_dim), the up-projected
+// kv holds per head [k_nope | v]; the key of head h is [k_nope_h | k_rope], the rope key shared by all heads.
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "backend/ops.h"
-#include "kernels/attention/attention_cpu.h"
 #include "kernels/attention/mla_layout_cpu.h"
 #include "kernels/attention/rope_cpu.h"
 
@@ -64,7 +64,7 @@ void assemble(const Dims& d, const Value& kv, const Value& kr, std::vector<float
 
 // F: {q, kv_latent} -> {q_rope, k_rope}: positions restart in every sequence.
 // B: {dq_rope, dk_rope, q, kv_latent} -> {dq, dkv_latent} (the inverse rotation; nope parts pass).
-void run_rope(const OpContext& c) {
+void run_rope(const OpContext& c, OpKernels& k) {
   const Dims d = dims_of(c);
   const int64_t T = d.tokens(), rows = T * d.heads;
   const RopeTables rt = rope_tables(c, d);
@@ -74,7 +74,7 @@ void run_rope(const OpContext& c) {
     const ValuePtr q = c.read(c.t.inputs.at(0));
     const ValuePtr latent = c.read(c.t.inputs.at(1));
     kernels::split_columns(q->data, rows, d.nope, d.rope, nope, pe);
-    kernels::rope_forward(pe, rt.positions, d.heads, d.rope, rt.cos, rt.sin, pe);
+    k.call(&KernelTable::rope_forward, pe, rt.positions, d.heads, d.rope, rt.cos, rt.sin, pe);
     Value qr;
     qr.rows = T;
     qr.cols = d.heads * d.qk;
@@ -85,7 +85,7 @@ void run_rope(const OpContext& c) {
     kr.rows = T;
     kr.cols = d.rope;
     kr.data.resize(size_t(T * d.rope));
-    kernels::rope_forward(k_pe, rt.positions, 1, d.rope, rt.cos, rt.sin, kr.data);
+    k.call(&KernelTable::rope_forward, k_pe, rt.positions, 1, d.rope, rt.cos, rt.sin, kr.data);
     c.write(c.t.outputs.at(0), std::move(qr));
     c.write(c.t.outputs.at(1), std::move(kr));
     return;
@@ -93,13 +93,13 @@ void run_rope(const OpContext& c) {
   const ValuePtr dqr = c.read(c.t.inputs.at(0));
   const ValuePtr dkr = c.read(c.t.inputs.at(1));
   kernels::split_columns(dqr->data, rows, d.nope, d.rope, nope, pe);
-  kernels::rope_backward(pe, rt.positions, d.heads, d.rope, rt.cos, rt.sin, pe);
+  k.call(&KernelTable::rope_backward, pe, rt.positions, d.heads, d.rope, rt.cos, rt.sin, pe);
   Value dq;
   dq.rows = T;
   dq.cols = d.heads * d.qk;
   dq.data.resize(size_t(rows * d.qk));
   kernels::concat_columns(nope, pe, rows, d.nope, d.rope, dq.data);
-  kernels::rope_backward(dkr->data, rt.positions, 1, d.rope, rt.cos, rt.sin, k_pe);
+  k.call(&KernelTable::rope_backward, dkr->data, rt.positions, 1, d.rope, rt.cos, rt.sin, k_pe);
   std::fill(latent_part.begin(), latent_part.end(), 0.0f);   // the latent's norm part gets no gradient here
   Value dlatent;
   dlatent.rows = T;
@@ -111,22 +111,26 @@ void run_rope(const OpContext& c) {
 }
 
 // F: {q_rope, kv, k_rope} -> attn_out. B: {dout, q_rope, kv, k_rope, attn_out} -> {dq_rope, dkv, dk_rope}.
-void run_attention(const OpContext& c) {
+void run_attention(const OpContext& c, OpKernels& k) {
   const Dims d = dims_of(c);
   const int64_t T = d.tokens(), rows = T * d.heads;
   const kernels::AttentionShape shape{d.seqs, d.len, d.heads, d.qk, d.v};
-  const int threads = c.rt.options.gemm_threads;
+  const bool on_device = k.attention_supported(shape);
   const bool backward = !c.forward();
   const ValuePtr q = c.read(c.t.inputs.at(backward ? 1 : 0));
   const ValuePtr kv = c.read(c.t.inputs.at(backward ? 2 : 1));
   const ValuePtr kr = c.read(c.t.inputs.at(backward ? 3 : 2));
+  if (int64_t(q->data.size()) != rows * d.qk || int64_t(kv->data.size()) != rows * (d.nope + d.v) ||
+      int64_t(kr->data.size()) != T * d.rope)
+    throw std::logic_error(fmt::format("{}: attention inputs of {}, {} and {} values for {} tokens x {} heads", c.where(),
+                                       q->data.size(), kv->data.size(), kr->data.size(), T, d.heads));
   std::vector<float> K, V;
   assemble(d, *kv, *kr, K, V);
   if (!backward) {
     auto st = c.rt.aux<AttentionState>(attention_key(c), true);
     st->out.resize(size_t(rows * d.v));
     st->lse.resize(size_t(d.seqs * d.heads * d.len));
-    kernels::attention_forward(q->data, K, V, shape, st->out, st->lse, threads);
+    k.call_if(on_device, &KernelTable::attention_forward, q->data, K, V, shape, st->out, st->lse);
     Value o;
     o.rows = T;
     o.cols = d.heads * d.v;
@@ -134,11 +138,11 @@ void run_attention(const OpContext& c) {
     c.write(c.t.outputs.at(0), std::move(o));
     return;
   }
-  // The core's own FP32 output and log-sum-exp from the forward (attn_out is its BF16 copy).
+  // The core's own output and log-sum-exp from the forward (attn_out is its copy in the tensor's dtype).
   const ValuePtr dout = c.read(c.t.inputs.at(0));
   const auto st = c.rt.aux<AttentionState>(attention_key(c), false);
   std::vector<float> dQ(q->data.size()), dK(K.size()), dV(V.size());
-  kernels::attention_backward(q->data, K, V, st->out, st->lse, dout->data, shape, dQ, dK, dV, threads);
+  k.call_if(on_device, &KernelTable::attention_backward, q->data, K, V, st->out, st->lse, dout->data, shape, dQ, dK, dV);
   std::vector<float> dk_nope(size_t(rows * d.nope));
   Value dq, dkv, dkr;
   dq.rows = dkv.rows = dkr.rows = T;

@@ -1,5 +1,6 @@
-// Norms, the residual sum after the MoE block, and the token embeddings (main model and MTP module).
-// Inputs arrive BF16-rounded; the kernels compute in FP32; outputs are rounded by the tensor's dtype.
+// Norms, SwiGLU, the residual sum after the MoE block, the token embeddings and the cross-entropy
+// losses (main model and MTP module), on the kernel table. Inputs arrive BF16-rounded; the kernels
+// compute in FP32; outputs are rounded by the tensor's dtype.
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
@@ -8,10 +9,6 @@
 
 #include "backend/ops.h"
 #include "backend/moe_state.h"
-#include "kernels/embedding/embedding_cpu.h"
-#include "kernels/loss/cross_entropy_cpu.h"
-#include "kernels/norm/rmsnorm_cpu.h"
-#include "kernels/swiglu/swiglu_cpu.h"
 
 namespace tandem::backend {
 
@@ -36,7 +33,7 @@ const Value& leading_columns(const Value& x, int64_t cols, Value& storage) {
 // RMSNorm over each row (over its leading columns when the weight is narrower than the row).
 // B: inputs {dy, x, weight} -> {dx, dweight}: dx has x's width, zero past the normalised columns
 // (the weight gradient accumulates).
-void run_norm(const OpContext& c) {
+void run_norm(const OpContext& c, OpKernels& k) {
   const float eps = float(c.rt.program.model().rms_norm_eps);
   if (c.forward()) {
     const ValuePtr x_full = c.read(c.t.inputs.at(0));
@@ -48,7 +45,7 @@ void run_norm(const OpContext& c) {
     y.cols = x.cols;
     y.data.resize(x.data.size());
     std::vector<float> rstd(size_t(x.rows));
-    kernels::rmsnorm_forward(x.data, g.value, x.rows, x.cols, eps, y.data, rstd);
+    k.call(&KernelTable::rmsnorm_forward, x.data, g.value, x.rows, x.cols, eps, y.data, rstd);
     c.write(c.t.outputs.at(0), std::move(y));
     return;
   }
@@ -57,14 +54,13 @@ void run_norm(const OpContext& c) {
   Param& g = c.weight(c.t.inputs.at(2));
   Value narrowed;
   const Value& x = leading_columns(*x_full, int64_t(g.value.size()), narrowed);
-  std::vector<float> y(x.data.size()), rstd(size_t(x.rows));
-  kernels::rmsnorm_forward(x.data, g.value, x.rows, x.cols, eps, y, rstd);
+  if (dy->data.size() != x.data.size())
+    throw std::logic_error(fmt::format("{}: an output gradient of {} values for [{}, {}]", c.where(), dy->data.size(), x.rows, x.cols));
   Value dx;
   dx.rows = x.rows;
   dx.cols = x.cols;
   dx.data.resize(x.data.size());
-  kernels::rmsnorm_backward_input(x.data, g.value, rstd, dy->data, x.rows, x.cols, dx.data);
-  kernels::rmsnorm_backward_weight(x.data, rstd, dy->data, x.rows, x.cols, g.grad);
+  k.call(&KernelTable::rmsnorm_backward, x.data, g.value, dy->data, x.rows, x.cols, eps, dx.data, g.grad);
   if (x.cols != x_full->cols) {   // back to x's width; the columns past the norm get no part from it
     Value wide;
     wide.rows = x_full->rows;
@@ -79,7 +75,7 @@ void run_norm(const OpContext& c) {
 
 // h_out = h + combined (+ shared), summed in the program's input order. Its backward is an alias in
 // the program (every input's gradient is the output's), so only the forward runs.
-void run_residual(const OpContext& c) {
+void run_residual(const OpContext& c, OpKernels&) {
   if (!c.forward()) throw std::logic_error(fmt::format("{}: a residual add outside the forward", c.where()));
   Value out;
   for (size_t i = 0; i < c.t.inputs.size(); ++i) {
@@ -108,7 +104,7 @@ std::vector<int32_t> token_ids(const OpContext& c, int offset) {
 }
 
 // Embedding lookup (F) and its table gradient (W). The MTP module embeds the tokens one ahead.
-void run_embedding(const OpContext& c) {
+void run_embedding(const OpContext& c, OpKernels& k) {
   const bool mtp = c.t.layer == c.rt.program.model().num_layers;
   const auto ids = token_ids(c, mtp ? 1 : 0);
   if (c.forward()) {
@@ -117,35 +113,37 @@ void run_embedding(const OpContext& c) {
     h.rows = int64_t(ids.size());
     h.cols = table.cols;
     h.data.resize(size_t(h.rows * h.cols));
-    kernels::embedding_forward(ids, table.value, table.rows, table.cols, h.data);
+    k.call(&KernelTable::embedding_forward, ids, table.value, table.rows, table.cols, h.data);
     c.write(c.t.outputs.at(0), std::move(h));
     return;
   }
   const ValuePtr dy = c.read(c.t.inputs.at(0));
   Param& table = c.rt.params.by_grad_tensor(c.t.outputs.at(0));
-  kernels::embedding_backward_weight(ids, dy->data, table.rows, table.cols, table.grad);
+  k.call(&KernelTable::embedding_backward, ids, dy->data, table.rows, table.cols, table.grad);
 }
 
 
 // SwiGLU on the fused up-projection output [rows, 2·width] (gate | up). B: {da, u} -> du.
-void run_swiglu(const OpContext& c) {
+void run_swiglu(const OpContext& c, OpKernels& k) {
   if (c.forward()) {
     const ValuePtr u = c.read(c.t.inputs.at(0));
     Value a;
     a.rows = u->rows;
     a.cols = u->cols / 2;
     a.data.resize(size_t(a.rows * a.cols));
-    kernels::swiglu_forward_fused(u->data, a.rows, a.cols, a.data);
+    k.call(&KernelTable::swiglu_forward, u->data, a.rows, a.cols, a.data);
     c.write(c.t.outputs.at(0), std::move(a));
     return;
   }
   const ValuePtr da = c.read(c.t.inputs.at(0));
   const ValuePtr u = c.read(c.t.inputs.at(1));
+  if (da->data.size() * 2 != u->data.size())
+    throw std::logic_error(fmt::format("{}: a gradient of {} values for an input of {}", c.where(), da->data.size(), u->data.size()));
   Value du;
   du.rows = u->rows;
   du.cols = u->cols;
   du.data.resize(u->data.size());
-  kernels::swiglu_backward_fused(u->data, da->data, u->rows, u->cols / 2, du.data);
+  k.call(&KernelTable::swiglu_backward, u->data, da->data, u->rows, u->cols / 2, du.data);
   c.write(c.t.outputs.at(0), std::move(du));
 }
 
@@ -158,17 +156,19 @@ struct LossState {
 // Cross-entropy of the main head against the next tokens x[1..L+1), or of the MTP head (weight λ)
 // against the tokens two ahead x[2..L+2). The loss gradient is that of the mean over every token of
 // the step: each micro-batch's mean is scaled by 1 / (micro-batches × data-parallel replicas).
-void run_loss(const OpContext& c) {
+void run_loss(const OpContext& c, OpKernels& k) {
   const auto& m = c.rt.program.model();
   const auto& plan = c.rt.program.plan();
   const bool mtp = c.t.layer == m.num_layers;
   const auto targets = token_ids(c, mtp ? 2 : 1);
   const ValuePtr logits = c.read(c.t.inputs.at(0));
+  if (logits->rows != int64_t(targets.size()))
+    throw std::logic_error(fmt::format("{}: {} rows of logits for {} targets", c.where(), logits->rows, targets.size()));
   const std::string key = "loss.L" + std::to_string(c.t.layer) + ".mb" + std::to_string(c.mb());
   if (c.forward()) {
     auto st = c.rt.aux<LossState>(key, true);
     st->lse.resize(targets.size());
-    const double mean = kernels::cross_entropy_forward(logits->data, targets, logits->cols, kernels::kIgnoreIndex, st->lse);
+    const double mean = k.call(&KernelTable::cross_entropy_forward, logits->data, targets, logits->cols, st->lse);
     const double sum = mean * double(targets.size());
     if (mtp) {
       c.rt.local_mtp_sum += sum;
@@ -190,8 +190,8 @@ void run_loss(const OpContext& c) {
   g.rows = logits->rows;
   g.cols = logits->cols;
   g.data.resize(logits->data.size());
-  kernels::cross_entropy_backward(logits->data, targets, st->lse, logits->cols, kernels::kIgnoreIndex,
-                                  float(weight / micro_batches), g.data);
+  k.call(&KernelTable::cross_entropy_backward, logits->data, targets, st->lse, logits->cols, float(weight / micro_batches),
+         g.data);
   if (c.rt.config.inject_nan && !mtp) g.data[0] = std::numeric_limits<float>::quiet_NaN();
   c.write(c.t.outputs.at(0), std::move(g));
 }

@@ -1,21 +1,17 @@
 // Linear layers: every Gemm op of the program (forward, input-grad B, weight-grad W; dense, grouped
-// over experts, the MTP projection over two inputs) and the FP8 casts (Quantize ops). FP8 GEMMs run
-// the kernels' block-scaled reference on E4M3 codes (1x128 activation tiles, 128x128 weight blocks);
-// BF16 GEMMs run the blocked FP32 GEMM on BF16-rounded operands. Weights are stored [out, in].
+// over experts, the MTP projection over two inputs) and the FP8 casts (Quantize ops), on the kernel
+// table's GEMMs: FP8 operands as E4M3 codes (1x128 activation tiles, 128x128 weight blocks), float
+// operands as BF16-rounded (or FP32) values. Weights are stored [out, in].
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "backend/moe_state.h"
 #include "backend/ops.h"
-#include "kernels/gemm/gemm_cpu.h"
 
 namespace tandem::backend {
 
 namespace {
-
-using kernels::Fp8GemmOutput;
-using kernels::Fp8ScaleLayout;
 
 bool grouped(const ir::OpTemplate& t) {
   return t.role == ir::OpRole::ExpertUp || t.role == ir::OpRole::ExpertDown;
@@ -40,87 +36,93 @@ const std::vector<int64_t>& expert_offsets(const OpContext& c) {
   return c.rt.aux<MoeState>(moe_key(c.t.layer, c.mb()), false)->local_index.expert_offsets;
 }
 
-// y[m, n] = x[m, k] · W[n, k]ᵀ for one weight block (FP8 or float operands).
-void forward_block(const OpContext& c, const Value& x, int64_t row0, int64_t rows, const Param& w, int64_t e, float* y) {
-  const int64_t k = w.cols, n = w.rows;
-  std::span<float> out(y, size_t(rows * n));
-  if (x.is_fp8() && !c.exact()) {
-    kernels::fp8_gemm_nt(x.fp8[0].row_view(row0, rows), w.fp8(e, false, c.rt.program.plan().precision.power_of_two_scales).view(),
-                         out, Fp8GemmOutput::Fp32, c.rt.options.gemm_threads);
-  } else {
-    const auto xs = x.is_fp8() ? x.to_float() : std::vector<float>();
-    const float* xp = (x.is_fp8() ? xs.data() : x.data.data()) + row0 * k;
-    kernels::matmul_nt(std::span<const float>(xp, size_t(rows * k)),
-                       std::span<const float>(w.value.data() + e * w.per_expert(), size_t(w.per_expert())), out, rows, n, k,
-                       false, c.rt.options.gemm_threads);
-  }
+// Row segments of the op: each local expert's rows for a grouped GEMM, one segment of `rows` otherwise.
+std::vector<int64_t> segments(const OpContext& c, const Param& w, int64_t rows) {
+  if (!grouped(c.t)) return {0, rows};
+  const auto& off = expert_offsets(c);
+  if (int64_t(off.size()) != w.experts + 1)
+    throw std::logic_error(fmt::format("{}: {} expert segments for a weight of {} experts", c.where(), off.size() - 1, w.experts));
+  return off;
 }
 
-void gemm_forward(const OpContext& c) {
+// The weight's FP8 copy per expert (Block128x128; transposed for the input gradient).
+std::vector<const Fp8Matrix*> fp8_blocks(const OpContext& c, const Param& w, bool transposed) {
+  std::vector<const Fp8Matrix*> out;
+  for (int64_t e = 0; e < w.experts; ++e) out.push_back(&w.fp8(e, transposed, c.rt.program.plan().precision.power_of_two_scales));
+  return out;
+}
+
+// A tensor whose values are BF16 (so a device may run its GEMM in BF16).
+bool bf16_values(const OpContext& c, int32_t tensor) { return !c.exact() && c.info(tensor).dtype == ir::DType::BF16; }
+
+// The float values of a value: its data, or its FP8 matrix decoded into `storage`.
+std::span<const float> float_values(const Value& v, std::vector<float>& storage) {
+  if (!v.is_fp8()) return v.data;
+  storage = v.to_float();
+  return storage;
+}
+
+void write_residual_gradient(const OpContext& c, int32_t gy_tensor);
+
+// y[m, n] = x[m, k] · W[n, k]ᵀ per weight block, then the fused residual add (output projections and
+// the dense FFN's down projection) in FP32.
+void gemm_forward(const OpContext& c, OpKernels& k) {
   const auto acts = activation_inputs(c);
-  const Param& w = c.weight(weight_input(c));
-  const int64_t n = w.rows, k = w.cols;
+  const int32_t w_tensor = weight_input(c);
+  const Param& w = c.weight(w_tensor);
+  const int64_t n = w.rows, kdim = w.cols;
   ValuePtr x = c.read(acts.at(0));
-  Value y;
-  if (c.t.role == ir::OpRole::MtpProj) x = concat_columns(*x, *c.read(acts.at(1)));   // [emb norm | hidden norm] · Wᵀ
+  bool bf16 = bf16_values(c, acts.at(0)) && bf16_values(c, w_tensor) && bf16_values(c, c.t.outputs.at(0));
+  if (c.t.role == ir::OpRole::MtpProj) {   // [emb norm | hidden norm] · Wᵀ
+    bf16 = bf16 && bf16_values(c, acts.at(1));
+    x = concat_columns(*x, *c.read(acts.at(1)));
+  }
+  const bool residual = acts.size() == 2 && c.t.role != ir::OpRole::MtpProj;
   const int64_t m = x->rows;
-  if (x->cols != k) throw std::logic_error(fmt::format("{}: input has {} columns, the weight {}", c.where(), x->cols, k));
+  if (x->cols != kdim) throw std::logic_error(fmt::format("{}: input has {} columns, the weight {}", c.where(), x->cols, kdim));
+  const auto seg = segments(c, w, m);
+  if (seg.back() != m) throw std::logic_error(fmt::format("{}: expert segments of {} rows for {} rows", c.where(), seg.back(), m));
+  Value y;
   y.rows = m;
   y.cols = n;
   y.data.resize(size_t(m * n));
-  if (grouped(c.t)) {
-    const auto& off = expert_offsets(c);
-    for (int64_t e = 0; e + 1 < int64_t(off.size()); ++e)
-      if (off[size_t(e + 1)] > off[size_t(e)])
-        forward_block(c, *x, off[size_t(e)], off[size_t(e + 1)] - off[size_t(e)], w, e, y.data.data() + off[size_t(e)] * n);
-    c.record().flops = 2.0 * double(m) * double(n) * double(k);
+  if (x->is_fp8() && !c.exact()) {
+    k.call(&KernelTable::fp8_gemm_nt, x->fp8[0], fp8_blocks(c, w, false), y.data, seg);
   } else {
-    forward_block(c, *x, 0, m, w, 0, y.data.data());
+    std::vector<float> storage;
+    k.call(&KernelTable::gemm_nt, float_values(*x, storage), w.value, y.data, seg, n, kdim, bf16 && !residual);
   }
-  // Fused residual add (output projections and the dense FFN's down projection).
-  if (acts.size() == 2 && c.t.role != ir::OpRole::MtpProj) {
+  if (grouped(c.t)) c.record().flops = 2.0 * double(m) * double(n) * double(kdim);
+  if (residual) {
     const ValuePtr res = c.read(acts[1]);
+    if (res->data.size() != y.data.size()) throw std::logic_error(fmt::format("{}: a residual of another size", c.where()));
     for (size_t i = 0; i < y.data.size(); ++i) y.data[i] += res->data[i];
   }
   c.write(c.t.outputs.at(0), std::move(y));
 }
 
-// dx[m, k] = dy[m, n] · W[n, k] for one weight block.
-void dgrad_block(const OpContext& c, const Value& gy, int64_t row0, int64_t rows, const Param& w, int64_t e, float* dx) {
-  const int64_t k = w.cols, n = w.rows;
-  std::span<float> out(dx, size_t(rows * k));
-  if (gy.is_fp8() && !c.exact()) {
-    kernels::fp8_gemm_nt(gy.fp8[0].row_view(row0, rows), w.fp8(e, true, c.rt.program.plan().precision.power_of_two_scales).view(),
-                         out, Fp8GemmOutput::Fp32, c.rt.options.gemm_threads);
-  } else {
-    const auto gs = gy.is_fp8() ? gy.to_float() : std::vector<float>();
-    const float* gp = (gy.is_fp8() ? gs.data() : gy.data.data()) + row0 * n;
-    kernels::matmul_nn(std::span<const float>(gp, size_t(rows * n)),
-                       std::span<const float>(w.value.data() + e * w.per_expert(), size_t(w.per_expert())), out, rows, k, n,
-                       false, c.rt.options.gemm_threads);
-  }
-}
-
-void gemm_dgrad(const OpContext& c) {
+// dx[m, k] = dy[m, n] · W[n, k] per weight block.
+void gemm_dgrad(const OpContext& c, OpKernels& k) {
   const int32_t gy_tensor = c.t.inputs.at(0);
   const ValuePtr gy = c.read(gy_tensor);
   const Param& w = c.weight(c.t.inputs.at(1));
-  const int64_t m = gy->rows, k = w.cols;
+  const int64_t m = gy->rows, n = w.rows, kdim = w.cols;
+  const auto seg = segments(c, w, m);
   Value dx;
   dx.rows = m;
-  dx.cols = k;
-  dx.data.resize(size_t(m * k));
-  if (grouped(c.t)) {
-    const auto& off = expert_offsets(c);
-    for (int64_t e = 0; e + 1 < int64_t(off.size()); ++e)
-      if (off[size_t(e + 1)] > off[size_t(e)])
-        dgrad_block(c, *gy, off[size_t(e)], off[size_t(e + 1)] - off[size_t(e)], w, e, dx.data.data() + off[size_t(e)] * k);
-    c.record().flops = 2.0 * double(m) * double(w.rows) * double(k);
+  dx.cols = kdim;
+  dx.data.resize(size_t(m * kdim));
+  if (gy->is_fp8() && !c.exact()) {
+    k.call(&KernelTable::fp8_gemm_nt, gy->fp8[0], fp8_blocks(c, w, true), dx.data, seg);
   } else {
-    dgrad_block(c, *gy, 0, m, w, 0, dx.data.data());
+    bool bf16 = bf16_values(c, gy_tensor) && bf16_values(c, c.t.inputs.at(1));
+    for (int32_t out : c.t.outputs) bf16 = bf16 && bf16_values(c, out);
+    std::vector<float> storage;
+    k.call(&KernelTable::gemm_nn, float_values(*gy, storage), w.value, dx.data, seg, kdim, n, bf16);
   }
+  if (grouped(c.t)) c.record().flops = 2.0 * double(m) * double(n) * double(kdim);
   if (c.t.role == ir::OpRole::MtpProj) {   // the gradient splits over the two concatenated inputs
-    auto [a, b] = split_columns(dx, k / 2);
+    auto [a, b] = split_columns(dx, kdim / 2);
     c.write(c.t.outputs.at(0), std::move(a));
     c.write(c.t.outputs.at(1), std::move(b));
     return;
@@ -129,67 +131,50 @@ void gemm_dgrad(const OpContext& c) {
   if (c.t.outputs.size() > 1) write_residual_gradient(c, gy_tensor);
 }
 
-void gemm_wgrad(const OpContext& c) {
+// dW[n, k] += dYᵀ · X per weight block, accumulated over micro-batches in FP32.
+void gemm_wgrad(const OpContext& c, OpKernels& k) {
   Param& w = c.rt.params.by_grad_tensor(c.t.outputs.at(0));
   ValuePtr x = c.read(c.t.inputs.at(0));
   const ValuePtr gy = c.read(c.t.inputs.back());
-  const int64_t n = w.rows, k = w.cols;
+  const int64_t n = w.rows, kdim = w.cols;
   if (c.t.role == ir::OpRole::MtpProj) {
     // X is the concatenation [norm(embedding) | norm(hidden)]: the program lists both parts, then dY.
     if (c.t.inputs.size() != 3) throw std::logic_error(fmt::format("{}: expected inputs {{x1, x2, dy}}", c.where()));
     x = concat_columns(*x, *c.read(c.t.inputs.at(1)));
   }
   const bool fp8 = x->is_fp8() && gy->is_fp8() && !c.exact();
-  auto block = [&](int64_t seg, int64_t row0, int64_t rows, int64_t e) {
-    std::span<float> dw(w.grad.data() + e * w.per_expert(), size_t(w.per_expert()));
-    if (fp8) {
-      // dW[n, k] += dYᵀ[n, rows] · Xᵀ[k, rows]ᵀ, both operands tiled along the tokens.
-      kernels::fp8_gemm_nt(gy->fp8[size_t(seg)].view(), x->fp8[size_t(seg)].view(), dw, Fp8GemmOutput::AccumulateFp32,
-                           c.rt.options.gemm_threads);
-    } else {
-      const auto xs = x->is_fp8() ? x->to_float() : std::vector<float>();
-      const auto gs = gy->is_fp8() ? gy->to_float() : std::vector<float>();
-      const float* xp = (x->is_fp8() ? xs.data() : x->data.data()) + row0 * k;
-      const float* gp = (gy->is_fp8() ? gs.data() : gy->data.data()) + row0 * n;
-      kernels::matmul_tn(std::span<const float>(gp, size_t(rows * n)), std::span<const float>(xp, size_t(rows * k)), dw, n, k,
-                         rows, true, c.rt.options.gemm_threads);
+  const auto seg = segments(c, w, fp8 ? gy->fp8[0].cols : gy->rows);
+  if (fp8) {
+    // dW[n, k] += dYᵀ[n, rows] · Xᵀ[k, rows]ᵀ: both operands tiled along the tokens (the Quantize ops'
+    // transposed copies, one per expert segment).
+    for (size_t e = 0; e + 1 < seg.size(); ++e) {
+      if (seg[e + 1] == seg[e]) continue;
+      const Fp8Matrix& a = gy->fp8.at(grouped(c.t) ? e : 0);
+      const Fp8Matrix& b = x->fp8.at(grouped(c.t) ? e : 0);
+      if (a.rows != n || b.rows != kdim || a.cols != b.cols)
+        throw std::logic_error(fmt::format("{}: weight-gradient operands [{}, {}] and [{}, {}] for a [{}, {}] weight", c.where(),
+                                           a.rows, a.cols, b.rows, b.cols, n, kdim));
+      k.call(&KernelTable::fp8_gemm_wgrad, a, b, std::span<float>(w.grad).subspan(e * size_t(w.per_expert()), size_t(w.per_expert())));
     }
-  };
-  if (grouped(c.t)) {
-    const auto& off = expert_offsets(c);
-    for (int64_t e = 0; e + 1 < int64_t(off.size()); ++e)
-      if (off[size_t(e + 1)] > off[size_t(e)]) block(e, off[size_t(e)], off[size_t(e + 1)] - off[size_t(e)], e);
-    c.record().flops = 2.0 * double(off.back()) * double(n) * double(k);
   } else {
-    const int64_t rows = fp8 ? gy->fp8[0].cols : gy->rows;
-    block(0, 0, rows, 0);
+    std::vector<float> xs, gs;
+    k.call(&KernelTable::gemm_tn_accumulate, float_values(*gy, gs), float_values(*x, xs), w.grad, seg, n, kdim);
   }
+  if (grouped(c.t)) c.record().flops = 2.0 * double(seg.back()) * double(n) * double(kdim);
 }
 
 // Transposed FP8 copy of rows [row0, row0 + rows) of v: [cols, rows] tiled along the old rows.
-Fp8Matrix transposed_fp8(const Value& v, int64_t row0, int64_t rows, bool pow2) {
-  const int64_t cols = v.is_fp8() ? v.fp8[0].cols : v.cols;
-  Fp8Matrix out;
-  out.rows = cols;
-  out.cols = rows;
-  out.layout = Fp8ScaleLayout::Tile1x128;
-  out.codes.resize(size_t(rows * cols));
-  out.scales.resize(size_t(kernels::fp8_scale_count(out.layout, cols, rows)));
+Fp8Matrix transposed_fp8(OpKernels& k, const Value& v, int64_t row0, int64_t rows, bool pow2) {
   if (v.is_fp8()) {
     const auto view = v.fp8[0].row_view(row0, rows);
-    kernels::Fp8QuantConfig config;
-    config.pow2_scales = pow2;
-    kernels::transpose_requantize_fp8(view.codes, view.scales, rows, cols, config, out.codes, out.scales);
-  } else {
-    std::vector<float> t(size_t(rows * cols));
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < cols; ++j) t[size_t(j * rows + r)] = v.data[size_t((row0 + r) * cols + j)];
-    out = quantize(t, cols, rows, Fp8ScaleLayout::Tile1x128, pow2);
+    return k.call(&KernelTable::transpose_requantize_fp8, view.codes, view.scales, rows, v.fp8[0].cols, pow2);
   }
-  return out;
+  const int64_t cols = v.cols;
+  std::vector<float> t(size_t(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) t[size_t(j * rows + r)] = v.data[size_t((row0 + r) * cols + j)];
+  return k.call(&KernelTable::quantize_fp8, t, cols, rows, pow2);
 }
-
-}  // namespace
 
 void write_residual_gradient(const OpContext& c, int32_t gy_tensor) {
   // The BF16 gradient itself when dY is read as its FP8 copy.
@@ -202,17 +187,21 @@ void write_residual_gradient(const OpContext& c, int32_t gy_tensor) {
   c.write(c.t.outputs.at(1), std::move(pass));
 }
 
-void run_gemm(const OpContext& c) {
-  if (c.forward()) return gemm_forward(c);
+}  // namespace
+
+void run_gemm(const OpContext& c, OpKernels& k) {
+  if (c.forward()) return gemm_forward(c, k);
   switch (c.t.phase) {
-    case ir::Phase::F: gemm_forward(c); break;
-    case ir::Phase::B: gemm_dgrad(c); break;
-    case ir::Phase::W: gemm_wgrad(c); break;
+    case ir::Phase::F: gemm_forward(c, k); break;
+    case ir::Phase::B: gemm_dgrad(c, k); break;
+    case ir::Phase::W: gemm_wgrad(c, k); break;
     case ir::Phase::Step: throw std::logic_error(fmt::format("{}: a GEMM in the optimizer phase", c.where()));
   }
 }
 
-void run_quantize(const OpContext& c) {
+// The FP8 casts: 1x128 tiles along the rows, or the transposed copy tiled along the tokens that the
+// weight-gradient GEMM reads (one per expert segment for a grouped GEMM). FP32 mode: identities.
+void run_quantize(const OpContext& c, OpKernels& k) {
   const auto& q = std::get<ir::Quantize>(c.t.payload);
   const ValuePtr x = c.read(c.t.inputs.at(0));
   Value out;
@@ -225,20 +214,16 @@ void run_quantize(const OpContext& c) {
     return;
   }
   const bool pow2 = c.rt.program.plan().precision.power_of_two_scales;
+  out.rows = x->rows;
+  out.cols = x->is_fp8() ? x->fp8[0].cols : x->cols;
   if (!q.transpose) {
-    out.rows = x->rows;
-    out.cols = x->cols;
-    out.fp8.push_back(quantize(x->data, x->rows, x->cols, Fp8ScaleLayout::Tile1x128, pow2));
+    if (x->is_fp8()) throw std::logic_error(fmt::format("{}: casting an FP8 value to FP8 again", c.where()));
+    out.fp8.push_back(k.call(&KernelTable::quantize_fp8, x->data, x->rows, x->cols, pow2));
   } else if (grouped(c.t)) {
-    // Grouped weight gradients reduce over each expert's rows: one transposed copy per expert segment.
     const auto& off = expert_offsets(c);
-    out.rows = x->rows;
-    out.cols = x->is_fp8() ? x->fp8[0].cols : x->cols;
-    for (size_t e = 0; e + 1 < off.size(); ++e) out.fp8.push_back(transposed_fp8(*x, off[e], off[e + 1] - off[e], pow2));
+    for (size_t e = 0; e + 1 < off.size(); ++e) out.fp8.push_back(transposed_fp8(k, *x, off[e], off[e + 1] - off[e], pow2));
   } else {
-    out.rows = x->rows;
-    out.cols = x->is_fp8() ? x->fp8[0].cols : x->cols;
-    out.fp8.push_back(transposed_fp8(*x, 0, x->rows, pow2));
+    out.fp8.push_back(transposed_fp8(k, *x, 0, x->rows, pow2));
   }
   c.write(c.t.outputs.at(0), std::move(out));
 }

@@ -2,6 +2,8 @@
 // scales or BF16), permutation into expert segments, and combine (expert outputs back to their
 // source, summed with the routing weights), with their backward. Rows travel through the EP group's
 // all-to-all-v; every row carries (token, slot, local expert). Routing is real: the router decides.
+// The all-to-alls run on the rank's communicator; the index, permutations, weighted combine and the
+// FP8 cast of the combine backward's rows on the kernel table.
 #include <cstring>
 #include <stdexcept>
 
@@ -105,27 +107,7 @@ Wire wire_of(const OpContext& c, bool fp8_rows) {
 
 }  // namespace
 
-void MoeRowMath::permute_backward(const OpContext&, std::span<const float> rows, const kernels::PermuteIndex& index, int64_t dim,
-                                  std::span<float> dx) const {
-  kernels::permute_backward(rows, index, dim, dx);
-}
-
-void MoeRowMath::unpermute_forward(const OpContext&, std::span<const float> y, std::span<const float> weights,
-                                   const kernels::PermuteIndex& index, int64_t dim, std::span<float> out) const {
-  kernels::unpermute_forward(y, weights, index, dim, out);
-}
-
-void MoeRowMath::unpermute_backward(const OpContext&, std::span<const float> y, std::span<const float> weights,
-                                    std::span<const float> dout, const kernels::PermuteIndex& index, int64_t dim,
-                                    std::span<float> dy, std::span<float> dweights) const {
-  kernels::unpermute_backward(y, weights, dout, index, dim, dy, dweights);
-}
-
-Fp8Matrix MoeRowMath::quantize_rows(const OpContext&, std::span<const float> x, int64_t rows, int64_t cols, bool pow2) const {
-  return quantize(x, rows, cols, kernels::Fp8ScaleLayout::Tile1x128, pow2);
-}
-
-void run_dispatch(const OpContext& c, const MoeRowMath& math) {
+void run_dispatch(const OpContext& c, OpKernels& k) {
   const auto& model = c.rt.program.model();
   const int64_t local = model.routed_experts / c.rt.program.plan().ep;
   const auto group = ep_group(c);
@@ -139,7 +121,7 @@ void run_dispatch(const OpContext& c, const MoeRowMath& math) {
     s->tokens = route->rows;
     s->top_k = int64_t(route->ints.size()) / std::max<int64_t>(1, route->rows);
     s->weight = route->data;
-    s->index = kernels::build_permute_index(route->ints, s->top_k, model.routed_experts);
+    s->index = k.call(&KernelTable::build_permute_index, route->ints, s->top_k, model.routed_experts);
     s->send_counts.assign(n, 0);
     for (size_t j = 0; j < n; ++j)
       s->send_counts[j] = s->index.expert_offsets[(j + 1) * size_t(local)] - s->index.expert_offsets[j * size_t(local)];
@@ -212,12 +194,12 @@ void run_dispatch(const OpContext& c, const MoeRowMath& math) {
   dx.rows = s->tokens;
   dx.cols = h;
   dx.data.resize(size_t(s->tokens * h));
-  math.permute_backward(c, rows, s->index, h, dx.data);
+  k.call(&KernelTable::permute_backward, rows, s->index, h, dx.data);
   c.record().bytes = double(send.size());
   c.write(c.t.outputs.at(0), std::move(dx));
 }
 
-void run_combine(const OpContext& c, const MoeRowMath& math) {
+void run_combine(const OpContext& c, OpKernels& k) {
   const auto group = ep_group(c);
   auto s = c.rt.aux<MoeState>(moe_key(c.t.layer, c.mb()), false);
   if (c.forward()) {
@@ -236,7 +218,7 @@ void run_combine(const OpContext& c, const MoeRowMath& math) {
     out.rows = s->tokens;
     out.cols = h;
     out.data.resize(size_t(s->tokens * h));
-    math.unpermute_forward(c, s->returned, s->weight, s->index, h, out.data);
+    k.call(&KernelTable::unpermute_forward, s->returned, s->weight, s->index, h, out.data);
     c.record().bytes = double(send.size());
     c.write(c.t.outputs.at(0), std::move(out));
     return;
@@ -256,8 +238,9 @@ void run_combine(const OpContext& c, const MoeRowMath& math) {
   rows.rows = s->index.rows;
   rows.cols = h;
   rows.data.resize(size_t(rows.rows * h));
-  math.unpermute_backward(c, s->returned, s->weight, dy->data, s->index, h, rows.data, dw.data);
-  if (wire == Wire::Fp8) rows.fp8.push_back(math.quantize_rows(c, rows.data, rows.rows, h, plan.precision.power_of_two_scales));
+  k.call(&KernelTable::unpermute_backward, s->returned, s->weight, dy->data, s->index, h, rows.data, dw.data);
+  if (wire == Wire::Fp8)
+    rows.fp8.push_back(k.call(&KernelTable::quantize_fp8, rows.data, rows.rows, h, plan.precision.power_of_two_scales));
   const size_t row_bytes = payload_bytes(wire, h);
   std::vector<std::byte> send(size_t(rows.rows) * row_bytes);
   for (int64_t r = 0; r < rows.rows; ++r) put_row(wire, rows, r, send.data() + size_t(r) * row_bytes);
@@ -272,22 +255,25 @@ void run_combine(const OpContext& c, const MoeRowMath& math) {
   c.write(c.t.outputs.at(0), std::move(g));
 }
 
-// Expert side. Permute F: received rows into expert segments (stable, the kernels' permute with one
-// slot per row); Unpermute F: back into received order. Their backward ops move gradients the other way.
-void run_permute(const OpContext& c) {
+// Expert side. Permute F: received rows into expert segments (stable, the index with one slot per
+// row); Unpermute F: back into received order. Their backward ops move gradients the other way. FP8
+// rows move codes and scales alike (a row's scales are per row); the inverse of an FP8 permutation (not
+// in the recipe's programs) is a host copy.
+void run_permute(const OpContext& c, OpKernels& k) {
   const auto& q = std::get<ir::Permute>(c.t.payload);
   auto s = c.rt.aux<MoeState>(moe_key(c.t.layer, c.mb()), false);
   const ValuePtr x = c.read(c.t.inputs.at(0));
   if (c.t.role == ir::OpRole::Permute && c.forward()) {
     const int64_t local = c.rt.program.model().routed_experts / c.rt.program.plan().ep;
-    s->local_index = kernels::build_permute_index(s->recv_expert, 1, local);
+    s->local_index = k.call(&KernelTable::build_permute_index, s->recv_expert, 1, local);
   }
   const kernels::PermuteIndex& idx = s->local_index;
+  if (x->rows != idx.rows) throw std::logic_error(fmt::format("{}: {} rows for an index of {}", c.where(), x->rows, idx.rows));
   const bool to_experts = !q.unpermute;
   Value out;
   out.rows = x->rows;
   if (x->is_fp8()) {
-    // FP8 rows move with their scales: expert row r holds received row row_source[r].
+    // Expert row r holds received row row_source[r].
     const Fp8Matrix& m = x->fp8[0];
     const size_t kb = size_t((m.cols + 127) / 128), h = size_t(m.cols);
     Fp8Matrix o;
@@ -295,11 +281,15 @@ void run_permute(const OpContext& c) {
     o.cols = m.cols;
     o.codes.resize(m.codes.size());
     o.scales.resize(m.scales.size());
-    for (size_t r = 0; r < size_t(idx.rows); ++r) {
-      const size_t src_row = size_t(idx.row_source[r]);
-      const size_t dst = to_experts ? r : src_row, src = to_experts ? src_row : r;
-      std::memcpy(o.codes.data() + dst * h, m.codes.data() + src * h, h);
-      std::memcpy(o.scales.data() + dst * kb, m.scales.data() + src * kb, kb * 4);
+    if (to_experts) {
+      k.call(&KernelTable::permute_forward, m.codes.data(), 1, idx, int64_t(h), o.codes.data());
+      k.call(&KernelTable::permute_forward, m.scales.data(), 4, idx, int64_t(kb), o.scales.data());
+    } else {
+      for (size_t r = 0; r < size_t(idx.rows); ++r) {
+        const size_t dst = size_t(idx.row_source[r]);
+        std::memcpy(o.codes.data() + dst * h, m.codes.data() + r * h, h);
+        std::memcpy(o.scales.data() + dst * kb, m.scales.data() + r * kb, kb * 4);
+      }
     }
     out.cols = m.cols;
     out.fp8.push_back(std::move(o));
@@ -307,11 +297,11 @@ void run_permute(const OpContext& c) {
     out.cols = x->cols;
     out.data.resize(x->data.size());
     if (to_experts) {
-      kernels::permute_forward(x->data, idx, x->cols, out.data);
+      k.call(&KernelTable::permute_forward, x->data.data(), 4, idx, x->cols, out.data.data());
     } else {
       // Back to received order: the combine of one slot with weight 1, i.e. out[r] = x[slot_row[r]].
       const std::vector<float> ones(size_t(idx.tokens), 1.0f);
-      kernels::unpermute_forward(x->data, ones, idx, x->cols, out.data);
+      k.call(&KernelTable::unpermute_forward, x->data, ones, idx, x->cols, out.data);
     }
   }
   c.write(c.t.outputs.at(0), std::move(out));

@@ -1,13 +1,13 @@
 // The MoE router: sigmoid scores, the biased group-limited top-k choice and the normalised weights;
 // the sequence-wise balance loss (alpha) and the expert loads counted for the bias update; backward
-// through the weights, the balance loss and the sigmoid to the gate logits.
+// through the weights, the balance loss and the sigmoid to the gate logits. The scores, choice and
+// weights run on the kernel table; the balance loss and the load count on the host.
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "backend/ops.h"
 #include "kernels/router/load_balance_cpu.h"
-#include "kernels/router/router_cpu.h"
 
 namespace tandem::backend {
 
@@ -67,7 +67,7 @@ void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores
 
 // F: {logits, bias} -> route (ids in `ints`, weights in `data`, [tokens, top_k] each).
 // B: {d route, logits} -> d logits.
-void run_router(const OpContext& c) {
+void run_router(const OpContext& c, OpKernels& k) {
   const auto& m = c.rt.program.model();
   const auto cfg = router_config(m);
   const std::string key = "router.L" + std::to_string(c.t.layer) + ".mb" + std::to_string(c.mb());
@@ -82,7 +82,7 @@ void run_router(const OpContext& c) {
     route.rows = tokens;
     route.cols = 2 * m.experts_per_token;
     route.data.resize(st->topk.size());
-    kernels::router_forward(logits->data, bias.value, cfg, st->scores, st->topk, route.data);
+    k.call(&KernelTable::router_forward, logits->data, bias.value, cfg, st->scores, st->topk, route.data);
     route.ints = st->topk;
     record_routing(c, st->scores, st->topk);
     c.write(c.t.outputs.at(0), std::move(route));
@@ -91,14 +91,17 @@ void run_router(const OpContext& c) {
   const auto st = c.rt.aux<RouterState>(key, false);
   const ValuePtr dweight = c.read(c.t.inputs.at(0));
   const int64_t tokens = int64_t(st->topk.size()) / m.experts_per_token;
+  if (int64_t(dweight->data.size()) != tokens * m.experts_per_token)
+    throw std::logic_error(fmt::format("{}: a weight gradient of {} values for [{}, {}]", c.where(), dweight->data.size(), tokens,
+                                       m.experts_per_token));
   std::vector<float> dscores(st->scores.size());
-  kernels::router_weights_backward(st->scores, st->topk, dweight->data, cfg, dscores);
+  k.call(&KernelTable::router_weights_backward, st->scores, st->topk, dweight->data, cfg, dscores);
   add_balance_loss_gradient(c, st->scores, st->topk, dscores);
   Value dlogits;
   dlogits.rows = tokens;
   dlogits.cols = m.routed_experts;
   dlogits.data.resize(st->scores.size());
-  kernels::router_sigmoid_backward(st->scores, dscores, dlogits.data);
+  k.call(&KernelTable::router_sigmoid_backward, st->scores, dscores, dlogits.data);
   c.write(c.t.outputs.at(0), std::move(dlogits));
 }
 

@@ -1,6 +1,7 @@
 // Pipeline send/receive, the end-of-step gradient reduction (ZeRO-1 reduce-scatter or all-reduce),
 // the optimizer (AdamW on this rank's shard, gradient clipping, the NaN and loss-spike guard, the
 // aux-loss-free bias update) and the all-gather of the updated BF16 weights.
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -53,9 +54,160 @@ std::vector<int64_t> layer_load(const StepStats& st, int64_t l) {
   return load;
 }
 
+// What an optimizer round sums over the world: the squared norm of the gradients it updates, and in
+// round 0 the guard's and the statistics' local sums.
+struct WorldSums {
+  double grad_sumsq = 0;
+  double nonfinite_gradients = 0;   // ranks that hold a non-finite gradient value
+  double loss_sum = 0, tokens = 0;
+  double mtp_loss_sum = 0, mtp_tokens = 0;
+  double balance_loss = 0;
+  std::vector<double> expert_load;  // [moe layer][expert]
+};
+
+// The scalar fields round 0 carries, in their order on the wire (the loads follow them).
+constexpr std::array kRoundZeroScalars{&WorldSums::nonfinite_gradients, &WorldSums::loss_sum, &WorldSums::tokens,
+                                       &WorldSums::mtp_loss_sum, &WorldSums::mtp_tokens, &WorldSums::balance_loss};
+
+// Sums every member's `sums` over the world group in one all-reduce (round 0: all fields; later
+// rounds: the squared norm only).
+void all_reduce_world(const OpContext& c, int32_t round, WorldSums& sums) {
+  std::vector<double> wire{sums.grad_sumsq};
+  if (round == 0) {
+    for (auto field : kRoundZeroScalars) wire.push_back(sums.*field);
+    wire.insert(wire.end(), sums.expert_load.begin(), sums.expert_load.end());
+  }
+  c.rt.comm->all_reduce_sum(c.rt.world_group(), wire.data(), wire.size(), ReduceType::F64, kRoundTagBase - round, c.stream);
+  auto next = wire.begin();
+  sums.grad_sumsq = *next++;
+  if (round == 0) {
+    for (auto field : kRoundZeroScalars) sums.*field = *next++;
+    sums.expert_load.assign(next, wire.end());
+  }
+}
+
+// The shards an optimizer op updates (chunk -1: every chunk of the rank); the gradients of the shards
+// without a collective are this rank's own.
+std::vector<ParamShard*> shards_to_update(RankRuntime& rt, int32_t chunk) {
+  std::vector<ParamShard*> shards;
+  for (auto& s : rt.params.shards())
+    if (chunk < 0 || s.chunk == chunk) shards.push_back(&s);
+  for (ParamShard* s : shards)
+    if (s->group.size() == 1) {
+      s->reduced.resize(size_t(s->hi - s->lo));
+      s->gather(true, s->lo, s->hi - s->lo, s->reduced.data());
+    }
+  return shards;
+}
+
+bool any_nonfinite_gradient(const RankRuntime& rt) {
+  for (const auto& p : rt.params.params())
+    for (float g : p->grad)
+      if (!std::isfinite(g)) return true;
+  return false;
+}
+
+WorldSums local_sums(const RankRuntime& rt, int32_t round, double grad_sumsq) {
+  WorldSums s;
+  s.grad_sumsq = grad_sumsq;
+  if (round != 0) return s;
+  s.nonfinite_gradients = any_nonfinite_gradient(rt) ? 1 : 0;
+  s.loss_sum = rt.local_loss_sum;
+  s.tokens = double(rt.local_tokens);
+  s.mtp_loss_sum = rt.local_mtp_sum;
+  s.mtp_tokens = double(rt.local_mtp_tokens);
+  s.balance_loss = rt.local_balance_sum;
+  s.expert_load = rt.local_load;
+  return s;
+}
+
+// The step's losses, token count and expert loads from the world sums; the load imbalance is the mean
+// over the MoE layers that routed anything.
+void record_step_stats(RankRuntime& rt, const WorldSums& sums) {
+  const auto& m = rt.program.model();
+  StepStats& st = rt.stats;
+  st.tokens = int64_t(sums.tokens);
+  st.loss = sums.tokens > 0 ? sums.loss_sum / sums.tokens : 0.0;
+  st.mtp_loss = sums.mtp_tokens > 0 ? sums.mtp_loss_sum / sums.mtp_tokens : 0.0;
+  st.balance_loss = sums.balance_loss;
+  st.experts = m.routed_experts;
+  st.moe_layers = m.routed_experts > 0 ? int64_t(rt.local_load.size()) / m.routed_experts : 0;
+  st.expert_load = sums.expert_load;
+  double imbalance = 0;
+  int64_t counted = 0;
+  for (int64_t l = 0; l < st.moe_layers; ++l) {
+    const double x = kernels::expert_load_imbalance(layer_load(st, l));
+    if (x > 0) {
+      imbalance += x;
+      ++counted;
+    }
+  }
+  st.imbalance = counted ? imbalance / double(counted) : 0.0;
+}
+
+// The guard: non-finite values, or a loss far above the running mean, skip the update. Decides
+// rt.skip_update and advances the guard's running mean and the applied-update count.
+void apply_guard(RankRuntime& rt, const WorldSums& sums) {
+  const StepConfig& cfg = rt.config;
+  StepStats& st = rt.stats;
+  GuardState& gs = rt.guard;
+  const bool finite = sums.nonfinite_gradients == 0 && std::isfinite(st.loss) && std::isfinite(st.mtp_loss) &&
+                      std::isfinite(st.balance_loss) && std::isfinite(sums.grad_sumsq);
+  if (!finite) {
+    st.skipped = true;
+    st.skip_reason = sums.nonfinite_gradients != 0 || !std::isfinite(sums.grad_sumsq) ? "non-finite gradient" : "non-finite loss";
+  } else if (cfg.spike_factor > 0 && gs.accepted >= cfg.spike_warmup && st.loss > cfg.spike_factor * gs.loss_mean) {
+    st.skipped = true;
+    st.skip_reason = fmt::format("loss spike: {:.4g} > {} x running mean {:.4g}", st.loss, cfg.spike_factor, gs.loss_mean);
+  }
+  if (cfg.apply_update) {
+    if (st.skipped) {
+      ++gs.skipped;
+    } else {
+      gs.loss_mean = gs.accepted == 0 ? st.loss : 0.9 * gs.loss_mean + 0.1 * st.loss;
+      ++gs.accepted;
+      ++rt.optimizer_steps;
+    }
+  }
+  rt.skip_update = st.skipped || !cfg.apply_update;
+}
+
+// Aux-loss-free balancing: raise the bias of under-loaded experts, lower the over-loaded ones.
+void update_router_biases(RankRuntime& rt) {
+  const auto& m = rt.program.model();
+  if (m.bias_update_speed <= 0) return;
+  for (const auto& t : rt.rp.templates) {
+    if (t.role != ir::OpRole::Router || t.phase != ir::Phase::F || t.recompute) continue;
+    Param& bias = rt.params.by_tensor(t.inputs.at(1));
+    kernels::update_router_bias(layer_load(rt.stats, rt.moe_layer_index(t.layer)), float(m.bias_update_speed), bias.value);
+  }
+}
+
+// AdamW on each shard's range with the gradients clipped by the norm of the gradients this op updates
+// (the whole gradient: the program has one optimizer op per rank, after the reductions of all its
+// chunks); the updated values go to the working weights, BF16-rounded unless exact.
+void apply_adamw(const OpContext& c, OpKernels& k, const std::vector<ParamShard*>& shards, double grad_sumsq) {
+  const StepConfig& cfg = c.rt.config;
+  const float clip_scale = kernels::clip_coefficient(std::sqrt(grad_sumsq), cfg.clip_norm);
+  kernels::AdamWConfig ac;
+  ac.lr = float(cfg.lr);
+  ac.beta1 = float(cfg.beta1);
+  ac.beta2 = float(cfg.beta2);
+  ac.eps = float(cfg.eps);
+  ac.weight_decay = float(cfg.weight_decay);
+  for (ParamShard* s : shards) {
+    if (s->hi <= s->lo) continue;
+    if (clip_scale != 1.0f) k.call(&KernelTable::scale_in_place, s->reduced, clip_scale);
+    k.call(&KernelTable::adamw_step, s->master, s->reduced, s->m, s->v, c.rt.optimizer_steps, ac);
+    std::vector<float> working(s->master);
+    round_bf16_unless(c.exact(), working);
+    s->scatter_values(s->lo, s->hi - s->lo, working.data());
+  }
+}
+
 }  // namespace
 
-void run_pipeline(const OpContext& c) {
+void run_pipeline(const OpContext& c, OpKernels&) {
   const int peer = int(c.rt.program.peer_rank(c.rt.rank, c.op));
   if (c.t.role == ir::OpRole::PipeSend) {
     const ValuePtr v = c.read(c.t.inputs.at(0));
@@ -76,7 +228,7 @@ void run_pipeline(const OpContext& c) {
   }
 }
 
-void run_grad_reduce(const OpContext& c) {
+void run_grad_reduce(const OpContext& c, OpKernels&) {
   const auto& comm = std::get<ir::Comm>(c.t.payload);
   ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group == ir::CommGroup::ExpertData);
   const int64_t g = int64_t(s.group.size());
@@ -98,7 +250,7 @@ void run_grad_reduce(const OpContext& c) {
 
 // The copies of a shared weight (the embedding and the MTP module's copy on another rank) sum their
 // gradients, so every copy receives the same update.
-void run_shared_grad_reduce(const OpContext& c) {
+void run_shared_grad_reduce(const OpContext& c, OpKernels&) {
   Param& p = c.rt.params.by_grad_tensor(c.t.inputs.at(0));
   std::vector<int> group;
   for (int64_t r : c.rt.program.group_ranks(c.rt.rank, c.op)) group.push_back(int(r));
@@ -107,7 +259,7 @@ void run_shared_grad_reduce(const OpContext& c) {
   c.record().bytes = double(p.size() * 4 * 2 * (g - 1) / std::max<int64_t>(1, g));
 }
 
-void run_param_gather(const OpContext& c) {
+void run_param_gather(const OpContext& c, OpKernels&) {
   const auto& comm = std::get<ir::Comm>(c.t.payload);
   ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group == ir::CommGroup::ExpertData);
   const int64_t g = int64_t(s.group.size());
@@ -126,112 +278,26 @@ void run_param_gather(const OpContext& c) {
   c.record().bytes = double(packed.size() * size_t(g - 1));
 }
 
-void run_optimizer(const OpContext& c) {
+// One optimizer round: the world all-reduce of the squared gradient norm (round 0 with the guard's
+// inputs and the step's statistics), the guard and the bias update (round 0), then AdamW.
+void run_optimizer(const OpContext& c, OpKernels& k) {
   RankRuntime& rt = c.rt;
-  const StepConfig& cfg = rt.config;
   const int32_t round = rt.optimizer_round++;
-  std::vector<ParamShard*> shards;
-  for (auto& s : rt.params.shards())
-    if (c.t.chunk < 0 || s.chunk == c.t.chunk) shards.push_back(&s);   // -1: every chunk of the rank
-  // Gradients of the shards without a collective are this rank's own.
-  for (ParamShard* s : shards)
-    if (s->group.size() == 1) {
-      s->reduced.resize(size_t(s->hi - s->lo));
-      s->gather(true, s->lo, s->hi - s->lo, s->reduced.data());
-    }
-  double sumsq = 0;
+  const auto shards = shards_to_update(rt, c.t.chunk);
+  double grad_sumsq = 0;
   for (ParamShard* s : shards)
     for (const auto& [from, n] : s->norm_ranges())
-      sumsq += kernels::sum_of_squares(std::span<const float>(s->reduced).subspan(size_t(from), size_t(n)));
-
-  // One world all-reduce per round: round 0 carries the guard inputs and the expert loads too.
-  std::vector<double> v{sumsq};
+      grad_sumsq += k.call(&KernelTable::sum_of_squares, std::span<const float>(s->reduced).subspan(size_t(from), size_t(n)));
+  WorldSums sums = local_sums(rt, round, grad_sumsq);
+  all_reduce_world(c, round, sums);
   if (round == 0) {
-    double nonfinite = 0;
-    for (const auto& p : rt.params.params())
-      for (float g : p->grad)
-        if (!std::isfinite(g)) {
-          nonfinite = 1;
-          break;
-        }
-    v.insert(v.end(), {nonfinite, rt.local_loss_sum, double(rt.local_tokens), rt.local_mtp_sum, double(rt.local_mtp_tokens),
-                       rt.local_balance_sum});
-    v.insert(v.end(), rt.local_load.begin(), rt.local_load.end());
+    record_step_stats(rt, sums);
+    apply_guard(rt, sums);
+    if (!rt.skip_update) update_router_biases(rt);
   }
-  const auto world = rt.world_group();
-  rt.comm->all_reduce_sum(world, v.data(), v.size(), ReduceType::F64, kRoundTagBase - round, c.stream);
-  sumsq = v[0];
-
-  StepStats& st = rt.stats;
-  if (round == 0) {
-    const auto& m = rt.program.model();
-    st.tokens = int64_t(v[3]);
-    st.loss = v[3] > 0 ? v[2] / v[3] : 0.0;
-    st.mtp_loss = v[5] > 0 ? v[4] / v[5] : 0.0;
-    st.balance_loss = v[6];
-    st.experts = m.routed_experts;
-    st.moe_layers = m.routed_experts > 0 ? int64_t(rt.local_load.size()) / m.routed_experts : 0;
-    st.expert_load.assign(v.begin() + 7, v.end());
-    double imbalance = 0;
-    int64_t counted = 0;
-    for (int64_t l = 0; l < st.moe_layers; ++l) {
-      const auto load = layer_load(st, l);
-      const double x = kernels::expert_load_imbalance(load);
-      if (x > 0) {
-        imbalance += x;
-        ++counted;
-      }
-    }
-    st.imbalance = counted ? imbalance / double(counted) : 0.0;
-    // The guard: non-finite values, or a loss far above the running mean, skip the update.
-    const bool finite = v[1] == 0 && std::isfinite(st.loss) && std::isfinite(st.mtp_loss) && std::isfinite(st.balance_loss) &&
-                        std::isfinite(sumsq);
-    GuardState& gs = rt.guard;
-    if (!finite) {
-      st.skipped = true;
-      st.skip_reason = v[1] != 0 || !std::isfinite(sumsq) ? "non-finite gradient" : "non-finite loss";
-    } else if (cfg.spike_factor > 0 && gs.accepted >= cfg.spike_warmup && st.loss > cfg.spike_factor * gs.loss_mean) {
-      st.skipped = true;
-      st.skip_reason = fmt::format("loss spike: {:.4g} > {} x running mean {:.4g}", st.loss, cfg.spike_factor, gs.loss_mean);
-    }
-    if (cfg.apply_update) {
-      if (st.skipped) {
-        ++gs.skipped;
-      } else {
-        gs.loss_mean = gs.accepted == 0 ? st.loss : 0.9 * gs.loss_mean + 0.1 * st.loss;
-        ++gs.accepted;
-        ++rt.optimizer_steps;
-      }
-    }
-    rt.skip_update = st.skipped || !cfg.apply_update;
-    // Aux-loss-free balancing: raise the bias of under-loaded experts, lower the over-loaded ones.
-    if (!rt.skip_update && m.bias_update_speed > 0) {
-      for (const auto& t : rt.rp.templates) {
-        if (t.role != ir::OpRole::Router || t.phase != ir::Phase::F || t.recompute) continue;
-        Param& bias = rt.params.by_tensor(t.inputs.at(1));
-        kernels::update_router_bias(layer_load(st, rt.moe_layer_index(t.layer)), float(m.bias_update_speed), bias.value);
-      }
-    }
-  }
-  st.grad_norm = std::sqrt(st.grad_norm * st.grad_norm + sumsq);
+  rt.stats.grad_norm = std::sqrt(rt.stats.grad_norm * rt.stats.grad_norm + sums.grad_sumsq);
   if (rt.skip_update) return;
-  // Clipping by the norm of the gradients this op updates: the whole gradient (the program has one
-  // optimizer op per rank, after the reductions of all its chunks).
-  const float clip_scale = kernels::clip_coefficient(std::sqrt(sumsq), cfg.clip_norm);
-  kernels::AdamWConfig ac;
-  ac.lr = float(cfg.lr);
-  ac.beta1 = float(cfg.beta1);
-  ac.beta2 = float(cfg.beta2);
-  ac.eps = float(cfg.eps);
-  ac.weight_decay = float(cfg.weight_decay);
-  for (ParamShard* s : shards) {
-    if (s->hi <= s->lo) continue;
-    if (clip_scale != 1.0f) kernels::scale_in_place(s->reduced, clip_scale);
-    kernels::adamw_step(s->master, s->reduced, s->m, s->v, rt.optimizer_steps, ac);
-    std::vector<float> working(s->master);
-    round_bf16_unless(c.exact(), working);
-    s->scatter_values(s->lo, s->hi - s->lo, working.data());
-  }
+  apply_adamw(c, k, shards, sums.grad_sumsq);
 }
 
 }  // namespace tandem::backend

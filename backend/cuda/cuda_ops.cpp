@@ -1,5 +1,5 @@
-// The staged CUDA op runner: dispatch from an op's kind and role to a CUDA implementation or the CPU
-// op (as execute_op does), the per-op staging area on the rank's CudaDevice, the per-rank state, the
+// The staged CUDA op runner: the CUDA kernel table assembled from its parts, each op run through the op
+// layer with it and counted, the per-call staging area on the rank's CudaDevice, the per-rank state, the
 // executor parts for `--device cuda` and the check that a GPU is there.
 #include "backend/cuda/cuda_ops.h"
 
@@ -18,6 +18,11 @@ namespace tandem::backend {
 namespace cuda_ops {
 
 OpStage::OpStage(Device& device, Stream& stream) : device_(device), stream_(cuda_native_stream(stream)) {}
+
+Env& env_of(const KernelLaunch& launch) {
+  if (!launch.device_state) throw std::logic_error("a CUDA kernel called without the runner's state");
+  return *static_cast<Env*>(launch.device_state);
+}
 
 void* OpStage::alloc_bytes(size_t bytes) {
   buffers_.push_back(device_.allocate(std::max<size_t>(bytes, 1)));
@@ -91,58 +96,36 @@ CudaOpCounts CudaOpRunner::counts() const {
     for (const auto& [k, v] : r->counts.cuda) sum.cuda[k] += v;
     for (const auto& [k, v] : r->counts.cpu) sum.cpu[k] += v;
     for (const auto& [k, v] : r->counts.fp8_gemm) sum.fp8_gemm[k] += v;
+    for (const auto& [k, v] : r->counts.kernels.device) sum.kernels.device[k] += v;
+    for (const auto& [k, v] : r->counts.kernels.fallback) sum.kernels.fallback[k] += v;
   }
   return sum;
 }
 
 void CudaOpRunner::run(RankRuntime& rt, int32_t op, Stream& stream) { run_op_cuda(rt, op, stream, *this); }
 
-namespace {
-
-// The CUDA implementation of the op, or null when the CPU op runs it.
-using CudaImpl = void (*)(const OpContext&, const cuda_ops::Env&);
-CudaImpl cuda_impl(const OpContext& c) {
-  switch (ir::kind_of(c.t.payload)) {
-    case ir::OpKind::Gemm: return cuda_ops::cuda_gemm;
-    case ir::OpKind::Quantize: return c.exact() ? nullptr : cuda_ops::cuda_quantize;   // exact: identity casts
-    case ir::OpKind::Norm: return cuda_ops::cuda_norm;
-    case ir::OpKind::Router: return cuda_ops::cuda_router;
-    case ir::OpKind::Permute: return cuda_ops::cuda_permute;
-    case ir::OpKind::Attention: return cuda_ops::cuda_attention_supported(c) ? cuda_ops::cuda_attention : nullptr;
-    case ir::OpKind::Comm:
-      if (c.t.role == ir::OpRole::Dispatch) return cuda_ops::cuda_dispatch;
-      if (c.t.role == ir::OpRole::Combine) return cuda_ops::cuda_combine;
-      return nullptr;
-    case ir::OpKind::Elementwise:
-      switch (std::get<ir::Elementwise>(c.t.payload).kind) {
-        case ir::ElementwiseKind::SwiGLU: return cuda_ops::cuda_swiglu;
-        case ir::ElementwiseKind::CrossEntropy: return cuda_ops::cuda_loss;
-        default: return nullptr;
-      }
-    default: return nullptr;
-  }
+const KernelTable& cuda_kernel_table() {
+  static const KernelTable table = [] {
+    KernelTable t{"cuda"};
+    cuda_ops::add_linear_kernels(t);
+    cuda_ops::add_layer_kernels(t);
+    cuda_ops::add_moe_kernels(t);
+    cuda_ops::add_attention_kernels(t);
+    return t;
+  }();
+  return table;
 }
-
-std::string kind_name(const OpContext& c) {
-  if (ir::kind_of(c.t.payload) == ir::OpKind::Elementwise)
-    return std::string(ir::to_string(std::get<ir::Elementwise>(c.t.payload).kind));
-  if (ir::kind_of(c.t.payload) == ir::OpKind::Comm) return std::string(ir::to_string(c.t.role));
-  return std::string(ir::to_string(ir::kind_of(c.t.payload)));
-}
-
-}  // namespace
 
 void run_op_cuda(RankRuntime& rt, int32_t index, Stream& stream, CudaOpRunner& runner) {
   const ir::OpInstance& op = rt.rp.ops[size_t(index)];
   const OpContext c{rt, index, op, rt.rp.tmpl(op), stream};
   auto& state = runner.state(rt.rank);
-  if (const CudaImpl impl = cuda_impl(c)) {
-    impl(c, cuda_ops::Env{runner.options(), state});
-    ++state.counts.cuda[kind_name(c)];
-  } else {   // kinds without a CUDA kernel of the same semantics (docs/backend.md lists them)
-    run_cpu_op(c);
-    ++state.counts.cpu[kind_name(c)];
-  }
+  cuda_ops::Env env{runner.options(), state};
+  OpKernels k(cuda_kernel_table(), KernelLaunch{*rt.device, stream, rt.options.gemm_threads, rt.options.exact, &env},
+              &state.counts.kernels);
+  run_op(c, k);
+  const bool all_cuda = k.device_calls() > 0 && k.fallback_calls() == 0;
+  ++(all_cuda ? state.counts.cuda : state.counts.cpu)[op_kind_name(c.t)];
 }
 
 int cuda_visible_gpus(std::string* why) {

@@ -1,7 +1,7 @@
-// The CUDA op runner in its staged form: every op of the StepProgram keeps its values in the host
-// TensorStore (versions, gradient parts and read cut-offs as on the CPU backend), while its math runs
-// in the CUDA kernels of kernels/: inputs are uploaded per op, the kernel runs on the op's stream,
-// outputs are downloaded and written through the OpContext. See docs/backend.md for what runs where.
+// The CUDA op runner in its staged form: every op of the StepProgram runs the op layer (ops.h) with the
+// CUDA kernel table, keeping its values in the host TensorStore (versions, gradient parts and read
+// cut-offs as on the CPU backend): each kernel call uploads its operands, runs on the op's stream and
+// downloads its results. Entries the table lacks run the CPU table's, counted. See docs/backend.md.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/executor.h"
+#include "backend/kernel_table.h"
 #include "backend/runtime.h"
 #include "ir/step_program.h"
 
@@ -26,9 +27,13 @@ struct CudaOpOptions {
   int gpus = 0;                    // GPUs the ranks are spread over (rank r on r % gpus); 0: all visible
 };
 
-// What the runner did: ops per implementation ("cuda" or "cpu") and op kind, FP8 GEMM calls per backend.
+// What the runner did. Per op kind: ops whose kernels all ran in CUDA (`cuda`), and ops that ran on the
+// host in part or whole (`cpu`: a kernel the table lacks or does not run for the shape, or an op with no
+// kernel such as a pipeline transfer). Per table entry: calls run in CUDA and calls that fell back to
+// the CPU table. FP8 GEMM calls per GEMM backend.
 struct CudaOpCounts {
   std::map<std::string, int64_t> cuda, cpu;    // op kind name -> ops run
+  KernelCounts kernels;                        // entry name -> calls (device, fallback)
   std::map<std::string, int64_t> fp8_gemm;     // backend name -> kernel calls
   int64_t cuda_total() const;
   int64_t cpu_total() const;
@@ -55,9 +60,13 @@ class CudaOpRunner {
   std::vector<std::unique_ptr<RankState>> ranks_;
 };
 
-// Runs op `op` of rank `rt` with CUDA kernels where one has the CPU op's semantics, the CPU op
-// otherwise (same dispatch as execute_op).
+// Runs op `op` of rank `rt` through the op layer with the CUDA kernel table (run_op, as execute_op does
+// with the CPU table).
 void run_op_cuda(RankRuntime& rt, int32_t op, Stream& stream, CudaOpRunner& runner);
+
+// The CUDA kernel table: the entries with a CUDA kernel; the others (embedding, RoPE, AdamW and the
+// optimizer's reductions) are null and run the CPU table's.
+const KernelTable& cuda_kernel_table();
 
 // Usable CUDA devices; 0 with the CUDA runtime's reason in `why` (never throws).
 int cuda_visible_gpus(std::string* why = nullptr);

@@ -1,100 +1,76 @@
-// The MLA attention core on the GPU (staged), with run_attention's semantics (ops_attention.cpp): K and V
-// are assembled on the host from kv and the shared rope key, q, K, V go up as BF16 (the kernel's type;
-// the host values are BF16 already under the recipe), the forward keeps the kernel's BF16 output and
-// FP32 log-sum-exp for the backward. Only the head dims the kernel is compiled for (qk 192, v 128) and
-// the BF16 recipe run here; other shapes and the FP32 mode run the CPU op.
+// The CUDA kernel table's attention core (kernel_table.h): q, K and V go up as BF16 (the kernel's type;
+// the host values are BF16 already under the recipe), the output comes back as the kernel's BF16 values
+// and the log-sum-exp as FP32; the backward reads them as the forward left them. The kernel is compiled
+// for DeepSeek-V3's head dims (qk 192, v 128) and BF16: other shapes and the FP32 mode are not its own.
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "backend/cuda/cuda_ops_stage.h"
 #include "kernels/attention/attention_cuda.h"
-#include "kernels/attention/mla_layout_cpu.h"
+#include "kernels/common/bf16.h"
 
 namespace tandem::backend::cuda_ops {
 
 namespace {
 
-struct CudaAttentionState {
-  std::vector<uint16_t> out;       // [T, H, v] BF16 bits, the kernel's output
-  std::vector<float> lse;          // [S, H, L]
-};
+using std::span;
+
+bool attention_supports(const KernelLaunch& l, const kernels::AttentionShape& shape) {
+  return !l.exact && shape.qk_dim == kc::kAttentionQkDim && shape.v_dim == kc::kAttentionVDim;
+}
+
+void to_float(span<const uint16_t> bits, span<float> out) {
+  for (size_t i = 0; i < bits.size(); ++i) out[i] = kernels::bf16_bits_to_float(bits[i]);
+}
+
+void attention_forward(const KernelLaunch& l, span<const float> q, span<const float> k, span<const float> v,
+                       const kernels::AttentionShape& shape, span<float> out, span<float> lse) {
+  if (!attention_supports(l, shape))
+    throw std::invalid_argument(fmt::format("CUDA attention: head dims qk {} and v {} (the kernel's: {} and {}), exact {}",
+                                            shape.qk_dim, shape.v_dim, kc::kAttentionQkDim, kc::kAttentionVDim, l.exact));
+  OpStage stage(l);
+  const auto qb = float_to_bf16(q), kb = float_to_bf16(k), vb = float_to_bf16(v);   // alive until finish()
+  uint16_t* d_out = stage.alloc<uint16_t>(out.size());
+  float* d_lse = stage.alloc<float>(lse.size());
+  kc::attention_forward_cuda(stage.upload(qb), stage.upload(kb), stage.upload(vb), shape, d_out, d_lse, stage.stream());
+  std::vector<uint16_t> bits(out.size());
+  stage.download(span(bits), d_out);
+  stage.download(lse, d_lse);
+  stage.finish();
+  to_float(bits, out);
+}
+
+void attention_backward(const KernelLaunch& l, span<const float> q, span<const float> k, span<const float> v, span<const float> out,
+                        span<const float> lse, span<const float> dout, const kernels::AttentionShape& shape, span<float> dq,
+                        span<float> dk, span<float> dv) {
+  if (!attention_supports(l, shape))
+    throw std::invalid_argument(fmt::format("CUDA attention: head dims qk {} and v {} (the kernel's: {} and {}), exact {}",
+                                            shape.qk_dim, shape.v_dim, kc::kAttentionQkDim, kc::kAttentionVDim, l.exact));
+  OpStage stage(l);
+  // Alive until finish(): the copies are asynchronous.
+  const auto qb = float_to_bf16(q), kb = float_to_bf16(k), vb = float_to_bf16(v), ob = float_to_bf16(out), db = float_to_bf16(dout);
+  uint16_t* d_dq = stage.alloc<uint16_t>(dq.size());
+  uint16_t* d_dk = stage.alloc<uint16_t>(dk.size());
+  uint16_t* d_dv = stage.alloc<uint16_t>(dv.size());
+  kc::attention_backward_cuda(stage.upload(qb), stage.upload(kb), stage.upload(vb), stage.upload(ob), stage.upload(lse),
+                              stage.upload(db), shape, d_dq, d_dk, d_dv, stage.stream());
+  std::vector<uint16_t> bq(dq.size()), bk(dk.size()), bv(dv.size());
+  stage.download(span(bq), d_dq);
+  stage.download(span(bk), d_dk);
+  stage.download(span(bv), d_dv);
+  stage.finish();
+  to_float(bq, dq);
+  to_float(bk, dk);
+  to_float(bv, dv);
+}
 
 }  // namespace
 
-bool cuda_attention_supported(const OpContext& c) {
-  const auto& m = c.rt.program.model();
-  return !c.exact() && m.qk_head_dim() == kc::kAttentionQkDim && m.v_head_dim == kc::kAttentionVDim;
-}
-
-void cuda_attention(const OpContext& c, const Env&) {
-  if (!cuda_attention_supported(c)) return run_attention(c);
-  const auto& m = c.rt.program.model();
-  const auto& p = c.rt.program.plan();
-  const int64_t S = p.micro_batch_seqs, L = p.seq_len, H = m.num_heads, nope = m.qk_nope_head_dim, rope = m.qk_rope_head_dim;
-  const int64_t qk = m.qk_head_dim(), vd = m.v_head_dim, T = S * L, rows = T * H;
-  const kernels::AttentionShape shape{S, L, H, qk, vd};
-  const bool backward = !c.forward();
-  const ValuePtr q = c.read(c.t.inputs.at(backward ? 1 : 0));
-  const ValuePtr kv = c.read(c.t.inputs.at(backward ? 2 : 1));
-  const ValuePtr kr = c.read(c.t.inputs.at(backward ? 3 : 2));
-  if (int64_t(q->data.size()) != rows * qk || int64_t(kv->data.size()) != rows * (nope + vd) || int64_t(kr->data.size()) != T * rope)
-    throw std::logic_error(fmt::format("{}: attention inputs of {}, {} and {} values for {} tokens x {} heads", c.where(),
-                                       q->data.size(), kv->data.size(), kr->data.size(), T, H));
-  std::vector<float> k_nope(size_t(rows * nope)), V(size_t(rows * vd)), K(size_t(rows * qk));
-  kernels::split_columns(kv->data, rows, nope, vd, k_nope, V);
-  kernels::concat_shared_rope(k_nope, kr->data, T, H, nope, rope, K);
-  OpStage stage(*c.rt.device, c.stream);
-  const auto qb = float_to_bf16(q->data), kb = float_to_bf16(K), vb = float_to_bf16(V);
-  const uint16_t* dq_in = stage.upload(qb);
-  const uint16_t* dk_in = stage.upload(kb);
-  const uint16_t* dv_in = stage.upload(vb);
-  const std::string key = fmt::format("cuda.attn.L{}.mb{}", c.t.layer, c.mb());
-  if (!backward) {
-    auto st = c.rt.aux<CudaAttentionState>(key, true);
-    st->out.resize(size_t(rows * vd));
-    st->lse.resize(size_t(S * H * L));
-    uint16_t* out = stage.alloc<uint16_t>(st->out.size());
-    float* lse = stage.alloc<float>(st->lse.size());
-    kc::attention_forward_cuda(dq_in, dk_in, dv_in, shape, out, lse, stage.stream());
-    stage.download(std::span(st->out), out);
-    stage.download(std::span(st->lse), lse);
-    stage.finish();
-    Value o;
-    o.rows = T;
-    o.cols = H * vd;
-    o.data = bf16_to_float(st->out);
-    c.write(c.t.outputs.at(0), std::move(o));
-    return;
-  }
-  const ValuePtr dout = c.read(c.t.inputs.at(0));
-  const auto st = c.rt.aux<CudaAttentionState>(key, false);
-  const auto db = float_to_bf16(dout->data);
-  uint16_t* dq = stage.alloc<uint16_t>(size_t(rows * qk));
-  uint16_t* dk = stage.alloc<uint16_t>(size_t(rows * qk));
-  uint16_t* dv = stage.alloc<uint16_t>(size_t(rows * vd));
-  kc::attention_backward_cuda(dq_in, dk_in, dv_in, stage.upload(st->out), stage.upload(st->lse), stage.upload(db), shape, dq, dk, dv,
-                              stage.stream());
-  std::vector<uint16_t> dqb(size_t(rows * qk)), dkb(size_t(rows * qk)), dvb(size_t(rows * vd));
-  stage.download(std::span(dqb), dq);
-  stage.download(std::span(dkb), dk);
-  stage.download(std::span(dvb), dv);
-  stage.finish();
-  const auto dK = bf16_to_float(dkb), dV = bf16_to_float(dvb);
-  std::vector<float> dk_nope(size_t(rows * nope));
-  Value dqv, dkv, dkr;
-  dqv.rows = dkv.rows = dkr.rows = T;
-  dqv.cols = H * qk;
-  dqv.data = bf16_to_float(dqb);
-  dkr.cols = rope;
-  dkr.data.resize(size_t(T * rope));
-  kernels::concat_shared_rope_backward(dK, T, H, nope, rope, dk_nope, dkr.data);
-  dkv.cols = H * (nope + vd);
-  dkv.data.resize(size_t(rows * (nope + vd)));
-  kernels::concat_columns(dk_nope, dV, rows, nope, vd, dkv.data);
-  c.write(c.t.outputs.at(0), std::move(dqv));
-  c.write(c.t.outputs.at(1), std::move(dkv));
-  c.write(c.t.outputs.at(2), std::move(dkr));
+void add_attention_kernels(KernelTable& table) {
+  table.attention_forward.run = attention_forward;
+  table.attention_backward.run = attention_backward;
+  table.attention_supports = attention_supports;
 }
 
 }  // namespace tandem::backend::cuda_ops

@@ -1,4 +1,4 @@
-// GEMM plumbing of the staged CUDA op runner: the FP32 cuBLASLt GEMM (the precision of the CPU's
+// GEMM plumbing of the CUDA kernel table: the FP32 cuBLASLt GEMM (the precision of the CPU's
 // float GEMMs), host FP8 matrices converted to the GEMMs' scale layout (GemmReady) with expert segments
 // padded to 128 rows, and the choice of the FP8 GEMM backend per call.
 #include <cublasLt.h>
@@ -155,10 +155,10 @@ HostFp8 tile_segments(const Fp8Matrix& m, std::span<const int64_t> offsets, std:
   return out;
 }
 
-HostFp8 stacked_weights(const Param& w, bool transposed, bool pow2) {
+HostFp8 stacked_weights(std::span<const Fp8Matrix* const> blocks) {
   HostFp8 out;
-  for (int64_t e = 0; e < w.experts; ++e) {
-    const Fp8Matrix& m = w.fp8(e, transposed, pow2);
+  for (size_t e = 0; e < blocks.size(); ++e) {
+    const Fp8Matrix& m = *blocks[e];
     if (m.layout != kernels::Fp8ScaleLayout::Block128x128) throw std::logic_error("a weight without 128x128 block scales");
     if (e == 0) out.cols = m.cols;
     if (m.cols != out.cols) throw std::logic_error("experts of one weight with different shapes");

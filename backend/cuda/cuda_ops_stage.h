@@ -1,6 +1,6 @@
-// Internals of the staged CUDA op runner (cuda_ops*.cpp): the per-op staging area (device buffers from
+// Internals of the CUDA kernel table (cuda_ops*.cpp): the per-call staging area (device buffers from
 // the rank's CudaDevice pool, copies on the op's stream), the per-rank GEMM runners, the FP32 cuBLASLt
-// GEMM, and the conversions of host FP8 matrices to the layouts the CUDA GEMMs read.
+// GEMM, the conversions of host FP8 matrices to the layouts the CUDA GEMMs read, and the table's parts.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
-#include "backend/ops.h"
+#include "backend/kernel_table.h"
 #include "kernels/gemm/bf16_gemm_cuda.h"
 #include "kernels/gemm/fp8_gemm_cuda.h"
 
@@ -19,11 +19,12 @@ namespace tandem::backend::cuda_ops {
 
 namespace kc = kernels::cuda;
 
-// Device memory and copies of one op: buffers come from the rank's device pool and go back when the
-// stage ends; copies and kernels are ordered on the op's native stream; finish() waits for them.
+// Device memory and copies of one kernel call: buffers come from the rank's device pool and go back
+// when the stage ends; copies and kernels are ordered on the op's native stream; finish() waits for them.
 class OpStage {
  public:
   OpStage(Device& device, Stream& stream);
+  explicit OpStage(const KernelLaunch& launch) : OpStage(launch.device, launch.stream) {}
   cudaStream_t stream() const { return stream_; }
   template <typename T>
   T* alloc(size_t count) {
@@ -89,11 +90,12 @@ struct CudaOpRunner::RankState {
 
 namespace tandem::backend::cuda_ops {
 
-// What an op implementation of the runner receives besides the OpContext.
+// The CUDA table's per-rank state, passed to its entries as KernelLaunch::device_state.
 struct Env {
   const CudaOpOptions& options;
   CudaOpRunner::RankState& state;
 };
+Env& env_of(const KernelLaunch& launch);
 
 // A host FP8 matrix (Tile1x128 or Block128x128 scales in the reference's row-major order) as the
 // CUDA GEMMs read it: codes as they are, scales in kc::Fp8ScaleStorage::GemmReady.
@@ -109,8 +111,8 @@ std::vector<int64_t> padded_offsets(std::span<const int64_t> offsets);
 // Rows [offsets[g], offsets[g+1]) of a Tile1x128 matrix placed at padded[g] (padding rows: zero codes,
 // scale 1). offsets {0, rows} with padded {0, rows} is the whole matrix unpadded.
 HostFp8 tile_segments(const Fp8Matrix& m, std::span<const int64_t> offsets, std::span<const int64_t> padded);
-// Weights of `experts` experts stacked (Block128x128, GemmReady scales per expert in turn).
-HostFp8 stacked_weights(const Param& w, bool transposed, bool pow2);
+// Weight blocks stacked (Block128x128, GemmReady scales per block in turn).
+HostFp8 stacked_weights(std::span<const Fp8Matrix* const> blocks);
 
 kc::Fp8DeviceMatrix upload_fp8(OpStage& stage, const HostFp8& m, kernels::Fp8ScaleLayout layout);
 // The backend a call runs on: the preferred one when its checks pass, else Naive (counted).
@@ -120,17 +122,12 @@ kc::Fp8GemmBackend fp8_backend(const Env& env, const kc::Fp8DeviceMatrix& a, con
 std::vector<float> bf16_to_float(std::span<const uint16_t> bits);
 std::vector<uint16_t> float_to_bf16(std::span<const float> values);
 
-// The op families run with CUDA kernels (cuda_ops_linear.cpp, cuda_ops_layers.cpp).
-void cuda_gemm(const OpContext& c, const Env& env);
-void cuda_quantize(const OpContext& c, const Env& env);
-void cuda_norm(const OpContext& c, const Env& env);
-void cuda_swiglu(const OpContext& c, const Env& env);
-void cuda_loss(const OpContext& c, const Env& env);
-void cuda_router(const OpContext& c, const Env& env);
-void cuda_permute(const OpContext& c, const Env& env);     // cuda_ops_moe.cpp
-void cuda_dispatch(const OpContext& c, const Env& env);    // the all-to-all on the host, the row math in CUDA
-void cuda_combine(const OpContext& c, const Env& env);
-bool cuda_attention_supported(const OpContext& c);        // cuda_ops_attention.cpp: qk 192, v 128, not exact
-void cuda_attention(const OpContext& c, const Env& env);
+// The table's parts, each filling its entries: GEMMs and FP8 casts (cuda_ops_linear.cpp); RMSNorm,
+// SwiGLU, cross-entropy and the router (cuda_ops_layers.cpp); the permutation index, permute and
+// combine (cuda_ops_moe.cpp); the attention core (cuda_ops_attention.cpp).
+void add_linear_kernels(KernelTable& table);
+void add_layer_kernels(KernelTable& table);
+void add_moe_kernels(KernelTable& table);
+void add_attention_kernels(KernelTable& table);
 
 }  // namespace tandem::backend::cuda_ops
