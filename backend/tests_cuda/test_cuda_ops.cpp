@@ -1,6 +1,7 @@
-// The staged CUDA op runner: the host-side layout conversions and checks (no GPU needed), then on a GPU
-// the tiny model trained 3 steps with `--device cuda` against the CPU backend (one rank and the 4-rank
-// plan, FP8 recipe and FP32 mode), which ops ran in CUDA, and the timeline of a CUDA step.
+// The CUDA kernel table and the staged runner: the host-side layout conversions, the table's entries and
+// checks (no GPU needed), then on a GPU the device-conformance suite on every entry, the tiny model
+// trained 3 steps with `--device cuda` against the CPU backend (one rank and the 4-rank plan, FP8 recipe
+// and FP32 mode), which ops and kernels ran in CUDA, and the timeline of a CUDA step.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -8,9 +9,12 @@
 #include <map>
 #include <stdexcept>
 
+#include "backend/cpu_device.h"
+#include "backend/cuda/cuda_device.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_ops_stage.h"
 #include "backend/tests/backend_test_util.h"
+#include "backend/tests/kernel_conformance.h"
 #include "backend/tests_cuda/backend_cuda_test_util.h"
 #include "backend/tests_cuda/host_sync_device.h"
 #include "kernels/fp8/fp8_quant_cuda.h"
@@ -66,6 +70,48 @@ TEST_CASE("FP8 host matrices convert to the GEMMs' scale layout and expert segme
   CHECK(seg.codes[(128 + 129) * 16] == 131);       // row 130 -> padded row 257
   CHECK(seg.scales[128] == 2);                     // one tile: scale of padded row 128
   CHECK(seg.scales[1] == 1.0f);                    // padding rows: scale 1
+}
+
+TEST_CASE("the CUDA kernel table lacks exactly the kernels kernels/ has no CUDA version of", "[cuda_ops]") {
+  std::vector<std::string> missing;
+  for (const auto& [name, present] : cuda_kernel_table().entries())
+    if (!present) missing.push_back(name);
+  CHECK(missing == std::vector<std::string>{"rope_forward", "rope_backward", "embedding_forward", "embedding_backward",
+                                            "adamw_step", "sum_of_squares", "scale_in_place"});
+  CHECK(std::string(cuda_kernel_table().device) == "cuda");
+  // The attention kernel is compiled for DeepSeek-V3's head dims and BF16 only.
+  CpuDevice host(0, 1);
+  const KernelLaunch bf16{host, host.stream(0), 1, false, nullptr}, exact{host, host.stream(0), 1, true, nullptr};
+  const auto supports = cuda_kernel_table().attention_supports;
+  REQUIRE(supports != nullptr);
+  CHECK(supports(bf16, kernels::AttentionShape{1, 16, 2, 192, 128}));
+  CHECK_FALSE(supports(exact, kernels::AttentionShape{1, 16, 2, 192, 128}));
+  CHECK_FALSE(supports(bf16, kernels::AttentionShape{1, 16, 2, 24, 16}));   // the tiny model's
+}
+
+// Bounds against the CPU reference. Float GEMMs: FP32 cuBLASLt (no TF32) sums 40 products in another
+// order, within 1e-5 of the largest |result| as on the CPU; told the values are BF16 they run the BF16
+// GEMM and round the output to BF16 (2^-9 relative), as the FP8 GEMMs do: 1e-2. The FP32 kernels
+// (norm, SwiGLU, router, combine, cross-entropy) reduce in blocked orders and use the device's exp:
+// 1e-4. Attention computes P·V from BF16 probabilities and returns BF16 gradients: 2e-2. Casts,
+// top-k choice, index and permute are exact. A wrong layout, scale or index is off by O(1).
+TEST_CASE("the CUDA kernel table agrees with the CPU reference entry by entry", "[cuda_ops][gpu]") {
+  if (!gpus_available()) return;
+  CudaDevice device(0);
+  for (const auto choice : {Fp8GemmChoice::Auto, Fp8GemmChoice::Naive}) {
+    CudaOpOptions options;
+    options.fp8_gemm = choice;
+    CudaOpRunner runner(1, options);
+    cuda_ops::Env env{runner.options(), runner.state(0)};
+    const KernelLaunch launch{device, device.stream(0), 1, false, &env};
+    KernelTolerances tol;
+    tol.fp32_gemm = 1e-5;
+    tol.bf16_gemm = tol.fp8_gemm = 1e-2;
+    tol.math = 1e-4;
+    tol.attention = 2e-2;
+    check_kernel_table(cuda_kernel_table(), launch, tol);
+    CHECK(runner.counts().fp8_gemm.size() == 1);
+  }
 }
 
 TEST_CASE("the CUDA parts are refused without a usable GPU and the runner checks its ranks", "[cuda_ops]") {
@@ -145,6 +191,12 @@ void check_close(const Runs& r, double first_tol, double first_grad_tol, double 
     INFO(kind);
     CHECK(r.counts.cuda.count(kind) == 1);
     CHECK(r.counts.cpu.count(kind) == 0);
+  }
+  // Only the entries the CUDA table lacks, and the attention core at the tiny model's head dims, fell back.
+  for (const auto& [name, calls] : r.counts.kernels.fallback) {
+    INFO(name);
+    CHECK((name.starts_with("rope") || name.starts_with("embedding") || name.starts_with("attention") || name == "adamw_step" ||
+           name == "sum_of_squares" || name == "scale_in_place"));
   }
 }
 
