@@ -37,14 +37,6 @@ void run_op(const OpContext& c, OpKernels& k);
 // The name an op is counted under: the elementwise kind, the communication role, else the op kind.
 std::string op_kind_name(const ir::OpTemplate& t);
 
-// The router's settings from the model; what a routing adds to the step's statistics (the balance
-// loss's share of this micro-batch and the expert loads for the bias update); and the balance loss's
-// gradient added to the scores' gradient.
-kernels::RouterConfig router_config(const ir::ModelConfig& m);
-void record_routing(const OpContext& c, std::span<const float> scores, std::span<const int32_t> topk);
-void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores, std::span<const int32_t> topk,
-                               std::span<float> dscores);
-
 // Token ids of the op's micro-batch: token `offset + i` of each window for i in [0, seq_len)
 // (offset 0: model inputs, 1: next-token targets and MTP inputs, 2: MTP targets).
 std::vector<int32_t> token_ids(const OpContext& c, int offset);

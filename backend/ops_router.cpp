@@ -31,8 +31,7 @@ struct RouterState {
   std::vector<int32_t> topk;     // [tokens, top_k]
 };
 
-}  // namespace
-
+// The router's settings from the model.
 kernels::RouterConfig router_config(const ir::ModelConfig& m) {
   kernels::RouterConfig r;
   r.experts = m.routed_experts;
@@ -43,6 +42,8 @@ kernels::RouterConfig router_config(const ir::ModelConfig& m) {
   return r;
 }
 
+// What a routing adds to the step's statistics: the balance loss's share of this micro-batch and the
+// expert loads for the bias update.
 void record_routing(const OpContext& c, std::span<const float> scores, std::span<const int32_t> topk) {
   const auto& m = c.rt.program.model();
   const auto& plan = c.rt.program.plan();
@@ -56,6 +57,7 @@ void record_routing(const OpContext& c, std::span<const float> scores, std::span
   for (int64_t e = 0; e < m.routed_experts; ++e) c.rt.local_load[size_t(layer * m.routed_experts + e)] += double(load[size_t(e)]);
 }
 
+// The balance loss's gradient, added to the scores' gradient.
 void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores, std::span<const int32_t> topk,
                                std::span<float> dscores) {
   const auto& m = c.rt.program.model();
@@ -64,6 +66,8 @@ void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores
     kernels::balance_loss_backward(scores, topk, plan.micro_batch_seqs, plan.seq_len, m.routed_experts, m.experts_per_token,
                                    balance_weight(c), micro_batch_share(c), dscores);
 }
+
+}  // namespace
 
 // F: {logits, bias} -> route (ids in `ints`, weights in `data`, [tokens, top_k] each).
 // B: {d route, logits} -> d logits.
