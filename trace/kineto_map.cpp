@@ -21,6 +21,9 @@ std::string kernel_kind(std::string_view name) {
   std::string n(name);
   std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   // Communication first: NCCL kernels and DeepEP-style expert dispatch/combine.
+  // DeepEP as DeepSeek's own profile names it (dpsk::ep::internode::dispatch, combine, their notify
+  // and layout kernels on the communication stream): the expert all-to-all.
+  if (contains(n, "dpsk::ep::")) return std::string(op_kind::kAllToAll);
   if (contains(n, "nccl") || contains(n, "deep_ep") || contains(n, "deepep")) {
     if (contains(n, "allreduce")) return std::string(op_kind::kAllReduce);
     if (contains(n, "allgather")) return std::string(op_kind::kAllGather);
