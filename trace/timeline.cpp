@@ -24,7 +24,9 @@ OpClass op_class(std::string_view k) {
       "cpu_op", "python_function", "cuda_runtime", "cuda_driver", "cpu_instant_event", "host"};
   for (auto h : host)
     if (k == h) return OpClass::Host;
-  if (k == "user_annotation" || k == "gpu_user_annotation") return OpClass::Annotation;
+  // Ranges that label or enclose kernels: user annotations, and the profiler's own span ("Trace" in
+  // the "PyTorch Profiler" process, which covers the whole recording).
+  if (k == "user_annotation" || k == "gpu_user_annotation" || k == "trace") return OpClass::Annotation;
   return OpClass::Compute;
 }
 
