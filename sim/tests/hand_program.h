@@ -14,6 +14,9 @@ namespace tandem::sim::test {
 
 class HandProgram final : public ProgramView {
  public:
+  // How expert all-to-alls (dispatch, combine and their gradients) are deduplicated (none by default).
+  ExpertRouting routing;
+
   explicit HandProgram(int64_t ranks) : programs_(size_t(ranks)), deps_(size_t(ranks)) {
     for (int64_t r = 0; r < ranks; ++r) programs_[size_t(r)].pp_index = int32_t(r);
   }
@@ -83,6 +86,7 @@ class HandProgram final : public ProgramView {
     for (size_t i = 0; i < g.size(); ++i)
       if (g[i] == rank) out[i] = 0;
   }
+  ExpertRouting expert_routing() const override { return routing; }
   bool balanced_routing() const override { return true; }
   double tokens_per_step() const override { return 1.0; }
 

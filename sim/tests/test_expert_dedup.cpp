@@ -1,6 +1,7 @@
 // DeepEP's node/GPU deduplication of the expert all-to-all (sim::expert_dedup, sim::BundleBuilder):
 // hand-computed multipliers for 8-GPU nodes, 256 experts, top-8, EP over 1, 2, 4 and 8 nodes with and
-// without a node limit, the expected distinct nodes per token, and the link loads of whole bundles.
+// without a node limit, the expected distinct nodes per token, the link loads of whole bundles and the
+// time of a simulated all-to-all.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -10,7 +11,9 @@
 #include "hw/cost_model.h"
 #include "hw/gpu_catalogue.h"
 #include "hw/topology.h"
+#include "hand_program.h"
 #include "sim/comm_bundles.h"
+#include "sim/simulate.h"
 
 using namespace tandem;
 
@@ -191,4 +194,31 @@ TEST_CASE("a dispatch bundle puts one copy per node on IB and one per GPU on NVL
     CHECK(load(x, topo.nvlink_out(0)) == Approx(14 * b * d.nvlink).epsilon(1e-12));
     CHECK(kind(x, hw::LinkKind::NvlinkOut) == Approx(14 * b * d.nvlink).epsilon(1e-12));
   }
+}
+
+TEST_CASE("a simulated EP16 dispatch over 2 nodes lasts as long as its busiest deduplicated link", "[sim][dedup][replay]") {
+  // All 16 GPUs of two 8-GPU nodes dispatch b = 160 MB to each of the 15 others, without an SM limit.
+  // Deduplicated (at most 1 node per token: IB 1/8, NVLink 0.667420, as above), every NIC carries
+  // 8 b / 8 = 160 MB out and in: 4 ms at 40 GB/s; every GPU sends 7 local copies and forwards 7 that
+  // arrived on its rail, 14 b · 0.667420 = 1.495 GB at 160 GB/s per NVLink direction: 9.343875 ms,
+  // the busier link. Latency: IB 2.8 us plus the NVLink hop 3.33 us after the last byte.
+  // Without deduplication the rows cross IB as sent: 8 b = 1.28 GB per NIC, 32 ms, IB-bound.
+  const double b = 160e6;
+  auto simulate = [&](const sim::ExpertRouting& routing) {
+    sim::test::HandProgram p(16);
+    p.routing = routing;
+    std::vector<int64_t> group(16);
+    std::iota(group.begin(), group.end(), 0);
+    p.all_to_all(group, b, 0, 7, ir::CommPurpose::Dispatch);
+    p.finish();
+    sim::SimOptions o;
+    o.mode = sim::Mode::Full;
+    return sim::simulate(p, sim::test::test_cluster(2, 8), o).step_ns;
+  };
+  double miss = 1.0;
+  for (int i = 0; i < 8; ++i) miss *= double(112 - i) / double(128 - i);
+  const double nvlink_ns = 14 * b * (1.0 - miss) / 160e9 * 1e9;
+  CHECK(nvlink_ns == Approx(9'343'875).margin(1));
+  CHECK(double(simulate(v3_routing(16, 1))) == Approx(nvlink_ns + 2800 + 3330).margin(2));
+  CHECK(double(simulate(sim::ExpertRouting{})) == Approx(32e6 + 2800 + 3330).margin(2));
 }
