@@ -4,8 +4,11 @@
 #   backend_cuda_tests   backend/tests_cuda: GPU cases print "SKIPPED: ..." without a device; the
 #                        bootstrap and argument checks run everywhere
 # The CUDA runtime is static (as in kernels/cuda.cmake); NCCL is the shared library cmake/cuda.cmake found.
+# `tandem` does not link this library: app/CMakeLists.txt builds its objects, with the kernels' CUDA
+# objects and the entry point backend/cuda/device_module.cpp, into the module libtandem_cuda_device.so.
 set(TANDEM_BACKEND_CUDA_DIR ${PROJECT_SOURCE_DIR}/backend/cuda)
 file(GLOB TANDEM_BACKEND_CUDA_SOURCES CONFIGURE_DEPENDS ${TANDEM_BACKEND_CUDA_DIR}/*.cpp ${TANDEM_BACKEND_CUDA_DIR}/*.cu)
+list(FILTER TANDEM_BACKEND_CUDA_SOURCES EXCLUDE REGEX "/backend/cuda/device_module\\.cpp$")
 if(NOT TANDEM_HAVE_NCCL)
   list(FILTER TANDEM_BACKEND_CUDA_SOURCES EXCLUDE REGEX "/backend/cuda/nccl_(communicator|check)\\.(cpp|cu)$")
 endif()
