@@ -38,7 +38,9 @@ void fill_normal(std::vector<float>& out, size_t offset, size_t n, uint64_t seed
 }  // namespace
 
 std::string Param::entry_name(int64_t local_expert) const {
-  return expert ? fmt::format("{}[{}]", name, first_expert + local_expert) : name;
+  // The copies of a shared weight are one weight: the original's label names them all.
+  const std::string label = shared != ir::SharedWeight::None ? std::string(ir::initial_value_key(shared)) : name;
+  return expert ? fmt::format("{}[{}]", label, first_expert + local_expert) : label;
 }
 
 const Fp8Matrix& Param::fp8(int64_t e, bool transposed, bool pow2_scales) const {
@@ -104,8 +106,7 @@ void ParamShard::scatter_values(int64_t from, int64_t n, const float* in) {
 
 std::vector<float> ParamStore::initial_values(const Param& p, const InitConfig& init) {
   std::vector<float> out(size_t(p.size()), 0.0f);
-  // The copies of a shared weight draw from the same key, so they start equal.
-  const std::string key = p.shared != ir::SharedWeight::None ? std::string(ir::initial_value_key(p.shared)) : p.name;
+  // Seeded by the entry's label: the copies of a shared weight share it, so they start equal.
   switch (p.init) {
     case ir::InitClass::None:
       throw std::logic_error(fmt::format("weight {} has no initialisation class in the program", p.name));
@@ -114,15 +115,17 @@ std::vector<float> ParamStore::initial_values(const Param& p, const InitConfig& 
       return out;
     case ir::InitClass::Zeros:
       return out;
-    case ir::InitClass::Table:
+    case ir::InitClass::Table: {
+      const std::string key = p.entry_name(0);
       fill_normal(out, 0, out.size(), init.seed ^ fnv1a64(key.data(), key.size()), 1.0);
       return out;
+    }
     case ir::InitClass::Linear:
     case ir::InitClass::OutputProjection: {
       double stddev = 1.0 / std::sqrt(double(p.cols));
       if (p.init == ir::InitClass::OutputProjection) stddev /= std::sqrt(2.0 * double(std::max<int64_t>(1, init.num_layers)));
       for (int64_t e = 0; e < p.experts; ++e) {
-        const std::string entry = p.expert ? fmt::format("{}[{}]", key, p.first_expert + e) : key;
+        const std::string entry = p.entry_name(e);
         fill_normal(out, size_t(e * p.per_expert()), size_t(p.per_expert()), init.seed ^ fnv1a64(entry.data(), entry.size()), stddev);
       }
       return out;

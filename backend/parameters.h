@@ -44,7 +44,8 @@ struct Param {
 
   int64_t per_expert() const { return rows * cols; }
   int64_t size() const { return experts * rows * cols; }
-  // Name of the element block for checkpoints: "L3.experts.up.w" + "[e]" for experts.
+  // Name of the element block for checkpoints and the initialisation seed: "L3.experts.up.w" + "[e]"
+  // for experts; the original's label for every copy of a shared weight ("embed.embedding.w").
   std::string entry_name(int64_t local_expert) const;
 
   // FP8 copy of expert `e` (Block128x128 over [rows, cols]), or of its transpose [cols, rows].

@@ -34,7 +34,6 @@ class Builder {
     rp_.tensors[size_t(w)].expert = expert;
     const int64_t n = rows * cols * depth;
     out_.params += n;
-    (expert ? out_.expert_weights : out_.weights).push_back(w);
     if (expert) out_.expert_params += n;
     return w;
   }
@@ -95,7 +94,19 @@ class Builder {
                      const std::string& name, int64_t width, int32_t residual);
   int32_t head_and_loss(int32_t hidden, const std::string& name, int32_t head = -1);
   int32_t mtp_embedding();
+  // The operands of a forward op seen by its backward: its activation inputs and weights apart, and
+  // its outputs' gradients.
+  struct BackwardOperands {
+    std::vector<int32_t> activations, weights, output_grads;
+  };
   void mirror_backward();
+  void alias_gradients();
+  void emit_recomputation(int32_t layer);
+  void backward_of(const OpTemplate& f);
+  void backward_gemm(const OpTemplate& f, const BackwardOperands& o);
+  void backward_comm(const OpTemplate& f, const BackwardOperands& o);
+  void emit_backward(const OpTemplate& f, Phase phase, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> outs,
+                     Stream stream, bool recompute = false);
   int32_t grad_of(int32_t t);
 
   RankProgram& rp_;
@@ -295,170 +306,186 @@ bool recomputed_kind(const OpTemplate& f) {
   }
 }
 
-// Walks the forward ops backwards and emits, for each, what its backward needs.
-void Builder::mirror_backward() {
+void Builder::emit_backward(const OpTemplate& f, Phase phase, OpPayload payload, std::vector<int32_t> in,
+                            std::vector<int32_t> outs, Stream stream, bool recompute) {
+  OpTemplate t{f.role, phase, f.part, stream, chunk_, f.layer, recompute, std::move(payload), std::move(in), std::move(outs)};
+  rp_.templates.push_back(std::move(t));
+  out_.backward.push_back(int32_t(rp_.templates.size() - 1));
+}
+
+// Gradients that are another tensor's: where two chunks of the rank meet or share the embedding, the
+// earlier-built chunk's; an FP8 copy's is its BF16 source's (straight-through).
+void Builder::alias_gradients() {
   if (ctx_.input_tensor >= 0 && ctx_.input_grad >= 0) grads_[ctx_.input_tensor] = ctx_.input_grad;
   if (ctx_.shared_embedding >= 0 && ctx_.shared_embedding_grad >= 0) grads_[ctx_.shared_embedding] = ctx_.shared_embedding_grad;
-  auto recomputed = [&](const OpTemplate& f) { return p_.recompute_norm_and_swiglu && recomputed_kind(f); };
-  const auto& T = rp_.tensors;
-  auto is_weight = [&](int32_t t) { return T[size_t(t)].role == TensorRole::Weight; };
-  auto emit = [&](const OpTemplate& f, Phase phase, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> outs,
-                  Stream stream, bool recompute = false) {
-    OpTemplate t{f.role, phase, f.part, stream, chunk_, f.layer, recompute, std::move(payload), std::move(in), std::move(outs)};
-    rp_.templates.push_back(std::move(t));
-    out_.backward.push_back(int32_t(rp_.templates.size() - 1));
-  };
-  // Straight-through: the gradient of an FP8 copy is the gradient of its BF16 source.
   for (int32_t id : out_.forward) {
     const OpTemplate& f = rp_.templates[size_t(id)];
     if (kind_of(f.payload) == OpKind::Quantize) grads_[f.outputs[0]] = grad_of(f.inputs[0]);
   }
-  const bool recompute = p_.recompute_norm_and_swiglu;
+}
+
+// The recomputation of a layer's norms, up-projections, RoPE and SwiGLUs at the start of its backward.
+void Builder::emit_recomputation(int32_t layer) {
+  for (int32_t id : std::vector<int32_t>(out_.forward)) {
+    const OpTemplate g = rp_.templates[size_t(id)];
+    if (g.layer == layer && recomputed_kind(g)) emit_backward(g, Phase::B, g.payload, g.inputs, g.outputs, Stream::Compute, true);
+  }
+}
+
+// A GEMM's backward: dX = dY · Wᵀ (B; under FP8 from dY cast in 1x128 tiles; a fused residual input
+// gets dY as its gradient from the same kernel), then dW += Xᵀ · dY (W; under FP8 from X and dY
+// transpose-requantised along the tokens).
+void Builder::backward_gemm(const OpTemplate& f, const BackwardOperands& o) {
+  const auto& T = rp_.tensors;
+  const Gemm g = std::get<Gemm>(f.payload);
+  const bool fp8 = g.a == DType::FP8E4M3;
+  const int32_t x = o.activations.at(0), w = o.weights.at(0), gy = o.output_grads.at(0);
+  const int32_t gx = grad_of(x);
+  // An FP8 copy for this GEMM's backward, the GEMM's own: X may feed several GEMMs, and a residual
+  // sum's output gradient is the tensor of its inputs' gradients too, read by each of their GEMMs
+  // with the parts written by then. Its label names the GEMM.
+  auto fp8_copy = [&](int32_t t, bool transposed) {
+    const TensorInfo info = T[size_t(t)];
+    const std::string label = fmt::format("{}.{}.{}", info.name, transposed ? "t" : "fp8", to_string(f.role));
+    rp_.tensors.push_back({label, info.shape, DType::FP8E4M3, TensorRole::Activation, chunk_});
+    rp_.tensors.back().fp8_copy_of = t;
+    rp_.tensors.back().fp8_transposed = transposed;
+    return int32_t(rp_.tensors.size() - 1);
+  };
+  int32_t gy_q = gy;
+  if (fp8) {
+    gy_q = fp8_copy(gy, false);
+    emit_backward(f, Phase::B, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {gy}, {gy_q},
+                  Stream::Compute);
+  }
+  Gemm dgrad = g;               // dX[m, k] = dY[m, n] · Wᵀ
+  dgrad.n = g.k;
+  dgrad.k = g.n;
+  dgrad.out = DType::BF16;
+  std::vector<int32_t> b_out{gx};
+  for (size_t r = 1; r < o.activations.size(); ++r) b_out.push_back(grad_of(o.activations[r]));   // residual input
+  emit_backward(f, Phase::B, dgrad, {gy_q, w}, b_out, Stream::Compute);
+  int32_t x_t = x, gy_t = gy;
+  if (fp8) {
+    x_t = fp8_copy(x, true);
+    gy_t = fp8_copy(gy, true);
+    emit_backward(f, Phase::W, Quantize{g.m, g.k, DType::FP8E4M3, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {x}, {x_t},
+                  Stream::Compute);
+    emit_backward(f, Phase::W, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {gy}, {gy_t},
+                  Stream::Compute);
+  }
+  Gemm wgrad = g;               // dW[k, n] = Xᵀ[k, m] · dY[m, n], accumulated over micro-batches
+  wgrad.m = g.k;
+  wgrad.n = g.n;
+  wgrad.k = g.m;
+  wgrad.out = DType::FP32;
+  wgrad.accumulate = true;
+  wgrad.groups_split_k = !g.group_rows.empty();
+  // X may be the concatenation of several inputs (the MTP projection reads [norm(emb) | norm(h)]):
+  // then all of them feed the weight gradient; an extra input of an output's width is a residual.
+  std::vector<int32_t> w_in{x_t};
+  int64_t width = T[size_t(x)].shape[1];
+  for (size_t r = 1; r < o.activations.size(); ++r) width += T[size_t(o.activations[r])].shape[1];
+  if (o.activations.size() > 1 && width == g.k && !fp8) w_in.insert(w_in.end(), o.activations.begin() + 1, o.activations.end());
+  w_in.push_back(gy_t);
+  emit_backward(f, Phase::W, wgrad, w_in, {grad_of(w)}, Stream::Compute);
+}
+
+// Dispatch and combine swap roles: gradients of the dispatched tokens return to their source in BF16;
+// output gradients go to the experts, FP8 like the forward dispatch when the recipe says so. The
+// combine's backward also yields the routing weights' gradient, <dY, expert output> per pair, which
+// the router's backward reads.
+void Builder::backward_comm(const OpTemplate& f, const BackwardOperands& o) {
+  Comm c = std::get<Comm>(f.payload);
+  const int64_t rows = tokens_ * m_.experts_per_token, h = m_.hidden_size;
+  if (c.purpose == CommPurpose::Dispatch) {
+    c.purpose = CommPurpose::DispatchGrad;
+    c.dtype = DType::BF16;
+    c.bytes = rows * 2 * h;
+  } else if (c.purpose == CommPurpose::Combine) {
+    c.purpose = CommPurpose::CombineGrad;
+    const bool f8 = fp8_ && p_.precision.fp8_dispatch;
+    c.dtype = f8 ? DType::FP8E4M3 : DType::BF16;
+    c.bytes = rows * (f8 ? h + 4 * ((h + 127) / 128) : 2 * h);
+  }
+  std::vector<int32_t> gout{grad_of(o.activations.at(0))};
+  if (c.purpose == CommPurpose::CombineGrad) gout.push_back(grad_of(o.activations.at(1)));
+  emit_backward(f, Phase::B, c, {o.output_grads.at(0)}, gout, Stream::Comm);
+}
+
+// What the backward of one forward op reads and writes, by payload kind.
+void Builder::backward_of(const OpTemplate& f) {
+  const auto& T = rp_.tensors;
+  BackwardOperands o;
+  for (int32_t t : f.inputs) (T[size_t(t)].role == TensorRole::Weight ? o.weights : o.activations).push_back(t);
+  for (int32_t t : f.outputs) o.output_grads.push_back(grad_of(t));
+  // Input gradients, except of routing tensors of one FP32 column (none exist today).
+  std::vector<int32_t> dx;
+  for (int32_t t : o.activations)
+    if (T[size_t(t)].dtype != DType::FP32 || T[size_t(t)].shape[1] > 1) dx.push_back(grad_of(t));
+  auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
+  const auto& dy = o.output_grads;
+  switch (kind_of(f.payload)) {
+    case OpKind::Quantize: break;  // straight-through (aliased)
+    case OpKind::Gemm: backward_gemm(f, o); break;
+    case OpKind::Attention: {
+      Attention a = std::get<Attention>(f.payload);
+      a.backward = true;
+      emit_backward(f, Phase::B, a, cat(dy, cat(o.activations, f.outputs)), dx, Stream::Compute);
+      break;
+    }
+    case OpKind::Norm: {
+      Norm n = std::get<Norm>(f.payload);
+      n.backward = true;
+      std::vector<int32_t> outs = dx;
+      for (int32_t w : o.weights) outs.push_back(grad_of(w));   // the norm weight's gradient, same kernel
+      emit_backward(f, Phase::B, n, cat(dy, cat(o.activations, o.weights)), outs, Stream::Compute);
+      break;
+    }
+    case OpKind::Elementwise: {
+      const Elementwise e = std::get<Elementwise>(f.payload);
+      if (e.kind == ElementwiseKind::Embedding) {
+        emit_backward(f, Phase::W, e, cat(dy, o.activations), {grad_of(o.weights.at(0))}, Stream::Compute);
+      } else if (e.kind == ElementwiseKind::Add) {
+        for (int32_t t : o.activations) grads_[t] = dy.at(0);   // a sum passes its gradient to every input
+      } else if (e.kind == ElementwiseKind::CrossEntropy) {
+        emit_backward(f, Phase::B, e, o.activations, dx, Stream::Compute);
+      } else {
+        emit_backward(f, Phase::B, e, cat(dy, o.activations), dx, Stream::Compute);
+      }
+      break;
+    }
+    case OpKind::Router: {
+      Router r = std::get<Router>(f.payload);
+      r.backward = true;
+      emit_backward(f, Phase::B, r, cat(dy, o.activations), dx, Stream::Compute);
+      break;
+    }
+    case OpKind::Permute: {
+      Permute q = std::get<Permute>(f.payload);
+      q.unpermute = !q.unpermute;
+      q.dtype = DType::BF16;
+      emit_backward(f, Phase::B, q, dy, dx, Stream::Compute);
+      break;
+    }
+    case OpKind::Comm: backward_comm(f, o); break;
+    case OpKind::Optimizer: break;
+  }
+}
+
+// Walks the forward ops backwards and emits, for each, what its backward needs; a layer's
+// recomputation comes first in its backward.
+void Builder::mirror_backward() {
+  alias_gradients();
   int32_t current_layer = -2;
   const std::vector<int32_t> fwd = out_.forward;
   for (size_t i = fwd.size(); i-- > 0;) {
     const OpTemplate f = rp_.templates[size_t(fwd[i])];
-    // Recomputation of a layer's norms and SwiGLUs at the start of its backward.
-    if (recompute && f.layer != current_layer) {
+    if (p_.recompute_norm_and_swiglu && f.layer != current_layer) {
       current_layer = f.layer;
-      for (int32_t id : fwd) {
-        const OpTemplate& g = rp_.templates[size_t(id)];
-        if (g.layer != f.layer) continue;
-        if (recomputed(g)) emit(g, Phase::B, g.payload, g.inputs, g.outputs, Stream::Compute, true);
-      }
+      emit_recomputation(f.layer);
     }
-    std::vector<int32_t> act_in, weights;
-    for (int32_t t : f.inputs) (is_weight(t) ? weights : act_in).push_back(t);
-    std::vector<int32_t> dy;
-    for (int32_t t : f.outputs) dy.push_back(grad_of(t));
-    std::vector<int32_t> dx;
-    for (int32_t t : act_in)
-      if (T[size_t(t)].dtype != DType::FP32 || T[size_t(t)].shape[1] > 1) dx.push_back(grad_of(t));
-    auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
-    switch (kind_of(f.payload)) {
-      case OpKind::Quantize: break;  // straight-through (aliased above)
-      case OpKind::Gemm: {
-        const Gemm g = std::get<Gemm>(f.payload);
-        const bool fp8 = g.a == DType::FP8E4M3;
-        const int32_t x = act_in.at(0), w = weights.at(0), gy = dy.at(0);
-        const int32_t gx = grad_of(x);
-        // An FP8 copy for this GEMM's backward, the GEMM's own: X may feed several GEMMs, and a residual
-        // sum's output gradient is the tensor of its inputs' gradients too, read by each of their GEMMs
-        // with the parts written by then. Its label names the GEMM.
-        auto fp8_copy = [&](int32_t t, bool transposed) {
-          const TensorInfo info = T[size_t(t)];
-          const std::string label = fmt::format("{}.{}.{}", info.name, transposed ? "t" : "fp8", to_string(f.role));
-          rp_.tensors.push_back({label, info.shape, DType::FP8E4M3, TensorRole::Activation, chunk_});
-          rp_.tensors.back().fp8_copy_of = t;
-          rp_.tensors.back().fp8_transposed = transposed;
-          return int32_t(rp_.tensors.size() - 1);
-        };
-        int32_t gy_q = gy;
-        if (fp8) {
-          // dY quantised in 1x128 tiles for the dgrad GEMM.
-          gy_q = fp8_copy(gy, false);
-          emit(f, Phase::B, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {gy}, {gy_q},
-               Stream::Compute);
-        }
-        Gemm dgrad = g;               // dX[m, k] = dY[m, n] · Wᵀ
-        dgrad.n = g.k;
-        dgrad.k = g.n;
-        dgrad.out = DType::BF16;
-        std::vector<int32_t> b_out{gx};
-        for (size_t r = 1; r < act_in.size(); ++r) b_out.push_back(grad_of(act_in[r]));   // residual input
-        emit(f, Phase::B, dgrad, {gy_q, w}, b_out, Stream::Compute);
-        int32_t x_t = x, gy_t = gy;
-        if (fp8) {
-          // wgrad needs X and dY quantised along the token dimension: transpose-requantise both.
-          x_t = fp8_copy(x, true);
-          gy_t = fp8_copy(gy, true);
-          emit(f, Phase::W, Quantize{g.m, g.k, DType::FP8E4M3, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {x}, {x_t},
-               Stream::Compute);
-          emit(f, Phase::W, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {gy}, {gy_t},
-               Stream::Compute);
-        }
-        Gemm wgrad = g;               // dW[k, n] = Xᵀ[k, m] · dY[m, n], accumulated over micro-batches
-        wgrad.m = g.k;
-        wgrad.n = g.n;
-        wgrad.k = g.m;
-        wgrad.out = DType::FP32;
-        wgrad.accumulate = true;
-        wgrad.groups_split_k = !g.group_rows.empty();
-        // X may be the concatenation of several inputs (the MTP projection reads [norm(emb) | norm(h)]):
-        // then all of them feed the weight gradient; an extra input of an output's width is a residual.
-        std::vector<int32_t> w_in{x_t};
-        int64_t width = T[size_t(x)].shape[1];
-        for (size_t r = 1; r < act_in.size(); ++r) width += T[size_t(act_in[r])].shape[1];
-        if (act_in.size() > 1 && width == g.k && !fp8) w_in.insert(w_in.end(), act_in.begin() + 1, act_in.end());
-        w_in.push_back(gy_t);
-        emit(f, Phase::W, wgrad, w_in, {grad_of(w)}, Stream::Compute);
-        break;
-      }
-      case OpKind::Attention: {
-        Attention a = std::get<Attention>(f.payload);
-        a.backward = true;
-        emit(f, Phase::B, a, cat(dy, cat(act_in, f.outputs)), dx, Stream::Compute);
-        break;
-      }
-      case OpKind::Norm: {
-        Norm n = std::get<Norm>(f.payload);
-        n.backward = true;
-        std::vector<int32_t> outs = dx;
-        for (int32_t w : weights) outs.push_back(grad_of(w));   // the norm weight's gradient, same kernel
-        emit(f, Phase::B, n, cat(dy, cat(act_in, weights)), outs, Stream::Compute);
-        break;
-      }
-      case OpKind::Elementwise: {
-        const Elementwise e = std::get<Elementwise>(f.payload);
-        if (e.kind == ElementwiseKind::Embedding) {
-          emit(f, Phase::W, e, cat(dy, act_in), {grad_of(weights.at(0))}, Stream::Compute);
-        } else if (e.kind == ElementwiseKind::Add) {
-          for (int32_t t : act_in) grads_[t] = dy.at(0);   // a sum passes its gradient to every input
-        } else if (e.kind == ElementwiseKind::CrossEntropy) {
-          emit(f, Phase::B, e, act_in, dx, Stream::Compute);
-        } else {
-          emit(f, Phase::B, e, cat(dy, act_in), dx, Stream::Compute);
-        }
-        break;
-      }
-      case OpKind::Router: {
-        Router r = std::get<Router>(f.payload);
-        r.backward = true;
-        emit(f, Phase::B, r, cat(dy, act_in), dx, Stream::Compute);
-        break;
-      }
-      case OpKind::Permute: {
-        Permute q = std::get<Permute>(f.payload);
-        q.unpermute = !q.unpermute;
-        q.dtype = DType::BF16;
-        emit(f, Phase::B, q, dy, dx, Stream::Compute);
-        break;
-      }
-      case OpKind::Comm: {
-        Comm c = std::get<Comm>(f.payload);
-        const int64_t rows = tokens_ * m_.experts_per_token, h = m_.hidden_size;
-        if (c.purpose == CommPurpose::Dispatch) {
-          // Gradients of the dispatched tokens return to their source in BF16.
-          c.purpose = CommPurpose::DispatchGrad;
-          c.dtype = DType::BF16;
-          c.bytes = rows * 2 * h;
-        } else if (c.purpose == CommPurpose::Combine) {
-          // Output gradients go to the experts, FP8 like the forward dispatch when the recipe says so.
-          c.purpose = CommPurpose::CombineGrad;
-          const bool f8 = fp8_ && p_.precision.fp8_dispatch;
-          c.dtype = f8 ? DType::FP8E4M3 : DType::BF16;
-          c.bytes = rows * (f8 ? h + 4 * ((h + 127) / 128) : 2 * h);
-        }
-        std::vector<int32_t> gin{dy.at(0)};
-        std::vector<int32_t> gout{grad_of(act_in.at(0))};
-        // The combine's backward also yields the routing weights' gradient, <dY, expert output> per
-        // pair, computed at the source from what the forward received; the router's backward reads it.
-        if (c.purpose == CommPurpose::CombineGrad) gout.push_back(grad_of(act_in.at(1)));
-        emit(f, Phase::B, c, gin, gout, Stream::Comm);
-        break;
-      }
-      case OpKind::Optimizer: break;
-    }
+    backward_of(f);
   }
 }
 

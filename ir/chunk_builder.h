@@ -23,8 +23,6 @@ struct ChunkTemplates {
   int32_t shared_copy_grad = -1;     // its gradient
   std::vector<int32_t> forward;      // template indices in issue order
   std::vector<int32_t> backward;     // B ops with each W op right after its B op
-  std::vector<int32_t> weights;      // weight tensors of the chunk
-  std::vector<int32_t> expert_weights;
   int64_t saved_activation_bytes = 0;   // per micro-batch
   int64_t params = 0, expert_params = 0;
 };

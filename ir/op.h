@@ -80,7 +80,7 @@ enum class CommKind : uint8_t { AllToAllV, AllReduce, ReduceScatter, AllGather, 
 // chunk's dense weights; ExpertData: every rank holding the same experts (the same EP index);
 // SharedWeight: the ranks of one data-parallel index holding a copy of a shared weight (the
 // embedding and the MTP module's copy of it).
-enum class CommGroup : uint8_t { Expert, Pipeline, Data, ExpertData, SharedWeight, World };
+enum class CommGroup : uint8_t { Expert, Pipeline, Data, ExpertData, SharedWeight };
 enum class CommPurpose : uint8_t {
   Dispatch, Combine, DispatchGrad, CombineGrad,   // expert all-to-all, forward and backward
   Activation, ActivationGrad,                      // pipeline send/receive
@@ -99,7 +99,6 @@ struct Comm {
   int64_t sms = 0;                   // SMs the kernel holds (0: copy engines / negligible)
   DType dtype = DType::BF16;
   int32_t peer_chunk = -1;           // send/recv: the model chunk at the other end
-  int64_t tag = 0;                   // matches a send with its receive / a collective's instances
 };
 
 struct Optimizer {

@@ -531,9 +531,6 @@ std::vector<int64_t> StepProgram::group_ranks(int64_t rank, const OpInstance& op
     case CommGroup::SharedWeight:
       for (int32_t h : shared_embedding_holders_) out.push_back(rank_of({h, rc.dp_index, rc.ep_group, rc.ep_index}));
       break;
-    case CommGroup::World:
-      for (int64_t r = 0; r < num_ranks(); ++r) out.push_back(r);
-      break;
   }
   return out;
 }

@@ -26,7 +26,6 @@ std::string_view comm_group_name(ir::CommGroup g) {
     case ir::CommGroup::Data: return "data";
     case ir::CommGroup::ExpertData: return "expert_data";
     case ir::CommGroup::SharedWeight: return "shared_weight";
-    case ir::CommGroup::World: return "world";
   }
   return "?";
 }
