@@ -80,7 +80,7 @@ TEST_CASE("a checkpoint holds whole tensors by name: one rank resumes what four 
   fs::remove_all(dir);
 }
 
-TEST_CASE("the newest complete checkpoint of a directory is taken; unfinished .tmp files are not", "[checkpoint]") {
+TEST_CASE("the newest complete checkpoint of a directory is taken but unfinished .tmp files are not", "[checkpoint]") {
   const auto dir = temp_dir("newest");
   Checkpoint c;
   c.step = 3;

@@ -126,7 +126,7 @@ TEST_CASE("all_reduce sums in group order whatever the arrival order", "[comm]")
   });
 }
 
-TEST_CASE("reduce_scatter gives member j the sum of shard j; all_gather concatenates", "[comm]") {
+TEST_CASE("reduce_scatter gives member j the sum of shard j and all_gather concatenates", "[comm]") {
   run_ranks(2, [](int rank, Communicator& c, Stream& s) {
     const std::vector<int> group{0, 1};
     // rank 0 sends [1,2 | 3,4], rank 1 sends [10,20 | 30,40]: member 0 gets [11,22], member 1 [33,44].

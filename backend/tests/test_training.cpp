@@ -53,7 +53,7 @@ TEST_CASE("the tiny model on (pp=2, ep=2, dp=2) gives one rank's losses", "[trai
   }
 }
 
-TEST_CASE("the same seed gives the same losses bit for bit; another seed does not", "[training]") {
+TEST_CASE("the same seed gives the same losses bit for bit and another seed does not", "[training]") {
   const auto a = run({}, 3), b = run({}, 3), c = run({}, 3, false, 2);
   for (size_t i = 0; i < a.size(); ++i) {
     CHECK(a[i].stats.loss == b[i].stats.loss);
@@ -77,7 +77,7 @@ TEST_CASE("a short run of the tiny scenario trains to a loss well below the corp
   for (const auto& s : logs) CHECK_FALSE(s.stats.skipped);
 }
 
-TEST_CASE("the aux-loss-free bias update lowers the expert-load imbalance; without it the imbalance stays", "[training]") {
+TEST_CASE("the aux-loss-free bias update lowers the expert-load imbalance and without it the imbalance stays", "[training]") {
   // The learning rate is negligible, so routing changes only through the bias; both runs see the
   // same data. Imbalance = max load / mean load, averaged over the MoE layers.
   auto mean_imbalance = [](const std::vector<StepLog>& logs, size_t from, size_t to) {

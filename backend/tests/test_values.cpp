@@ -59,7 +59,7 @@ TEST_CASE("a gradient's reader sees the sum, in issue order, of the parts issued
   CHECK(store.read(1, 1, 2, true, "g")->data == std::vector<float>{1.0f});
 }
 
-TEST_CASE("micro-batches and step-wide values are kept apart; clear empties the store", "[values]") {
+TEST_CASE("micro-batches and step-wide values are kept apart and clear empties the store", "[values]") {
   TensorStore store({0});
   store.write(0, 0, 1, floats({1}));
   store.write(0, -1, 1, floats({2}));

@@ -61,7 +61,7 @@ TEST_CASE("calibration interpolates linearly inside the measured range", "[hw][c
   CHECK(hit.time_ns == 150000.0);
 }
 
-TEST_CASE("calibrated times override the model; outside they scale it by the edge ratio", "[hw][calibration]") {
+TEST_CASE("calibrated times override the model and outside they scale it by the edge ratio", "[hw][calibration]") {
   const auto t = hw::CalibrationTable::parse_text(kTable, "cal.json");
   const hw::CostModel plain(hw::gpu_spec("H800"));
   const hw::CostModel cal(hw::gpu_spec("H800"), {}, &t);

@@ -105,7 +105,7 @@ TEST_CASE("quantize_fp8: dequantised error within half an FP8 step", "[fp8]") {
   }
 }
 
-TEST_CASE("transpose_fp8_blocks is exact; transpose_requantize_fp8 re-tiles along the old rows", "[fp8]") {
+TEST_CASE("transpose_fp8_blocks is exact and transpose_requantize_fp8 re-tiles along the old rows", "[fp8]") {
   const int64_t rows = 150, cols = 260;
   const auto x = random_values(rows * cols, 31, -2.0, 2.0);
   // Weights: block-scaled, transposed exactly.

@@ -31,7 +31,7 @@ TEST_CASE("swiglu: values by hand", "[swiglu]") {
   CHECK_THROWS_AS(swiglu_forward(g, two, out), std::invalid_argument);
 }
 
-TEST_CASE("swiglu: gradients match finite differences; fused equals separate", "[swiglu][grad]") {
+TEST_CASE("swiglu: gradients match finite differences and fused equals separate", "[swiglu][grad]") {
   const int64_t rows = 3, ffn = 4;
   const auto h = random_values<double>(rows * 2 * ffn, 91, -3.0, 3.0);
   const auto r = random_values<double>(rows * ffn, 92);

@@ -44,7 +44,7 @@ double exact_distinct_nodes(int64_t nodes, int64_t k) {
 
 }  // namespace
 
-TEST_CASE("DeepSeek-V3's plan: EP64 over 8 nodes, at most 4 nodes per token", "[sim][dedup]") {
+TEST_CASE("DeepSeek-V3's plan: EP64 over 8 nodes with at most 4 nodes per token", "[sim][dedup]") {
   // Unlimited, a token would visit 8 · (1 - (7/8)^8) = 5.25 nodes; the limit caps it at 4, so it
   // selects k / 4 = 2 experts per visited node: IB carries 1/2 of the expert rows (one copy per node).
   // Those 2 experts are drawn from the node's 8 GPUs × 4 experts = 32; both miss a given GPU with
@@ -57,7 +57,7 @@ TEST_CASE("DeepSeek-V3's plan: EP64 over 8 nodes, at most 4 nodes per token", "[
   CHECK(gpus_per_visited_node(d) == Approx(944.0 / 496.0).epsilon(1e-12));
 }
 
-TEST_CASE("EP32 over 4 nodes: at most 2 nodes per token, then no limit", "[sim][dedup]") {
+TEST_CASE("EP32 over 4 nodes: at most 2 nodes per token then no limit", "[sim][dedup]") {
   SECTION("at most 2 nodes per token") {
     // Unlimited 4 · (1 - (3/4)^8) = 3.60 nodes, capped at 2: 8 / 2 = 4 experts per visited node, IB 1/4.
     // 4 experts of the node's 8 GPUs × 8 experts = 64 miss a GPU with probability
@@ -82,7 +82,7 @@ TEST_CASE("EP32 over 4 nodes: at most 2 nodes per token, then no limit", "[sim][
   }
 }
 
-TEST_CASE("EP16 over 2 nodes, at most 1 node per token", "[sim][dedup]") {
+TEST_CASE("EP16 over 2 nodes with at most 1 node per token", "[sim][dedup]") {
   // Capped at one node: all 8 experts on it, IB 1/8. Drawn from 8 GPUs × 16 experts = 128, the 8 miss
   // a GPU with probability C(112, 8) / C(128, 8) = prod over i < 8 of (112 - i) / (128 - i) = 0.332580,
   // so 8 · (1 - 0.332580) = 5.339357 distinct GPUs of 8: NVLink 0.667420.
@@ -94,7 +94,7 @@ TEST_CASE("EP16 over 2 nodes, at most 1 node per token", "[sim][dedup]") {
   CHECK(d.nvlink == Approx(0.6674196).epsilon(1e-6));
 }
 
-TEST_CASE("EP8 inside one node: no IB, NVLink one copy per distinct GPU", "[sim][dedup]") {
+TEST_CASE("EP8 inside one node: no IB and NVLink one copy per distinct GPU", "[sim][dedup]") {
   // One node: the token visits it with all 8 experts; 8 GPUs × 32 experts = 256, 8 draws miss a GPU
   // with probability C(224, 8) / C(256, 8) = 0.338168: 8 · (1 - 0.338168) = 5.294652 distinct GPUs.
   const sim::A2aDedup d = sim::expert_dedup(v3_routing(8, 4), 1, 8);
@@ -102,7 +102,7 @@ TEST_CASE("EP8 inside one node: no IB, NVLink one copy per distinct GPU", "[sim]
   CHECK(gpus_per_visited_node(d) == Approx(5.294652).epsilon(1e-6));
 }
 
-TEST_CASE("expected distinct nodes per token under balanced routing, no node limit", "[sim][dedup]") {
+TEST_CASE("expected distinct nodes per token under balanced routing without a node limit", "[sim][dedup]") {
   // The model draws the k = 8 experts independently: nodes · (1 - (1 - 1/nodes)^8).
   //   2 nodes: 2 · (1 - 1/256)          = 1.9921875
   //   4 nodes: 4 · (1 - 6561/65536)     = 3.5995483
@@ -121,7 +121,7 @@ TEST_CASE("expected distinct nodes per token under balanced routing, no node lim
   CHECK(exact_distinct_nodes(8, 8) == Approx(5.294652).epsilon(1e-6));
 }
 
-TEST_CASE("degenerate routings: no top-k, one expert per GPU", "[sim][dedup]") {
+TEST_CASE("degenerate routings: no top-k or one expert per GPU", "[sim][dedup]") {
   CHECK(sim::expert_dedup(sim::ExpertRouting{}, 8, 8).ib == 1.0);      // not an expert all-to-all
   CHECK(sim::expert_dedup(sim::ExpertRouting{}, 8, 8).nvlink == 1.0);
   // 256 experts on EP256 (one per GPU) over 32 nodes, 4 nodes per token: 2 experts per node, always on

@@ -50,7 +50,7 @@ struct NetSim {
 };
 }  // namespace
 
-TEST_CASE("two flows on one link get half each; a third arriving re-shares", "[sim][network]") {
+TEST_CASE("two flows on one link get half each and a third arriving re-shares", "[sim][network]") {
   // One link of 12 GB/s. A and B, 12 GB each, start at 0: 6 GB/s each.
   // At 1 s, C (2 GB) arrives: 4 GB/s each. A and B have 12 - 6 = 6 GB left.
   // C ends at 1 + 2/4 = 1.5 s. A and B then have 6 - 2 = 4 GB left at 6 GB/s: end at 1.5 + 4/6 = 2.1667 s.

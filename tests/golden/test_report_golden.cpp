@@ -13,7 +13,7 @@
 using namespace tandem::golden;
 using nlohmann::json;
 
-TEST_CASE("seconds become integers of nanoseconds, other fields stay", "[golden]") {
+TEST_CASE("seconds become integers of nanoseconds and other fields stay", "[golden]") {
   const json report = json::parse(R"({"step_time_s": 1.234567891, "phases": {"bubble_s": 0.0000000125},
                                       "stages": [{"exposed_comm_s": 2e-9, "memory_peak_bytes": 17}],
                                       "mfu_bf16": 0.5, "tokens_per_s": 2.5e6, "scenario": "tiny", "out_of_memory": false})");
@@ -51,7 +51,7 @@ TEST_CASE("a moved field is named with its old and new value", "[golden]") {
   CHECK(text.find("1000100") != std::string::npos);
 }
 
-TEST_CASE("integers must be equal; other numbers agree to nine significant digits", "[golden]") {
+TEST_CASE("integers must be equal and other numbers agree to nine significant digits", "[golden]") {
   CHECK(diff(json{{"a_ns", 5}}, json{{"a_ns", 6}}).size() == 1);
   CHECK(diff(json{{"mfu", 0.5}}, json{{"mfu", 0.5 * (1 + 1e-12)}}).empty());
   CHECK(diff(json{{"mfu", 0.5}}, json{{"mfu", 0.5 * (1 + 1e-8)}}).size() == 1);

@@ -243,7 +243,7 @@ TEST_CASE("program timeline: payload args, identity and names survive a write an
   }
 }
 
-TEST_CASE("trace reader: further args of this project's events, typed; Kineto args left out", "[trace][reader]") {
+TEST_CASE("trace reader: further args of this project's events, typed, and Kineto args left out", "[trace][reader]") {
   const Timeline tl = parse_trace(R"({"traceEvents":[
     {"ph":"X","name":"g","cat":"gemm","pid":0,"tid":0,"ts":1,"dur":2,
      "args":{"op":"gemm","m":4096,"scale":1.5,"two":2.0,"fp8":true,"dtype":"bf16","rows":[1,2,3],"odd":null,"obj":{"a":1}}},
