@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's second command: set up (packages + build) and run every test through CTest.
+# The README's second command: set up (packages + build of every target, CUDA tests and the CUDA
+# device module included when a toolkit is found) and run every test through CTest.
 # Tests tagged [.slow] stay out of this run; `ctest -L slow` style runs are described in README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what tandem needs from Debian packages (only what is missing) and builds it.
+# Installs what tandem needs from Debian packages (only what is missing) and builds it: the targets
+# named as arguments (`setup.sh tandem`: the command and what it links), or every target without any.
 # Used by the README's two commands and by CI; CUDA is used when /usr/local/cuda (or nvcc) is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,6 @@ fi
 build_dir=${TANDEM_BUILD_DIR:-build}
 jobs=${TANDEM_JOBS:-$(nproc)}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=${TANDEM_BUILD_TYPE:-Release} ${TANDEM_CMAKE_ARGS:-}
-cmake --build "$build_dir" -j "$jobs"
+targets=()
+(($#)) && targets=(--target "$@")
+cmake --build "$build_dir" -j "$jobs" "${targets[@]}"
