@@ -125,14 +125,18 @@ TEST_CASE("NCCL splits are planned in layers of disjoint groups, the same on eve
 TEST_CASE("a StepProgram's collective groups are the world and each stage's EP group", "[nccl_bootstrap]") {
   // The tiny scenario's plan: 4 ranks, pp 2 x dp 2 with ep 2, so stage 0 is ranks {0, 1}, stage 1 is
   // {2, 3}; the EP all-to-alls and the ZeRO collectives of a stage both run over its two ranks, and
-  // the optimizer's world reduction over all four.
+  // the optimizer's world reduction over all four. Under 1F1B the embedding (stage 0) and the MTP
+  // module's copy of it (stage 1) sit on different ranks: their gradients are summed between the
+  // ranks of one data-parallel index, {0, 2} and {1, 3}.
   tandem::ir::StepProgram program(tandem::ir::load_scenario("tiny",
                                                             {"plan.global_batch_seqs=8", "plan.micro_batch_seqs=1"}));
   REQUIRE(program.num_ranks() == 4);
   const auto groups = step_program_groups(program);
-  CHECK(groups == std::vector<std::vector<int>>{{0, 1}, {0, 1, 2, 3}, {2, 3}});
-  // One split: the two stage groups are disjoint; the world needs none.
-  CHECK(plan_nccl_splits(groups, 4) == std::vector<std::vector<std::vector<int>>>{{{0, 1}, {2, 3}}});
+  CHECK(groups == std::vector<std::vector<int>>{{0, 1}, {0, 1, 2, 3}, {0, 2}, {1, 3}, {2, 3}});
+  // Two layers of splits: the stage groups are disjoint, and so are the shared-embedding pairs, but a
+  // pair overlaps both stages; the world needs none.
+  CHECK(plan_nccl_splits(groups, 4) ==
+        std::vector<std::vector<std::vector<int>>>{{{0, 1}, {2, 3}}, {{0, 2}, {1, 3}}});
 }
 
 #ifdef TANDEM_HAVE_NCCL
