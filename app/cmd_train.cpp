@@ -12,8 +12,8 @@
 #include "app/command_registry.h"
 #include "app/device_option.h"
 #include "app/output_check.h"
-#include "backend/cpu_backend.h"
-#include "backend/trainer.h"
+#include "backend/training/cpu_backend.h"
+#include "backend/training/trainer.h"
 #include "ir/step_program.h"
 #include "trace/trace_writer.h"
 

@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "backend/executor.h"
+#include "backend/execution/executor.h"
 #include "ir/step_program.h"
 
 namespace tandem::app {

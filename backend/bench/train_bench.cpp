@@ -9,7 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "backend/trainer.h"
+#include "backend/training/trainer.h"
 
 using namespace tandem;
 using namespace tandem::backend;

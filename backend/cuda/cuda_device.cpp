@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "backend/cpu_device.h"
+#include "backend/runtime/cpu_device.h"
 
 namespace tandem::backend {
 

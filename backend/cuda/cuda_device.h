@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backend/device.h"
+#include "backend/runtime/device.h"
 
 namespace tandem::backend {
 

@@ -9,8 +9,8 @@
 
 #include "backend/cuda/cuda_device.h"
 #include "backend/cuda/cuda_ops_stage.h"
-#include "backend/inproc_communicator.h"
-#include "backend/ops.h"
+#include "backend/runtime/inproc_communicator.h"
+#include "backend/ops/ops.h"
 #include "kernels/common/cuda_device_cuda.h"
 
 namespace tandem::backend {

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "backend/executor.h"
-#include "backend/kernel_table.h"
-#include "backend/runtime.h"
+#include "backend/execution/executor.h"
+#include "backend/ops/kernel_table.h"
+#include "backend/execution/runtime.h"
 #include "ir/step_program.h"
 
 namespace tandem::backend {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
-#include "backend/kernel_table.h"
+#include "backend/ops/kernel_table.h"
 #include "kernels/gemm/bf16_gemm_cuda.h"
 #include "kernels/gemm/fp8_gemm_cuda.h"
 

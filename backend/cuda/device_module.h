@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "backend/executor.h"
+#include "backend/execution/executor.h"
 #include "ir/step_program.h"
 
 namespace tandem::backend {

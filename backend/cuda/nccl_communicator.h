@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/communicator.h"
+#include "backend/runtime/communicator.h"
 #include "backend/cuda/nccl_bootstrap.h"
 #include "backend/cuda/nccl_check_cuda.h"
 

@@ -9,7 +9,7 @@
 
 #include <unistd.h>
 
-#include "backend/trainer.h"
+#include "backend/training/trainer.h"
 #include "ir/step_program.h"
 
 namespace tandem::backend::test {

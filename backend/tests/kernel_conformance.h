@@ -1,4 +1,4 @@
-// The device-conformance suite of the kernel tables (backend/kernel_table.h): every entry a table has
+// The device-conformance suite of the kernel tables (backend/ops/kernel_table.h): every entry a table has
 // runs on small fixed inputs and is compared with the CPU reference — the GEMMs with a double-precision
 // product of the same (dequantised) operands, the other entries with kernels/*_cpu called directly.
 // backend_tests runs it on the CPU table, backend_cuda_tests on the CUDA table where a GPU exists.
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/kernel_table.h"
+#include "backend/ops/kernel_table.h"
 #include "kernels/attention/rope_cpu.h"
 #include "kernels/common/bf16.h"
 #include "kernels/embedding/embedding_cpu.h"

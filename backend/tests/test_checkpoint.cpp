@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "backend/checkpoint.h"
+#include "backend/training/checkpoint.h"
 #include "backend_test_util.h"
 
 using namespace tandem;

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "backend/cpu_device.h"
-#include "backend/inproc_communicator.h"
+#include "backend/runtime/cpu_device.h"
+#include "backend/runtime/inproc_communicator.h"
 
 using namespace tandem::backend;
 

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "backend/data/bpe_tokenizer.h"
-#include "backend/data/token_file.h"
+#include "backend/training/data/bpe_tokenizer.h"
+#include "backend/training/data/token_file.h"
 
 using namespace tandem::backend;
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "backend/cpu_device.h"
+#include "backend/runtime/cpu_device.h"
 
 using namespace tandem::backend;
 

@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "backend/executor.h"
+#include "backend/execution/executor.h"
 #include "backend_test_util.h"
 #include "ir/op.h"
 

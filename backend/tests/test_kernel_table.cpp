@@ -5,8 +5,8 @@
 
 #include <mutex>
 
-#include "backend/cpu_device.h"
-#include "backend/ops.h"
+#include "backend/runtime/cpu_device.h"
+#include "backend/ops/ops.h"
 #include "backend/tests/backend_test_util.h"
 #include "backend/tests/kernel_conformance.h"
 #include "kernels/swiglu/swiglu_cpu.h"

@@ -9,7 +9,7 @@
 #include <random>
 #include <set>
 
-#include "backend/checkpoint.h"
+#include "backend/training/checkpoint.h"
 #include "backend_test_util.h"
 
 using namespace tandem;

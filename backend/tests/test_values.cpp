@@ -6,7 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "backend/values.h"
+#include "backend/execution/values.h"
 
 using namespace tandem::backend;
 

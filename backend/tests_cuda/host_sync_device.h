@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "backend/cpu_device.h"
+#include "backend/runtime/cpu_device.h"
 
 namespace tandem::backend::test {
 

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "backend/cpu_device.h"
+#include "backend/runtime/cpu_device.h"
 #include "backend/cuda/cuda_device.h"
 #include "backend/tests_cuda/backend_cuda_test_util.h"
 

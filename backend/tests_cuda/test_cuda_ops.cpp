@@ -9,7 +9,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "backend/cpu_device.h"
+#include "backend/runtime/cpu_device.h"
 #include "backend/cuda/cuda_device.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_ops_stage.h"

@@ -15,8 +15,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "backend/data/bpe_tokenizer.h"
-#include "backend/data/token_file.h"
+#include "backend/training/data/bpe_tokenizer.h"
+#include "backend/training/data/token_file.h"
 
 using namespace tandem::backend;
 

@@ -1,0 +1,115 @@
+// The parameters one rank holds: working weights (BF16-rounded), FP32 gradient accumulators, the
+// FP8 copies the GEMMs read (128x128 blocks, cached per weight version), and the ZeRO-1 shards of the
+// optimizer state (FP32 master weights, BF16 moments) in the flat order shared by a group's members.
+// Initial values depend only on the seed, the program's initialisation class, the weight's label (the
+// original's for the copies of a shared weight) and the expert index, not on the plan.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "backend/execution/values.h"
+#include "ir/step_program.h"
+
+namespace tandem::backend {
+
+// How a weight is used, which decides its storage layout.
+enum class ParamKind : uint8_t {
+  Linear,   // stored [experts][out, in], the transpose of the IR's [in, out]
+  Table,    // embedding table [vocab, hidden], as the IR has it
+  Vector,   // norm weights [n]
+  Bias,     // routing bias [experts]: not trained by the optimizer, updated by the load rule
+};
+
+struct Param {
+  std::string name;            // the IR tensor name, e.g. "L3.q_up.w"
+  int32_t tensor = -1;         // index of the weight tensor in the RankProgram
+  int32_t grad_tensor = -1;    // index of its gradient tensor (-1 for the routing bias)
+  int32_t chunk = -1;
+  ParamKind kind = ParamKind::Linear;
+  ir::InitClass init = ir::InitClass::None;
+  ir::SharedWeight shared = ir::SharedWeight::None;   // held on several ranks, kept equal
+  bool shared_replica = false; // the copy on a rank without the original: not counted in the gradient norm
+  bool expert = false;         // routed-expert weight (sharded over the expert-data group)
+  int64_t experts = 1;         // local experts held (1 for non-expert weights)
+  int64_t first_expert = 0;    // global index of local expert 0
+  int64_t rows = 0, cols = 0;  // per expert, as stored: Linear [out, in], Table [vocab, hidden], Vector [1, n]
+  std::vector<float> value;    // [experts, rows, cols]
+  std::vector<float> grad;     // same shape, FP32, summed over micro-batches
+  int64_t version = 0;         // bumped whenever `value` changes
+
+  int64_t per_expert() const { return rows * cols; }
+  int64_t size() const { return experts * rows * cols; }
+  // Name of the element block for checkpoints and the initialisation seed: "L3.experts.up.w" + "[e]"
+  // for experts; the original's label for every copy of a shared weight ("embed.embedding.w").
+  std::string entry_name(int64_t local_expert) const;
+
+  // FP8 copy of expert `e` (Block128x128 over [rows, cols]), or of its transpose [cols, rows].
+  const Fp8Matrix& fp8(int64_t e, bool transposed, bool pow2_scales) const;
+
+ private:
+  mutable std::mutex fp8_mutex_;
+  mutable int64_t fp8_version_ = -1;
+  mutable std::vector<std::unique_ptr<Fp8Matrix>> fp8_, fp8_t_;
+};
+
+// Elements of one chunk's dense (or routed-expert) parameters in one flat order, split into equal
+// shards over the ranks of its ZeRO group; this rank owns [lo, hi).
+struct ParamShard {
+  int32_t chunk = -1;
+  bool expert = false;
+  std::vector<Param*> params;    // sorted by name: the same order on every member
+  int64_t total = 0;             // elements
+  std::vector<int> group;        // ranks in group order; {this rank} when there is no collective
+  int member = 0;
+  int64_t shard = 0;             // ceil(total / group size)
+  int64_t lo = 0, hi = 0;
+  std::vector<float> master;     // [hi - lo] FP32
+  std::vector<float> m, v;       // [hi - lo] BF16-rounded moments
+  std::vector<float> reduced;    // [shard] the reduced gradient of this rank's range
+  // The ranges of `reduced` (offset, count) the gradient norm counts: all but the copies of shared
+  // weights, whose gradient equals the original's and is counted on the original's rank.
+  std::vector<std::pair<int64_t, int64_t>> norm_ranges() const;
+  // Copies flat elements [from, from + n) of the values (or gradients) into out.
+  void gather(bool grads, int64_t from, int64_t n, float* out) const;
+  // Writes flat elements [from, from + n) of the values from `in` (bumps versions).
+  void scatter_values(int64_t from, int64_t n, const float* in);
+};
+
+// Numbers of the initialisation (the classes are ir::InitClass): N(0, 1) tables, N(0, 1/in)
+// linears, output projections scaled by 1/sqrt(2·layers), norm weights 1, biases 0.
+struct InitConfig {
+  uint64_t seed = 1;
+  int64_t num_layers = 1;
+};
+
+class ParamStore {
+ public:
+  // The weights of `program`'s rank `rank`. `exact`: keep FP32 working values (no BF16 rounding).
+  ParamStore(const ir::StepProgram& program, int64_t rank, const InitConfig& init, bool exact);
+
+  std::vector<std::unique_ptr<Param>>& params() { return params_; }
+  const std::vector<std::unique_ptr<Param>>& params() const { return params_; }
+  Param& by_tensor(int32_t tensor) const;       // weight tensor -> param (throws if none)
+  Param& by_grad_tensor(int32_t tensor) const;  // gradient tensor -> param
+  Param* find(const std::string& name) const;
+  std::vector<ParamShard>& shards() { return shards_; }
+  const std::vector<ParamShard>& shards() const { return shards_; }
+  ParamShard& shard_of(int32_t chunk, bool expert);
+  void zero_grads();
+  int64_t total_elements() const;
+
+  // The FP32 initial values of a parameter (what every rank computes for the same name and experts).
+  static std::vector<float> initial_values(const Param& p, const InitConfig& init);
+
+ private:
+  std::vector<std::unique_ptr<Param>> params_;
+  std::unordered_map<int32_t, Param*> by_tensor_, by_grad_;
+  std::vector<ParamShard> shards_;
+};
+
+}  // namespace tandem::backend

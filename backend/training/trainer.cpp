@@ -1,0 +1,135 @@
+// Training loop, schedule, logging and checkpoints (see trainer.h).
+#include "backend/training/trainer.h"
+#include "trace/program_timeline.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "backend/runtime/cpu_device.h"
+
+namespace tandem::backend {
+
+Trainer::Trainer(const ir::StepProgram& program, const TrainOptions& options, const TokenFile& data, std::string data_source)
+    : program_(program), options_(options), data_(data), data_source_(std::move(data_source)) {
+  const auto& m = program.model();
+  if (int64_t(data.vocab_size) > m.vocab_size)
+    throw DataError(fmt::format("{}: vocabulary {} is larger than the model's vocab_size {} (tokens would fall outside the embedding)",
+                                data_source_, data.vocab_size, m.vocab_size));
+  sampler_ = std::make_unique<TokenSampler>(data, program.plan().seq_len, options.seed, data_source_);
+  BackendOptions bo = options.backend;
+  bo.seed = options.seed;
+  executor_ = std::make_unique<Executor>(program, bo, options.parts);
+  // The events the timeline is built from are the device's: CUDA events on a CUDA device.
+  trace::set_program_metadata(timeline_, program,
+                              executor_->rank(0).device->kind() == DeviceKind::Cuda ? trace::TraceSource::Cuda
+                                                                                    : trace::TraceSource::Cpu);
+  timeline_.metadata.extra["mode"] = "train";
+}
+
+void Trainer::prepare() {
+  if (options_.resume.empty()) return;
+  const std::string path = find_checkpoint(options_.resume);
+  const Checkpoint c = read_checkpoint(path);
+  if (c.seed != options_.seed)
+    throw CheckpointError(fmt::format("{}: written with --seed {}, this run has --seed {} (the data order and the checkpoint would disagree)",
+                                      path, c.seed, options_.seed));
+  try {
+    restore_checkpoint(*executor_, c);
+    sampler_->restore(c.sampler);
+  } catch (const DataError& e) {
+    throw CheckpointError(fmt::format("{}: {}", path, e.what()));
+  } catch (const CheckpointError& e) {
+    throw CheckpointError(fmt::format("{}: {}", path, e.what()));   // which checkpoint did not fit
+  }
+  start_step_ = c.step;
+  resumed_from_ = path;
+}
+
+double Trainer::lr_at(int64_t step) const {
+  const double lr = options_.lr, low = options_.lr * options_.min_lr_ratio;
+  if (options_.warmup > 0 && step <= options_.warmup) return lr * double(step) / double(options_.warmup);
+  const double span = double(std::max<int64_t>(1, options_.steps - options_.warmup));
+  const double p = std::min(1.0, double(step - options_.warmup) / span);
+  return low + 0.5 * (lr - low) * (1.0 + std::cos(M_PI * p));
+}
+
+std::vector<ReplicaBatch> Trainer::next_batches() {
+  const auto& plan = program_.plan();
+  std::vector<ReplicaBatch> out(size_t(plan.dp));
+  for (auto& replica : out) {
+    replica.resize(size_t(plan.micro_batches()));
+    for (auto& mb : replica)
+      for (int64_t s = 0; s < plan.micro_batch_seqs; ++s) {
+        const auto w = sampler_->next();
+        mb.insert(mb.end(), w.begin(), w.end());
+      }
+  }
+  return out;
+}
+
+Checkpoint Trainer::checkpoint(int64_t step) const {
+  Checkpoint c = capture_checkpoint(*executor_);
+  c.step = step;
+  c.sampler = sampler_->state();
+  c.info["data"] = data_source_;
+  c.info["lr"] = options_.lr;
+  return c;
+}
+
+std::vector<StepLog> Trainer::run(const std::function<void(const StepLog&)>& on_step) {
+  std::ofstream log;
+  if (!options_.log_path.empty()) {
+    log.open(options_.log_path, start_step_ > 0 ? std::ios::app : std::ios::trunc);
+    if (!log) throw DataError(fmt::format("{}: cannot open the log file for writing", options_.log_path));
+  }
+  std::vector<StepLog> out;
+  const double tokens_per_step = double(program_.plan().global_batch_tokens());
+  for (int64_t step = start_step_ + 1; step <= options_.steps; ++step) {
+    const auto batches = next_batches();
+    StepConfig cfg = options_.step;
+    cfg.step = step;
+    cfg.lr = lr_at(step);
+    cfg.inject_nan = step == options_.inject_nan_step;
+    const bool traced = step - start_step_ <= options_.trace_steps;
+    if (traced && timeline_.events.empty()) trace_origin_ = cpu_clock_ns();
+    const auto t0 = std::chrono::steady_clock::now();
+    StepLog s;
+    s.stats = executor_->run_step(batches, cfg, traced ? &timeline_ : nullptr, trace_origin_);
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    s.step = step;
+    s.lr = cfg.lr;
+    s.tokens_per_s = tokens_per_step / std::max(1e-9, s.seconds);
+    if (log) log << step_log_json(s) << "\n" << std::flush;
+    const bool save = !options_.checkpoint_dir.empty() &&
+                      ((options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0) || step == options_.steps);
+    if (save) write_checkpoint(options_.checkpoint_dir, checkpoint(step));
+    if (on_step) on_step(s);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string step_log_json(const StepLog& s) {
+  nlohmann::json j;
+  j["step"] = s.step;
+  j["loss"] = s.stats.loss;
+  j["mtp_loss"] = s.stats.mtp_loss;
+  j["balance_loss"] = s.stats.balance_loss;
+  j["lr"] = s.lr;
+  j["grad_norm"] = s.stats.grad_norm;
+  j["tokens"] = s.stats.tokens;
+  j["tokens_per_s"] = s.tokens_per_s;
+  j["seconds"] = s.seconds;
+  j["imbalance"] = s.stats.imbalance;
+  j["skipped"] = s.stats.skipped;
+  if (s.stats.skipped) j["skip_reason"] = s.stats.skip_reason;
+  auto finite = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  for (const char* k : {"loss", "mtp_loss", "balance_loss", "grad_norm"}) j[k] = finite(j[k].get<double>());
+  return j.dump();
+}
+
+}  // namespace tandem::backend
