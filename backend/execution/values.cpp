@@ -43,6 +43,14 @@ Fp8Matrix quantize(std::span<const float> x, int64_t rows, int64_t cols, kernels
   return m;
 }
 
+Value float_matrix(int64_t rows, int64_t cols) {
+  Value v;
+  v.rows = rows;
+  v.cols = cols;
+  v.data.resize(size_t(rows * cols));
+  return v;
+}
+
 std::vector<float> Value::to_float() const {
   if (!is_fp8()) return data;
   if (fp8.size() != 1) throw std::logic_error("Value::to_float: a segmented FP8 value has no single float view");

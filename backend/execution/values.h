@@ -46,6 +46,9 @@ struct Value {
 };
 using ValuePtr = std::shared_ptr<const Value>;
 
+// A float value [rows, cols] of zeros, for an op to fill.
+Value float_matrix(int64_t rows, int64_t cols);
+
 template <typename T>
 std::shared_ptr<const T> extra_as(const Value& v) {
   return std::static_pointer_cast<const T>(v.extra);

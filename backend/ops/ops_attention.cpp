@@ -75,16 +75,10 @@ void run_rope(const OpContext& c, OpKernels& k) {
     const ValuePtr latent = c.read(c.t.inputs.at(1));
     kernels::split_columns(q->data, rows, d.nope, d.rope, nope, pe);
     k.call(&KernelTable::rope_forward, pe, rt.positions, d.heads, d.rope, rt.cos, rt.sin, pe);
-    Value qr;
-    qr.rows = T;
-    qr.cols = d.heads * d.qk;
-    qr.data.resize(size_t(rows * d.qk));
+    Value qr = float_matrix(T, d.heads * d.qk);
     kernels::concat_columns(nope, pe, rows, d.nope, d.rope, qr.data);
     kernels::split_columns(latent->data, T, d.latent - d.rope, d.rope, latent_part, k_pe);
-    Value kr;
-    kr.rows = T;
-    kr.cols = d.rope;
-    kr.data.resize(size_t(T * d.rope));
+    Value kr = float_matrix(T, d.rope);
     k.call(&KernelTable::rope_forward, k_pe, rt.positions, 1, d.rope, rt.cos, rt.sin, kr.data);
     c.write(c.t.outputs.at(0), std::move(qr));
     c.write(c.t.outputs.at(1), std::move(kr));
@@ -94,17 +88,11 @@ void run_rope(const OpContext& c, OpKernels& k) {
   const ValuePtr dkr = c.read(c.t.inputs.at(1));
   kernels::split_columns(dqr->data, rows, d.nope, d.rope, nope, pe);
   k.call(&KernelTable::rope_backward, pe, rt.positions, d.heads, d.rope, rt.cos, rt.sin, pe);
-  Value dq;
-  dq.rows = T;
-  dq.cols = d.heads * d.qk;
-  dq.data.resize(size_t(rows * d.qk));
+  Value dq = float_matrix(T, d.heads * d.qk);
   kernels::concat_columns(nope, pe, rows, d.nope, d.rope, dq.data);
   k.call(&KernelTable::rope_backward, dkr->data, rt.positions, 1, d.rope, rt.cos, rt.sin, k_pe);
   std::fill(latent_part.begin(), latent_part.end(), 0.0f);   // the latent's norm part gets no gradient here
-  Value dlatent;
-  dlatent.rows = T;
-  dlatent.cols = d.latent;
-  dlatent.data.resize(size_t(T * d.latent));
+  Value dlatent = float_matrix(T, d.latent);
   kernels::concat_columns(latent_part, k_pe, T, d.latent - d.rope, d.rope, dlatent.data);
   c.write(c.t.outputs.at(0), std::move(dq));
   c.write(c.t.outputs.at(1), std::move(dlatent));

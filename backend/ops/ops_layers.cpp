@@ -109,10 +109,7 @@ void run_embedding(const OpContext& c, OpKernels& k) {
   const auto ids = token_ids(c, mtp ? 1 : 0);
   if (c.forward()) {
     const Param& table = c.weight(c.t.inputs.at(1));
-    Value h;
-    h.rows = int64_t(ids.size());
-    h.cols = table.cols;
-    h.data.resize(size_t(h.rows * h.cols));
+    Value h = float_matrix(int64_t(ids.size()), table.cols);
     k.call(&KernelTable::embedding_forward, ids, table.value, table.rows, table.cols, h.data);
     c.write(c.t.outputs.at(0), std::move(h));
     return;
@@ -127,10 +124,7 @@ void run_embedding(const OpContext& c, OpKernels& k) {
 void run_swiglu(const OpContext& c, OpKernels& k) {
   if (c.forward()) {
     const ValuePtr u = c.read(c.t.inputs.at(0));
-    Value a;
-    a.rows = u->rows;
-    a.cols = u->cols / 2;
-    a.data.resize(size_t(a.rows * a.cols));
+    Value a = float_matrix(u->rows, u->cols / 2);
     k.call(&KernelTable::swiglu_forward, u->data, a.rows, a.cols, a.data);
     c.write(c.t.outputs.at(0), std::move(a));
     return;

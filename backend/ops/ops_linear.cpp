@@ -82,10 +82,7 @@ void gemm_forward(const OpContext& c, OpKernels& k) {
   if (x->cols != kdim) throw std::logic_error(fmt::format("{}: input has {} columns, the weight {}", c.where(), x->cols, kdim));
   const auto seg = segments(c, w, m);
   if (seg.back() != m) throw std::logic_error(fmt::format("{}: expert segments of {} rows for {} rows", c.where(), seg.back(), m));
-  Value y;
-  y.rows = m;
-  y.cols = n;
-  y.data.resize(size_t(m * n));
+  Value y = float_matrix(m, n);
   if (x->is_fp8() && !c.exact()) {
     k.call(&KernelTable::fp8_gemm_nt, x->fp8[0], fp8_blocks(c, w, false), y.data, seg);
   } else {
@@ -108,10 +105,7 @@ void gemm_dgrad(const OpContext& c, OpKernels& k) {
   const Param& w = c.weight(c.t.inputs.at(1));
   const int64_t m = gy->rows, n = w.rows, kdim = w.cols;
   const auto seg = segments(c, w, m);
-  Value dx;
-  dx.rows = m;
-  dx.cols = kdim;
-  dx.data.resize(size_t(m * kdim));
+  Value dx = float_matrix(m, kdim);
   if (gy->is_fp8() && !c.exact()) {
     k.call(&KernelTable::fp8_gemm_nt, gy->fp8[0], fp8_blocks(c, w, true), dx.data, seg);
   } else {

@@ -190,10 +190,7 @@ void run_dispatch(const OpContext& c, OpKernels& k) {
   const auto recv = exchange(c, group, send, s->recv_counts, s->send_counts, row_bytes, 2);
   std::vector<float> rows(size_t(s->index.rows * h));
   for (int64_t r = 0; r < s->index.rows; ++r) get_row(wire, recv.data() + size_t(r) * row_bytes, h, rows.data() + r * h);
-  Value dx;
-  dx.rows = s->tokens;
-  dx.cols = h;
-  dx.data.resize(size_t(s->tokens * h));
+  Value dx = float_matrix(s->tokens, h);
   k.call(&KernelTable::permute_backward, rows, s->index, h, dx.data);
   c.record().bytes = double(send.size());
   c.write(c.t.outputs.at(0), std::move(dx));
@@ -214,10 +211,7 @@ void run_combine(const OpContext& c, OpKernels& k) {
     const auto recv = exchange(c, group, send, s->recv_counts, s->send_counts, row_bytes, 0);
     s->returned.resize(size_t(s->index.rows * h));
     for (int64_t r = 0; r < s->index.rows; ++r) get_row(wire, recv.data() + size_t(r) * row_bytes, h, s->returned.data() + r * h);
-    Value out;
-    out.rows = s->tokens;
-    out.cols = h;
-    out.data.resize(size_t(s->tokens * h));
+    Value out = float_matrix(s->tokens, h);
     k.call(&KernelTable::unpermute_forward, s->returned, s->weight, s->index, h, out.data);
     c.record().bytes = double(send.size());
     c.write(c.t.outputs.at(0), std::move(out));
@@ -230,14 +224,8 @@ void run_combine(const OpContext& c, OpKernels& k) {
   const auto& plan = c.rt.program.plan();
   const bool fp8 = plan.precision.fp8 && plan.precision.fp8_dispatch;
   const Wire wire = wire_of(c, fp8);
-  Value dw;
-  dw.rows = s->tokens;
-  dw.cols = s->top_k;
-  dw.data.resize(size_t(s->tokens * s->top_k));
-  Value rows;
-  rows.rows = s->index.rows;
-  rows.cols = h;
-  rows.data.resize(size_t(rows.rows * h));
+  Value dw = float_matrix(s->tokens, s->top_k);
+  Value rows = float_matrix(s->index.rows, h);
   k.call(&KernelTable::unpermute_backward, s->returned, s->weight, dy->data, s->index, h, rows.data, dw.data);
   if (wire == Wire::Fp8)
     rows.fp8.push_back(k.call(&KernelTable::quantize_fp8, rows.data, rows.rows, h, plan.precision.power_of_two_scales));
@@ -245,10 +233,7 @@ void run_combine(const OpContext& c, OpKernels& k) {
   std::vector<std::byte> send(size_t(rows.rows) * row_bytes);
   for (int64_t r = 0; r < rows.rows; ++r) put_row(wire, rows, r, send.data() + size_t(r) * row_bytes);
   const auto recv = exchange(c, group, send, s->send_counts, s->recv_counts, row_bytes, 1);
-  Value g;
-  g.rows = int64_t(recv.size() / row_bytes);
-  g.cols = h;
-  g.data.resize(size_t(g.rows * h));
+  Value g = float_matrix(int64_t(recv.size() / row_bytes), h);
   for (int64_t r = 0; r < g.rows; ++r) get_row(wire, recv.data() + size_t(r) * row_bytes, h, g.data.data() + r * h);
   c.record().bytes = double(send.size());
   c.write(c.t.outputs.at(1), std::move(dw));   // the routing weights' gradient, for the router's backward
