@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "app/command_registry.h"
+#include "io/input_error.h"
 #include "ir/scenario.h"
 
 namespace tandem::app {
@@ -40,6 +41,9 @@ int main(int argc, char** argv) {
     const int code = root.exit(e);
     return code == 0 ? 0 : app::kExitBadInput;
   } catch (const ir::ScenarioError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return app::kExitBadInput;
+  } catch (const io::InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return app::kExitBadInput;
   } catch (const app::CommandExit& e) {
