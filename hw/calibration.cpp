@@ -6,13 +6,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
-#include <stdexcept>
 
 #include <fmt/core.h>
+
+#include "io/json_document.h"
 
 namespace tandem::hw {
 
@@ -107,13 +105,9 @@ class PointReader {
       : j_(j), where_(std::move(where)), source_(source) {}
 
   [[noreturn]] void fail(const std::string& field, const std::string& expected, const std::string& found) const {
-    throw std::invalid_argument(source_ + ": " + where_ + (field.empty() ? "" : "." + field) + ": expected " + expected +
-                                ", found " + found);
+    throw io::InputError(source_, where_ + (field.empty() ? "" : "." + field), expected, found);
   }
-  static std::string show(const nlohmann::json& v) {
-    std::string s = v.dump();
-    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-  }
+  static std::string show(const nlohmann::json& v) { return io::json_excerpt(v); }
   const nlohmann::json* find(const std::string& name) {
     used_.insert(name);
     auto it = j_.find(name);
@@ -286,7 +280,7 @@ ir::OpPayload with_calibration_size(const ir::OpPayload& op, double x) { return 
 
 CalibrationTable CalibrationTable::parse(const nlohmann::json& doc, const std::string& source) {
   auto fail = [&](const std::string& path, const std::string& expected, const std::string& found) {
-    throw std::invalid_argument(source + ": " + path + ": expected " + expected + ", found " + found);
+    throw io::InputError(source, path, expected, found);
   };
   if (!doc.is_object()) fail("(top level)", "an object", PointReader::show(doc));
   for (auto it = doc.begin(); it != doc.end(); ++it)
@@ -330,30 +324,12 @@ CalibrationTable CalibrationTable::parse(const nlohmann::json& doc, const std::s
 }
 
 CalibrationTable CalibrationTable::parse_text(const std::string& text, const std::string& source) {
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::invalid_argument(source + ": expected a JSON calibration table, found invalid JSON (" +
-                                std::string(e.what()) + ")");
-  }
-  return parse(doc, source);
+  return parse(io::parse_json_document(text, source, "a calibration table"), source);
 }
 
 CalibrationTable CalibrationTable::load(const std::string& path) {
-  constexpr size_t kMaxBytes = size_t(64) << 20;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw std::invalid_argument(path + ": expected a calibration table (a JSON file), found a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument(path + ": cannot open the calibration table");
-  // Read no more than one chunk past the limit, so that an endless file (a device, a pipe) ends too.
-  std::string text;
-  char chunk[1 << 16];
-  while (text.size() <= kMaxBytes && in.read(chunk, sizeof chunk).gcount() > 0) text.append(chunk, size_t(in.gcount()));
-  if (text.size() > kMaxBytes)
-    throw std::invalid_argument(path + ": expected a calibration table under 64 MiB, found a larger file");
-  return parse_text(text, path);
+  constexpr uint64_t kMaxBytes = uint64_t(64) << 20;
+  return parse(io::read_json_document(path, kMaxBytes, "a calibration table (JSON)"), path);
 }
 
 size_t CalibrationTable::points() const {

@@ -36,7 +36,8 @@ class CalibrationTable {
   };
 
   CalibrationTable() = default;
-  // Throws std::invalid_argument: "<source>: <json path>: expected ..., found ...".
+  // Throw io::InputError: "<source>: at <json path>: expected ..., found ..."; files are read within
+  // 64 MiB through io's bounded JSON reader.
   static CalibrationTable parse(const nlohmann::json& doc, const std::string& source);
   static CalibrationTable parse_text(const std::string& text, const std::string& source);
   static CalibrationTable load(const std::string& path);

@@ -6,27 +6,14 @@
 
 #include <fmt/format.h>
 
+#include "io/json_document.h"
 #include "ir/scenario.h"
 
 namespace tandem::ir {
 
 using nlohmann::json;
 
-std::string describe_json(const json& v) {
-  std::string text = v.dump();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "the boolean " + text;
-    case json::value_t::string: return "the string " + text;
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "the integer " + text;
-    case json::value_t::number_float: return "the number " + text;
-    case json::value_t::object: return "an object " + text;
-    case json::value_t::array: return "an array " + text;
-    default: return text;
-  }
-}
+std::string describe_json(const json& v) { return io::describe_json_value(v); }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);

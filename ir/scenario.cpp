@@ -2,12 +2,12 @@
 // object, optionally {"base": preset, ...}), --set overrides, typed parsing and whole-plan validation.
 #include "ir/scenario.h"
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
+#include "io/json_document.h"
 #include "ir/json_fields.h"
 
 namespace tandem::ir {
@@ -17,10 +17,6 @@ const std::map<std::string, std::string>& embedded_presets();
 }
 
 using nlohmann::json;
-
-ScenarioError::ScenarioError(std::string file, std::string path, std::string expected, std::string found)
-    : std::runtime_error(fmt::format("{}: at {}: expected {}, found {}", file, path, expected, found)),
-      file_(std::move(file)), path_(std::move(path)), expected_(std::move(expected)), found_(std::move(found)) {}
 
 std::vector<std::string> preset_names() {
   std::vector<std::string> out;
@@ -37,33 +33,11 @@ const std::string* find_preset(const std::string& key) {
 namespace {
 
 json parse_json_text(const std::string& text, const std::string& file) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    const bool truncated = e.byte >= text.size();
-    throw ScenarioError(file, fmt::format("byte {}", e.byte), "a complete JSON document",
-                        truncated ? "the end of the file (truncated?)" : std::string("invalid JSON: ") + e.what());
-  } catch (const json::out_of_range&) {
-    // A number literal beyond a double (nlohmann names no position for it).
-    throw ScenarioError(file, "(file)", "numbers within the range of a double (about ±1.8e308)",
-                        "a number literal too large to represent");
-  }
+  return io::parse_json_document(text, file, "a scenario");
 }
 
 json read_json_file(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw ScenarioError(path, "(file)", "an existing file", "no such file");
-  if (std::filesystem::is_directory(path, ec)) throw ScenarioError(path, "(file)", "a JSON file", "a directory");
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw ScenarioError(path, "(file)", "a readable file", ec.message());
-  if (size > kMaxScenarioFileBytes)
-    throw ScenarioError(path, "(file)", fmt::format("a scenario of at most {} bytes", kMaxScenarioFileBytes),
-                        fmt::format("a file of {} bytes", size));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ScenarioError(path, "(file)", "a readable file", "a file that cannot be opened");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_json_text(ss.str(), path);
+  return io::read_json_document(path, kMaxScenarioFileBytes, "a scenario JSON file");
 }
 
 // Replaces a preset name (or {"base": name, ...}) by the preset's object with the inline keys on top.
@@ -97,21 +71,24 @@ json resolve_part(const json& part, const std::string& kind, const std::string& 
   return merged;
 }
 
-std::string path_of_override(const std::string& text) { return text.substr(0, text.find('=')); }
+
+// The most dotted parts of a --set path: real fields are at most three deep (plan.routing.kind).
+constexpr size_t kMaxOverrideParts = 16;
 
 void apply_override(json& doc, const std::string& text, const std::string& file) {
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0)
     throw ScenarioError(file, "--set " + text, "path=value (e.g. plan.pp=8)", "\"" + text + "\"");
   const std::string path = text.substr(0, eq), value_text = text.substr(eq + 1);
+  const auto parts = size_t(std::count(path.begin(), path.end(), '.')) + 1;
+  if (parts > kMaxOverrideParts)
+    throw ScenarioError(file, "--set " + path, fmt::format("a path of at most {} dotted parts", kMaxOverrideParts),
+                        fmt::format("{} parts", parts));
   json value;
   try {
-    value = json::parse(value_text);
-  } catch (const json::parse_error&) {
-    value = value_text;  // a bare word: a string
-  } catch (const json::out_of_range&) {
-    throw ScenarioError(file, path_of_override(text), "a number within the range of a double (about ±1.8e308)",
-                        value_text.size() > 40 ? value_text.substr(0, 40) + "..." : value_text);
+    value = io::parse_json_document(value_text, "--set " + path, "a value");
+  } catch (const io::JsonSyntaxError&) {
+    value = value_text;  // not JSON (a bare word): a string. Too deep, a duplicate key or 1e999 stay refused.
   }
   json* node = &doc;
   size_t start = 0;

@@ -2,29 +2,25 @@
 // inline objects, with `--set path=value` overrides. Every bad field raises ScenarioError naming the
 // file, the JSON path, what was expected and what was found.
 #pragma once
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "io/input_error.h"
 #include "ir/cluster_config.h"
 #include "ir/model_config.h"
 #include "ir/parallel_plan.h"
 
 namespace tandem::ir {
 
-class ScenarioError : public std::runtime_error {
+// A bad scenario: the file (or preset, or option), the JSON path, what was expected and what was
+// found. One kind of io::InputError, so every command answers it with exit code 2.
+class ScenarioError : public io::InputError {
  public:
-  ScenarioError(std::string file, std::string path, std::string expected, std::string found);
-  const std::string& file() const { return file_; }
-  const std::string& path() const { return path_; }
-  const std::string& expected() const { return expected_; }
-  const std::string& found() const { return found_; }
-
- private:
-  std::string file_, path_, expected_, found_;
+  using io::InputError::InputError;
+  const std::string& file() const { return where(); }
 };
 
 struct Scenario {
@@ -36,7 +32,7 @@ struct Scenario {
   nlohmann::json resolved;   // the scenario with presets expanded and overrides applied
 };
 
-// Largest scenario or trace-free JSON file read (bigger files are refused before parsing).
+// Largest scenario file read (bigger files are refused before parsing).
 inline constexpr size_t kMaxScenarioFileBytes = 16u << 20;
 
 // `path_or_preset`: a file path, or the name of an embedded scenario ("deepseek-v3-pretrain").

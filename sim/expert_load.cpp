@@ -2,31 +2,27 @@
 #include "sim/expert_load.h"
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <stdexcept>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "io/input_file.h"
+#include "io/json_document.h"
 
 namespace tandem::sim {
 
 std::vector<double> parse_expert_load(const std::string& text, const std::string& source, int64_t experts) {
   auto fail = [&](const std::string& where, const std::string& expected, const std::string& found) {
-    throw std::invalid_argument(fmt::format("{}: {}: expected {}, found {}", source, where, expected, found));
+    throw io::InputError(source, where, expected, found);
   };
   std::vector<double> loads;
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '[') {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      fail("(file)", "a JSON array of numbers", fmt::format("invalid JSON ({})", e.what()));
-    }
+    const nlohmann::json j = io::parse_json_document(text, source, "a JSON array of loads");
+    if (!j.is_array()) fail("(top level)", "a JSON array of numbers", io::describe_json_value(j));
     for (size_t i = 0; i < j.size(); ++i) {
-      if (!j[i].is_number()) fail(fmt::format("[{}]", i), "a number", j[i].dump());
+      if (!j[i].is_number()) fail(fmt::format("[{}]", i), "a number", io::json_excerpt(j[i]));
       loads.push_back(j[i].get<double>());
     }
   } else {
@@ -65,19 +61,8 @@ std::vector<double> parse_expert_load(const std::string& text, const std::string
 }
 
 std::vector<double> load_expert_load(const std::string& path, int64_t experts) {
-  constexpr size_t kMaxBytes = size_t(16) << 20;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw std::invalid_argument(path + ": (file): expected an expert load file, found a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument(path + ": cannot open the expert load file");
-  // Read no more than one chunk past the limit, so that an endless file (a device, a pipe) ends too.
-  std::string text;
-  char chunk[1 << 16];
-  while (text.size() <= kMaxBytes && in.read(chunk, sizeof chunk).gcount() > 0) text.append(chunk, size_t(in.gcount()));
-  if (text.size() > kMaxBytes)
-    throw std::invalid_argument(path + ": expected an expert load file under 16 MiB, found a larger file");
-  return parse_expert_load(text, path, experts);
+  constexpr uint64_t kMaxBytes = uint64_t(16) << 20;
+  return parse_expert_load(io::read_input_file(path, kMaxBytes, "an expert load file"), path, experts);
 }
 
 }  // namespace tandem::sim

@@ -6,7 +6,8 @@
 
 namespace tandem::sim {
 
-// Throws std::invalid_argument naming the source, the position, what was expected and found.
+// Throws io::InputError naming the source, the position, what was expected and found; files are read
+// within 16 MiB, JSON through io's bounded reader.
 std::vector<double> parse_expert_load(const std::string& text, const std::string& source, int64_t experts);
 std::vector<double> load_expert_load(const std::string& path, int64_t experts);
 

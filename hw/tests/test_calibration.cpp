@@ -6,6 +6,7 @@
 
 #include "hw/calibration.h"
 #include "hw/cost_model.h"
+#include "io/input_error.h"
 
 using namespace tandem;
 
@@ -30,7 +31,7 @@ ir::Gemm gemm(int64_t m) {
 std::string error_of(const std::string& text) {
   try {
     hw::CalibrationTable::parse_text(text, "cal.json");
-  } catch (const std::invalid_argument& e) {
+  } catch (const tandem::io::InputError& e) {
     return e.what();
   }
   return "";
@@ -85,7 +86,8 @@ TEST_CASE("calibrated times override the model and outside they scale it by the 
 }
 
 TEST_CASE("calibration parser rejects bad input with path, expectation and finding", "[hw][calibration][errors]") {
-  CHECK(error_of("{\"format\": ").find("invalid JSON") != std::string::npos);
+  CHECK(error_of("{\"format\": ").find("truncated") != std::string::npos);
+  CHECK(error_of("{\"format\": tandem}").find("invalid JSON") != std::string::npos);
   CHECK(error_of("[1, 2]").find("(top level): expected an object") != std::string::npos);
   CHECK(error_of(R"({"format": "other", "version": 1, "points": []})").find("format: expected \"tandem-calibration\"") !=
         std::string::npos);
@@ -124,10 +126,27 @@ TEST_CASE("missing calibration file is reported with its path", "[hw][calibratio
   try {
     hw::CalibrationTable::load("/nonexistent/cal.json");
     FAIL("expected an exception");
-  } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find("/nonexistent/cal.json: cannot open") != std::string::npos);
+  } catch (const tandem::io::InputError& e) {
+    CHECK(std::string(e.what()).find("/nonexistent/cal.json: at (file): expected a calibration table (JSON), found no such file") !=
+          std::string::npos);
   }
-  // A directory, and an endless input: read up to the limit, not until memory runs out.
+  // A directory, and an endless input: refused before a byte is read.
   CHECK_THROWS_WITH(hw::CalibrationTable::load(std::filesystem::temp_directory_path().string()), Catch::Contains("found a directory"));
-  CHECK_THROWS_WITH(hw::CalibrationTable::load("/dev/zero"), Catch::Contains("under 64 MiB"));
+  CHECK_THROWS_WITH(hw::CalibrationTable::load("/dev/zero"), Catch::Contains("found a character device"));
+}
+
+TEST_CASE("hostile calibration tables: deep nesting, duplicate keys, numbers beyond a double", "[hw][calibration][errors]") {
+  const std::string head = R"({"format": "tandem-calibration", "version": 1, "points": )";
+  const std::string deep = error_of(head + std::string(100000, '[') + std::string(100000, ']') + "}");
+  CHECK_THAT(deep, Catch::Contains("cal.json: at points[0][0]") && Catch::Contains("nested at most 128 levels deep"));
+  CHECK(deep.size() < 400);
+  CHECK_THAT(point_error(R"({"op": "norm", "rows": 8, "cols": 8, "time_us": 1, "time_us": 2})"),
+             Catch::Contains("at points[0].time_us (line 1 col 110)") && Catch::Contains("(first at line 1 col 96)"));
+  // 1e999 once escaped as a library exception (exit code 1): now a refusal that names the path.
+  CHECK_THAT(point_error(R"({"op": "norm", "rows": 8, "cols": 8, "time_us": 1e999})"),
+             Catch::Contains("cal.json: at points[0].time_us") && Catch::Contains("range of a double") &&
+                 Catch::Contains("found the number 1e999"));
+  const std::string long_op = point_error(R"({"op": ")" + std::string(100000, 'x') + R"(", "time_us": 1})");
+  CHECK_THAT(long_op, Catch::Contains("points[0].op"));
+  CHECK(long_op.size() < 600);
 }

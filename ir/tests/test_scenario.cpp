@@ -117,9 +117,13 @@ TEST_CASE("bad fields name the file, the path, what was expected and what was fo
     CHECK_THAT(e.found(), Catch::Contains("= 137438953472 micro-batches"));
   }
   SECTION("a number beyond a double in --set") {
-    const auto e = error_of(base_doc(), {"plan.pp=" + std::string(400, '9')});
-    CHECK(e.path() == "plan.pp");
-    CHECK_THAT(e.expected(), Catch::Contains("range of a double"));
+    try {
+      parse_scenario(base_doc(), "test.json", {"plan.pp=" + std::string(400, '9')});
+      FAIL("expected an InputError");
+    } catch (const tandem::io::InputError& e) {   // the option is where the bad value is
+      CHECK(e.where() == "--set plan.pp");
+      CHECK_THAT(e.expected(), Catch::Contains("range of a double"));
+    }
   }
   SECTION("unknown preset with a suggestion") {
     json d = base_doc();
@@ -214,10 +218,10 @@ TEST_CASE("bad files: missing, truncated, not JSON, too large, a directory", "[i
   auto load_error = [](const std::string& path) {
     try {
       load_scenario(path);
-    } catch (const ScenarioError& e) {
+    } catch (const tandem::io::InputError& e) {   // ScenarioError, or the file reader's refusal
       return std::string(e.what());
     }
-    FAIL("expected a ScenarioError");
+    FAIL("expected an InputError");
     return std::string();
   };
   CHECK_THAT(load_error("/nonexistent/scenario.json"), Catch::Contains("no such file"));
@@ -226,7 +230,7 @@ TEST_CASE("bad files: missing, truncated, not JSON, too large, a directory", "[i
   CHECK_THAT(load_error("models/tiny"), Catch::Contains("found a model preset, a part of a scenario (use it as {\"model\": \"tiny\", ...})"));
   CHECK_THAT(load_error(write_temp("truncated.json", R"({"model": "tiny", "plan": {"pp": )")), Catch::Contains("truncated"));
   CHECK_THAT(load_error(write_temp("garbage.json", "model = tiny\n")), Catch::Contains("invalid JSON"));
-  CHECK_THAT(load_error(write_temp("empty.json", "")), Catch::Contains("expected a complete JSON document"));
+  CHECK_THAT(load_error(write_temp("empty.json", "")), Catch::Contains("found an empty document"));
   CHECK_THAT(load_error(std::filesystem::temp_directory_path().string()), Catch::Contains("a directory"));
   // A number literal beyond a double: a bad file (exit code 2), not a parser exception.
   CHECK_THAT(load_error(write_temp("bignum.json", R"({"model": "tiny", "plan": {"pp": 1)" + std::string(400, '0') + "}}")),
@@ -235,6 +239,43 @@ TEST_CASE("bad files: missing, truncated, not JSON, too large, a directory", "[i
   const auto big = std::filesystem::temp_directory_path() / "tandem_test_huge.json";
   { std::ofstream(big) << "{"; }
   std::filesystem::resize_file(big, uintmax_t(3) << 30);
-  CHECK_THAT(load_error(big.string()), Catch::Contains("a file of 3221225472 bytes"));
+  CHECK_THAT(load_error(big.string()), Catch::Contains("found 3221225472 bytes"));
   std::filesystem::remove(big);
+}
+
+TEST_CASE("hostile JSON: deep nesting, duplicate keys and long values, in files and in --set", "[ir][scenario][errors]") {
+  auto refusal = [](const std::string& path, const std::vector<std::string>& overrides = {}) {
+    try {
+      load_scenario(path, overrides);
+    } catch (const tandem::io::InputError& e) {
+      return std::string(e.what());
+    }
+    FAIL("expected an InputError");
+    return std::string();
+  };
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  // 100,000 nested arrays (200 KB) once overflowed the stack: now one short line.
+  const std::string in_file = refusal(write_temp("deep.json", "{\"model\": \"tiny\", \"cluster\": " + deep + "}"));
+  CHECK_THAT(in_file, Catch::Contains("deep.json: at cluster[0][0]") && Catch::Contains("nested at most 128 levels deep"));
+  CHECK(in_file.size() < 400);
+  const std::string in_set = refusal("tiny", {"plan.layers_per_stage=" + deep});
+  CHECK_THAT(in_set, Catch::StartsWith("--set plan.layers_per_stage: at [0][0]") && Catch::Contains("nested at most 128"));
+  CHECK(in_set.size() < 400);
+  // A path of 100,000 parts is refused before it is built.
+  std::string long_path = "plan";
+  for (int i = 0; i < 100000; ++i) long_path += ".a";
+  CHECK_THAT(refusal("tiny", {long_path + "=1"}), Catch::Contains("a path of at most 16 dotted parts"));
+  // Duplicate keys: the last one used to win silently.
+  const std::string twice = refusal(write_temp("twice.json", "{\"model\": \"tiny\", \"cluster\": \"h800\",\n"
+                                                             " \"plan\": {\"pp\": 2,\n   \"pp\": 4}}"));
+  CHECK_THAT(twice, Catch::Contains("twice.json: at plan.pp (line 3 col 4)") &&
+                        Catch::Contains("the key \"pp\" a second time (first at line 2 col 11)"));
+  CHECK_THAT(refusal("tiny", {R"(plan.routing={"kind": "zipf", "kind": "balanced"})"}),
+             Catch::Contains("--set plan.routing: at kind") && Catch::Contains("a second time"));
+  // A long value is cut in the message; a --set value that is not JSON is still a string.
+  const std::string long_value = refusal("tiny", {"plan.schedule=" + std::string(100000, 'x')});
+  CHECK_THAT(long_value, Catch::Contains("plan.schedule") && Catch::Contains("..."));
+  CHECK(long_value.size() < 600);
+  CHECK(load_scenario("tiny", {"plan.schedule=1f1b"}).plan.schedule == ScheduleKind::OneFOneB);
+  CHECK_THAT(refusal("tiny", {"plan.pp=1e999"}), Catch::Contains("range of a double"));
 }

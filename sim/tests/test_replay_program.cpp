@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "io/input_error.h"
 #include "ir/scenario.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
@@ -166,13 +167,21 @@ TEST_CASE("expert load files parse and bad ones are refused", "[sim][routing][er
   CHECK(sim::parse_expert_load("# loads\n1 2\n3,4 # end\n", "l.txt", 4) == std::vector<double>{1, 2, 3, 4});
   CHECK_THROWS_WITH(sim::parse_expert_load("[1, 2]", "l.json", 4), Catch::Contains("expected 4 loads") &&
                                                                         Catch::Contains("found 2 loads"));
-  CHECK_THROWS_WITH(sim::parse_expert_load("[1, \"a\", 2, 3]", "l.json", 4), Catch::Contains("l.json: [1]"));
-  CHECK_THROWS_WITH(sim::parse_expert_load("[1, 2", "l.json", 2), Catch::Contains("invalid JSON"));
+  CHECK_THROWS_WITH(sim::parse_expert_load("[1, \"a\", 2, 3]", "l.json", 4), Catch::Contains("l.json: at [1]: expected a number"));
+  CHECK_THROWS_WITH(sim::parse_expert_load("[1, 2", "l.json", 2), Catch::Contains("truncated"));
+  CHECK_THROWS_WITH(sim::parse_expert_load("[1, x]", "l.json", 2), Catch::Contains("invalid JSON"));
   CHECK_THROWS_WITH(sim::parse_expert_load("1 x 2", "l.txt", 3), Catch::Contains("line 1") && Catch::Contains("'x'"));
   CHECK_THROWS_WITH(sim::parse_expert_load("1 -2", "l.txt", 2), Catch::Contains("non-negative"));
   CHECK_THROWS_WITH(sim::parse_expert_load("0 0", "l.txt", 2), Catch::Contains("positive sum"));
-  CHECK_THROWS_WITH(sim::load_expert_load("/nonexistent/loads", 2), Catch::Contains("cannot open"));
-  // A directory, and an endless input (read up to the limit, not until memory runs out).
+  CHECK_THROWS_WITH(sim::load_expert_load("/nonexistent/loads", 2), Catch::Contains("found no such file"));
+  // A directory, and an endless input: refused before a byte is read.
   CHECK_THROWS_WITH(sim::load_expert_load(std::filesystem::temp_directory_path().string(), 2), Catch::Contains("found a directory"));
-  CHECK_THROWS_WITH(sim::load_expert_load("/dev/zero", 2), Catch::Contains("under 16 MiB"));
+  CHECK_THROWS_WITH(sim::load_expert_load("/dev/zero", 2), Catch::Contains("found a character device"));
+  // Hostile JSON: 100,000 nested arrays (once a stack overflow), a long value, a nested value.
+  CHECK_THROWS_AS(sim::parse_expert_load(std::string(100000, '[') + std::string(100000, ']'), "l.json", 2), tandem::io::InputError);
+  CHECK_THROWS_WITH(sim::parse_expert_load(std::string(100000, '[') + std::string(100000, ']'), "l.json", 2),
+                    Catch::Contains("l.json: at [0][0]") && Catch::Contains("nested at most 128 levels"));
+  CHECK_THROWS_WITH(sim::parse_expert_load("[1, [[[[2]]]], 3]", "l.json", 3), Catch::Contains("l.json: at [1]: expected a number, found [[[[2]]]]"));
+  CHECK_THROWS_WITH(sim::parse_expert_load("[1, \"" + std::string(100000, 'x') + "\"]", "l.json", 2), Catch::Contains("..."));
+  CHECK_THROWS_WITH(sim::parse_expert_load("[1, 1e999]", "l.json", 2), Catch::Contains("range of a double"));
 }
