@@ -1,23 +1,28 @@
-// The --trace-ranks list of `tandem simulate` (see cmd_simulate_trace.h).
-#ifdef TANDEM_SIM
-#include "app/cmd_simulate_trace.h"
+// Parsing a list of ranks given to an option (see rank_list.h).
+#include "app/rank_list.h"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 namespace tandem::app {
+namespace {
+constexpr int64_t kMaxUnboundedRange = 1 << 20;
+}  // namespace
 
-std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks) {
+std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks, const std::string& option) {
+  const bool bounded = num_ranks > 0;
   std::vector<int64_t> out;
-  if (text == "all") {
+  if (text == "all" && bounded) {
     for (int64_t r = 0; r < num_ranks; ++r) out.push_back(r);
     return out;
   }
+  const int64_t limit = bounded ? num_ranks : int64_t(std::numeric_limits<int32_t>::max()) + 1;
   auto bad = [&](const std::string& found) {
-    throw std::invalid_argument(fmt::format("--trace-ranks '{}': expected 'all' or ranks and ranges like 0,128-135 "
-                                            "within 0..{}, found {}", text, num_ranks - 1, found));
+    throw std::invalid_argument(fmt::format("{} '{}': expected {}ranks and ranges like 0,128-135 within 0..{}, found {}",
+                                            option, text, bounded ? "'all' or " : "", limit - 1, found));
   };
   auto number = [&](const std::string& s) {
     if (s.empty()) bad("an empty item");
@@ -25,7 +30,7 @@ std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks)
     // More digits than any rank count has: out of range (and beyond what stoll reads).
     if (s.size() > 12) bad(fmt::format("rank {}", s));
     const int64_t v = std::stoll(s);
-    if (v >= num_ranks) bad(fmt::format("rank {}", v));
+    if (v >= limit) bad(fmt::format("rank {}", v));
     return v;
   };
   size_t pos = 0;
@@ -39,6 +44,8 @@ std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks)
     } else {
       const int64_t a = number(item.substr(0, dash)), b = number(item.substr(dash + 1));
       if (b < a) bad(fmt::format("the empty range '{}'", item));
+      // Each rank of a range is listed: without a rank count, a range is bounded by kMaxUnboundedRange.
+      if (!bounded && b - a >= kMaxUnboundedRange) bad(fmt::format("the range '{}' of {} ranks", item, b - a + 1));
       for (int64_t r = a; r <= b; ++r) out.push_back(r);
     }
     if (comma == std::string::npos) break;
@@ -50,4 +57,3 @@ std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks)
 }
 
 }  // namespace tandem::app
-#endif  // TANDEM_SIM
