@@ -12,6 +12,8 @@
 #include <backends/imgui_impl_glfw.h>
 #include <backends/imgui_impl_opengl3.h>
 
+#include "io/input_error.h"
+#include "trace/compare.h"
 #include "viewer/app.h"
 #include "viewer/headless.h"
 
@@ -110,7 +112,9 @@ int main(int argc, char** argv) {
   cli.add_option("--width", width, "window or screenshot width in pixels")->check(CLI::Range(64, 16384));
   cli.add_option("--height", height, "window or screenshot height in pixels")->check(CLI::Range(64, 16384));
   cli.add_option("--range", range_text, "visible time t0:t1 from the step start, in µs (or with ns/us/ms/s)");
-  cli.add_flag("--summary", summary, "print each trace's summary (step, bubbles, exposed communication)");
+  cli.add_flag("--summary", summary,
+               "print each trace's summary (step, bubbles, exposed communication) and, for two, the difference table "
+               "of tandem compare");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -145,8 +149,22 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
-  if (summary)
+  if (summary) {
+    // Two traces: the difference table of `tandem compare` (A predicted, B measured), computed before
+    // anything is printed.
+    std::string difference;
+    if (traces.size() == 2) {
+      try {
+        difference = fmt::format(
+            "\n{}", trace::to_table(trace::compare_timelines(traces[0].tl, traces[0].path, traces[1].tl, traces[1].path)));
+      } catch (const io::InputError& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return 2;
+      }
+    }
     for (const auto& t : traces) print_summary(t);
+    fmt::print("{}", difference);
+  }
   viewer::ViewerApp app(viewer::make_view_model(std::move(traces)));
   if (!range_text.empty()) app.set_range(range);
   if (screenshot.empty()) return summary ? 0 : run_window(app, width, height);

@@ -208,3 +208,12 @@ TEST_CASE("tandem-view reports bad traces and options clearly", "[viewer][cli][b
   CHECK_THAT(r.output, Catch::Contains("bubble 23.4%") && Catch::Contains("exposed communication 0.0% (0.000 ms per rank"));
   std::remove(bad.c_str());
 }
+
+TEST_CASE("tandem-view A B --summary prints the difference table of tandem compare", "[viewer][cli][compare]") {
+  // The golden trace against itself: every op lined up by identity, every error 0.
+  const auto r = run_view("'" + kGolden + "' '" + kGolden + "' --summary");
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("identity (rank, step, id): 22 ops matched, 0 only predicted, 0 only measured"));
+  CHECK_THAT(r.output, Catch::Contains("step time") && Catch::Contains("(measured / predicted 1x)"));
+  CHECK_THAT(r.output, !Catch::Contains("n/a"));
+}
