@@ -39,6 +39,16 @@ void ViewerApp::rebuild_layout() { layout_ = build_layout(model_, layout_opt_); 
 
 void ViewerApp::set_range(ViewRange r) { range_ = r; }
 
+bool ViewerApp::own_time_axes() const {
+  return std::any_of(model_.traces.begin(), model_.traces.end(), [](const LoadedTrace& t) { return t.time_scale != 1.0; });
+}
+
+void ViewerApp::set_own_time_axes(bool own) {
+  viewer::set_own_time_axes(model_, own);
+  const double end = std::max(1.0, model_.end_ns());
+  range_ = {-end * 0.01, end * 1.01};
+}
+
 void ViewerApp::clamp_view() {
   range_ = clamp_range(range_, 0.0, std::max(1.0, model_.end_ns()));
   const float view_h = params_.canvas_y1 - params_.canvas_y0;
@@ -87,7 +97,7 @@ void ViewerApp::find_next_match() {
     for (size_t i = 0; i < t.tl.events.size(); ++i) {
       const auto& e = t.tl.events[i];
       if (!search_.name_match[ti][e.name]) continue;
-      const double rel = double(e.start_ns - t.origin_ns);
+      const double rel = double(e.start_ns - t.origin_ns) * t.time_scale;
       if (rel > centre + 1 && rel < best_t) best_t = rel, best = {int(ti), int64_t(i)};
       if (rel < first_t) first_t = rel, first = {int(ti), int64_t(i)};
     }
@@ -96,8 +106,8 @@ void ViewerApp::find_next_match() {
   if (best.trace < 0) return;
   const auto& t = model_.traces[size_t(best.trace)];
   const auto& e = t.tl.events[size_t(best.event)];
-  const double span = std::max(range_.span(), double(e.dur_ns) * 4);
-  const double mid = best_t + double(e.dur_ns) / 2;
+  const double span = std::max(range_.span(), double(e.dur_ns) * t.time_scale * 4);
+  const double mid = best_t + double(e.dur_ns) * t.time_scale / 2;
   range_ = {mid - span / 2, mid + span / 2};
   select(best);
   // Scroll its row into view.
@@ -141,6 +151,11 @@ void ViewerApp::draw_toolbar(float width) {
   if (ImGui::Button("Reset")) {
     const double end = std::max(1.0, model_.end_ns());
     range_ = {-end * 0.01, end * 1.01};
+  }
+  if (model_.traces.size() == 2) {
+    ImGui::SameLine();
+    bool own = own_time_axes();
+    if (ImGui::Checkbox("own time axes", &own)) set_own_time_axes(own);
   }
   ImGui::SameLine();
   ImGui::TextDisabled("%s .. %s  (%s)", format_duration(range_.t0_ns).c_str(), format_duration(range_.t1_ns).c_str(),

@@ -27,6 +27,10 @@ class ViewerApp {
   // Sets the view to [t0, t1] (ns relative to the step start) and keeps it.
   void set_range(ViewRange r);
   ViewRange range() const { return range_; }
+  // Compare mode: each trace on its own time axis (stretched to the first trace's step) or one axis
+  // for both; the view resets to the whole step.
+  void set_own_time_axes(bool own);
+  bool own_time_axes() const;
   // Builds one frame of the whole UI; call between ImGui::NewFrame() and ImGui::Render().
   void draw(float width, float height);
 

@@ -20,12 +20,12 @@ struct Ctx {
   FrameGeometry& g;
   double scale = 1;                  // px per ns
 
-  double px(int64_t t_abs, int64_t origin) const {
-    return p.canvas_x0 + (static_cast<double>(t_abs - origin) - p.range.t0_ns) * scale;
+  double px(int64_t t_abs, const TraceAxis& axis) const {
+    return p.canvas_x0 + (static_cast<double>(t_abs - axis.origin_ns) * axis.time_scale - p.range.t0_ns) * scale;
   }
-  // Absolute ns at pixel x of a trace with `origin`.
-  double t_abs(double x, int64_t origin) const {
-    return static_cast<double>(origin) + p.range.t0_ns + (x - p.canvas_x0) / scale;
+  // Absolute ns at pixel x of a trace on `axis`.
+  double t_abs(double x, const TraceAxis& axis) const {
+    return static_cast<double>(axis.origin_ns) + (p.range.t0_ns + (x - p.canvas_x0) / scale) / axis.time_scale;
   }
   float y_screen(float y_layout) const { return p.canvas_y0 + (y_layout - p.scroll_y); }
 
@@ -49,7 +49,7 @@ void emit_lane(Ctx& c, int ti, const trace::Lane& lane, float y0, float y1) {
   const LoadedTrace& t = c.m.traces[size_t(ti)];
   const auto& evs = t.tl.events;
   const auto& classes = t.idx.op_classes;
-  const int64_t origin = t.origin_ns;
+  const TraceAxis origin = t.axis();
   const FrameParams& p = c.p;
   const double min_px = p.min_px;
   const int64_t t0 = static_cast<int64_t>(std::floor(c.t_abs(p.canvas_x0, origin)));
@@ -118,7 +118,7 @@ void emit_lane(Ctx& c, int ti, const trace::Lane& lane, float y0, float y1) {
 
 void emit_bubbles(Ctx& c, int ti, const trace::TrackBubbles& tb, float y0, float y1) {
   const LoadedTrace& t = c.m.traces[size_t(ti)];
-  const int64_t origin = t.origin_ns;
+  const TraceAxis origin = t.axis();
   const double t0 = c.t_abs(c.p.canvas_x0, origin), t1 = c.t_abs(c.p.canvas_x1, origin);
   const auto& gaps = tb.gaps;
   auto g = std::partition_point(gaps.begin(), gaps.end(), [&](const trace::Interval& v) { return double(v.end_ns) <= t0; });
@@ -176,8 +176,8 @@ bool event_rect(const ViewModel& m, const Layout& L, const FrameParams& p, int t
   if (lane < 0) return false;
   const Row& r = L.rows[size_t(row)];
   const double scale = (p.canvas_x1 - p.canvas_x0) / p.range.span();
-  out.x0 = static_cast<float>(p.canvas_x0 + (double(e.start_ns - t.origin_ns) - p.range.t0_ns) * scale);
-  out.x1 = static_cast<float>(p.canvas_x0 + (double(e.end_ns() - t.origin_ns) - p.range.t0_ns) * scale);
+  out.x0 = static_cast<float>(p.canvas_x0 + (double(e.start_ns - t.origin_ns) * t.time_scale - p.range.t0_ns) * scale);
+  out.x1 = static_cast<float>(p.canvas_x0 + (double(e.end_ns() - t.origin_ns) * t.time_scale - p.range.t0_ns) * scale);
   out.y0 = p.canvas_y0 + (r.y - p.scroll_y) + L.track_pad + L.lane_h * static_cast<float>(lane);
   out.y1 = out.y0 + L.lane_h - 1;
   out.trace = static_cast<int8_t>(trace);
@@ -203,6 +203,8 @@ FrameGeometry build_frame(const ViewModel& m, const Layout& L, const FrameParams
                          RectKind::Header, static_cast<int8_t>(r.trace)});
       std::string text = r.label;
       if (r.bubble_share >= 0) text += fmt::format(" · bubble {:.1f}%", r.bubble_share * 100);
+      if (r.kind == RowKind::TraceHeader && m.traces[size_t(r.trace)].time_scale != 1.0)
+        text += fmt::format(" · own time axis, stretched {:.4g}x", m.traces[size_t(r.trace)].time_scale);
       if (y0 >= p.canvas_y0 - 1)
         g.texts.push_back({p.label_x0 + 4, text_y, label_clip0, p.canvas_x1, palette::kText.packed(), std::move(text)});
       continue;
@@ -274,8 +276,8 @@ Hit hit_test(const ViewModel& m, const Layout& L, const FrameParams& p, float x,
   const trace::Track& track = t.idx.tracks[size_t(r.track)];
   const float ly = p.scroll_y + (y - p.canvas_y0) - r.y - L.track_pad;
   const double scale = (p.canvas_x1 - p.canvas_x0) / p.range.span();
-  const double t_abs = double(t.origin_ns) + p.range.t0_ns + (x - p.canvas_x0) / scale;
-  const double tol = 2.0 / scale;
+  const double t_abs = double(t.origin_ns) + (p.range.t0_ns + (x - p.canvas_x0) / scale) / t.time_scale;
+  const double tol = 2.0 / scale / t.time_scale;
   if (ly >= 0) {
     const auto lane_i = static_cast<size_t>(ly / L.lane_h);
     if (lane_i < track.lanes.size()) {
@@ -297,7 +299,7 @@ Hit hit_test(const ViewModel& m, const Layout& L, const FrameParams& p, float x,
       if (best < lane.events.size()) {
         h.kind = Hit::Kind::Op;
         h.event = lane.events[best];
-        const double half = 0.5 / scale;
+        const double half = 0.5 / scale / t.time_scale;
         h.ops_in_pixel = static_cast<uint32_t>(lane.first_starting_at_or_after(static_cast<int64_t>(std::ceil(t_abs + half))) -
                                                lane.first_starting_at_or_after(static_cast<int64_t>(std::floor(t_abs - half))));
         return h;

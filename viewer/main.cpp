@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> paths;
   std::string screenshot, range_text;
   int width = 1600, height = 900;
-  bool summary = false;
+  bool summary = false, own_axes = false;
   cli.add_option("traces", paths, "TRACE [TRACE2]: one trace, or two to compare (A above B)")
       ->required()
       ->expected(1, 2)
@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
   cli.add_option("--width", width, "window or screenshot width in pixels")->check(CLI::Range(64, 16384));
   cli.add_option("--height", height, "window or screenshot height in pixels")->check(CLI::Range(64, 16384));
   cli.add_option("--range", range_text, "visible time t0:t1 from the step start, in µs (or with ns/us/ms/s)");
+  cli.add_flag("--own-axes", own_axes,
+               "compare mode: each trace on its own time axis from its step start, the second stretched to the first "
+               "one's step (the ruler reads the first's time)");
   cli.add_flag("--summary", summary,
                "print each trace's summary (step, bubbles, exposed communication) and, for two, the difference table "
                "of tandem compare");
@@ -166,6 +169,7 @@ int main(int argc, char** argv) {
     fmt::print("{}", difference);
   }
   viewer::ViewerApp app(viewer::make_view_model(std::move(traces)));
+  if (own_axes) app.set_own_time_axes(true);
   if (!range_text.empty()) app.set_range(range);
   if (screenshot.empty()) return summary ? 0 : run_window(app, width, height);
   try {

@@ -41,8 +41,15 @@ LoadedTrace load_trace_file(const std::string& path) {
 
 double ViewModel::end_ns() const {
   double end = 0;
-  for (const auto& t : traces) end = std::max(end, static_cast<double>(t.summary.step_ns));
+  for (const auto& t : traces) end = std::max(end, static_cast<double>(t.summary.step_ns) * t.time_scale);
   return end;
+}
+
+void set_own_time_axes(ViewModel& m, bool own) {
+  for (auto& t : m.traces) {
+    const double first = double(m.traces.front().summary.step_ns), step = double(t.summary.step_ns);
+    t.time_scale = own && first > 0 && step > 0 ? first / step : 1.0;
+  }
 }
 
 ViewModel make_view_model(std::vector<LoadedTrace> traces) {

@@ -138,7 +138,7 @@ void ViewerApp::draw_selection() {
     ImGui::PopID();
   }
   if (ImGui::SmallButton("Zoom to op")) {
-    const double s = double(e.start_ns - t.origin_ns), d = std::max(double(e.dur_ns), 100.0);
+    const double s = double(e.start_ns - t.origin_ns) * t.time_scale, d = std::max(double(e.dur_ns) * t.time_scale, 100.0);
     range_ = {s - d, s + 2 * d};
   }
 }

@@ -280,3 +280,50 @@ TEST_CASE("compare mode stacks two traces with headers", "[viewer][layout][compa
     }
   CHECK(firsts == 2);
 }
+
+TEST_CASE("compare mode with own time axes draws both steps over the same width", "[viewer][layout][compare]") {
+  // B is A at half the speed: every time doubled, a 188 us step against 94 us.
+  std::vector<LoadedTrace> v;
+  const std::string path = std::string(TANDEM_TRACE_TEST_DATA) + "/golden_2x2.json";
+  v.push_back(make_loaded_trace("A.json", trace::read_trace(path)));
+  trace::Timeline b = trace::read_trace(path);
+  for (auto& e : b.events) {
+    e.start_ns *= 2;
+    e.dur_ns *= 2;
+  }
+  v.push_back(make_loaded_trace("B.json", std::move(b)));
+  ViewModel m = make_view_model(std::move(v));
+  CHECK(m.end_ns() == Approx(188000));
+  set_own_time_axes(m, true);
+  CHECK(m.traces[0].time_scale == 1.0);
+  CHECK(m.traces[1].time_scale == Approx(0.5));   // A's step over B's
+  CHECK(m.end_ns() == Approx(94000));
+  const Layout L = build_layout(m, {});
+  FrameParams p = golden_params();
+  p.canvas_y1 = 2000;   // every row on screen
+  const FrameGeometry g = build_frame(m, L, p);
+  // Each op of B is drawn where the same op of A is: both steps span 200..1140 px.
+  std::vector<std::vector<const DrawRect*>> by_event(2, std::vector<const DrawRect*>(m.traces[0].tl.events.size()));
+  for (const auto& r : g.rects)
+    if (r.kind == RectKind::Op) by_event[size_t(r.trace)][r.event] = &r;
+  int compared = 0;
+  for (size_t i = 0; i < by_event[0].size(); ++i) {
+    if (!by_event[0][i] || !by_event[1][i]) continue;
+    CHECK(by_event[1][i]->x0 == Approx(by_event[0][i]->x0).margin(0.01));
+    CHECK(by_event[1][i]->x1 == Approx(by_event[0][i]->x1).margin(0.01));
+    ++compared;
+  }
+  CHECK(compared >= 10);
+  // The mouse finds B's op under the same pixel, and B's header says it is stretched.
+  DrawRect r;
+  REQUIRE(event_rect(m, L, p, 1, 0, r));
+  const Hit h = hit_test(m, L, p, (r.x0 + r.x1) / 2, (r.y0 + r.y1) / 2);
+  CHECK(h.kind == Hit::Kind::Op);
+  CHECK(h.trace == 1);
+  CHECK(h.event == 0);
+  CHECK(std::any_of(g.texts.begin(), g.texts.end(),
+                    [](const DrawText& t) { return t.text.find("own time axis, stretched 0.5x") != std::string::npos; }));
+  set_own_time_axes(m, false);
+  CHECK(m.traces[1].time_scale == 1.0);
+  CHECK(m.end_ns() == Approx(188000));
+}
