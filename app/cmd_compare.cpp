@@ -26,8 +26,10 @@ struct CompareCommandOptions {
   int64_t step = -1;
 };
 
+// The ranks of one side's list; "all" (or nothing) leaves the side whole.
 std::vector<int32_t> ranks_of(const std::string& text) {
   std::vector<int32_t> out;
+  if (text == "all") return out;
   for (int64_t r : parse_rank_list(text, 0, "--ranks")) out.push_back(int32_t(r));
   return out;
 }
@@ -54,10 +56,9 @@ void run_compare(const CompareCommandOptions& o) {
       throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
     }
   }
-  trace::Timeline predicted = read_side(o.predicted);
-  trace::Timeline measured = read_side(o.measured);
-  const trace::Comparison c =
-      trace::compare_timelines(std::move(predicted), o.predicted, std::move(measured), o.measured, options);
+  const trace::Timeline predicted = read_side(o.predicted);
+  const trace::Timeline measured = read_side(o.measured);
+  const trace::Comparison c = trace::compare_timelines(predicted, o.predicted, measured, o.measured, options);
   if (!o.svg.empty()) io::write_output_file(o.svg, trace::compare_svg(c));
   if (o.json)
     fmt::print("{}\n", trace::to_json(c).dump(2));
@@ -84,8 +85,8 @@ const RegisterCommand reg(50, "compare", [](CLI::App& root) {
   cmd->add_option("--max-error", o->max_error, "Exit with code 1 when |step time error| exceeds E (0.1 = 10%)")
       ->check(number_above(0, true));
   cmd->add_option("--ranks", o->ranks,
-                  "Ranks to compare: a list like 0,2-3 for both sides, or PREDICTED:MEASURED lists (default: every rank; "
-                  "with identity matching, the ranks both hold)");
+                  "Ranks to compare: a list like 0,2-3 for both sides, or PREDICTED:MEASURED lists such as 37:0 or all:0 "
+                  "(default: every rank; with identity matching, the ranks both hold)");
   cmd->add_option("--step", o->step, "The step to compare of a trace holding several (default: its last)")
       ->check(integer_in(0, 1000000000));
   cmd->callback([o] { run_compare(*o); });

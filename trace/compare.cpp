@@ -51,12 +51,43 @@ std::string rank_ranges(const std::vector<int32_t>& ranks) {
 
 namespace {
 
-// Keeps the events `keep` says yes to, in order. Flows are not compared and are dropped.
-template <typename Keep>
-void keep_events(Timeline& tl, Keep keep) {
-  std::erase_if(tl.events, [&](const Event& e) { return !keep(e); });
-  tl.flows.clear();
-}
+// The matching key of an op: identity uses (rank, id); kind order uses (rank position, stream role,
+// kind, phase, layer, occurrence).
+struct OpKey {
+  int32_t rank = 0;
+  int32_t role = 0;
+  std::string_view kind;
+  char phase = 0;
+  int32_t layer = -1;
+  int64_t n = 0;
+  auto operator<=>(const OpKey&) const = default;
+};
+
+struct KeyedOp {
+  OpKey key;
+  uint32_t event;
+};
+
+// One side: the caller's timeline, or a copy of it cut to one step or to some ranks.
+struct Side {
+  const Timeline* source;
+  Timeline cut;
+  bool is_cut = false;
+  TrackIndex idx;
+  std::vector<KeyedOp> ops;          // sorted by key
+  const Timeline& tl() const { return is_cut ? cut : *source; }
+  // Keeps the events `keep` says yes to, in order (on a copy, made the first time). Flows are not
+  // compared and are dropped.
+  template <typename Keep>
+  void keep_events(Keep keep) {
+    if (!is_cut) {
+      cut = *source;
+      is_cut = true;
+    }
+    std::erase_if(cut.events, [&](const Event& e) { return !keep(e); });
+    cut.flows.clear();
+  }
+};
 
 // The `step` arg of each event (-1 when absent), looked up by the arg's string id.
 std::vector<int64_t> steps_of(const Timeline& tl) {
@@ -71,8 +102,8 @@ std::vector<int64_t> steps_of(const Timeline& tl) {
 
 // Cuts a side to one step: a trace holding several (`tandem run --steps N`) keeps options.step, or
 // its last one.
-void select_step(Timeline& tl, CompareSide& side, const CompareOptions& options) {
-  const std::vector<int64_t> steps = steps_of(tl);
+void select_step(Side& s, CompareSide& side, const CompareOptions& options) {
+  const std::vector<int64_t> steps = steps_of(s.tl());
   std::set<int64_t> held;
   for (int64_t s : steps)
     if (s >= 0) held.insert(s);
@@ -87,7 +118,7 @@ void select_step(Timeline& tl, CompareSide& side, const CompareOptions& options)
     throw io::InputError(options.step_option, "", fmt::format("a step that {} holds ({})", side.path, fmt::join(held, ",")),
                          std::to_string(side.step));
   size_t i = 0;
-  keep_events(tl, [&](const Event&) { return steps[i++] == side.step; });
+  s.keep_events([&](const Event&) { return steps[i++] == side.step; });
 }
 
 // The pids holding at least one op, sorted.
@@ -108,13 +139,9 @@ int64_t world_size(const Timeline& tl, const std::vector<int32_t>& ranks) {
   return int64_t(ranks.size());
 }
 
-void keep_ranks(Timeline& tl, const std::vector<int32_t>& ranks) {
-  const std::set<int32_t> keep(ranks.begin(), ranks.end());
-  keep_events(tl, [&](const Event& e) { return keep.contains(e.pid); });
-}
-
-// Checks that every rank asked for is held, then keeps those.
-void select_ranks(Timeline& tl, CompareSide& side, const std::vector<int32_t>& asked, const std::vector<int32_t>& held,
+// Checks that every rank asked for is held, then keeps those (the timeline is cut only when some
+// ranks are left out).
+void select_ranks(Side& s, CompareSide& side, const std::vector<int32_t>& asked, const std::vector<int32_t>& held,
                   const std::string& option) {
   for (int32_t r : asked)
     if (!std::binary_search(held.begin(), held.end(), r))
@@ -123,31 +150,12 @@ void select_ranks(Timeline& tl, CompareSide& side, const std::vector<int32_t>& a
   side.ranks = asked;
   std::sort(side.ranks.begin(), side.ranks.end());
   side.ranks.erase(std::unique(side.ranks.begin(), side.ranks.end()), side.ranks.end());
-  keep_ranks(tl, side.ranks);
+  if (side.ranks == held) return;
+  const std::set<int32_t> keep(side.ranks.begin(), side.ranks.end());
+  s.keep_events([&](const Event& e) { return keep.contains(e.pid); });
 }
 
-// The matching key of an op: identity uses (rank, id); kind order uses (rank position, stream role,
-// kind, phase, layer, occurrence).
-struct OpKey {
-  int32_t rank = 0;
-  int32_t role = 0;
-  std::string_view kind;
-  char phase = 0;
-  int32_t layer = -1;
-  int64_t n = 0;
-  auto operator<=>(const OpKey&) const = default;
-};
 
-struct KeyedOp {
-  OpKey key;
-  uint32_t event;
-};
-
-struct Side {
-  Timeline tl;
-  TrackIndex idx;
-  std::vector<KeyedOp> ops;          // sorted by key
-};
 
 TrackRole role_of(const Side& s, const Event& e) {
   const int64_t t = s.idx.find(e.pid, e.tid);
@@ -157,7 +165,7 @@ TrackRole role_of(const Side& s, const Event& e) {
 // Whether any op of the side carries a phase, a layer.
 std::pair<bool, bool> carries_phase_layer(const Side& s) {
   bool phase = false, layer = false;
-  for (const Event& e : s.tl.events)
+  for (const Event& e : s.tl().events)
     if (is_op(s.idx.op_classes[e.op])) {
       phase = phase || e.phase != 0;
       layer = layer || e.layer >= 0;
@@ -168,8 +176,8 @@ std::pair<bool, bool> carries_phase_layer(const Side& s) {
 void key_ops(Side& s, const Comparison& c, const std::vector<int32_t>& ranks) {
   const Matching m = c.matching;
   s.ops.clear();
-  for (uint32_t i = 0; i < s.tl.events.size(); ++i) {
-    const Event& e = s.tl.events[i];
+  for (uint32_t i = 0; i < s.tl().events.size(); ++i) {
+    const Event& e = s.tl().events[i];
     if (!is_op(s.idx.op_classes[e.op])) continue;
     KeyedOp k{{}, i};
     if (m == Matching::Identity) {
@@ -178,7 +186,7 @@ void key_ops(Side& s, const Comparison& c, const std::vector<int32_t>& ranks) {
     } else {
       k.key.rank = int32_t(std::lower_bound(ranks.begin(), ranks.end(), e.pid) - ranks.begin());
       k.key.role = int32_t(role_of(s, e));
-      k.key.kind = s.tl.op_of(e);
+      k.key.kind = s.tl().op_of(e);
       k.key.phase = c.by_phase ? e.phase : char(0);
       k.key.layer = c.by_layer ? e.layer : -1;
       k.key.n = e.start_ns;   // order within the group; replaced by the occurrence below
@@ -187,7 +195,7 @@ void key_ops(Side& s, const Comparison& c, const std::vector<int32_t>& ranks) {
   }
   const auto by_key = [&](const KeyedOp& a, const KeyedOp& b) {
     if (a.key != b.key) return a.key < b.key;
-    const Event &x = s.tl.events[a.event], &y = s.tl.events[b.event];
+    const Event &x = s.tl().events[a.event], &y = s.tl().events[b.event];
     return std::tie(x.tid, a.event) < std::tie(y.tid, b.event);
   };
   std::sort(s.ops.begin(), s.ops.end(), by_key);
@@ -225,17 +233,17 @@ std::map<std::string, StreamTotal> stream_totals(const Side& s, Matching m) {
   for (const Track& t : s.idx.tracks) {
     int64_t count = 0;
     for (const Lane& lane : t.lanes)
-      for (uint32_t i : lane.events) count += is_op(s.idx.op_classes[s.tl.events[i].op]) ? 1 : 0;
+      for (uint32_t i : lane.events) count += is_op(s.idx.op_classes[s.tl().events[i].op]) ? 1 : 0;
     if (count == 0) continue;
     std::string name;
     if (m == Matching::Identity) {
-      auto it = s.tl.thread_names.find({t.pid, t.tid});
-      name = it != s.tl.thread_names.end() ? it->second : fmt::format("stream {}", t.tid);
+      auto it = s.tl().thread_names.find({t.pid, t.tid});
+      name = it != s.tl().thread_names.end() ? it->second : fmt::format("stream {}", t.tid);
     } else {
       name = std::string(to_string(t.role));
     }
     StreamTotal& st = out[name];
-    st.busy_ns += total_length(busy_intervals(s.tl, s.idx, t));
+    st.busy_ns += total_length(busy_intervals(s.tl(), s.idx, t));
     st.count += count;
   }
   return out;
@@ -243,41 +251,41 @@ std::map<std::string, StreamTotal> stream_totals(const Side& s, Matching m) {
 
 }  // namespace
 
-Comparison compare_timelines(Timeline predicted, const std::string& predicted_path, Timeline measured,
+Comparison compare_timelines(const Timeline& predicted, const std::string& predicted_path, const Timeline& measured,
                              const std::string& measured_path, const CompareOptions& options) {
   Comparison c;
-  Side p{std::move(predicted), {}, {}}, m{std::move(measured), {}, {}};
+  Side p{&predicted, {}, false, {}, {}}, m{&measured, {}, false, {}, {}};
   c.predicted.path = predicted_path;
   c.measured.path = measured_path;
   for (auto [s, side] : {std::pair{&p, &c.predicted}, std::pair{&m, &c.measured}}) {
-    side->source = s->tl.metadata.source;
-    side->scenario = s->tl.metadata.scenario;
-    select_step(s->tl, *side, options);
+    side->source = s->tl().metadata.source;
+    side->scenario = s->tl().metadata.scenario;
+    select_step(*s, *side, options);
   }
   if (options.step >= 0 && c.predicted.steps_held <= 1 && c.measured.steps_held <= 1)
     throw io::InputError(options.step_option, "", "a trace holding several steps to choose from",
                          fmt::format("{} and {} holding one each", predicted_path, measured_path));
 
   // Identity needs tandem's own traces on both sides, every op carrying its id.
-  const std::vector<OpClass> p_classes = classify_op_strings(p.tl), m_classes = classify_op_strings(m.tl);
+  const std::vector<OpClass> p_classes = classify_op_strings(p.tl()), m_classes = classify_op_strings(m.tl());
   const auto all_ids = [](const Timeline& tl, const std::vector<OpClass>& classes) {
     return std::all_of(tl.events.begin(), tl.events.end(),
                        [&](const Event& e) { return !is_op(classes[e.op]) || e.id >= 0; });
   };
-  c.matching = own_source(p.tl.metadata.source) && own_source(m.tl.metadata.source) && all_ids(p.tl, p_classes) &&
-                       all_ids(m.tl, m_classes)
+  c.matching = own_source(p.tl().metadata.source) && own_source(m.tl().metadata.source) && all_ids(p.tl(), p_classes) &&
+                       all_ids(m.tl(), m_classes)
                    ? Matching::Identity
                    : Matching::KindOrder;
 
-  const std::vector<int32_t> p_held = op_ranks(p.tl, p_classes), m_held = op_ranks(m.tl, m_classes);
+  const std::vector<int32_t> p_held = op_ranks(p.tl(), p_classes), m_held = op_ranks(m.tl(), m_classes);
   for (const auto& [held, side] : {std::pair{&p_held, &c.predicted}, std::pair{&m_held, &c.measured}})
     if (held->empty())
       throw io::InputError(side->path, "",
                            side->step >= 0 ? fmt::format("ops in step {}", side->step) : "a trace with at least one op",
                            fmt::format("{} events, none of them an op (host work and annotations only)",
-                                       (side == &c.predicted ? p : m).tl.events.size()));
+                                       (side == &c.predicted ? p : m).tl().events.size()));
   if (c.matching == Matching::Identity) {
-    const int64_t pw = world_size(p.tl, p_held), mw = world_size(m.tl, m_held);
+    const int64_t pw = world_size(p.tl(), p_held), mw = world_size(m.tl(), m_held);
     if (pw != mw)
       throw io::InputError(measured_path, "metadata.gpus",
                            fmt::format("the world of {} GPUs of {} (ops are lined up by rank and id)", pw, predicted_path),
@@ -292,11 +300,11 @@ Comparison compare_timelines(Timeline predicted, const std::string& predicted_pa
                            fmt::format("ranks {}", rank_ranges(m_held)));
     m_ranks = p_ranks;
   }
-  select_ranks(p.tl, c.predicted, p_ranks.empty() ? p_held : p_ranks, p_held, options.ranks_option);
-  select_ranks(m.tl, c.measured, m_ranks.empty() ? m_held : m_ranks, m_held, options.ranks_option);
+  select_ranks(p, c.predicted, p_ranks.empty() ? p_held : p_ranks, p_held, options.ranks_option);
+  select_ranks(m, c.measured, m_ranks.empty() ? m_held : m_ranks, m_held, options.ranks_option);
 
-  p.idx = build_track_index(p.tl);
-  m.idx = build_track_index(m.tl);
+  p.idx = build_track_index(p.tl());
+  m.idx = build_track_index(m.tl());
   if (c.matching == Matching::KindOrder) {
     const auto [p_phase, p_layer] = carries_phase_layer(p);
     const auto [m_phase, m_layer] = carries_phase_layer(m);
@@ -312,9 +320,9 @@ Comparison compare_timelines(Timeline predicted, const std::string& predicted_pa
   std::vector<std::pair<uint32_t, uint32_t>> pairs;
   for (size_t i = 0, j = 0; i < p.ops.size() || j < m.ops.size();) {
     if (j == m.ops.size() || (i < p.ops.size() && p.ops[i].key < m.ops[j].key)) {
-      list_op(c.only_predicted, op_label(p.tl, p.tl.events[p.ops[i++].event]));
+      list_op(c.only_predicted, op_label(p.tl(), p.tl().events[p.ops[i++].event]));
     } else if (i == p.ops.size() || m.ops[j].key < p.ops[i].key) {
-      list_op(c.only_measured, op_label(m.tl, m.tl.events[m.ops[j++].event]));
+      list_op(c.only_measured, op_label(m.tl(), m.tl().events[m.ops[j++].event]));
     } else {
       pairs.emplace_back(p.ops[i++].event, m.ops[j++].event);
     }
@@ -322,29 +330,29 @@ Comparison compare_timelines(Timeline predicted, const std::string& predicted_pa
   c.matched = int64_t(pairs.size());
   if (c.matching == Matching::Identity)
     for (const auto& [a, b] : pairs)
-      if (p.tl.name_of(p.tl.events[a]) != m.tl.name_of(m.tl.events[b]))
-        list_op(c.name_mismatches, fmt::format("{} vs {}", op_label(p.tl, p.tl.events[a]), m.tl.name_of(m.tl.events[b])));
+      if (p.tl().name_of(p.tl().events[a]) != m.tl().name_of(m.tl().events[b]))
+        list_op(c.name_mismatches, fmt::format("{} vs {}", op_label(p.tl(), p.tl().events[a]), m.tl().name_of(m.tl().events[b])));
 
   // The largest absolute errors; ties by rank, id and name so the list does not depend on the order.
   const auto abs_diff = [&](const std::pair<uint32_t, uint32_t>& x) {
-    return std::llabs(p.tl.events[x.first].dur_ns - m.tl.events[x.second].dur_ns);
+    return std::llabs(p.tl().events[x.first].dur_ns - m.tl().events[x.second].dur_ns);
   };
   const auto larger = [&](const auto& x, const auto& y) {
     const int64_t dx = abs_diff(x), dy = abs_diff(y);
     if (dx != dy) return dx > dy;
-    const Event &ex = p.tl.events[x.first], &ey = p.tl.events[y.first];
-    return std::tuple(ex.pid, ex.id, p.tl.name_of(ex), x.first) < std::tuple(ey.pid, ey.id, p.tl.name_of(ey), y.first);
+    const Event &ex = p.tl().events[x.first], &ey = p.tl().events[y.first];
+    return std::tuple(ex.pid, ex.id, p.tl().name_of(ex), x.first) < std::tuple(ey.pid, ey.id, p.tl().name_of(ey), y.first);
   };
   const size_t top = std::min(kTopOps, pairs.size());
   std::partial_sort(pairs.begin(), pairs.begin() + ptrdiff_t(top), pairs.end(), larger);
   for (size_t i = 0; i < top; ++i) {
-    const Event &a = p.tl.events[pairs[i].first], &b = m.tl.events[pairs[i].second];
-    c.top_ops.push_back({std::string(p.tl.name_of(a)), std::string(p.tl.op_of(a)), a.pid, a.id,
+    const Event &a = p.tl().events[pairs[i].first], &b = m.tl().events[pairs[i].second];
+    c.top_ops.push_back({std::string(p.tl().name_of(a)), std::string(p.tl().op_of(a)), a.pid, a.id,
                          {seconds(double(a.dur_ns)), seconds(double(b.dur_ns))}});
   }
 
   // The measures of each side.
-  const Measures pm = measure_timeline(p.tl, p.idx), mm = measure_timeline(m.tl, m.idx);
+  const Measures pm = measure_timeline(p.tl(), p.idx), mm = measure_timeline(m.tl(), m.idx);
   c.step = {seconds(double(pm.step_ns)), seconds(double(mm.step_ns))};
   const MeanMeasures pa = mean_measures(pm.ranks), ma = mean_measures(mm.ranks);
   const auto row = [](std::string name, double p_ns, double m_ns) {

@@ -86,10 +86,11 @@ struct CompareOptions {
   std::string step_option = "--step", ranks_option = "--ranks";   // named in errors
 };
 
-// Compares two timelines read from `predicted.path` and `measured.path` (the paths name the sides in
-// messages). Throws io::InputError on input that cannot be compared: an empty trace, ranks or a step
-// the trace does not hold, different world sizes under identity matching.
-Comparison compare_timelines(Timeline predicted, const std::string& predicted_path, Timeline measured,
+// Compares two timelines read from `predicted_path` and `measured_path` (the paths name the sides in
+// messages). A side is copied only when it must be cut to one step or to some ranks. Throws
+// io::InputError on input that cannot be compared: an empty trace, ranks or a step the trace does
+// not hold, different world sizes under identity matching.
+Comparison compare_timelines(const Timeline& predicted, const std::string& predicted_path, const Timeline& measured,
                              const std::string& measured_path, const CompareOptions& options = {});
 
 // "0-3,5" for a sorted list of ranks.

@@ -74,6 +74,20 @@ TEST_CASE("tandem compare lines the tiny simulation up with its run op for op", 
   CHECK_THAT(table.output, Catch::Contains("identity (rank, step, id)"));
   CHECK_THAT(table.output, Catch::Contains("0 only predicted, 0 only measured, names agree"));
   CHECK_THAT(table.output, Catch::Contains("measured / predicted"));
+
+  // Ranks chosen per side: rank 1 of each, then every predicted rank against rank 1 of the run.
+  const auto one = run_tandem("compare " + t.predicted.string() + " " + t.measured.string() + " --json --ranks 1:1", false);
+  REQUIRE(one.exit_code == 0);
+  const nlohmann::json j1 = nlohmann::json::parse(one.output);
+  CHECK(j1["predicted"]["ranks"] == nlohmann::json::array({1}));
+  CHECK(j1["matching"]["only_predicted"]["count"] == 0);
+  CHECK(j1["matching"]["matched"].get<int64_t>() < j["matching"]["matched"].get<int64_t>());
+  const auto all = run_tandem("compare " + t.predicted.string() + " " + t.measured.string() + " --json --ranks all:1", false);
+  REQUIRE(all.exit_code == 0);
+  const nlohmann::json ja = nlohmann::json::parse(all.output);
+  CHECK(ja["predicted"]["ranks"].size() == 4);
+  CHECK(ja["measured"]["ranks"] == nlohmann::json::array({1}));
+  CHECK(ja["matching"]["only_predicted"]["count"].get<int64_t>() > 0);   // ranks 0, 2 and 3 have no partner
 }
 
 TEST_CASE("tandem compare --max-error exits 1 when the step error is larger", "[cli][compare]") {
