@@ -168,7 +168,7 @@ void parse_cluster(const json& j, const std::string& file, ClusterConfig& c) {
   r.integer("nics_per_node", c.nics_per_node, 1, 64);
   r.number("nic_bytes_per_s", c.nic_bytes_per_s, 1e6, 1e15);
   r.integer("planes", c.planes, 1, 64);
-  r.integer("switch_tiers", c.switch_tiers, 1, 3);
+  r.integer("switch_tiers", c.switch_tiers, 1, 2);
   r.number("oversubscription", c.oversubscription, 1.0, 64.0);
   r.integer("nvlink_latency_ns", c.nvlink_latency_ns, 0, 1000000000);
   r.integer("ib_latency_ns", c.ib_latency_ns, 0, 1000000000);
@@ -187,6 +187,16 @@ void parse_routing(const json& j, const std::string& file, RoutingModel& m) {
   r.number_list("expert_load", m.expert_load, 0.0, 1e12);
   r.string("load_file", m.load_file);
   r.finish();
+  // A field of another kind would be ignored without a word: zipf without its exponent used to
+  // simulate balanced routing.
+  if (m.kind == RoutingKind::Zipf && !r.has("zipf_exponent"))
+    r.fail("zipf_exponent", "an exponent for kind \"zipf\" (e.g. 1.0; load of the i-th expert ~ 1/(i+1)^s)",
+           "nothing: the field is missing");
+  if (m.kind != RoutingKind::Zipf && r.has("zipf_exponent"))
+    r.fail("zipf_exponent", "no exponent unless kind is \"zipf\"", fmt::format("an exponent with kind {}", describe_json(j["kind"])));
+  for (const char* key : {"expert_load", "load_file"})
+    if (m.kind != RoutingKind::File && r.has(key))
+      r.fail(key, "per-expert loads only with kind \"loads\"", fmt::format("{} with kind {}", key, describe_json(j["kind"])));
   if (m.kind == RoutingKind::File && m.expert_load.empty() && m.load_file.empty())
     r.fail("expert_load", "per-expert loads (or load_file) for kind \"loads\"", "neither");
 }

@@ -1,9 +1,12 @@
-// Whole-scenario checks: the plan against the model and the cluster (world size factoring, EP
-// against experts and data parallelism, schedule constraints, layer split, batch divisibility).
+// Whole-scenario checks, the one place every command's scenario passes: the plan against the model
+// and the cluster (world size factoring, EP against experts and data parallelism, schedule
+// constraints, layer split, batch divisibility), the cluster against the topology model, and the
+// size of the step program.
 #include <numeric>
 
 #include <fmt/format.h>
 
+#include "ir/program_size.h"
 #include "ir/scenario.h"
 #include "ir/schedule.h"
 
@@ -60,8 +63,21 @@ void validate_scenario(const Scenario& s) {
                           fmt::format("enough nodes for {} experts per token ({} experts per node)", m.experts_per_token, per_node),
                           std::to_string(p.max_nodes_per_token));
   }
-  if (c.nics_per_node != c.gpus_per_node && c.planes == c.nics_per_node && c.planes > 1 && c.gpus_per_node % c.planes != 0)
+  // NOTE: DeepEP's dispatch and combine are kernels on SMs; with none there is nothing that moves the
+  // tokens (tandem has no copy-engine all-to-all), and the simulator would make them free (docs/simulator.md).
+  if (m.moe_layers() > 0 && p.comm_sms < 1)
+    throw ScenarioError(f, "plan.comm_sms",
+                        "at least 1 SM for the all-to-all kernels (they run on SMs; a copy-engine all-to-all is not modelled)",
+                        std::to_string(p.comm_sms));
+  // The topology (hw/topology.h) has one NIC per GPU, GPU i of every node on plane i mod planes:
+  // refused here, so that inspect refuses what simulate would.
+  if (c.nics_per_node != c.gpus_per_node)
+    throw ScenarioError(f, "cluster.nics_per_node", fmt::format("one NIC per GPU: gpus_per_node = {}", c.gpus_per_node),
+                        std::to_string(c.nics_per_node));
+  if (c.gpus_per_node % c.planes != 0)
     throw ScenarioError(f, "cluster.planes", fmt::format("a divisor of gpus_per_node = {}", c.gpus_per_node), std::to_string(c.planes));
+  // Last: the estimate builds small programs of the scenario's shapes, which needs the rest to hold.
+  check_program_size(s);
 }
 
 }  // namespace tandem::ir

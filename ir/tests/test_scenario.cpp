@@ -279,3 +279,34 @@ TEST_CASE("hostile JSON: deep nesting, duplicate keys and long values, in files 
   CHECK(load_scenario("tiny", {"plan.schedule=1f1b"}).plan.schedule == ScheduleKind::OneFOneB);
   CHECK_THAT(refusal("tiny", {"plan.pp=1e999"}), Catch::Contains("range of a double"));
 }
+
+TEST_CASE("values once accepted without a word are refused, naming the field", "[ir][scenario][errors]") {
+  SECTION("zipf routing without its exponent (it used to simulate balanced routing)") {
+    const auto e = error_of(base_doc(), {R"(plan.routing={"kind": "zipf"})"});
+    CHECK(e.path() == "plan.routing.zipf_exponent");
+    CHECK_THAT(e.expected(), Catch::Contains("an exponent for kind \"zipf\""));
+    CHECK(parse_scenario(base_doc(), "test.json", {R"(plan.routing={"kind": "zipf", "zipf_exponent": 1.2})"}).plan.routing.zipf_exponent == 1.2);
+  }
+  SECTION("a field of another routing kind") {
+    CHECK(error_of(base_doc(), {R"(plan.routing={"kind": "balanced", "zipf_exponent": 1})"}).path() == "plan.routing.zipf_exponent");
+    CHECK(error_of(base_doc(), {R"(plan.routing={"kind": "zipf", "zipf_exponent": 1, "expert_load": [1, 2]})"}).path() ==
+          "plan.routing.expert_load");
+    CHECK(error_of(base_doc(), {R"(plan.routing={"kind": "balanced", "load_file": "x.json"})"}).path() == "plan.routing.load_file");
+  }
+  SECTION("no SMs for the all-to-all kernels (it made communication free)") {
+    const auto e = error_of(base_doc(), {"plan.comm_sms=0"});
+    CHECK(e.path() == "plan.comm_sms");
+    CHECK_THAT(e.expected(), Catch::Contains("at least 1 SM"));
+    CHECK(e.found() == "0");
+    // A model without MoE layers has no all-to-all: 0 is fine there.
+    CHECK_NOTHROW(parse_scenario(base_doc(), "test.json", {"plan.comm_sms=0", "model.first_dense_layers=4"}));
+  }
+  SECTION("clusters the topology model cannot build (simulate refused them without naming the file)") {
+    const auto nics = error_of(base_doc(), {"cluster.nics_per_node=2", "cluster.planes=2"});
+    CHECK(nics.file() == "test.json");
+    CHECK(nics.path() == "cluster.nics_per_node");
+    CHECK_THAT(nics.expected(), Catch::Contains("one NIC per GPU: gpus_per_node = 4"));
+    CHECK(error_of(base_doc(), {"cluster.planes=3", "cluster.nics_per_node=4"}).path() == "cluster.planes");
+    CHECK(error_of(base_doc(), {"cluster.switch_tiers=3"}).path() == "cluster.switch_tiers");
+  }
+}
