@@ -21,6 +21,9 @@
 
 #include <fmt/core.h>
 
+#include "io/input_error.h"
+#include "io/input_file.h"
+
 namespace tandem::trace {
 namespace {
 
@@ -673,7 +676,14 @@ class Reader {
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // The type first: a FIFO or a device is refused before it is opened (opening a FIFO would wait
+    // for a writer); O_NONBLOCK keeps the open from waiting should the path be swapped meanwhile.
+    try {
+      io::checked_input_size(path, std::numeric_limits<uint64_t>::max(), "a trace file (Chrome trace JSON)");
+    } catch (const io::InputError& e) {
+      throw TraceError(e.what(), path, 0, 0, 0);
+    }
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd_ < 0) throw TraceError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)), path, 0, 0, 0);
     struct stat st {};
     if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -6,11 +6,12 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "io/output_file.h"
 
 namespace tandem::trace {
 namespace {
@@ -235,40 +236,10 @@ void write_trace(const Timeline& tl, std::FILE* f, const WriteOptions& options) 
 }
 
 void write_trace(const Timeline& tl, const std::string& path, const WriteOptions& options) {
-  // A device, a pipe or a terminal (/dev/null, /dev/stdout) is written in place: renaming a
-  // temporary file over it would replace the device by a regular file.
-  std::error_code ec;
-  const auto st = std::filesystem::status(path, ec);
-  if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) && !std::filesystem::is_directory(st)) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-    try {
-      write_trace(tl, f, options);
-    } catch (...) {
-      std::fclose(f);
-      throw;
-    }
-    if (std::fclose(f) != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-    return;
-  }
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
-  try {
-    write_trace(tl, f, options);
-  } catch (...) {
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    throw;
-  }
-  if (std::fclose(f) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", tmp, path, std::strerror(errno)));
-  }
+  io::OutputFile out(path);   // complete or absent; a device or a pipe is written in place
+  Sink sink([&out](const char* p, size_t n) { out.write(std::string_view(p, n)); });
+  write_all(tl, sink, options);
+  out.commit();
 }
 
 std::string write_trace_string(const Timeline& tl, const WriteOptions& options) {

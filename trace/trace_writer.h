@@ -15,8 +15,9 @@ struct WriteOptions {
   std::vector<int32_t> ranks;   // keep only these pids (empty: every rank); flows need both ends kept
 };
 
-// Writes to `path` through a temporary file renamed into place. Throws std::runtime_error when the
-// file cannot be written and std::invalid_argument for a non-finite flops/bytes value.
+// Writes to `path` through io::OutputFile: complete or absent (a device or a pipe is written in
+// place). Throws io::OutputError when the file cannot be written (nothing is left then) and
+// std::invalid_argument for a non-finite flops/bytes value.
 void write_trace(const Timeline& tl, const std::string& path, const WriteOptions& options = {});
 // Writes to an open stdio stream.
 void write_trace(const Timeline& tl, std::FILE* out, const WriteOptions& options = {});

@@ -2,10 +2,14 @@
 // pairs, string pids/tids, flow binding, and one test per kind of bad input with its message.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "trace/tests/golden_timeline.h"
 #include "trace/trace_reader.h"
@@ -271,8 +275,15 @@ TEST_CASE("bad input: huge and negative numbers", "[trace][reader][bad]") {
 }
 
 TEST_CASE("bad input: files that are missing or not files", "[trace][reader][bad]") {
-  CHECK_THROWS_WITH(read_trace("/nonexistent/trace.json"), Catch::Contains("cannot open"));
-  CHECK_THROWS_WITH(read_trace("/tmp"), Catch::Contains("not a regular file"));
+  CHECK_THROWS_WITH(read_trace("/nonexistent/trace.json"), Catch::Contains("found no such file"));
+  CHECK_THROWS_WITH(read_trace("/tmp"), Catch::Contains("/tmp: at (file): expected a trace file (Chrome trace JSON), found a directory"));
+  // A device and a FIFO are refused before they are opened (a FIFO without a writer would block the open).
+  CHECK_THROWS_WITH(read_trace("/dev/zero"), Catch::Contains("found a character device"));
+  const std::string fifo = std::filesystem::temp_directory_path() / ("tandem_trace_in_fifo_" + std::to_string(::getpid()));
+  std::filesystem::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(read_trace(fifo), Catch::Contains("found a FIFO"));
+  std::filesystem::remove(fifo);
   CHECK_THROWS_AS(read_trace(test_data_path("bad_truncated.json")), TraceError);
   CHECK_THROWS_WITH(read_trace(test_data_path("bad_truncated.json")),
                     Catch::Contains("bad_truncated.json:") && Catch::Contains("truncated"));
