@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -18,6 +17,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "io/input_error.h"
+#include "io/input_file.h"
+#include "io/output_file.h"
 #include "ir/step_program.h"
 
 namespace tandem::backend {
@@ -64,32 +66,26 @@ void write_nccl_id_file(const std::string& path, const NcclIdBytes& id, int worl
   put_u64(buf + 16, launch_hash);
   std::memcpy(buf + 24, id.data(), kNcclIdBytes);
   put_u64(buf + 24 + kNcclIdBytes, fnv1a(buf, 24 + kNcclIdBytes));
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw std::runtime_error(fmt::format("NCCL id file: cannot create {}: {}", tmp, std::strerror(errno)));
-    const bool ok = std::fwrite(buf, 1, sizeof buf, f) == sizeof buf && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-    const int err = errno;
-    std::fclose(f);
-    if (!ok) {
-      std::remove(tmp.c_str());
-      throw std::runtime_error(fmt::format("NCCL id file: cannot write {}: {}", tmp, std::strerror(err)));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("NCCL id file: cannot rename {} to {}: {}", tmp, path, ec.message()));
+  // Complete or absent: a rank polling for the file never sees half of it.
+  try {
+    io::write_output_file(path, std::string_view(reinterpret_cast<const char*>(buf), sizeof buf));
+  } catch (const io::OutputError& e) {
+    throw std::runtime_error(fmt::format("NCCL id file: {}", e.what()));
   }
 }
 
 namespace {
 // One look at the file: the id when it is this launch's, nullopt when absent or of another launch.
 std::optional<NcclIdBytes> try_read_id(const std::string& path, int world_size, uint64_t launch_hash, bool& stale) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;   // not there (yet)
-  std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;   // not there (yet)
+  // A regular file of at most the id file's size; a directory, FIFO or device is refused unopened.
+  std::string data;
+  try {
+    data = io::read_input_file(path, kNcclIdFileBytes, "an NCCL id file of tandem");
+  } catch (const io::InputError& e) {
+    throw std::runtime_error(fmt::format("NCCL bootstrap: {}", e.what()));
+  }
   if (data.size() != kNcclIdFileBytes)
     throw std::runtime_error(fmt::format("NCCL bootstrap: {} is not an NCCL id file of tandem: {} bytes, expected {}", path,
                                          data.size(), kNcclIdFileBytes));

@@ -1,12 +1,16 @@
 // Checkpoints: resuming gives the losses of an uninterrupted run bit for bit (also on another plan's
-// layout of the same model), the newest complete file is taken, and truncated, corrupt or foreign
-// files give clear errors. The sampler restores its epoch order.
+// layout of the same model), the newest complete file is taken, and truncated, corrupt, crafted or
+// foreign files (another model or plan) give clear errors. The sampler restores its epoch order.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+
+#include <nlohmann/json.hpp>
 
 #include "backend/training/checkpoint.h"
+#include "backend/training/checkpoint_fingerprint.h"
 #include "backend_test_util.h"
 
 using namespace tandem;
@@ -115,7 +119,7 @@ TEST_CASE("truncated, corrupt and foreign checkpoint files are refused with what
   CHECK_THROWS_WITH(parse_checkpoint(std::string(64, 'a'), "f"), Catch::Contains("expected the magic"));
 }
 
-TEST_CASE("resuming a checkpoint of another model names the entry that does not fit", "[checkpoint]") {
+TEST_CASE("a checkpoint resumes only into the model and plan that wrote it, whatever their layout", "[checkpoint]") {
   const auto dir = temp_dir("foreign");
   const auto small = tiny({"model.num_layers=2"});
   TrainOptions o;
@@ -127,13 +131,97 @@ TEST_CASE("resuming a checkpoint of another model names the entry that does not 
   r.steps = 2;
   r.resume = dir.string();
   Trainer t(*program, r, corpus(), "stories.tok");
-  // The message names the checkpoint file that does not fit, not only the entry.
-  CHECK_THROWS_WITH(t.prepare(), Catch::Contains("ckpt-00000001.tdmckpt: checkpoint"));
+  // The message names the checkpoint file and the fields that differ.
+  CHECK_THROWS_WITH(t.prepare(), Catch::Contains("ckpt-00000001.tdmckpt: written for another model or plan: "
+                                                 "model.num_layers: 2 in the checkpoint, 4 in this run"));
   TrainOptions other_seed = r;
   other_seed.seed = 5;
   Trainer u(*small, other_seed, corpus(), "stories.tok");
   CHECK_THROWS_WITH(u.prepare(), Catch::Contains("--seed 1") && Catch::Contains("--seed 5"));
+
+  // The fingerprint leaves the layout out and lists what differs, a few fields at most.
+  CHECK(fingerprint_differences(checkpoint_fingerprint(*program), checkpoint_fingerprint(*tiny(one_rank()))).empty());
+  CHECK(fingerprint_differences(checkpoint_fingerprint(*program),
+                                checkpoint_fingerprint(*tiny({"model.num_layers=2", "plan.seq_len=32"}))) ==
+        "model.num_layers: 4 in the checkpoint, 2 in this run; plan.seq_len: 64 in the checkpoint, 32 in this run");
+  const auto wide = tiny({"model.vocab_size=300", "model.rope_theta=500", "model.mtp_loss_weight=0.5", "plan.precision.fp8=false"});
+  CHECK(fingerprint_differences(checkpoint_fingerprint(*program), checkpoint_fingerprint(*wide), 2) ==
+        "model.mtp_loss_weight: 0.3 in the checkpoint, 0.5 in this run; model.rope_theta: 10000.0 in the checkpoint, "
+        "500.0 in this run; and 2 more");
+
+  // A checkpoint written before checkpoints recorded their model and plan is refused, not guessed at.
+  Checkpoint old = read_checkpoint(checkpoint_path(dir.string(), 1));
+  old.info.erase("fingerprint");
+  write_checkpoint(dir.string(), old);
+  Trainer v(*small, r, corpus(), "stories.tok");
+  CHECK_THROWS_WITH(v.prepare(), Catch::Contains("ckpt-00000001.tdmckpt: expected a checkpoint that records its model and plan"));
+
+  // Restoring by hand: a checkpoint with entries this model has no place for is refused too.
+  Trainer big(*program, TrainOptions{}, corpus(), "stories.tok");
+  Trainer two(*small, TrainOptions{}, corpus(), "stories.tok");
+  CHECK_THROWS_WITH(restore_checkpoint(two.executor(), big.checkpoint(0)), Catch::Contains("has no place in this model"));
   fs::remove_all(dir);
+}
+
+namespace {
+// `good` with its metadata JSON edited and the header and checksum made to fit: what a crafted file holds.
+std::string with_metadata(const std::string& good, const std::function<void(nlohmann::json&)>& edit) {
+  auto get64 = [&](size_t at) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; ++i) v |= uint64_t(static_cast<unsigned char>(good[at + i])) << (8 * i);
+    return v;
+  };
+  auto put64 = [](std::string& out, uint64_t v) {
+    for (size_t i = 0; i < 8; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
+  };
+  const uint64_t meta_bytes = get64(16), data_bytes = get64(24);
+  nlohmann::json meta = nlohmann::json::parse(good.substr(32, meta_bytes));
+  edit(meta);
+  const std::string text = meta.dump(), data = good.substr(32 + meta_bytes, data_bytes);
+  std::string out = good.substr(0, 16);
+  put64(out, text.size());
+  put64(out, data.size());
+  out += text + data;
+  put64(out, fnv1a64(out.data() + 32, text.size() + data.size()));
+  out.append(kCheckpointEndMagic, 8);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("crafted checkpoint metadata is refused with the field and its range", "[checkpoint]") {
+  Checkpoint c;
+  c.step = 7;
+  c.optimizer_steps = 6;
+  c.tensors["master/a"] = {1.0f, 2.0f, 3.0f};
+  c.tensors["master/b"] = {4.0f};
+  const std::string good = serialize_checkpoint(c);
+  CHECK(parse_checkpoint(with_metadata(good, [](nlohmann::json&) {}), "f").tensors.at("master/b") == std::vector<float>{4.0f});
+  struct Case {
+    std::function<void(nlohmann::json&)> edit;
+    std::string says;
+  };
+  const Case cases[] = {
+      {[](nlohmann::json& j) { j["step"] = -1; }, "at step: expected an integer in [0, 1000000000], found -1"},
+      {[](nlohmann::json& j) { j["step"] = 1e30; }, "at step: expected an integer in [0, 1000000000], found 1e+30"},
+      {[](nlohmann::json& j) { j["step"] = 18446744073709551615ull; }, "found 18446744073709551615"},
+      {[](nlohmann::json& j) { j["optimizer_steps"] = 8; }, "at optimizer_steps: expected an integer in [0, 7], found 8"},
+      {[](nlohmann::json& j) { j["guard"]["skipped"] = -3; }, "at guard.skipped: expected an integer in [0, 7]"},
+      {[](nlohmann::json& j) { j["guard"]["loss_mean"] = "low"; }, "at guard.loss_mean: expected a finite number"},
+      {[](nlohmann::json& j) { j["seed"] = -1; }, "at seed: expected an unsigned integer, found -1"},
+      {[](nlohmann::json& j) { j["sampler"]["epoch_rng"] = {1, 2}; }, "at sampler.epoch_rng: expected 4 unsigned integers"},
+      {[](nlohmann::json& j) { j["tensors"][1]["offset"] = 0; }, "tensor master/b (1 values at byte 0) does not follow the previous one (byte 12)"},
+      {[](nlohmann::json& j) { j["tensors"][1]["count"] = 1u << 30; }, "does not follow the previous one"},
+      {[](nlohmann::json& j) { j["tensors"][0]["count"] = 2; }, "does not follow the previous one (byte 8)"},
+      {[](nlohmann::json& j) { j["tensors"].erase(1); }, "the tensors hold 12 bytes, the data section 16"},
+      {[](nlohmann::json& j) { j["tensors"][1]["name"] = "master/a"; }, "tensor master/a is listed twice"},
+      {[](nlohmann::json& j) { j["tensors"] = 5; }, "at tensors: expected an array"},
+      {[](nlohmann::json& j) { j = nlohmann::json::array(); }, "malformed metadata: expected an object, found array"},
+  };
+  for (const Case& k : cases) {
+    INFO(k.says);
+    CHECK_THROWS_WITH(parse_checkpoint(with_metadata(good, k.edit), "crafted.tdmckpt"),
+                      Catch::StartsWith("crafted.tdmckpt: ") && Catch::Contains(k.says));
+  }
 }
 
 TEST_CASE("the sampler hands out every window once per epoch and restores its position", "[checkpoint][data]") {

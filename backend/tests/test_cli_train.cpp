@@ -96,7 +96,7 @@ TEST_CASE("bad input to tandem train exits with 2 and writes nothing", "[cli]") 
     CHECK(r.output.find(message) != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "log.jsonl"));
   };
-  expect_bad("--data " + (dir / "missing.tok").string(), "cannot open the token file");
+  expect_bad("--data " + (dir / "missing.tok").string(), "expected a token file, found no such file");
   {
     std::ofstream(dir / "text.tok") << "these are not tokens, just some words in a file";
   }

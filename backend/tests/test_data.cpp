@@ -93,10 +93,17 @@ TEST_CASE("token files round trip and every kind of damage is reported", "[data]
   CHECK_THROWS_WITH(read_token_file((dir / "text.tok").string()), Catch::Contains("expected the magic"));
   spit(dir / "short.tok", "TDMT");
   CHECK_THROWS_WITH(read_token_file((dir / "short.tok").string()), Catch::Contains("expected a 40-byte header"));
-  CHECK_THROWS_WITH(read_token_file((dir / "missing.tok").string()), Catch::Contains("cannot open"));
-  // A directory, and an endless input (read no further than the header it lacks).
+  CHECK_THROWS_WITH(read_token_file((dir / "missing.tok").string()), Catch::Contains("expected a token file, found no such file"));
+  // A directory, and an endless input: refused before a byte is read.
   CHECK_THROWS_WITH(read_token_file(dir.string()), Catch::Contains("expected a token file, found a directory"));
-  CHECK_THROWS_WITH(read_token_file("/dev/zero"), Catch::Contains("expected the magic"));
+  CHECK_THROWS_WITH(read_token_file("/dev/zero"), Catch::Contains("expected a token file, found a character device"));
+  // A vocabulary of 2^32 - 1 (its statistics would need a count per token: 32 GiB) is refused.
+  std::string huge_vocab = good;
+  for (int i = 0; i < 4; ++i) huge_vocab[12 + i] = char(0xff);
+  huge_vocab[16] = 4;   // 4 bytes per token, as such a vocabulary needs
+  spit(dir / "vocab.tok", huge_vocab);
+  CHECK_THROWS_WITH(read_token_file((dir / "vocab.tok").string()),
+                    Catch::Contains("expected a vocabulary size of at most 16777216, found 4294967295"));
   // Padding after the announced tokens: the message gives the file's real size.
   spit(dir / "padded.tok", good + std::string(100000, 'x'));
   CHECK_THROWS_WITH(read_token_file((dir / "padded.tok").string()),
@@ -125,8 +132,9 @@ TEST_CASE("unigram entropy of a hand-counted sequence", "[data]") {
 
 #ifdef TANDEM_TOKENIZE_BIN
 namespace {
-int run_tool(const std::string& args) {
-  const std::string cmd = std::string("'") + TANDEM_TOKENIZE_BIN + "' " + args + " >/dev/null 2>&1";
+// `before`: shell words before the tool (a timeout, a ulimit); `out`: where its stdout goes.
+int run_tool(const std::string& args, const std::string& before = "", const std::string& out = ">/dev/null") {
+  const std::string cmd = before + " '" + TANDEM_TOKENIZE_BIN + "' " + args + " " + out + " 2>/dev/null";
   const int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -152,6 +160,45 @@ TEST_CASE("tandem-tokenize exits with 2 on bad input and writes nothing", "[data
   CHECK_FALSE(fs::exists(dir / "x.tok"));
   CHECK_FALSE(fs::exists(dir / "x.json"));
   CHECK_FALSE(fs::exists(dir / "x.txt"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("tandem-tokenize refuses endless inputs and vast vocabularies and reports outputs it cannot write", "[data][tool]") {
+  const auto dir = temp_dir("tool_limits");
+  const std::string d = dir.string();
+  spit(dir / "text.txt", "one two three one two three one two\n");
+  REQUIRE(run_tool("train " + d + "/text.txt --vocab 270 --out " + d + "/tok.json") == 0);
+  REQUIRE(run_tool("encode " + d + "/text.txt --tokenizer " + d + "/tok.json --out " + d + "/t.tok") == 0);
+  // /dev/zero (directly and through a symlink) and a FIFO are refused before a byte is read; the
+  // timeout turns a hang into a failure (exit code 124).
+  fs::create_symlink("/dev/zero", dir / "zero.txt");
+  REQUIRE(::mkfifo((dir / "fifo.txt").c_str(), 0600) == 0);
+  for (const std::string& text : {std::string("/dev/zero"), d + "/zero.txt", d + "/fifo.txt"}) {
+    INFO(text);
+    CHECK(run_tool("train " + text + " --vocab 270 --out " + d + "/x.json", "timeout 60") == 2);
+    CHECK(run_tool("encode " + text + " --tokenizer " + d + "/tok.json --out " + d + "/x.tok", "timeout 60") == 2);
+  }
+  CHECK(run_tool("stats " + d + "/fifo.txt", "timeout 60") == 2);
+  // A token file announcing a vocabulary of 2^32 - 1 (its statistics would count 2^32 tokens: 32 GiB).
+  std::string tokens = slurp(dir / "t.tok");
+  for (int i = 0; i < 4; ++i) tokens[12 + i] = char(0xff);
+  tokens[16] = 4;
+  spit(dir / "vast.tok", tokens);
+  CHECK(run_tool("stats " + d + "/vast.tok") == 2);
+  CHECK(run_tool("train " + d + "/text.txt --vocab 4294967295 --out " + d + "/x.json") == 2);
+  // Empty paths are refused, not read as "not given" (decode's --out would fall back to stdout).
+  CHECK(run_tool("decode " + d + "/t.tok --tokenizer " + d + "/tok.json --out ''") == 2);
+  CHECK(run_tool("train " + d + "/text.txt --out ''") == 2);
+  // Standard output on a full device, a file size limit under an output: exit code 1, no partial file.
+  CHECK(run_tool("decode " + d + "/t.tok --tokenizer " + d + "/tok.json", "", ">/dev/full") == 1);
+  CHECK(run_tool("stats " + d + "/t.tok", "", ">/dev/full") == 1);
+  spit(dir / "long.txt", std::string(200000, 'a'));
+  CHECK(run_tool("train " + d + "/long.txt --vocab 260 --out " + d + "/x.json", "") == 0);
+  CHECK(run_tool("encode " + d + "/long.txt --tokenizer " + d + "/x.json --out " + d + "/x.tok", "ulimit -f 16;") == 1);
+  CHECK_FALSE(fs::exists(dir / "x.tok"));
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++entries;
+  CHECK(entries == 8);   // text, tok.json, t.tok, zero, fifo, vast.tok, long.txt, x.json: nothing half-written
   fs::remove_all(dir);
 }
 #endif

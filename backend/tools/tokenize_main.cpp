@@ -3,31 +3,33 @@
 //   encode TEXT --tokenizer T.json --out FILE.tok  write a token file (prints count and entropy)
 //   decode FILE.tok --tokenizer T.json [--out TEXT]
 //   stats  FILE.tok                                 tokens, vocabulary, unigram entropy
-// Bad input (missing or unreadable files, malformed tokenizer or token file, empty text) exits with 2
-// and writes nothing.
+// Bad input (missing or unreadable files, a directory, FIFO or device, malformed tokenizer or token
+// file, empty text, an empty option value) exits with 2 and writes nothing; an output that cannot be
+// written (a full disk, standard output included) exits with 1 and leaves no partial file.
 #include <cmath>
+#include <csignal>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <iterator>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "backend/training/data/bpe_tokenizer.h"
 #include "backend/training/data/token_file.h"
+#include "io/input_error.h"
+#include "io/input_file.h"
+#include "io/option_values.h"
+#include "io/output_file.h"
+#include "io/standard_output.h"
 
 using namespace tandem::backend;
 
 namespace {
 
+// The largest text read: 2 GiB (the text is held whole, with its words and tokens beside it).
+constexpr uint64_t kMaxTextBytes = uint64_t(2) << 30;
+
 std::string read_text(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw DataError(fmt::format("{}: expected a text file, found a directory", path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot open the text file", path));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = tandem::io::read_input_file(path, kMaxTextBytes, "a text file");
   if (text.empty()) throw DataError(fmt::format("{}: the text is empty (expected at least one byte)", path));
   return text;
 }
@@ -38,9 +40,7 @@ void print_stats(const TokenFile& f, const std::string& name) {
              f.vocab_size, h, h / std::log(2.0));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_tokenize(int argc, char** argv) {
   CLI::App app{"tandem-tokenize: byte-level BPE tokenizer and token files for tandem train (docs/data.md)"};
   app.require_subcommand(1);
   std::string text_path, out_path, tokenizer_path, token_path;
@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   decode->add_option("--out", out_path, "text file to write (default: standard output)");
   auto* stats = app.add_subcommand("stats", "token count, vocabulary and unigram entropy of a token file");
   stats->add_option("tokens", token_path, "token file")->required();
+  tandem::io::refuse_empty_values(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
   try {
     if (*train) {
       const auto tok = BpeTokenizer::train(read_text(text_path), vocab);
-      write_file_atomic(out_path, tok.to_json());
+      tandem::io::write_output_file(out_path, tok.to_json());
       fmt::print("{}: {} merges, vocabulary {}\n", out_path, tok.merges().size(), tok.vocab_size());
     } else if (*encode) {
       const auto tok = BpeTokenizer::load(tokenizer_path);
@@ -85,11 +86,14 @@ int main(int argc, char** argv) {
                                     tok.vocab_size(), tokenizer_path));
       const std::string text = tok.decode(f.tokens);
       if (out_path.empty()) std::fwrite(text.data(), 1, text.size(), stdout);
-      else write_file_atomic(out_path, text);
+      else tandem::io::write_output_file(out_path, text);
     } else if (*stats) {
       print_stats(read_token_file(token_path), token_path);
     }
   } catch (const DataError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const tandem::io::InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
@@ -97,4 +101,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGXFSZ, SIG_IGN);   // a file size limit is a write error reported with exit 1, not a kill
+  return tandem::io::finish_standard_output(run_tokenize(argc, argv));
 }

@@ -2,21 +2,27 @@
 // gathering/scattering of per-rank shards by parameter name (see checkpoint.h).
 #include "backend/training/checkpoint.h"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <limits>
 #include <regex>
+#include <set>
 
 #include <fmt/format.h>
 
+#include "backend/training/cpu_backend.h"
 #include "backend/training/data/token_file.h"
 #include "backend/execution/executor.h"
+#include "io/input_error.h"
+#include "io/input_file.h"
+#include "io/output_file.h"
 #include "kernels/common/bf16.h"
 
 namespace tandem::backend {
 
 namespace fs = std::filesystem;
+using io::cut_for_message;
 
 namespace {
 
@@ -29,6 +35,50 @@ T get(const std::string& in, size_t at) {
   uint64_t v = 0;
   for (size_t i = 0; i < sizeof(T); ++i) v |= uint64_t(static_cast<unsigned char>(in[at + i])) << (8 * i);
   return T(v);
+}
+
+// Typed reads of the metadata: a value of another type or out of range is a malformed checkpoint
+// (nlohmann's get<int64_t> would convert 1e30 or -1 without a word).
+template <typename Fail>
+const nlohmann::json& object_at(const nlohmann::json& j, const std::string& key, const Fail& fail) {
+  const nlohmann::json& v = j.at(key);
+  if (!v.is_object()) throw fail(fmt::format("malformed metadata: at {}: expected an object, found {}", key, v.type_name()));
+  return v;
+}
+std::string leaf(const std::string& path) { return path.substr(path.find_last_of('.') + 1); }
+template <typename Fail>
+int64_t integer_at(const nlohmann::json& j, const std::string& path, int64_t low, int64_t high, const Fail& fail) {
+  const nlohmann::json& v = j.at(leaf(path));
+  int64_t x = 0;
+  bool ok = false;
+  if (v.is_number_unsigned()) {
+    ok = v.get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max());
+    x = ok ? int64_t(v.get<uint64_t>()) : 0;
+  } else if (v.is_number_integer()) {
+    ok = true;
+    x = v.get<int64_t>();
+  }
+  if (!ok || x < low || x > high)
+    throw fail(fmt::format("malformed metadata: at {}: expected an integer in [{}, {}], found {}", path, low, high,
+                           cut_for_message(v.dump())));
+  return x;
+}
+template <typename Fail>
+uint64_t unsigned_value(const nlohmann::json& v, const std::string& path, const Fail& fail) {
+  if (!v.is_number_unsigned())
+    throw fail(fmt::format("malformed metadata: at {}: expected an unsigned integer, found {}", path, cut_for_message(v.dump())));
+  return v.get<uint64_t>();
+}
+template <typename Fail>
+uint64_t unsigned_at(const nlohmann::json& j, const std::string& path, const Fail& fail) {
+  return unsigned_value(j.at(leaf(path)), path, fail);
+}
+template <typename Fail>
+double finite_at(const nlohmann::json& j, const std::string& path, const Fail& fail) {
+  const nlohmann::json& v = j.at(leaf(path));
+  if (!v.is_number() || !std::isfinite(v.get<double>()))
+    throw fail(fmt::format("malformed metadata: at {}: expected a finite number, found {}", path, cut_for_message(v.dump())));
+  return v.get<double>();
 }
 
 constexpr size_t kHeaderBytes = 32;   // magic, version, reserved, json bytes, data bytes
@@ -98,30 +148,49 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& source)
   if (std::memcmp(bytes.data() + end + 8, kCheckpointEndMagic, 8) != 0) throw fail("the end marker is missing (incomplete write)");
   const uint64_t stored = get<uint64_t>(bytes, end), found = fnv1a64(bytes.data() + kHeaderBytes, meta_bytes + data_bytes);
   if (stored != found) throw fail(fmt::format("checksum mismatch: stored {:016x}, computed {:016x} (corrupt file)", stored, found));
+  if (data_bytes % 4 != 0) throw fail(fmt::format("the data section holds {} bytes, not a whole number of FP32 values", data_bytes));
   Checkpoint c;
   try {
     nlohmann::json j = nlohmann::json::parse(bytes.substr(kHeaderBytes, meta_bytes));
-    c.step = j.at("step").get<int64_t>();
-    c.optimizer_steps = j.at("optimizer_steps").get<int64_t>();
-    c.seed = j.at("seed").get<uint64_t>();
-    c.guard.loss_mean = j.at("guard").at("loss_mean").get<double>();
-    c.guard.accepted = j.at("guard").at("accepted").get<int64_t>();
-    c.guard.skipped = j.at("guard").at("skipped").get<int64_t>();
-    c.sampler.epoch_rng = j.at("sampler").at("epoch_rng").get<std::array<uint64_t, 4>>();
-    c.sampler.epoch = j.at("sampler").at("epoch").get<uint64_t>();
-    c.sampler.position = j.at("sampler").at("position").get<uint64_t>();
-    for (const auto& e : j.at("tensors")) {
-      const uint64_t offset = e.at("offset").get<uint64_t>(), count = e.at("count").get<uint64_t>();
-      if (offset > data_bytes || count > (data_bytes - offset) / 4)
-        throw fail(fmt::format("tensor {} lies outside the data section", e.at("name").get<std::string>()));
+    if (!j.is_object()) throw fail(fmt::format("malformed metadata: expected an object, found {}", j.type_name()));
+    c.step = integer_at(j, "step", 0, kMaxCheckpointStep, fail);
+    c.optimizer_steps = integer_at(j, "optimizer_steps", 0, c.step, fail);
+    c.seed = unsigned_at(j, "seed", fail);
+    const nlohmann::json& guard = object_at(j, "guard", fail);
+    c.guard.loss_mean = finite_at(guard, "guard.loss_mean", fail);
+    c.guard.accepted = integer_at(guard, "guard.accepted", 0, c.step, fail);
+    c.guard.skipped = integer_at(guard, "guard.skipped", 0, c.step, fail);
+    const nlohmann::json& sampler = object_at(j, "sampler", fail);
+    const nlohmann::json& rng = sampler.at("epoch_rng");
+    if (!rng.is_array() || rng.size() != 4) throw fail("malformed metadata: at sampler.epoch_rng: expected 4 unsigned integers");
+    for (size_t i = 0; i < 4; ++i) c.sampler.epoch_rng[i] = unsigned_value(rng[i], "sampler.epoch_rng", fail);
+    c.sampler.epoch = unsigned_at(sampler, "sampler.epoch", fail);
+    c.sampler.position = unsigned_at(sampler, "sampler.position", fail);
+    // The tensors lie one after another in the data section, in the order listed, and fill it.
+    const nlohmann::json& tensors = j.at("tensors");
+    if (!tensors.is_array()) throw fail("malformed metadata: at tensors: expected an array");
+    uint64_t next = 0;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const nlohmann::json& e = tensors[i];
+      const std::string where = fmt::format("tensors[{}]", i);
+      if (!e.is_object() || !e.contains("name") || !e["name"].is_string())
+        throw fail(fmt::format("malformed metadata: at {}: expected {{\"name\", \"offset\", \"count\"}}", where));
+      const std::string name = e["name"].get<std::string>();
+      const uint64_t offset = unsigned_at(e, where + ".offset", fail), count = unsigned_at(e, where + ".count", fail);
+      if (offset != next || count > (data_bytes - offset) / 4)
+        throw fail(fmt::format("tensor {} ({} values at byte {}) does not follow the previous one (byte {}) within the "
+                               "{}-byte data section", cut_for_message(name), count, offset, next, data_bytes));
       std::vector<float> values(count);
       std::memcpy(values.data(), bytes.data() + kHeaderBytes + meta_bytes + offset, count * 4);
-      c.tensors.emplace(e.at("name").get<std::string>(), std::move(values));
+      if (!c.tensors.emplace(name, std::move(values)).second) throw fail(fmt::format("tensor {} is listed twice", cut_for_message(name)));
+      next = offset + count * 4;
     }
+    if (next != data_bytes)
+      throw fail(fmt::format("the tensors hold {} bytes, the data section {} (values no tensor owns)", next, data_bytes));
     for (const char* k : {"step", "optimizer_steps", "seed", "guard", "sampler", "tensors"}) j.erase(k);
     c.info = std::move(j);
   } catch (const nlohmann::json::exception& e) {
-    throw fail(fmt::format("malformed metadata: {}", e.what()));
+    throw fail(fmt::format("malformed metadata: {}", cut_for_message(e.what())));
   }
   return c;
 }
@@ -131,43 +200,68 @@ std::string checkpoint_path(const std::string& dir, int64_t step) { return (fs::
 std::string write_checkpoint(const std::string& dir, const Checkpoint& c) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw CheckpointError(fmt::format("{}: cannot create the checkpoint directory ({})", dir, ec.message()));
+  if (ec) throw io::OutputError(fmt::format("cannot write checkpoints in {}: {}", dir, ec.message()));
   const std::string path = checkpoint_path(dir, c.step);
-  try {
-    write_file_atomic(path, serialize_checkpoint(c));
-  } catch (const DataError& e) {
-    throw CheckpointError(e.what());
-  }
+  io::write_output_file(path, serialize_checkpoint(c));
   return path;
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CheckpointError(fmt::format("{}: cannot open the checkpoint ({})", path, std::strerror(errno)));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Read whole, so at most the machine's memory; a directory, a FIFO or a device is refused unread.
+  const int64_t memory = physical_memory_bytes();
+  const uint64_t max_bytes = memory > 0 ? uint64_t(memory) : uint64_t(1) << 40;
+  std::string bytes;
+  try {
+    bytes = io::read_input_file(path, max_bytes, "a checkpoint file");
+  } catch (const io::InputError& e) {
+    throw CheckpointError(e.what());
+  }
   return parse_checkpoint(bytes, path);
 }
 
+namespace {
+const std::regex& checkpoint_name() {
+  static const std::regex pattern(R"(ckpt-(\d{8})\.tdmckpt)");
+  return pattern;
+}
+}  // namespace
+
 std::string find_checkpoint(const std::string& dir_or_file) {
   std::error_code ec;
-  if (fs::is_regular_file(dir_or_file, ec)) return dir_or_file;
-  if (!fs::is_directory(dir_or_file, ec))
-    throw CheckpointError(fmt::format("{}: no such checkpoint file or directory", dir_or_file));
-  static const std::regex pattern(R"(ckpt-(\d{8})\.tdmckpt)");
+  if (!fs::exists(dir_or_file, ec)) throw CheckpointError(fmt::format("{}: no such checkpoint file or directory", dir_or_file));
+  if (!fs::is_directory(dir_or_file, ec)) return dir_or_file;   // read_checkpoint refuses what is not a regular file
   int64_t best = -1;
   std::string path;
   for (const auto& e : fs::directory_iterator(dir_or_file, ec)) {
     std::smatch m;
     const std::string name = e.path().filename().string();
-    if (!std::regex_match(name, m, pattern)) continue;
+    if (!std::regex_match(name, m, checkpoint_name())) continue;
     const int64_t step = std::stoll(m[1].str());
     if (step > best) {
       best = step;
       path = e.path().string();
     }
   }
+  if (ec) throw CheckpointError(fmt::format("{}: cannot list the directory ({})", dir_or_file, ec.message()));
   if (best < 0) throw CheckpointError(fmt::format("{}: no checkpoint (ckpt-<step>.tdmckpt) in this directory", dir_or_file));
   return path;
+}
+
+void check_checkpoint_targets(const std::string& dir, int64_t first_step, int64_t last_step, int64_t every) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;   // created when the first checkpoint is written
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (!std::regex_match(name, m, checkpoint_name())) continue;
+    const int64_t step = std::stoll(m[1].str());
+    const bool written = step >= first_step && step <= last_step && (step == last_step || (every > 0 && step % every == 0));
+    std::error_code type_ec;
+    if (written && !fs::is_regular_file(fs::status(e.path(), type_ec)))
+      throw CheckpointError(fmt::format("{}: expected a checkpoint file or nothing where this run writes step {}'s "
+                                        "checkpoint, found {}",
+                                        e.path().string(), step, fs::is_directory(e.path(), type_ec) ? "a directory" : "no regular file"));
+  }
 }
 
 Checkpoint capture_checkpoint(const Executor& ex) {
@@ -202,7 +296,9 @@ Checkpoint capture_checkpoint(const Executor& ex) {
 }
 
 void restore_checkpoint(Executor& ex, const Checkpoint& c) {
+  std::set<std::string> used;
   auto find = [&](const std::string& name, int64_t size) -> const std::vector<float>& {
+    used.insert(name);
     const auto it = c.tensors.find(name);
     if (it == c.tensors.end())
       throw CheckpointError(fmt::format("checkpoint has no {} (it was written for model '{}'; this run is model '{}')", name,
@@ -237,6 +333,13 @@ void restore_checkpoint(Executor& ex, const Checkpoint& c) {
     rt.optimizer_steps = c.optimizer_steps;
     rt.guard = c.guard;
   }
+  // A checkpoint of a larger model holds entries this one has no place for: resuming would drop them.
+  for (const auto& [name, values] : c.tensors)
+    if (!used.count(name))
+      throw CheckpointError(fmt::format("checkpoint entry {} has no place in this model ({} entries of the checkpoint, {} used; "
+                                        "it was written for model '{}', this run is model '{}')",
+                                        cut_for_message(name), c.tensors.size(), used.size(), c.info.value("model", "?"),
+                                        ex.program().model().name));
 }
 
 }  // namespace tandem::backend

@@ -4,12 +4,13 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backend/runtime/cpu_device.h"
+#include "backend/training/checkpoint_fingerprint.h"
+#include "io/append_file.h"
 
 namespace tandem::backend {
 
@@ -34,6 +35,16 @@ void Trainer::prepare() {
   if (options_.resume.empty()) return;
   const std::string path = find_checkpoint(options_.resume);
   const Checkpoint c = read_checkpoint(path);
+  // Only into the training that wrote it: the same model and the plan fields of its math.
+  const auto stored = c.info.find("fingerprint");
+  if (stored == c.info.end())
+    throw CheckpointError(fmt::format("{}: expected a checkpoint that records its model and plan (\"fingerprint\" in its "
+                                      "metadata), found one without (written by an older tandem: resume it with that version)",
+                                      path));
+  const std::string differences = fingerprint_differences(*stored, checkpoint_fingerprint(program_));
+  if (!differences.empty())
+    throw CheckpointError(fmt::format("{}: written for another model or plan: {} (resume with the scenario and --set "
+                                      "options that wrote it)", path, differences));
   if (c.seed != options_.seed)
     throw CheckpointError(fmt::format("{}: written with --seed {}, this run has --seed {} (the data order and the checkpoint would disagree)",
                                       path, c.seed, options_.seed));
@@ -76,16 +87,15 @@ Checkpoint Trainer::checkpoint(int64_t step) const {
   c.step = step;
   c.sampler = sampler_->state();
   c.info["data"] = data_source_;
+  c.info["fingerprint"] = checkpoint_fingerprint(program_);
   c.info["lr"] = options_.lr;
   return c;
 }
 
 std::vector<StepLog> Trainer::run(const std::function<void(const StepLog&)>& on_step) {
-  std::ofstream log;
-  if (!options_.log_path.empty()) {
-    log.open(options_.log_path, start_step_ > 0 ? std::ios::app : std::ios::trunc);
-    if (!log) throw DataError(fmt::format("{}: cannot open the log file for writing", options_.log_path));
-  }
+  // Every line's write is checked: a log that cannot be written stops the run (io::OutputError).
+  std::unique_ptr<io::AppendFile> log;
+  if (!options_.log_path.empty()) log = std::make_unique<io::AppendFile>(options_.log_path, /*truncate=*/start_step_ == 0);
   std::vector<StepLog> out;
   const double tokens_per_step = double(program_.plan().global_batch_tokens());
   for (int64_t step = start_step_ + 1; step <= options_.steps; ++step) {
@@ -103,13 +113,14 @@ std::vector<StepLog> Trainer::run(const std::function<void(const StepLog&)>& on_
     s.step = step;
     s.lr = cfg.lr;
     s.tokens_per_s = tokens_per_step / std::max(1e-9, s.seconds);
-    if (log) log << step_log_json(s) << "\n" << std::flush;
+    if (log) log->append(step_log_json(s) + "\n");
     const bool save = !options_.checkpoint_dir.empty() &&
                       ((options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0) || step == options_.steps);
     if (save) write_checkpoint(options_.checkpoint_dir, checkpoint(step));
     if (on_step) on_step(s);
     out.push_back(std::move(s));
   }
+  if (log) log->close();
   return out;
 }
 

@@ -45,9 +45,11 @@ class Trainer {
  public:
   // `data` must outlive the trainer. Throws DataError for data that does not fit the model.
   Trainer(const ir::StepProgram& program, const TrainOptions& options, const TokenFile& data, std::string data_source);
-  // Loads options.resume when set. Throws CheckpointError before anything is written.
+  // Loads options.resume when set. Throws CheckpointError before anything is written, also for a
+  // checkpoint of another model or plan (checkpoint_fingerprint.h) or one that records neither.
   void prepare();
-  // Runs steps start_step()+1 .. options.steps; on_step is called after each.
+  // Runs steps start_step()+1 .. options.steps; on_step is called after each. A log line or a
+  // checkpoint that cannot be written stops the run with io::OutputError (what was written is whole).
   std::vector<StepLog> run(const std::function<void(const StepLog&)>& on_step = {});
 
   int64_t start_step() const { return start_step_; }

@@ -1,17 +1,13 @@
-// Token file reading and writing, checksums and atomic file replacement (see token_file.h).
+// Token file reading and writing, and their checksum (see token_file.h).
 #include "backend/training/data/token_file.h"
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
+
+#include "io/input_file.h"
+#include "io/output_file.h"
 
 namespace tandem::backend {
 
@@ -39,30 +35,8 @@ void store_le(std::string& out, T v) {
 }  // namespace
 
 TokenFile read_token_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw DataError(fmt::format("{}: expected a token file, found a directory", path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot open the token file ({})", path, std::strerror(errno)));
-  // The header first; then no more than the size it announces and one chunk past it, to see padding (an
-  // endless input, such as a device, never passes the magic check).
-  std::string bytes(kTokenFileHeaderBytes, '\0');
-  in.read(bytes.data(), std::streamsize(bytes.size()));
-  bytes.resize(size_t(in.gcount()));
-  if (bytes.size() == kTokenFileHeaderBytes && std::memcmp(bytes.data(), kTokenFileMagic, 8) == 0) {
-    const auto* h = reinterpret_cast<const unsigned char*>(bytes.data());
-    const uint32_t width = load_le<uint32_t>(h + 16);
-    const uint64_t count = load_le<uint64_t>(h + 24);
-    const uint64_t body = (width == 2 || width == 4) && count <= (uint64_t(1) << 40) ? count * width : 0;
-    char chunk[1 << 16];
-    while (bytes.size() <= kTokenFileHeaderBytes + body && in.read(chunk, sizeof chunk).gcount() > 0)
-      bytes.append(chunk, size_t(in.gcount()));
-  }
-  // The file's whole size for messages (what was read stops early when the header is wrong).
-  auto file_bytes = [&] {
-    const auto size = std::filesystem::file_size(path, ec);
-    return ec ? uint64_t(bytes.size()) : uint64_t(size);
-  };
+  // A regular file within the bound, read whole (a FIFO, a device or a directory is refused unread).
+  const std::string bytes = io::read_input_file(path, kMaxTokenFileBytes, "a token file");
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() < kTokenFileHeaderBytes)
     throw DataError(fmt::format("{}: not a token file: expected a {}-byte header, found a file of {} bytes", path,
@@ -76,9 +50,11 @@ TokenFile read_token_file(const std::string& path) {
   if (width != 2 && width != 4) throw DataError(fmt::format("{}: bytes per token must be 2 or 4, found {}", path, width));
   if (vocab == 0 || (width == 2 && vocab > 65536))
     throw DataError(fmt::format("{}: vocabulary size {} does not fit {} bytes per token", path, vocab, width));
+  if (vocab > kMaxTokenFileVocab)
+    throw DataError(fmt::format("{}: expected a vocabulary size of at most {}, found {}", path, kMaxTokenFileVocab, vocab));
   if (count > (bytes.size() - kTokenFileHeaderBytes) / width || kTokenFileHeaderBytes + count * width != bytes.size())
     throw DataError(fmt::format("{}: the header says {} tokens ({} bytes with the header), the file has {} bytes (truncated or padded)",
-                                path, count, kTokenFileHeaderBytes + count * width, file_bytes()));
+                                path, count, kTokenFileHeaderBytes + count * width, bytes.size()));
   const uint64_t found = fnv1a64(p + kTokenFileHeaderBytes, count * width);
   if (found != checksum)
     throw DataError(fmt::format("{}: checksum mismatch: header {:016x}, tokens {:016x} (corrupt file)", path, checksum, found));
@@ -113,7 +89,7 @@ void write_token_file(const std::string& path, const TokenFile& file) {
   store_le<uint64_t>(out, file.tokens.size());
   store_le<uint64_t>(out, fnv1a64(body.data(), body.size()));
   out += body;
-  write_file_atomic(path, out);
+  io::write_output_file(path, out);
 }
 
 double unigram_entropy_nats(const std::vector<uint32_t>& tokens, uint32_t vocab_size) {
@@ -125,59 +101,6 @@ double unigram_entropy_nats(const std::vector<uint32_t>& tokens, uint32_t vocab_
   for (uint64_t c : counts)
     if (c) h -= double(c) / n * std::log(double(c) / n);
   return h;
-}
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  // A device or a pipe (/dev/null, /dev/stdout) is written in place: renaming a temporary file over
-  // it would replace the device by a regular file.
-  std::error_code ec;
-  const auto st = std::filesystem::status(path, ec);
-  if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) && !std::filesystem::is_directory(st)) {
-    const int fd = ::open(path.c_str(), O_WRONLY);
-    if (fd < 0) throw DataError(fmt::format("{}: cannot open for writing ({})", path, std::strerror(errno)));
-    for (size_t done = 0; done < bytes.size();) {
-      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0) {
-        const int err = errno;
-        ::close(fd);
-        throw DataError(fmt::format("{}: write failed ({})", path, std::strerror(err)));
-      }
-      done += size_t(n);
-    }
-    ::close(fd);
-    return;
-  }
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw DataError(fmt::format("{}: cannot create ({})", tmp, std::strerror(errno)));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw DataError(fmt::format("{}: write failed ({})", tmp, std::strerror(err)));
-    }
-    done += size_t(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw DataError(fmt::format("{}: flush failed ({})", tmp, std::strerror(errno)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw DataError(fmt::format("{}: rename from {} failed ({})", path, tmp, std::strerror(err)));
-  }
-  // Make the rename itself durable.
-  const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
 }
 
 }  // namespace tandem::backend
