@@ -74,7 +74,14 @@ void run_train(TrainCliOptions& o) {
   // Every input is good: make sure the outputs can be written before training for them.
   if (!o.trace.empty()) check_output_file(o.trace, "--trace");
   if (!o.train.log_path.empty()) check_output_file(o.train.log_path, "--log");
-  if (!o.train.checkpoint_dir.empty()) ensure_output_dir(o.train.checkpoint_dir, "--checkpoint");
+  if (!o.train.checkpoint_dir.empty()) {
+    ensure_output_dir(o.train.checkpoint_dir, "--checkpoint");
+    try {
+      check_checkpoint_targets(o.train.checkpoint_dir, trainer->start_step() + 1, o.train.steps, o.train.checkpoint_every);
+    } catch (const CheckpointError& e) {
+      bad_input(e.what());
+    }
+  }
   std::vector<backend::StepLog> logs;
   try {
     logs = trainer->run([&](const backend::StepLog& s) {

@@ -1,12 +1,16 @@
 // Entry point of the `tandem` command: builds the subcommands from the registry, runs the chosen
-// one, and maps errors to exit codes (2 for bad input, 1 for failures).
+// one, and maps errors to exit codes (2 for bad input, 1 for failures, including output that could
+// not be written: a file, or standard output at the end).
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 
 #include <fmt/core.h>
 
 #include "app/command_registry.h"
 #include "io/input_error.h"
+#include "io/option_values.h"
+#include "io/standard_output.h"
 #include "ir/scenario.h"
 
 namespace tandem::app {
@@ -16,7 +20,9 @@ std::vector<CommandSpec>& command_registry() {
 }
 }  // namespace tandem::app
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_tandem(int argc, char** argv) {
   using namespace tandem;
   CLI::App root{
       "tandem: one description of a DeepSeek-V3-style training step, simulated on a model of an\n"
@@ -35,11 +41,13 @@ int main(int argc, char** argv) {
   std::sort(registry.begin(), registry.end(),
             [](const app::CommandSpec& a, const app::CommandSpec& b) { return a.order < b.order; });
   for (auto& spec : registry) spec.setup(root);
+  io::refuse_empty_values(root);
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = root.exit(e);
-    return code == 0 ? 0 : app::kExitBadInput;
+    if (e.get_exit_code() == 0) return root.exit(e);   // --help, --version
+    fmt::print(stderr, "error: {}\n", e.what());       // one line: the option, what was expected and found
+    return app::kExitBadInput;
   } catch (const ir::ScenarioError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return app::kExitBadInput;
@@ -54,4 +62,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A file size limit (ulimit -f) makes a write fail with EFBIG, reported like a full disk, instead of
+  // killing the process with a temporary file left behind.
+  std::signal(SIGXFSZ, SIG_IGN);
+  return tandem::io::finish_standard_output(run_tandem(argc, argv));
 }

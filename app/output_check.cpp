@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "app/command_registry.h"
+#include "io/output_file.h"
 
 #ifdef TANDEM_HW
 #include "hw/gpu_catalogue.h"
@@ -36,20 +37,20 @@ void check_output_file(const std::string& path, const std::string& option) {
     if (!fs::is_directory(st)) bad(fmt::format("{} is not a directory", parent.string()));
   }
   // A device or a pipe (/dev/null, /dev/stdout) is written in place: it must open for writing.
-  const auto st = fs::status(path, ec);
-  if (fs::exists(st) && !fs::is_regular_file(st)) {
+  if (io::written_in_place(path)) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);   // a FIFO without a reader fails, not blocks
     if (fd < 0) bad(std::strerror(errno));
     ::close(fd);
     return;
   }
-  // Files are written as PATH.tmp and renamed: try exactly that, and leave nothing behind.
-  const std::string tmp = path + ".tmp";
-  const bool existed = fs::exists(fs::symlink_status(tmp, ec));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) bad(fmt::format("cannot create {} ({})", tmp, std::strerror(errno)));
-  ::close(fd);
-  if (!existed) ::unlink(tmp.c_str());
+  // Files are written through a temporary file beside them (io::OutputFile): open exactly that and
+  // drop it, which leaves nothing behind.
+  try {
+    io::OutputFile probe(path);
+  } catch (const io::OutputError& e) {
+    const std::string why = e.what(), prefix = "cannot write " + path + ": ";
+    bad(why.rfind(prefix, 0) == 0 ? why.substr(prefix.size()) : why);
+  }
 }
 
 void ensure_output_dir(const std::string& dir, const std::string& option) {

@@ -8,8 +8,9 @@
 
 namespace tandem::app {
 
-// `path` (given to `option`) can be written the way the writers do it: PATH.tmp created beside it,
-// then renamed. Creates nothing that stays; ends with exit code 2 and the reason otherwise.
+// `path` (given to `option`) can be written the way the writers do it (io::OutputFile: a temporary
+// file beside it, then renamed). Creates nothing that stays; ends with exit code 2 and the reason
+// otherwise.
 void check_output_file(const std::string& path, const std::string& option);
 
 // `dir` (given to `option`) exists as a directory or is created now; exit code 2 otherwise.

@@ -13,9 +13,10 @@ struct CommandResult {
   std::string output;   // stdout, then stderr when `merge_stderr`
 };
 
-inline CommandResult run_tandem(const std::string& args, bool merge_stderr = true) {
-  const std::string cmd = std::string("cd '") + TANDEM_SOURCE_DIR + "' && '" + TANDEM_BIN + "' " + args +
-                          (merge_stderr ? " 2>&1" : " 2>/dev/null");
+// Runs `command` with /bin/sh in the source directory; the output is what the command writes to the
+// pipe (redirect inside `command` to choose which streams).
+inline CommandResult run_shell(const std::string& command) {
+  const std::string cmd = std::string("cd '") + TANDEM_SOURCE_DIR + "' && " + command;
   CommandResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return r;
@@ -25,6 +26,13 @@ inline CommandResult run_tandem(const std::string& args, bool merge_stderr = tru
   const int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// The quoted path of the built `tandem`, for commands run with run_shell.
+inline std::string tandem_bin() { return std::string("'") + TANDEM_BIN + "'"; }
+
+inline CommandResult run_tandem(const std::string& args, bool merge_stderr = true) {
+  return run_shell(tandem_bin() + " " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 }  // namespace tandem::testing
