@@ -1,10 +1,8 @@
-// Interval arithmetic and what is built on it: idle gaps of compute tracks, op-kind totals, SM split,
-// op-kind comparison.
+// Interval arithmetic and what is built on it: idle gaps of compute tracks, op-kind totals, SM split.
 #include "trace/analysis.h"
 
 #include <algorithm>
 #include <cstdlib>
-#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -144,32 +142,6 @@ SmSplit sm_split(const Timeline& tl, const TrackIndex& idx) {
     }
   }
   return s;
-}
-
-double OpKindDiff::ratio() const {
-  return a_ns > 0 ? static_cast<double>(b_ns) / static_cast<double>(a_ns) : 0.0;
-}
-
-std::vector<OpKindDiff> compare_op_kinds(const Timeline& a, const Timeline& b) {
-  std::map<std::string, OpKindDiff> m;
-  for (const auto& k : op_kind_totals(a)) {
-    auto& d = m[k.op];
-    d.op = k.op;
-    d.a_ns = k.total_ns;
-    d.a_count = k.count;
-  }
-  for (const auto& k : op_kind_totals(b)) {
-    auto& d = m[k.op];
-    d.op = k.op;
-    d.b_ns = k.total_ns;
-    d.b_count = k.count;
-  }
-  std::vector<OpKindDiff> out;
-  for (auto& [k, d] : m) out.push_back(d);
-  std::stable_sort(out.begin(), out.end(), [](const OpKindDiff& x, const OpKindDiff& y) {
-    return std::llabs(x.diff_ns()) > std::llabs(y.diff_ns());
-  });
-  return out;
 }
 
 }  // namespace tandem::trace

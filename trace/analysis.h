@@ -1,6 +1,6 @@
 // Timeline analysis shared by the viewer and `tandem compare`: interval arithmetic, the idle gaps of
-// compute streams (drawn by the viewer), time per op kind, the SM-time split and the op-kind
-// comparison. The measures (bubble, exposed communication, overlap) are trace/measures.h's.
+// compute streams (drawn by the viewer), time per op kind and the SM-time split. The measures
+// (bubble, exposed communication, overlap) are trace/measures.h's; the comparison trace/compare.h's.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -63,15 +63,5 @@ struct SmSplit {
 };
 SmSplit sm_split(const Timeline& tl, const TrackIndex& idx);
 
-// Per-op-kind totals of two timelines side by side (compare mode, `tandem compare`).
-struct OpKindDiff {
-  std::string op;
-  int64_t a_ns = 0, b_ns = 0;
-  int64_t a_count = 0, b_count = 0;
-  int64_t diff_ns() const { return b_ns - a_ns; }
-  double ratio() const;              // b / a (0 when a is 0)
-};
-// Union of the kinds of both, sorted by |difference|, largest first (ties by name).
-std::vector<OpKindDiff> compare_op_kinds(const Timeline& a, const Timeline& b);
 
 }  // namespace tandem::trace

@@ -12,7 +12,6 @@
 #include <backends/imgui_impl_glfw.h>
 #include <backends/imgui_impl_opengl3.h>
 
-#include "io/input_error.h"
 #include "trace/compare.h"
 #include "viewer/app.h"
 #include "viewer/headless.h"
@@ -152,23 +151,17 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
+  // The view model holds each trace's summary and, for two, their comparison (tandem compare's).
+  viewer::ViewModel model = viewer::make_view_model(std::move(traces));
   if (summary) {
-    // Two traces: the difference table of `tandem compare` (A predicted, B measured), computed before
-    // anything is printed.
-    std::string difference;
-    if (traces.size() == 2) {
-      try {
-        difference = fmt::format(
-            "\n{}", trace::to_table(trace::compare_timelines(traces[0].tl, traces[0].path, traces[1].tl, traces[1].path)));
-      } catch (const io::InputError& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-        return 2;
-      }
+    if (model.traces.size() == 2 && !model.comparison) {
+      fmt::print(stderr, "error: {}\n", model.comparison_error);
+      return 2;
     }
-    for (const auto& t : traces) print_summary(t);
-    fmt::print("{}", difference);
+    for (const auto& t : model.traces) print_summary(t);
+    if (model.comparison) fmt::print("\n{}", trace::to_table(*model.comparison));
   }
-  viewer::ViewerApp app(viewer::make_view_model(std::move(traces)));
+  viewer::ViewerApp app(std::move(model));
   if (own_axes) app.set_own_time_axes(true);
   if (!range_text.empty()) app.set_range(range);
   if (screenshot.empty()) return summary ? 0 : run_window(app, width, height);

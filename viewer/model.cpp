@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "io/input_error.h"
+
 namespace tandem::viewer {
 namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -55,7 +57,13 @@ void set_own_time_axes(ViewModel& m, bool own) {
 ViewModel make_view_model(std::vector<LoadedTrace> traces) {
   ViewModel m;
   m.traces = std::move(traces);
-  if (m.traces.size() == 2) m.diffs = trace::compare_op_kinds(m.traces[0].tl, m.traces[1].tl);
+  if (m.traces.size() == 2) {
+    try {
+      m.comparison = trace::compare_timelines(m.traces[0].tl, m.traces[0].path, m.traces[1].tl, m.traces[1].path);
+    } catch (const io::InputError& e) {
+      m.comparison_error = e.what();
+    }
+  }
   return m;
 }
 

@@ -1,11 +1,13 @@
 // What the viewer holds for each opened trace: the Timeline, its track index, the summary (trace/'s
-// measures: bubble, exposed communication, overlap; idle gaps, SM split) and load timings; in compare mode the per-op-kind
-// difference table of the two traces.
+// measures: bubble, exposed communication, overlap; idle gaps, SM split) and load timings; in compare mode the
+// comparison of the two traces (trace/compare.h, as `tandem compare` prints it).
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "trace/analysis.h"
+#include "trace/compare.h"
 #include "trace/measures.h"
 #include "trace/timeline.h"
 #include "trace/trace_reader.h"
@@ -41,7 +43,9 @@ LoadedTrace load_trace_file(const std::string& path);
 
 struct ViewModel {
   std::vector<LoadedTrace> traces;           // one, or two in compare mode (A above B)
-  std::vector<trace::OpKindDiff> diffs;      // compare mode: B - A per op kind
+  // Compare mode: `tandem compare` of A (predicted) and B (measured), or why they cannot be compared.
+  std::optional<trace::Comparison> comparison;
+  std::string comparison_error;
   double end_ns() const;                     // longest step on screen among the traces
 };
 

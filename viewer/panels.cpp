@@ -28,7 +28,8 @@ void ViewerApp::draw_side_panel(const UiRegions& ui) {
                                                        : std::string("Summary");
     if (ImGui::CollapsingHeader(title.c_str(), ImGuiTreeNodeFlags_DefaultOpen)) draw_summary(model_.traces[i], int(i));
   }
-  if (model_.traces.size() == 2 && ImGui::CollapsingHeader("Compare B - A by op kind", ImGuiTreeNodeFlags_DefaultOpen))
+  if (model_.traces.size() == 2 &&
+      ImGui::CollapsingHeader("Compare A (predicted) with B (measured)", ImGuiTreeNodeFlags_DefaultOpen))
     draw_compare();
   if (ImGui::CollapsingHeader("Legend", ImGuiTreeNodeFlags_DefaultOpen)) draw_legend();
   ImGui::TextDisabled("frame layout %.2f ms, %zu rows, %zu ops, %zu merged", build_ms_, geometry_.rows_drawn,
@@ -143,28 +144,45 @@ void ViewerApp::draw_selection() {
   }
 }
 
+// The comparison of `tandem compare` (docs/compare.md): how ops were lined up, the step and each op
+// kind with predicted (A), measured (B) and the signed error (A - B) / B.
 void ViewerApp::draw_compare() {
+  if (!model_.comparison) {
+    ImGui::TextWrapped("cannot compare: %s", model_.comparison_error.c_str());
+    return;
+  }
+  const trace::Comparison& c = *model_.comparison;
+  ImGui::TextWrapped("%s matching: %lld ops matched, %lld only in A, %lld only in B",
+                     std::string(trace::to_string(c.matching)).c_str(), static_cast<long long>(c.matched),
+                     static_cast<long long>(c.only_predicted.count), static_cast<long long>(c.only_measured.count));
+  const auto seconds = [](double s) { return format_duration(s * 1e9); };
+  const auto row = [&](const std::string& name, const trace::SidePair& p) {
+    ImGui::TableNextRow();
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(name.empty() ? "(none)" : name.c_str());
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(seconds(p.predicted_s).c_str());
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(seconds(p.measured_s).c_str());
+    ImGui::TableNextColumn();
+    const auto e = p.error();
+    if (!e) {
+      ImGui::TextDisabled("n/a");
+      return;
+    }
+    const ImVec4 col = *e > 0 ? ImVec4(1.0f, 0.55f, 0.45f, 1) : ImVec4(0.55f, 0.9f, 0.55f, 1);
+    ImGui::TextColored(col, "%+.1f%%", *e * 100);
+  };
   if (ImGui::BeginTable("diff", 4, ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_BordersInnerV,
-                        ImVec2(0, 220))) {
+                        ImVec2(0, 240))) {
     ImGui::TableSetupScrollFreeze(0, 1);
     ImGui::TableSetupColumn("op kind");
     ImGui::TableSetupColumn("A");
     ImGui::TableSetupColumn("B");
-    ImGui::TableSetupColumn("B - A");
+    ImGui::TableSetupColumn("error");
     ImGui::TableHeadersRow();
-    for (const auto& d : model_.diffs) {
-      ImGui::TableNextRow();
-      ImGui::TableNextColumn();
-      ImGui::TextUnformatted(d.op.empty() ? "(none)" : d.op.c_str());
-      ImGui::TableNextColumn();
-      ImGui::TextUnformatted(ms(double(d.a_ns)).c_str());
-      ImGui::TableNextColumn();
-      ImGui::TextUnformatted(ms(double(d.b_ns)).c_str());
-      ImGui::TableNextColumn();
-      const ImVec4 col = d.diff_ns() > 0 ? ImVec4(1.0f, 0.55f, 0.45f, 1) : ImVec4(0.55f, 0.9f, 0.55f, 1);
-      if (d.a_ns > 0) ImGui::TextColored(col, "%+.3f ms (x%.2f)", double(d.diff_ns()) / 1e6, d.ratio());
-      else ImGui::TextColored(col, "%+.3f ms", double(d.diff_ns()) / 1e6);
-    }
+    row("step time", c.step);
+    for (const trace::CompareRow& r : c.kinds) row(r.name, r.time);
     ImGui::EndTable();
   }
 }

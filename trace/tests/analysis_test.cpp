@@ -162,23 +162,3 @@ TEST_CASE("golden timeline: SM split, op kinds, phases, summary", "[trace][analy
   CHECK(s.phases[2].total_ns == 32000);
   CHECK(s.phases[3].total_ns == 8000);
 }
-
-TEST_CASE("compare_op_kinds lines up two timelines by op kind", "[trace][analysis]") {
-  const Timeline a = golden_timeline();
-  Timeline b = golden_timeline();
-  b.events[0].dur_ns += 5000;                        // one gemm 5 µs longer
-  b.add_event("L0.norm", 0, 0, 95000, 1000, "norm");  // a kind only b has
-  const auto d = compare_op_kinds(a, b);
-  REQUIRE(d.size() == 5);
-  CHECK(d[0].op == "gemm");
-  CHECK(d[0].a_ns == 136000);
-  CHECK(d[0].b_ns == 141000);
-  CHECK(d[0].diff_ns() == 5000);
-  CHECK(d[0].ratio() == Approx(141.0 / 136.0));
-  CHECK(d[1].op == "norm");
-  CHECK(d[1].a_ns == 0);
-  CHECK(d[1].b_count == 1);
-  CHECK(d[1].ratio() == 0.0);
-  CHECK(d[2].op == "optimizer");   // equal kinds follow, by name
-  CHECK(d[2].diff_ns() == 0);
-}

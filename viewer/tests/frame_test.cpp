@@ -267,9 +267,11 @@ TEST_CASE("compare mode stacks two traces with headers", "[viewer][layout][compa
   CHECK_THAT(L.rows[0].label, Catch::StartsWith("A · A.json · sim"));
   CHECK(L.rows[7].kind == RowKind::TraceHeader);
   CHECK(L.rows[8].trace == 1);
-  REQUIRE(!m.diffs.empty());
-  CHECK(m.diffs[0].op == "gemm");
-  CHECK(m.diffs[0].diff_ns() == 3000);
+  // The comparison of tandem compare: B's first GEMM is 3 us longer.
+  REQUIRE(m.comparison);
+  CHECK(m.comparison->matching == trace::Matching::Identity);
+  CHECK(m.comparison->kinds[0].name == "gemm");
+  CHECK((m.comparison->kinds[0].time.measured_s - m.comparison->kinds[0].time.predicted_s) == Approx(3e-6));
   // Both traces' first forward op starts at x 200 (time 0 of each step).
   const FrameGeometry g = build_frame(m, L, golden_params());
   int firsts = 0;

@@ -216,4 +216,19 @@ TEST_CASE("tandem-view A B --summary prints the difference table of tandem compa
   CHECK_THAT(r.output, Catch::Contains("identity (rank, step, id): 22 ops matched, 0 only predicted, 0 only measured"));
   CHECK_THAT(r.output, Catch::Contains("step time") && Catch::Contains("(measured / predicted 1x)"));
   CHECK_THAT(r.output, !Catch::Contains("n/a"));
+  // A trace of one GPU against the golden trace's two ranks: identity matching refuses, nothing printed.
+  const std::string one = tmp_path("tandem_view_one_gpu.json");
+  {
+    FILE* f = std::fopen(one.c_str(), "w");
+    REQUIRE(f);
+    std::fputs(R"({"traceEvents":[{"ph":"X","name":"L0.F mb0","pid":0,"tid":0,"ts":0,"dur":1,"args":{"op":"gemm","id":0}}],)"
+               R"("metadata":{"source":"cpu","gpus":"1"}})",
+               f);
+    std::fclose(f);
+  }
+  const auto refused = run_view("'" + kGolden + "' '" + one + "' --summary");
+  CHECK(refused.exit_code == 2);
+  CHECK_THAT(refused.output, Catch::Contains("at metadata.gpus: expected the world of 2 GPUs"));
+  CHECK_THAT(refused.output, !Catch::Contains("step time"));
+  std::remove(one.c_str());
 }
