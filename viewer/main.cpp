@@ -1,5 +1,7 @@
 // tandem-view: opens one trace (or two, stacked for comparison) in a window, or with --screenshot
-// renders one frame headless (EGL) into a PNG. Exit codes: 0 ok, 1 failure, 2 bad input.
+// renders one frame headless (EGL) into a PNG. Exit codes: 0 ok, 1 failure (an output that could not
+// be written, standard output included), 2 bad input, 3 no headless rendering.
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -13,6 +15,8 @@
 #include <backends/imgui_impl_opengl3.h>
 
 #include "trace/compare.h"
+#include "io/option_values.h"
+#include "io/standard_output.h"
 #include "viewer/app.h"
 #include "viewer/headless.h"
 
@@ -93,9 +97,7 @@ void print_summary(const viewer::LoadedTrace& t) {
   if (s.sm.present) fmt::print("  SM time in communication kernels: {:.1f}%\n", s.sm.comm_share() * 100);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_viewer(int argc, char** argv) {
   CLI::App cli{"tandem-view: timelines of pipeline bubbles and overlap; two traces are stacked for comparison\n"
                "(simulated over measured). Reads this project's traces and PyTorch-profiler (Kineto) traces.",
                "tandem-view"};
@@ -117,6 +119,7 @@ int main(int argc, char** argv) {
   cli.add_flag("--summary", summary,
                "print each trace's summary (step, bubbles, exposed communication) and, for two, the difference table "
                "of tandem compare");
+  io::refuse_empty_values(cli);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -177,4 +180,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGXFSZ, SIG_IGN);   // a file size limit is a write error reported with exit 1, not a kill
+  return io::finish_standard_output(run_viewer(argc, argv));
 }

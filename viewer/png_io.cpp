@@ -1,4 +1,5 @@
-// PNG reading and writing through libpng's png_image interface (no setjmp error handling needed).
+// PNG reading and writing through libpng's png_image interface (no setjmp error handling needed);
+// files are written complete or not at all.
 #include "viewer/png_io.h"
 
 #include <png.h>
@@ -7,6 +8,8 @@
 #include <stdexcept>
 
 #include <fmt/core.h>
+
+#include "io/output_file.h"
 
 namespace tandem::viewer {
 
@@ -27,8 +30,16 @@ void write_png(const std::string& path, const Image& img) {
   pi.width = static_cast<png_uint_32>(img.width);
   pi.height = static_cast<png_uint_32>(img.height);
   pi.format = PNG_FORMAT_RGBA;
-  if (!png_image_write_to_file(&pi, path.c_str(), 0, img.rgba.data(), 0, nullptr))
+  // Encoded in memory, then written complete or not at all (io::OutputFile): libpng writing to the
+  // file itself would leave half a PNG behind on a full disk.
+  png_alloc_size_t size = 0;
+  if (!png_image_write_get_memory_size(pi, size, 0, img.rgba.data(), 0, nullptr))
     throw std::runtime_error(fmt::format("cannot write {}: {}", path, pi.message));
+  std::string bytes(size, '\0');
+  if (!png_image_write_to_memory(&pi, bytes.data(), &size, 0, img.rgba.data(), 0, nullptr))
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path, pi.message));
+  bytes.resize(size);
+  io::write_output_file(path, bytes);
 }
 
 Image read_png(const std::string& path) {

@@ -14,7 +14,8 @@ struct Image {
   Rgba at(int x, int y) const;       // (0, 0) is the top-left pixel
 };
 
-// Throws std::runtime_error naming the file on failure.
+// Throws std::runtime_error naming the file on failure (io::OutputError when the file cannot be
+// written: nothing is left then).
 void write_png(const std::string& path, const Image& img);
 Image read_png(const std::string& path);
 
