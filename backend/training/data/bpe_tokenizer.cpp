@@ -3,15 +3,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backend/training/data/token_file.h"
+#include "io/input_file.h"
+#include "io/json_document.h"
 
 namespace tandem::backend {
 
@@ -147,12 +146,13 @@ std::string BpeTokenizer::to_json() const {
 BpeTokenizer BpeTokenizer::from_json(const std::string& json_text, const std::string& source) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw DataError(fmt::format("{}: not valid JSON: {}", source, e.what()));
+    // io's bounded reader: nesting past its cap, a duplicate key or 1e999 are refused as io::InputError.
+    j = io::parse_json_document(json_text, source, "a tokenizer model");
+  } catch (const io::JsonSyntaxError& e) {
+    throw DataError(fmt::format("{}: not valid JSON: at {}: {}", source, e.path(), e.found()));
   }
   auto bad = [&](const std::string& field, const std::string& expected, const nlohmann::json& found) {
-    return DataError(fmt::format("{}: at {}: expected {}, found {}", source, field, expected, found.dump()));
+    return DataError(fmt::format("{}: at {}: expected {}, found {}", source, field, expected, io::json_excerpt(found)));
   };
   if (!j.is_object()) throw bad("(root)", "an object", j);
   if (j.value("format", nlohmann::json()) != "tandem-bpe") throw bad("format", "\"tandem-bpe\"", j.value("format", nlohmann::json()));
@@ -174,12 +174,9 @@ BpeTokenizer BpeTokenizer::from_json(const std::string& json_text, const std::st
 }
 
 BpeTokenizer BpeTokenizer::load(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw DataError(fmt::format("{}: expected a tokenizer file, found a directory", path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot open the tokenizer file", path));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return from_json(text, path);
+  // 2^20 merges, the largest vocabulary trained, take about 16 MiB of JSON.
+  constexpr uint64_t kMaxTokenizerBytes = uint64_t(64) << 20;
+  return from_json(io::read_input_file(path, kMaxTokenizerBytes, "a tokenizer file"), path);
 }
 
 }  // namespace tandem::backend

@@ -14,7 +14,9 @@ class BpeTokenizer {
  public:
   // Learns vocab_size - 256 merges from `text` (fewer when no pair occurs twice). vocab_size >= 256.
   static BpeTokenizer train(const std::string& text, uint32_t vocab_size);
-  // Throws DataError on a malformed file (names the file, the field, expected and found).
+  // Throws DataError on a malformed model (names the file, the field, expected and found), and
+  // io::InputError on a path that is not a regular file of at most 64 MiB or JSON that io's bounded
+  // reader refuses (nesting past its cap, a duplicate key, a number beyond a double).
   static BpeTokenizer load(const std::string& path);
   static BpeTokenizer from_json(const std::string& json_text, const std::string& source);
   std::string to_json() const;
