@@ -155,8 +155,6 @@ void select_ranks(Side& s, CompareSide& side, const std::vector<int32_t>& asked,
   s.keep_events([&](const Event& e) { return keep.contains(e.pid); });
 }
 
-
-
 TrackRole role_of(const Side& s, const Event& e) {
   const int64_t t = s.idx.find(e.pid, e.tid);
   return t < 0 ? TrackRole::Compute : s.idx.tracks[size_t(t)].role;
