@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
 namespace tandem::ir {
 
 namespace {
+
+using S = OperandSlot;
 
 class Builder {
  public:
@@ -37,7 +40,7 @@ class Builder {
     if (expert) out_.expert_params += n;
     return w;
   }
-  int32_t op(OpRole role, ChunkPart part, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> outs,
+  int32_t op(OpRole role, ChunkPart part, OpPayload payload, std::vector<Operand> in, std::vector<Operand> outs,
              Stream stream = Stream::Compute) {
     OpTemplate t{role, Phase::F, part, stream, chunk_, layer_, false, std::move(payload), std::move(in), std::move(outs)};
     rp_.templates.push_back(std::move(t));
@@ -53,7 +56,8 @@ class Builder {
     const int32_t y = act(rp_.tensors[size_t(x)].name.substr(prefix_.size() + 1) + ".fp8", cols, DType::FP8E4M3);
     rp_.tensors[size_t(y)].shape[0] = rows;
     rp_.tensors[size_t(y)].fp8_copy_of = x;
-    op(role, part, Quantize{rows, cols, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {x}, {y});
+    op(role, part, Quantize{rows, cols, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {{x, S::Input}},
+       {{y, S::Output}});
     return y;
   }
   Gemm linear_gemm(int64_t m, int64_t n, int64_t k, bool fp8) const {
@@ -71,7 +75,7 @@ class Builder {
     const int64_t k = rp_.tensors[size_t(x)].shape[1];
     const int32_t w = weight(wname, k, n, InitClass::Linear);
     const int32_t y = act(yname, n, out);
-    op(role, part, linear_gemm(tokens_, n, k, fp8), {x, w}, {y});
+    op(role, part, linear_gemm(tokens_, n, k, fp8), {{x, S::Input}, {w, S::Weight}}, {{y, S::Output}});
     return y;
   }
   // RMSNorm of x's leading `cols` columns (all of them when cols <= 0): the KV norm covers the
@@ -80,7 +84,7 @@ class Builder {
     const int64_t cols = leading_cols > 0 ? leading_cols : rp_.tensors[size_t(x)].shape[1];
     const int32_t g = weight(name + ".weight", 1, cols, InitClass::Ones);
     const int32_t y = act(name, cols);
-    op(role, part, Norm{NormKind::RMSNorm, tokens_, cols, false, DType::BF16}, {x, g}, {y});
+    op(role, part, Norm{NormKind::RMSNorm, tokens_, cols, false, DType::BF16}, {{x, S::Input}, {g, S::Weight}}, {{y, S::Output}});
     return y;
   }
   Elementwise elementwise(ElementwiseKind kind, int64_t elements, int64_t read, int64_t write, double flops) const {
@@ -94,10 +98,10 @@ class Builder {
                      const std::string& name, int64_t width, int32_t residual);
   int32_t head_and_loss(int32_t hidden, const std::string& name, int32_t head = -1);
   int32_t mtp_embedding();
-  // The operands of a forward op seen by its backward: its activation inputs and weights apart, and
-  // its outputs' gradients.
+  // The operands of a forward op seen by its backward: its values (inputs but the weights) and
+  // weights apart, the gradients of its outputs and of its values, each in its gradient slot.
   struct BackwardOperands {
-    std::vector<int32_t> activations, weights, output_grads;
+    std::vector<Operand> values, weights, output_grads, value_grads;
   };
   void mirror_backward();
   void alias_gradients();
@@ -105,9 +109,10 @@ class Builder {
   void backward_of(const OpTemplate& f);
   void backward_gemm(const OpTemplate& f, const BackwardOperands& o);
   void backward_comm(const OpTemplate& f, const BackwardOperands& o);
-  void emit_backward(const OpTemplate& f, Phase phase, OpPayload payload, std::vector<int32_t> in, std::vector<int32_t> outs,
+  void emit_backward(const OpTemplate& f, Phase phase, OpPayload payload, std::vector<Operand> in, std::vector<Operand> outs,
                      Stream stream, bool recompute = false);
   int32_t grad_of(int32_t t);
+  Operand gradient(const Operand& x);   // x's gradient tensor in the gradient slot of x's slot
 
   RankProgram& rp_;
   int32_t chunk_;
@@ -145,15 +150,17 @@ int32_t Builder::attention_block(int32_t x) {
   const int64_t rope_elems = tokens_ * (heads + 1) * m_.qk_rope_head_dim;
   const int32_t qr = act("q_rope", heads * qk);
   const int32_t kr = act("k_rope", m_.qk_rope_head_dim);
-  op(OpRole::Rope, A, elementwise(ElementwiseKind::Rope, rope_elems, rope_elems * 2, rope_elems * 2, 6.0), {q, ckv}, {qr, kr});
+  op(OpRole::Rope, A, elementwise(ElementwiseKind::Rope, rope_elems, rope_elems * 2, rope_elems * 2, 6.0),
+     {{q, S::Query}, {ckv, S::KvLatent}}, {{qr, S::Query}, {kr, S::RopeKey}});
   const int32_t o = act("attn_out", heads * m_.v_head_dim);
   Attention at{p_.micro_batch_seqs, p_.seq_len, heads, qk, m_.v_head_dim, true, false, DType::BF16};
-  op(OpRole::AttnCore, A, at, {qr, kv, kr}, {o});
+  op(OpRole::AttnCore, A, at, {{qr, S::Query}, {kv, S::KeyValue}, {kr, S::RopeKey}}, {{o, S::Output}});
   // Output projection; the residual add is fused into its epilogue.
   const int32_t oc = cast(OpRole::OProjQuant, A, o);
   const int32_t w = weight("o_proj.w", heads * m_.v_head_dim, m_.hidden_size, InitClass::OutputProjection);
   const int32_t h = act("h_attn", m_.hidden_size);
-  op(OpRole::OProj, A, linear_gemm(tokens_, m_.hidden_size, heads * m_.v_head_dim, fp8_), {oc, w, x}, {h});
+  op(OpRole::OProj, A, linear_gemm(tokens_, m_.hidden_size, heads * m_.v_head_dim, fp8_),
+     {{oc, S::Input}, {w, S::Weight}, {x, S::Residual}}, {{h, S::Output}});
   return h;
 }
 
@@ -166,13 +173,13 @@ int32_t Builder::swiglu_ffn(OpRole up_q, OpRole up, OpRole act_role, OpRole down
                            fp8_ && rp_.tensors[size_t(xc)].dtype == DType::FP8E4M3);
   const int32_t a = act(name + ".act", width);
   const int64_t e = tokens_ * width;
-  op(act_role, part, elementwise(ElementwiseKind::SwiGLU, e, 4 * e, 2 * e, 5.0), {u}, {a});
+  op(act_role, part, elementwise(ElementwiseKind::SwiGLU, e, 4 * e, 2 * e, 5.0), {{u, S::Input}}, {{a, S::Output}});
   const int32_t ac = cast(down_q, part, a);
   const int32_t w = weight(name + ".down.w", width, m_.hidden_size, InitClass::OutputProjection);
   const int32_t y = act(name + ".out", m_.hidden_size);
-  std::vector<int32_t> in{ac, w};
-  if (residual >= 0) in.push_back(residual);
-  op(down, part, linear_gemm(tokens_, m_.hidden_size, width, fp8_), in, {y});
+  std::vector<Operand> in{{ac, S::Input}, {w, S::Weight}};
+  if (residual >= 0) in.push_back({residual, S::Residual});
+  op(down, part, linear_gemm(tokens_, m_.hidden_size, width, fp8_), in, {{y, S::Output}});
   return y;
 }
 
@@ -190,12 +197,14 @@ int32_t Builder::moe_ffn(int32_t x) {
   // Gating in BF16/FP32, then the group-limited top-k.
   const int32_t gw = weight("gate.w", h, m_.routed_experts, InitClass::Linear);
   const int32_t logits = act("gate_logits", m_.routed_experts, DType::FP32);
-  op(OpRole::Gate, ChunkPart::Attention, Gemm{tokens_, m_.routed_experts, h, DType::BF16, DType::BF16, DType::FP32}, {n2, gw}, {logits});
+  op(OpRole::Gate, ChunkPart::Attention, Gemm{tokens_, m_.routed_experts, h, DType::BF16, DType::BF16, DType::FP32},
+     {{n2, S::Input}, {gw, S::Weight}}, {{logits, S::Output}});
   const int32_t bias = tensor(prefix_ + ".gate.bias", 1, m_.routed_experts, DType::FP32, TensorRole::Weight);
   rp_.tensors[size_t(bias)].init = InitClass::Zeros;
   const int32_t route = act("route", 2 * k, DType::FP32);   // expert ids and weights
   op(OpRole::Router, ChunkPart::Attention,
-     Router{tokens_, m_.routed_experts, m_.expert_groups, m_.groups_per_token, k, false}, {logits, bias}, {route});
+     Router{tokens_, m_.routed_experts, m_.expert_groups, m_.groups_per_token, k, false}, {{logits, S::Input}, {bias, S::Bias}},
+     {{route, S::Routing}});
   const bool fp8_dispatch = fp8_ && p_.precision.fp8_dispatch;
   const int32_t n2c = fp8_dispatch ? cast(OpRole::DispatchQuant, ChunkPart::Attention, n2) : n2;
   // Dispatch: every token goes to its k experts (FP8 + one scale per 128 values, or BF16).
@@ -205,10 +214,11 @@ int32_t Builder::moe_ffn(int32_t x) {
   op(OpRole::Dispatch, ChunkPart::Dispatch,
      Comm{CommKind::AllToAllV, CommGroup::Expert, CommPurpose::Dispatch, routed_rows * row_bytes, ep, p_.comm_sms,
           fp8_dispatch ? DType::FP8E4M3 : DType::BF16},
-     {n2c, route}, {recv}, Stream::Comm);
+     {{n2c, S::Input}, {route, S::Routing}}, {{recv, S::Output}}, Stream::Comm);
   // Routed experts: grouped GEMMs over this rank's experts, rows grouped by expert (balanced split).
   const int32_t perm = tensor(prefix_ + ".permuted", routed_rows, h, rp_.tensors[size_t(recv)].dtype, TensorRole::Activation);
-  op(OpRole::Permute, ChunkPart::Mlp, Permute{tokens_, k, h, rp_.tensors[size_t(recv)].dtype, false}, {recv}, {perm});
+  op(OpRole::Permute, ChunkPart::Mlp, Permute{tokens_, k, h, rp_.tensors[size_t(recv)].dtype, false}, {{recv, S::Input}},
+     {{perm, S::Output}});
   std::vector<int64_t> groups(size_t(local_experts), routed_rows / local_experts);
   groups.back() += routed_rows - (routed_rows / local_experts) * local_experts;
   const int64_t I = m_.moe_intermediate;
@@ -216,24 +226,26 @@ int32_t Builder::moe_ffn(int32_t x) {
   up.group_rows = groups;
   const int32_t wu = weight("experts.up.w", h, 2 * I, InitClass::Linear, true, local_experts);
   const int32_t u = tensor(prefix_ + ".experts.up", routed_rows, 2 * I, DType::BF16, TensorRole::Activation);
-  op(OpRole::ExpertUp, ChunkPart::Mlp, up, {perm, wu}, {u});
+  op(OpRole::ExpertUp, ChunkPart::Mlp, up, {{perm, S::Input}, {wu, S::Weight}}, {{u, S::Output}});
   const int32_t a = tensor(prefix_ + ".experts.act", routed_rows, I, DType::BF16, TensorRole::Activation);
   const int64_t e = routed_rows * I;
-  op(OpRole::ExpertSwiglu, ChunkPart::Mlp, elementwise(ElementwiseKind::SwiGLU, e, 4 * e, 2 * e, 5.0), {u}, {a});
+  op(OpRole::ExpertSwiglu, ChunkPart::Mlp, elementwise(ElementwiseKind::SwiGLU, e, 4 * e, 2 * e, 5.0), {{u, S::Input}},
+     {{a, S::Output}});
   int32_t ac = a;
   if (fp8_) {
     ac = tensor(prefix_ + ".experts.act.fp8", routed_rows, I, DType::FP8E4M3, TensorRole::Activation);
     rp_.tensors[size_t(ac)].fp8_copy_of = a;
     op(OpRole::ExpertDownQuant, ChunkPart::Mlp,
-       Quantize{routed_rows, I, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {a}, {ac});
+       Quantize{routed_rows, I, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {{a, S::Input}},
+       {{ac, S::Output}});
   }
   Gemm down = linear_gemm(routed_rows, h, I, fp8_);
   down.group_rows = groups;
   const int32_t wd = weight("experts.down.w", I, h, InitClass::OutputProjection, true, local_experts);
   const int32_t d = tensor(prefix_ + ".experts.out", routed_rows, h, DType::BF16, TensorRole::Activation);
-  op(OpRole::ExpertDown, ChunkPart::Mlp, down, {ac, wd}, {d});
+  op(OpRole::ExpertDown, ChunkPart::Mlp, down, {{ac, S::Input}, {wd, S::Weight}}, {{d, S::Output}});
   const int32_t back = tensor(prefix_ + ".experts.unpermuted", routed_rows, h, DType::BF16, TensorRole::Activation);
-  op(OpRole::Unpermute, ChunkPart::Mlp, Permute{tokens_, k, h, DType::BF16, true}, {d}, {back});
+  op(OpRole::Unpermute, ChunkPart::Mlp, Permute{tokens_, k, h, DType::BF16, true}, {{d, S::Input}}, {{back, S::Output}});
   // Shared experts on the same FP8 input, overlapping the all-to-all.
   int32_t shared = -1;
   if (m_.shared_experts > 0)
@@ -243,12 +255,14 @@ int32_t Builder::moe_ffn(int32_t x) {
   const int32_t combined = act("combined", h);
   op(OpRole::Combine, ChunkPart::Combine,
      Comm{CommKind::AllToAllV, CommGroup::Expert, CommPurpose::Combine, routed_rows * 2 * h, ep, p_.comm_sms, DType::BF16},
-     {back, route}, {combined}, Stream::Comm);
+     {{back, S::Input}, {route, S::Routing}}, {{combined, S::Output}}, Stream::Comm);
+  // The block's output: the residual stream plus the routed experts' (and the shared experts') output.
   const int32_t out = act("h_out", h);
-  std::vector<int32_t> in{x, combined};
-  if (shared >= 0) in.push_back(shared);
+  std::vector<Operand> in{{x, S::Residual}, {combined, S::Input}};
+  if (shared >= 0) in.push_back({shared, S::SharedExperts});
   const int64_t he = tokens_ * h;
-  op(OpRole::FfnResidual, ChunkPart::Combine, elementwise(ElementwiseKind::Add, he, 2 * he * int64_t(in.size()), 2 * he, 2.0), in, {out});
+  op(OpRole::FfnResidual, ChunkPart::Combine, elementwise(ElementwiseKind::Add, he, 2 * he * int64_t(in.size()), 2 * he, 2.0), in,
+     {{out, S::Output}});
   return out;
 }
 
@@ -260,10 +274,11 @@ int32_t Builder::head_and_loss(int32_t hidden, const std::string& name, int32_t 
   // BF16 logits: the loss kernel reads them once forward and once backward (softmax recomputed).
   const int32_t logits = act(name + ".logits", m_.vocab_size, DType::BF16);
   op(OpRole::Head, ChunkPart::Other, Gemm{tokens_, m_.vocab_size, m_.hidden_size, DType::BF16, DType::BF16, DType::BF16},
-     {n, w}, {logits});
+     {{n, S::Input}, {w, S::Weight}}, {{logits, S::Output}});
   const int32_t loss = tensor(prefix_ + "." + name + ".loss", 1, 1, DType::FP32, TensorRole::Activation);
   const int64_t e = tokens_ * m_.vocab_size;
-  op(OpRole::Loss, ChunkPart::Other, elementwise(ElementwiseKind::CrossEntropy, e, 4 * e, 4, 5.0), {logits}, {loss});
+  op(OpRole::Loss, ChunkPart::Other, elementwise(ElementwiseKind::CrossEntropy, e, 4 * e, 4, 5.0), {{logits, S::Input}},
+     {{loss, S::Loss}});
   return w;
 }
 
@@ -306,11 +321,17 @@ bool recomputed_kind(const OpTemplate& f) {
   }
 }
 
-void Builder::emit_backward(const OpTemplate& f, Phase phase, OpPayload payload, std::vector<int32_t> in,
-                            std::vector<int32_t> outs, Stream stream, bool recompute) {
+void Builder::emit_backward(const OpTemplate& f, Phase phase, OpPayload payload, std::vector<Operand> in,
+                            std::vector<Operand> outs, Stream stream, bool recompute) {
   OpTemplate t{f.role, phase, f.part, stream, chunk_, f.layer, recompute, std::move(payload), std::move(in), std::move(outs)};
   rp_.templates.push_back(std::move(t));
   out_.backward.push_back(int32_t(rp_.templates.size() - 1));
+}
+
+Operand Builder::gradient(const Operand& x) {
+  const auto slot = gradient_slot(x.slot);
+  if (!slot) throw std::logic_error(fmt::format("chunk {}: an operand in slot {} has no gradient", chunk_, to_string(x.slot)));
+  return {grad_of(x.tensor), *slot};
 }
 
 // Gradients that are another tensor's: where two chunks of the rank meet or share the embedding, the
@@ -320,7 +341,7 @@ void Builder::alias_gradients() {
   if (ctx_.shared_embedding >= 0 && ctx_.shared_embedding_grad >= 0) grads_[ctx_.shared_embedding] = ctx_.shared_embedding_grad;
   for (int32_t id : out_.forward) {
     const OpTemplate& f = rp_.templates[size_t(id)];
-    if (kind_of(f.payload) == OpKind::Quantize) grads_[f.outputs[0]] = grad_of(f.inputs[0]);
+    if (kind_of(f.payload) == OpKind::Quantize) grads_[f.out(S::Output)] = grad_of(f.in(S::Input));
   }
 }
 
@@ -333,14 +354,13 @@ void Builder::emit_recomputation(int32_t layer) {
 }
 
 // A GEMM's backward: dX = dY · Wᵀ (B; under FP8 from dY cast in 1x128 tiles; a fused residual input
-// gets dY as its gradient from the same kernel), then dW += Xᵀ · dY (W; under FP8 from X and dY
-// transpose-requantised along the tokens).
+// gets dY as its gradient from the same kernel, the MTP projection's second input its half of dX),
+// then dW += Xᵀ · dY (W; under FP8 from X and dY transpose-requantised along the tokens).
 void Builder::backward_gemm(const OpTemplate& f, const BackwardOperands& o) {
   const auto& T = rp_.tensors;
   const Gemm g = std::get<Gemm>(f.payload);
   const bool fp8 = g.a == DType::FP8E4M3;
-  const int32_t x = o.activations.at(0), w = o.weights.at(0), gy = o.output_grads.at(0);
-  const int32_t gx = grad_of(x);
+  const int32_t x = f.in(S::Input), w = f.in(S::Weight), gy = o.output_grads.at(0).tensor;
   // An FP8 copy for this GEMM's backward, the GEMM's own: X may feed several GEMMs, and a residual
   // sum's output gradient is the tensor of its inputs' gradients too, read by each of their GEMMs
   // with the parts written by then. Its label names the GEMM.
@@ -355,24 +375,22 @@ void Builder::backward_gemm(const OpTemplate& f, const BackwardOperands& o) {
   int32_t gy_q = gy;
   if (fp8) {
     gy_q = fp8_copy(gy, false);
-    emit_backward(f, Phase::B, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false}, {gy}, {gy_q},
-                  Stream::Compute);
+    emit_backward(f, Phase::B, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, false},
+                  {{gy, S::Input}}, {{gy_q, S::Output}}, Stream::Compute);
   }
   Gemm dgrad = g;               // dX[m, k] = dY[m, n] · Wᵀ
   dgrad.n = g.k;
   dgrad.k = g.n;
   dgrad.out = DType::BF16;
-  std::vector<int32_t> b_out{gx};
-  for (size_t r = 1; r < o.activations.size(); ++r) b_out.push_back(grad_of(o.activations[r]));   // residual input
-  emit_backward(f, Phase::B, dgrad, {gy_q, w}, b_out, Stream::Compute);
+  emit_backward(f, Phase::B, dgrad, {{gy_q, S::OutputGrad}, {w, S::Weight}}, o.value_grads, Stream::Compute);
   int32_t x_t = x, gy_t = gy;
   if (fp8) {
     x_t = fp8_copy(x, true);
     gy_t = fp8_copy(gy, true);
-    emit_backward(f, Phase::W, Quantize{g.m, g.k, DType::FP8E4M3, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {x}, {x_t},
-                  Stream::Compute);
-    emit_backward(f, Phase::W, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, true}, {gy}, {gy_t},
-                  Stream::Compute);
+    emit_backward(f, Phase::W, Quantize{g.m, g.k, DType::FP8E4M3, DType::FP8E4M3, ScaleGranularity::Tile1x128, true},
+                  {{x, S::Input}}, {{x_t, S::Output}}, Stream::Compute);
+    emit_backward(f, Phase::W, Quantize{g.m, g.n, DType::BF16, DType::FP8E4M3, ScaleGranularity::Tile1x128, true},
+                  {{gy, S::Input}}, {{gy_t, S::Output}}, Stream::Compute);
   }
   Gemm wgrad = g;               // dW[k, n] = Xᵀ[k, m] · dY[m, n], accumulated over micro-batches
   wgrad.m = g.k;
@@ -381,14 +399,14 @@ void Builder::backward_gemm(const OpTemplate& f, const BackwardOperands& o) {
   wgrad.out = DType::FP32;
   wgrad.accumulate = true;
   wgrad.groups_split_k = !g.group_rows.empty();
-  // X may be the concatenation of several inputs (the MTP projection reads [norm(emb) | norm(h)]):
-  // then all of them feed the weight gradient; an extra input of an output's width is a residual.
-  std::vector<int32_t> w_in{x_t};
-  int64_t width = T[size_t(x)].shape[1];
-  for (size_t r = 1; r < o.activations.size(); ++r) width += T[size_t(o.activations[r])].shape[1];
-  if (o.activations.size() > 1 && width == g.k && !fp8) w_in.insert(w_in.end(), o.activations.begin() + 1, o.activations.end());
-  w_in.push_back(gy_t);
-  emit_backward(f, Phase::W, wgrad, w_in, {grad_of(w)}, Stream::Compute);
+  // X of the MTP projection is [norm(emb) | norm(h)]: both halves feed the weight gradient.
+  std::vector<Operand> w_in{{x_t, S::Input}};
+  if (f.has_in(S::SecondInput)) {
+    if (fp8) throw std::logic_error(fmt::format("{}: an FP8 GEMM over two inputs has no transposed copy of the second", f.name()));
+    w_in.push_back({f.in(S::SecondInput), S::SecondInput});
+  }
+  w_in.push_back({gy_t, S::OutputGrad});
+  emit_backward(f, Phase::W, wgrad, w_in, {gradient({w, S::Weight})}, Stream::Compute);
 }
 
 // Dispatch and combine swap roles: gradients of the dispatched tokens return to their source in BF16;
@@ -408,57 +426,63 @@ void Builder::backward_comm(const OpTemplate& f, const BackwardOperands& o) {
     c.dtype = f8 ? DType::FP8E4M3 : DType::BF16;
     c.bytes = rows * (f8 ? h + 4 * ((h + 127) / 128) : 2 * h);
   }
-  std::vector<int32_t> gout{grad_of(o.activations.at(0))};
-  if (c.purpose == CommPurpose::CombineGrad) gout.push_back(grad_of(o.activations.at(1)));
+  std::vector<Operand> gout{gradient({f.in(S::Input), S::Input})};
+  if (c.purpose == CommPurpose::CombineGrad) gout.push_back(gradient({f.in(S::Routing), S::Routing}));
   emit_backward(f, Phase::B, c, {o.output_grads.at(0)}, gout, Stream::Comm);
 }
 
-// What the backward of one forward op reads and writes, by payload kind.
+// What the backward of one forward op reads and writes, by payload kind: each forward operand in the
+// slot of its gradient (Input -> InputGrad, Output -> OutputGrad ...), the values it reads again in
+// their forward slots.
 void Builder::backward_of(const OpTemplate& f) {
-  const auto& T = rp_.tensors;
   BackwardOperands o;
-  for (int32_t t : f.inputs) (T[size_t(t)].role == TensorRole::Weight ? o.weights : o.activations).push_back(t);
-  for (int32_t t : f.outputs) o.output_grads.push_back(grad_of(t));
-  // Input gradients, except of routing tensors of one FP32 column (none exist today).
-  std::vector<int32_t> dx;
-  for (int32_t t : o.activations)
-    if (T[size_t(t)].dtype != DType::FP32 || T[size_t(t)].shape[1] > 1) dx.push_back(grad_of(t));
-  auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
+  for (const Operand& x : f.inputs) (x.slot == S::Weight || x.slot == S::Bias ? o.weights : o.values).push_back(x);
+  for (const Operand& y : f.outputs)
+    if (gradient_slot(y.slot)) o.output_grads.push_back(gradient(y));   // a loss has none: its backward starts there
+  const bool sum = kind_of(f.payload) == OpKind::Elementwise && std::get<Elementwise>(f.payload).kind == ElementwiseKind::Add;
+  if (!sum)   // a sum passes its output's gradient to every input: no tensors of their own
+    for (const Operand& x : o.values)
+      if (gradient_slot(x.slot)) o.value_grads.push_back(gradient(x));
+  auto cat = [](std::vector<Operand> a, const std::vector<Operand>& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
   const auto& dy = o.output_grads;
+  const auto& dx = o.value_grads;
   switch (kind_of(f.payload)) {
     case OpKind::Quantize: break;  // straight-through (aliased)
     case OpKind::Gemm: backward_gemm(f, o); break;
     case OpKind::Attention: {
+      // The core reads its forward output again (its log-sum-exp with it).
       Attention a = std::get<Attention>(f.payload);
       a.backward = true;
-      emit_backward(f, Phase::B, a, cat(dy, cat(o.activations, f.outputs)), dx, Stream::Compute);
+      std::vector<Operand> saved;
+      for (const Operand& y : f.outputs) saved.push_back({y.tensor, S::Saved});
+      emit_backward(f, Phase::B, a, cat(dy, cat(o.values, saved)), dx, Stream::Compute);
       break;
     }
     case OpKind::Norm: {
       Norm n = std::get<Norm>(f.payload);
       n.backward = true;
-      std::vector<int32_t> outs = dx;
-      for (int32_t w : o.weights) outs.push_back(grad_of(w));   // the norm weight's gradient, same kernel
-      emit_backward(f, Phase::B, n, cat(dy, cat(o.activations, o.weights)), outs, Stream::Compute);
+      std::vector<Operand> outs = dx;
+      for (const Operand& w : o.weights) outs.push_back(gradient(w));   // the norm weight's gradient, same kernel
+      emit_backward(f, Phase::B, n, cat(dy, cat(o.values, o.weights)), outs, Stream::Compute);
       break;
     }
     case OpKind::Elementwise: {
       const Elementwise e = std::get<Elementwise>(f.payload);
       if (e.kind == ElementwiseKind::Embedding) {
-        emit_backward(f, Phase::W, e, cat(dy, o.activations), {grad_of(o.weights.at(0))}, Stream::Compute);
+        emit_backward(f, Phase::W, e, cat(dy, o.values), {gradient(o.weights.at(0))}, Stream::Compute);
       } else if (e.kind == ElementwiseKind::Add) {
-        for (int32_t t : o.activations) grads_[t] = dy.at(0);   // a sum passes its gradient to every input
+        for (const Operand& x : o.values) grads_[x.tensor] = dy.at(0).tensor;
       } else if (e.kind == ElementwiseKind::CrossEntropy) {
-        emit_backward(f, Phase::B, e, o.activations, dx, Stream::Compute);
+        emit_backward(f, Phase::B, e, o.values, dx, Stream::Compute);
       } else {
-        emit_backward(f, Phase::B, e, cat(dy, o.activations), dx, Stream::Compute);
+        emit_backward(f, Phase::B, e, cat(dy, o.values), dx, Stream::Compute);
       }
       break;
     }
     case OpKind::Router: {
       Router r = std::get<Router>(f.payload);
       r.backward = true;
-      emit_backward(f, Phase::B, r, cat(dy, o.activations), dx, Stream::Compute);
+      emit_backward(f, Phase::B, r, cat(dy, o.values), dx, Stream::Compute);
       break;
     }
     case OpKind::Permute: {
@@ -502,7 +526,7 @@ ChunkTemplates Builder::build() {
     x = act("h", m_.hidden_size);
     const int64_t e = tokens_ * m_.hidden_size;
     op(OpRole::Embedding, ChunkPart::Other, elementwise(ElementwiseKind::Embedding, e, 2 * e + 4 * tokens_, 2 * e, 0.0),
-       {ids, embedding_weight_}, {x});
+       {{ids, S::Tokens}, {embedding_weight_, S::Weight}}, {{x, S::Output}});
   } else if (x < 0) {
     prefix_ = fmt::format("C{}", chunk_);
     x = tensor(prefix_ + ".input", tokens_, m_.hidden_size, DType::BF16, TensorRole::Activation);
@@ -531,12 +555,13 @@ ChunkTemplates Builder::build() {
       const int32_t e = act("embedded", m_.hidden_size);
       const int64_t n = tokens_ * m_.hidden_size;
       op(OpRole::Embedding, ChunkPart::Other, elementwise(ElementwiseKind::Embedding, n, 2 * n + 4 * tokens_, 2 * n, 0.0),
-         {ids, emb}, {e});
+         {{ids, S::Tokens}, {emb, S::Weight}}, {{e, S::Output}});
       const int32_t en = norm(OpRole::MtpEmbedNorm, ChunkPart::Other, e, "embed_norm");
       const int32_t hn = norm(OpRole::MtpHiddenNorm, ChunkPart::Other, final_hidden, "hidden_norm");
       const int32_t pw = weight("proj.w", 2 * m_.hidden_size, m_.hidden_size, InitClass::Linear);
       const int32_t px = act("proj", m_.hidden_size);
-      op(OpRole::MtpProj, ChunkPart::Other, Gemm{tokens_, m_.hidden_size, 2 * m_.hidden_size}, {en, hn, pw}, {px});
+      op(OpRole::MtpProj, ChunkPart::Other, Gemm{tokens_, m_.hidden_size, 2 * m_.hidden_size},
+         {{en, S::Input}, {hn, S::SecondInput}, {pw, S::Weight}}, {{px, S::Output}});
       prefix_ = fmt::format("L{}", m_.num_layers);
       int32_t y = attention_block(px);
       y = moe_ffn(y);
@@ -560,12 +585,12 @@ ChunkTemplates Builder::build() {
   std::vector<char> produced_in_backward(rp_.tensors.size(), 0), read_in_backward(rp_.tensors.size(), 0);
   for (int32_t id : out_.backward) {
     const OpTemplate& t = rp_.templates[size_t(id)];
-    for (int32_t o : t.outputs) produced_in_backward[size_t(o)] = 1;
+    for (const Operand& o : t.outputs) produced_in_backward[size_t(o.tensor)] = 1;
   }
   for (int32_t id : out_.backward) {
     const OpTemplate& t = rp_.templates[size_t(id)];
-    for (int32_t i : t.inputs)
-      if (!produced_in_backward[size_t(i)]) read_in_backward[size_t(i)] = 1;
+    for (const Operand& i : t.inputs)
+      if (!produced_in_backward[size_t(i.tensor)]) read_in_backward[size_t(i.tensor)] = 1;
   }
   // SwiGLU inputs are cached in FP8 (1x128 tiles) under the recipe: one byte per value plus scales.
   std::vector<char> fp8_cached(rp_.tensors.size(), 0);
@@ -573,7 +598,7 @@ ChunkTemplates Builder::build() {
     for (int32_t id : out_.forward) {
       const OpTemplate& t = rp_.templates[size_t(id)];
       if (t.role == OpRole::ExpertSwiglu || t.role == OpRole::SharedSwiglu || t.role == OpRole::FfnSwiglu)
-        fp8_cached[size_t(t.inputs[0])] = 1;
+        fp8_cached[size_t(t.in(S::Input))] = 1;
     }
   for (size_t t = 0; t < rp_.tensors.size(); ++t) {
     const TensorInfo& info = rp_.tensors[t];

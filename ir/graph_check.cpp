@@ -74,11 +74,11 @@ void check_written_before_read(const RankProgram& rp, GraphCheck& out) {
       if (rp.ops[size_t(p)].stream == Stream::P2P) return std::find(deps.begin(), deps.end(), p) != deps.end();
       return r[size_t(rp.ops[size_t(p)].stream)] >= p;
     };
-    for (int32_t in : t.inputs) {
-      const TensorInfo& info = rp.tensors[size_t(in)];
+    for (const Operand& in : t.inputs) {
+      const TensorInfo& info = rp.tensors[size_t(in.tensor)];
       if (info.role == TensorRole::Weight || info.step_input) continue;
       const int32_t cutoff = info.accumulates() ? rp.gradient_cutoff[i] : int32_t(i);
-      const auto it = writers.find(key(in, op.mb));
+      const auto it = writers.find(key(in.tensor, op.mb));
       std::vector<int32_t> before;
       if (it != writers.end())
         for (int32_t w : it->second)
@@ -97,7 +97,7 @@ void check_written_before_read(const RankProgram& rp, GraphCheck& out) {
           break;
         }
     }
-    for (int32_t o : t.outputs) writers[key(o, op.mb)].push_back(int32_t(i));
+    for (const Operand& o : t.outputs) writers[key(o.tensor, op.mb)].push_back(int32_t(i));
   }
 }
 

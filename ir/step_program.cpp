@@ -43,6 +43,41 @@ std::string OpTemplate::name() const {
   return base;
 }
 
+namespace {
+
+int32_t only_operand(const OpTemplate& t, const std::vector<Operand>& list, OperandSlot s, std::string_view side) {
+  int32_t found = -1, count = 0;
+  for (const Operand& o : list)
+    if (o.slot == s) {
+      found = o.tensor;
+      ++count;
+    }
+  if (count != 1)
+    throw std::logic_error(fmt::format("{} ({} {}): {} {} operands in slot {}, expected one", t.name(), to_string(kind_of(t.payload)),
+                                       phase_letter(t.phase), count, side, to_string(s)));
+  return found;
+}
+
+}  // namespace
+
+int32_t OpTemplate::in(OperandSlot s) const { return only_operand(*this, inputs, s, "input"); }
+int32_t OpTemplate::out(OperandSlot s) const { return only_operand(*this, outputs, s, "output"); }
+
+bool OpTemplate::has_in(OperandSlot s) const {
+  return std::any_of(inputs.begin(), inputs.end(), [&](const Operand& o) { return o.slot == s; });
+}
+
+bool OpTemplate::has_out(OperandSlot s) const {
+  return std::any_of(outputs.begin(), outputs.end(), [&](const Operand& o) { return o.slot == s; });
+}
+
+std::vector<int32_t> OpTemplate::ins(OperandSlot s) const {
+  std::vector<int32_t> out;
+  for (const Operand& o : inputs)
+    if (o.slot == s) out.push_back(o.tensor);
+  return out;
+}
+
 PipelineShape StepProgram::pipeline() const {
   const auto& p = scenario_.plan;
   return PipelineShape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches())};
@@ -114,9 +149,9 @@ struct Expander {
     const int32_t index = int32_t(rp.ops.size());
     rp.ops.push_back(OpInstance{tmpl, mb, t.stream, tag});
     std::vector<int32_t> d;
-    for (int32_t in : t.inputs) {
-      const bool step_wide = rp.tensors[size_t(in)].role != TensorRole::Activation;
-      const auto it = producers.find(key(in, step_wide ? -1 : mb));
+    for (const Operand& in : t.inputs) {
+      const bool step_wide = rp.tensors[size_t(in.tensor)].role != TensorRole::Activation;
+      const auto it = producers.find(key(in.tensor, step_wide ? -1 : mb));
       if (it != producers.end()) d.insert(d.end(), it->second.begin(), it->second.end());
     }
     std::sort(d.begin(), d.end());
@@ -140,9 +175,9 @@ struct Expander {
       if (it != first_backward.end()) cutoff = it->second;
     }
     rp.gradient_cutoff.push_back(cutoff);
-    for (int32_t out : t.outputs) {
-      const bool step_wide = rp.tensors[size_t(out)].role != TensorRole::Activation;
-      auto& list = producers[key(out, step_wide ? -1 : mb)];
+    for (const Operand& out : t.outputs) {
+      const bool step_wide = rp.tensors[size_t(out.tensor)].role != TensorRole::Activation;
+      auto& list = producers[key(out.tensor, step_wide ? -1 : mb)];
       if (list.empty() || list.back() != index) list.push_back(index);
     }
   }
@@ -352,34 +387,43 @@ std::vector<int32_t> embedding_copy_holders(const ModelConfig& m, const Pipeline
 
 // The templates of one pipeline transfer of the hidden state (BF16) or its gradient.
 int32_t add_transfer(RankProgram& rp, int32_t chunk, int64_t bytes, OpRole role, CommKind kind, CommPurpose purpose,
-                     int32_t peer_chunk, std::vector<int32_t> in, std::vector<int32_t> out) {
+                     int32_t peer_chunk, std::vector<Operand> in, std::vector<Operand> out) {
   Comm c{kind, CommGroup::Pipeline, purpose, bytes, 2, 0, DType::BF16, peer_chunk};
   rp.templates.push_back(OpTemplate{role, purpose == CommPurpose::Activation ? Phase::F : Phase::B, ChunkPart::Other,
                                     Stream::P2P, chunk, -1, false, c, std::move(in), std::move(out)});
   return int32_t(rp.templates.size() - 1);
 }
 
-int32_t add_step_template(RankProgram& rp, int32_t chunk, OpRole role, Stream stream, OpPayload payload, std::vector<int32_t> in,
-                          std::vector<int32_t> out) {
+int32_t add_step_template(RankProgram& rp, int32_t chunk, OpRole role, Stream stream, OpPayload payload, std::vector<Operand> in,
+                          std::vector<Operand> out) {
   rp.templates.push_back(OpTemplate{role, Phase::Step, ChunkPart::Other, stream, chunk, -1, false, std::move(payload),
                                     std::move(in), std::move(out)});
   return int32_t(rp.templates.size() - 1);
 }
 
-// Pipeline send/receive templates of the hidden state and its gradient at every chunk boundary.
+// Each tensor of `tensors` in slot `s`.
+std::vector<Operand> in_slot(const std::vector<int32_t>& tensors, OperandSlot s) {
+  std::vector<Operand> out;
+  out.reserve(tensors.size());
+  for (int32_t t : tensors) out.push_back({t, s});
+  return out;
+}
+
+// Pipeline send/receive templates of the hidden state and its gradient at every chunk boundary: a
+// send reads its Input, a receive writes its Output, whether they carry activations or gradients.
 void add_pipeline_transfers(Expander& ex) {
   RankProgram& rp = ex.rp;
   const int64_t act_bytes = ex.program.plan().micro_batch_tokens() * ex.program.model().hidden_size * 2;
   for (const auto& ct : ex.chunks) {
     const bool has_in = ct.chunk > 0, has_out = ct.output >= 0;
     ex.recv_act.push_back(has_in ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeRecv, CommKind::Recv, CommPurpose::Activation,
-                                                ct.chunk - 1, {}, {ct.input}) : -1);
+                                                ct.chunk - 1, {}, {{ct.input, OperandSlot::Output}}) : -1);
     ex.send_grad.push_back(has_in ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeSend, CommKind::Send,
-                                                 CommPurpose::ActivationGrad, ct.chunk - 1, {ct.input_grad}, {}) : -1);
+                                                 CommPurpose::ActivationGrad, ct.chunk - 1, {{ct.input_grad, OperandSlot::Input}}, {}) : -1);
     ex.send_act.push_back(has_out ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeSend, CommKind::Send, CommPurpose::Activation,
-                                                 ct.chunk + 1, {ct.output}, {}) : -1);
+                                                 ct.chunk + 1, {{ct.output, OperandSlot::Input}}, {}) : -1);
     ex.recv_grad.push_back(has_out ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeRecv, CommKind::Recv,
-                                                  CommPurpose::ActivationGrad, ct.chunk + 1, {}, {ct.output_grad}) : -1);
+                                                  CommPurpose::ActivationGrad, ct.chunk + 1, {}, {{ct.output_grad, OperandSlot::Output}}) : -1);
   }
 }
 
@@ -394,7 +438,8 @@ void add_shared_weight_reduction(Expander& ex, const ChunkTemplates& ct) {
   const int64_t params = w.shape[0] * w.shape[1] * w.shape[2];
   Comm c{CommKind::AllReduce, CommGroup::SharedWeight, CommPurpose::SharedGradAllReduce, params * 4,
          int64_t(ex.program.shared_weight_holders().size()), 0, DType::FP32};
-  ex.issue_comm(add_step_template(rp, ct.chunk, OpRole::SharedGradAllReduce, Stream::Comm, c, {grad}, {grad}), -1);
+  ex.issue_comm(add_step_template(rp, ct.chunk, OpRole::SharedGradAllReduce, Stream::Comm, c, {{grad, OperandSlot::WeightGrad}},
+                                    {{grad, OperandSlot::WeightGrad}}), -1);
 }
 
 // End of step: per chunk, the shared weight's all-reduce and the gradient reduction over the
@@ -437,7 +482,7 @@ void add_step_end(Expander& ex) {
       Comm c{zero ? CommKind::ReduceScatter : CommKind::AllReduce, cg,
              zero ? CommPurpose::GradReduceScatter : CommPurpose::GradAllReduce, params * 4, group, 0, DType::FP32};
       ex.issue_comm(add_step_template(rp, ct.chunk, zero ? OpRole::GradReduceScatter : OpRole::GradAllReduce, Stream::Comm, c,
-                                      grads, {marker}), -1);
+                                      in_slot(grads, OperandSlot::WeightGrad), {{marker, OperandSlot::WeightGrad}}), -1);
       reduced.push_back(marker);
       if (zero)
         gathers.push_back({ct.chunk, Comm{CommKind::AllGather, cg, CommPurpose::ParamAllGather, ((params + group - 1) / group) * 2,
@@ -450,9 +495,10 @@ void add_step_end(Expander& ex) {
                           ct.chunk});
     shard += chunk_shard;
   }
-  ex.issue(add_step_template(rp, -1, OpRole::OptimizerStep, Stream::Compute, Optimizer{shard}, reduced, updated), -1);
+  ex.issue(add_step_template(rp, -1, OpRole::OptimizerStep, Stream::Compute, Optimizer{shard},
+                                in_slot(reduced, OperandSlot::WeightGrad), in_slot(updated, OperandSlot::Weight)), -1);
   for (const Gather& g : gathers)
-    ex.issue_comm(add_step_template(rp, g.chunk, OpRole::ParamAllGather, Stream::Comm, g.comm, {g.params}, {}), -1);
+    ex.issue_comm(add_step_template(rp, g.chunk, OpRole::ParamAllGather, Stream::Comm, g.comm, {{g.params, OperandSlot::Weight}}, {}), -1);
 }
 
 // Names are labels, but two tensors of one rank program never share one (a trace or a message
@@ -565,7 +611,7 @@ size_t StepProgram::memory_footprint_bytes() const {
   size_t n = sizeof(*this);
   for (const auto& r : roles_) {
     n += r.ops.capacity() * sizeof(OpInstance) + r.deps.capacity() * 4 + r.dep_offsets.capacity() * 4;
-    for (const auto& t : r.templates) n += sizeof(t) + (t.inputs.capacity() + t.outputs.capacity()) * 4;
+    for (const auto& t : r.templates) n += sizeof(t) + (t.inputs.capacity() + t.outputs.capacity()) * sizeof(Operand);
     for (const auto& t : r.tensors) n += sizeof(t) + t.name.capacity();
   }
   return n;

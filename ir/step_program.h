@@ -11,6 +11,7 @@
 
 #include "ir/op.h"
 #include "ir/op_role.h"
+#include "ir/operand_slot.h"
 #include "ir/scenario.h"
 #include "ir/schedule.h"
 
@@ -57,7 +58,17 @@ struct TensorInfo {
 enum class Stream : uint8_t { Compute = 0, Comm = 1, P2P = 2 };
 inline constexpr int kStreams = 3;
 
-// One kernel of one model chunk, the same for every micro-batch.
+// An operand of an op: a tensor of the RankProgram and the slot it fills (ir/operand_slot.h).
+struct Operand {
+  int32_t tensor = -1;
+  OperandSlot slot = OperandSlot::Input;
+  bool operator==(const Operand&) const = default;
+};
+
+// One kernel of one model chunk, the same for every micro-batch. Its operands carry their slots;
+// which slots each kind of op has is the table of ir/slot_rules.h. The operand lists keep the order
+// the builder wrote them in, which means nothing: read an operand by its slot (in, out), or walk
+// the lists for every tensor an op touches (dependencies, checks, memory).
 struct OpTemplate {
   OpRole role;
   Phase phase;
@@ -67,8 +78,16 @@ struct OpTemplate {
   int32_t layer = -1;               // model layer; -1 outside the layers, num_layers for the MTP module
   bool recompute = false;           // a forward op re-run in the backward pass (norms, SwiGLU)
   OpPayload payload;
-  std::vector<int32_t> inputs, outputs;   // TensorInfo indices of the RankProgram
+  std::vector<Operand> inputs, outputs;
   std::string name() const;         // "L5.q_up" style, used as the timeline event name
+  // The tensor in slot `s`; throws std::logic_error naming the op and the slot when the op has none
+  // there, or several (read those with ins).
+  int32_t in(OperandSlot s) const;
+  int32_t out(OperandSlot s) const;
+  bool has_in(OperandSlot s) const;
+  bool has_out(OperandSlot s) const;
+  // Every tensor in slot `s`, in operand order (a gradient collective and the optimizer read many).
+  std::vector<int32_t> ins(OperandSlot s) const;
 };
 
 // One op as issued on a rank: a template executed for one micro-batch (mb = -1 for step-wide ops).

@@ -14,6 +14,8 @@ namespace tandem::backend {
 
 namespace {
 
+using S = ir::OperandSlot;
+
 struct Dims {
   int64_t seqs, len, heads, nope, rope, v, qk, latent;
   int64_t tokens() const { return seqs * len; }
@@ -62,8 +64,9 @@ void assemble(const Dims& d, const Value& kv, const Value& kr, std::vector<float
 
 }  // namespace
 
-// F: {q, kv_latent} -> {q_rope, k_rope}: positions restart in every sequence.
-// B: {dq_rope, dk_rope, q, kv_latent} -> {dq, dkv_latent} (the inverse rotation; nope parts pass).
+// F: {query, kv_latent} -> {query (rotated), rope_key}: positions restart in every sequence.
+// B: {query_grad, rope_key_grad, query, kv_latent} -> {query_grad, kv_latent_grad} (the inverse
+// rotation; nope parts pass).
 void run_rope(const OpContext& c, OpKernels& k) {
   const Dims d = dims_of(c);
   const int64_t T = d.tokens(), rows = T * d.heads;
@@ -71,8 +74,8 @@ void run_rope(const OpContext& c, OpKernels& k) {
   std::vector<float> nope(size_t(rows * d.nope)), pe(size_t(rows * d.rope));
   std::vector<float> latent_part(size_t(T * (d.latent - d.rope))), k_pe(size_t(T * d.rope));
   if (c.forward()) {
-    const ValuePtr q = c.read(c.t.inputs.at(0));
-    const ValuePtr latent = c.read(c.t.inputs.at(1));
+    const ValuePtr q = c.read(c.t.in(S::Query));
+    const ValuePtr latent = c.read(c.t.in(S::KvLatent));
     kernels::split_columns(q->data, rows, d.nope, d.rope, nope, pe);
     k.call(&KernelTable::rope_forward, pe, rt.positions, d.heads, d.rope, rt.cos, rt.sin, pe);
     Value qr = float_matrix(T, d.heads * d.qk);
@@ -80,12 +83,12 @@ void run_rope(const OpContext& c, OpKernels& k) {
     kernels::split_columns(latent->data, T, d.latent - d.rope, d.rope, latent_part, k_pe);
     Value kr = float_matrix(T, d.rope);
     k.call(&KernelTable::rope_forward, k_pe, rt.positions, 1, d.rope, rt.cos, rt.sin, kr.data);
-    c.write(c.t.outputs.at(0), std::move(qr));
-    c.write(c.t.outputs.at(1), std::move(kr));
+    c.write(c.t.out(S::Query), std::move(qr));
+    c.write(c.t.out(S::RopeKey), std::move(kr));
     return;
   }
-  const ValuePtr dqr = c.read(c.t.inputs.at(0));
-  const ValuePtr dkr = c.read(c.t.inputs.at(1));
+  const ValuePtr dqr = c.read(c.t.in(S::QueryGrad));
+  const ValuePtr dkr = c.read(c.t.in(S::RopeKeyGrad));
   kernels::split_columns(dqr->data, rows, d.nope, d.rope, nope, pe);
   k.call(&KernelTable::rope_backward, pe, rt.positions, d.heads, d.rope, rt.cos, rt.sin, pe);
   Value dq = float_matrix(T, d.heads * d.qk);
@@ -94,20 +97,21 @@ void run_rope(const OpContext& c, OpKernels& k) {
   std::fill(latent_part.begin(), latent_part.end(), 0.0f);   // the latent's norm part gets no gradient here
   Value dlatent = float_matrix(T, d.latent);
   kernels::concat_columns(latent_part, k_pe, T, d.latent - d.rope, d.rope, dlatent.data);
-  c.write(c.t.outputs.at(0), std::move(dq));
-  c.write(c.t.outputs.at(1), std::move(dlatent));
+  c.write(c.t.out(S::QueryGrad), std::move(dq));
+  c.write(c.t.out(S::KvLatentGrad), std::move(dlatent));
 }
 
-// F: {q_rope, kv, k_rope} -> attn_out. B: {dout, q_rope, kv, k_rope, attn_out} -> {dq_rope, dkv, dk_rope}.
+// F: {query, key_value, rope_key} -> output. B: {output_grad, query, key_value, rope_key, saved (the
+// forward's output)} -> {query_grad, key_value_grad, rope_key_grad}.
 void run_attention(const OpContext& c, OpKernels& k) {
   const Dims d = dims_of(c);
   const int64_t T = d.tokens(), rows = T * d.heads;
   const kernels::AttentionShape shape{d.seqs, d.len, d.heads, d.qk, d.v};
   const bool on_device = k.attention_supported(shape);
   const bool backward = !c.forward();
-  const ValuePtr q = c.read(c.t.inputs.at(backward ? 1 : 0));
-  const ValuePtr kv = c.read(c.t.inputs.at(backward ? 2 : 1));
-  const ValuePtr kr = c.read(c.t.inputs.at(backward ? 3 : 2));
+  const ValuePtr q = c.read(c.t.in(S::Query));
+  const ValuePtr kv = c.read(c.t.in(S::KeyValue));
+  const ValuePtr kr = c.read(c.t.in(S::RopeKey));
   if (int64_t(q->data.size()) != rows * d.qk || int64_t(kv->data.size()) != rows * (d.nope + d.v) ||
       int64_t(kr->data.size()) != T * d.rope)
     throw std::logic_error(fmt::format("{}: attention inputs of {}, {} and {} values for {} tokens x {} heads", c.where(),
@@ -123,11 +127,11 @@ void run_attention(const OpContext& c, OpKernels& k) {
     o.rows = T;
     o.cols = d.heads * d.v;
     o.data = st->out;
-    c.write(c.t.outputs.at(0), std::move(o));
+    c.write(c.t.out(S::Output), std::move(o));
     return;
   }
   // The core's own output and log-sum-exp from the forward (attn_out is its copy in the tensor's dtype).
-  const ValuePtr dout = c.read(c.t.inputs.at(0));
+  const ValuePtr dout = c.read(c.t.in(S::OutputGrad));
   const auto st = c.rt.aux<AttentionState>(attention_key(c), false);
   std::vector<float> dQ(q->data.size()), dK(K.size()), dV(V.size());
   k.call_if(on_device, &KernelTable::attention_backward, q->data, K, V, st->out, st->lse, dout->data, shape, dQ, dK, dV);
@@ -142,9 +146,9 @@ void run_attention(const OpContext& c, OpKernels& k) {
   dkv.cols = d.heads * (d.nope + d.v);
   dkv.data.resize(size_t(rows * (d.nope + d.v)));
   kernels::concat_columns(dk_nope, dV, rows, d.nope, d.v, dkv.data);
-  c.write(c.t.outputs.at(0), std::move(dq));
-  c.write(c.t.outputs.at(1), std::move(dkv));
-  c.write(c.t.outputs.at(2), std::move(dkr));
+  c.write(c.t.out(S::QueryGrad), std::move(dq));
+  c.write(c.t.out(S::KeyValueGrad), std::move(dkv));
+  c.write(c.t.out(S::RopeKeyGrad), std::move(dkr));
 }
 
 }  // namespace tandem::backend

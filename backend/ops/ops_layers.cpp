@@ -14,6 +14,8 @@ namespace tandem::backend {
 
 namespace {
 
+using S = ir::OperandSlot;
+
 // The normalised columns of x: all of them, or the leading ones when the norm's weight is narrower
 // (the KV norm covers the latent and leaves the rope key after it).
 // Returns x itself when it is as wide as the norm, else `storage` filled with its leading columns.
@@ -31,13 +33,13 @@ const Value& leading_columns(const Value& x, int64_t cols, Value& storage) {
 }  // namespace
 
 // RMSNorm over each row (over its leading columns when the weight is narrower than the row).
-// B: inputs {dy, x, weight} -> {dx, dweight}: dx has x's width, zero past the normalised columns
-// (the weight gradient accumulates).
+// B: {output_grad, input, weight} -> {input_grad, weight_grad}: dx has x's width, zero past the
+// normalised columns; the weight's gradient accumulates in its parameter.
 void run_norm(const OpContext& c, OpKernels& k) {
   const float eps = float(c.rt.program.model().rms_norm_eps);
   if (c.forward()) {
-    const ValuePtr x_full = c.read(c.t.inputs.at(0));
-    const Param& g = c.weight(c.t.inputs.at(1));
+    const ValuePtr x_full = c.read(c.t.in(S::Input));
+    const Param& g = c.weight(c.t.in(S::Weight));
     Value narrowed;
     const Value& x = leading_columns(*x_full, int64_t(g.value.size()), narrowed);
     Value y;
@@ -46,12 +48,12 @@ void run_norm(const OpContext& c, OpKernels& k) {
     y.data.resize(x.data.size());
     std::vector<float> rstd(size_t(x.rows));
     k.call(&KernelTable::rmsnorm_forward, x.data, g.value, x.rows, x.cols, eps, y.data, rstd);
-    c.write(c.t.outputs.at(0), std::move(y));
+    c.write(c.t.out(S::Output), std::move(y));
     return;
   }
-  const ValuePtr dy = c.read(c.t.inputs.at(0));
-  const ValuePtr x_full = c.read(c.t.inputs.at(1));
-  Param& g = c.weight(c.t.inputs.at(2));
+  const ValuePtr dy = c.read(c.t.in(S::OutputGrad));
+  const ValuePtr x_full = c.read(c.t.in(S::Input));
+  Param& g = c.weight(c.t.in(S::Weight));
   Value narrowed;
   const Value& x = leading_columns(*x_full, int64_t(g.value.size()), narrowed);
   if (dy->data.size() != x.data.size())
@@ -70,27 +72,28 @@ void run_norm(const OpContext& c, OpKernels& k) {
       std::copy_n(dx.data.begin() + r * x.cols, x.cols, wide.data.begin() + r * x_full->cols);
     dx = std::move(wide);
   }
-  c.write(c.t.outputs.at(0), std::move(dx));
+  c.write(c.t.out(S::InputGrad), std::move(dx));
 }
 
-// h_out = h + combined (+ shared), summed in the program's input order. Its backward is an alias in
-// the program (every input's gradient is the output's), so only the forward runs.
+// h_out = h + combined (+ shared): the residual stream, the routed experts' output and the shared
+// experts', summed in that order. Its backward is an alias in the program (every input's gradient is
+// the output's), so only the forward runs.
 void run_residual(const OpContext& c, OpKernels&) {
   if (!c.forward()) throw std::logic_error(fmt::format("{}: a residual add outside the forward", c.where()));
+  const ValuePtr h = c.read(c.t.in(S::Residual));
   Value out;
-  for (size_t i = 0; i < c.t.inputs.size(); ++i) {
-    const ValuePtr x = c.read(c.t.inputs[i]);
-    if (i == 0) {
-      out.rows = x->rows;
-      out.cols = x->cols;
-      out.data = x->data;
-    } else {
-      if (x->data.size() != out.data.size())
-        throw std::logic_error(fmt::format("{}: summands of {} and {} values", c.where(), out.data.size(), x->data.size()));
-      for (size_t j = 0; j < out.data.size(); ++j) out.data[j] += x->data[j];
-    }
-  }
-  c.write(c.t.outputs.at(0), std::move(out));
+  out.rows = h->rows;
+  out.cols = h->cols;
+  out.data = h->data;
+  auto add = [&](int32_t tensor) {
+    const ValuePtr x = c.read(tensor);
+    if (x->data.size() != out.data.size())
+      throw std::logic_error(fmt::format("{}: summands of {} and {} values", c.where(), out.data.size(), x->data.size()));
+    for (size_t j = 0; j < out.data.size(); ++j) out.data[j] += x->data[j];
+  };
+  add(c.t.in(S::Input));
+  if (c.t.has_in(S::SharedExperts)) add(c.t.in(S::SharedExperts));
+  c.write(c.t.out(S::Output), std::move(out));
 }
 
 std::vector<int32_t> token_ids(const OpContext& c, int offset) {
@@ -108,29 +111,29 @@ void run_embedding(const OpContext& c, OpKernels& k) {
   const bool mtp = c.t.layer == c.rt.program.model().num_layers;
   const auto ids = token_ids(c, mtp ? 1 : 0);
   if (c.forward()) {
-    const Param& table = c.weight(c.t.inputs.at(1));
+    const Param& table = c.weight(c.t.in(S::Weight));
     Value h = float_matrix(int64_t(ids.size()), table.cols);
     k.call(&KernelTable::embedding_forward, ids, table.value, table.rows, table.cols, h.data);
-    c.write(c.t.outputs.at(0), std::move(h));
+    c.write(c.t.out(S::Output), std::move(h));
     return;
   }
-  const ValuePtr dy = c.read(c.t.inputs.at(0));
-  Param& table = c.rt.params.by_grad_tensor(c.t.outputs.at(0));
+  const ValuePtr dy = c.read(c.t.in(S::OutputGrad));
+  Param& table = c.rt.params.by_grad_tensor(c.t.out(S::WeightGrad));
   k.call(&KernelTable::embedding_backward, ids, dy->data, table.rows, table.cols, table.grad);
 }
 
 
-// SwiGLU on the fused up-projection output [rows, 2·width] (gate | up). B: {da, u} -> du.
+// SwiGLU on the fused up-projection output [rows, 2·width] (gate | up). B: {output_grad, input} -> input_grad.
 void run_swiglu(const OpContext& c, OpKernels& k) {
   if (c.forward()) {
-    const ValuePtr u = c.read(c.t.inputs.at(0));
+    const ValuePtr u = c.read(c.t.in(S::Input));
     Value a = float_matrix(u->rows, u->cols / 2);
     k.call(&KernelTable::swiglu_forward, u->data, a.rows, a.cols, a.data);
-    c.write(c.t.outputs.at(0), std::move(a));
+    c.write(c.t.out(S::Output), std::move(a));
     return;
   }
-  const ValuePtr da = c.read(c.t.inputs.at(0));
-  const ValuePtr u = c.read(c.t.inputs.at(1));
+  const ValuePtr da = c.read(c.t.in(S::OutputGrad));
+  const ValuePtr u = c.read(c.t.in(S::Input));
   if (da->data.size() * 2 != u->data.size())
     throw std::logic_error(fmt::format("{}: a gradient of {} values for an input of {}", c.where(), da->data.size(), u->data.size()));
   Value du;
@@ -138,7 +141,7 @@ void run_swiglu(const OpContext& c, OpKernels& k) {
   du.cols = u->cols;
   du.data.resize(u->data.size());
   k.call(&KernelTable::swiglu_backward, u->data, da->data, u->rows, u->cols / 2, du.data);
-  c.write(c.t.outputs.at(0), std::move(du));
+  c.write(c.t.out(S::InputGrad), std::move(du));
 }
 
 namespace {
@@ -155,7 +158,7 @@ void run_loss(const OpContext& c, OpKernels& k) {
   const auto& plan = c.rt.program.plan();
   const bool mtp = c.t.layer == m.num_layers;
   const auto targets = token_ids(c, mtp ? 2 : 1);
-  const ValuePtr logits = c.read(c.t.inputs.at(0));
+  const ValuePtr logits = c.read(c.t.in(S::Input));
   if (logits->rows != int64_t(targets.size()))
     throw std::logic_error(fmt::format("{}: {} rows of logits for {} targets", c.where(), logits->rows, targets.size()));
   const std::string key = "loss.L" + std::to_string(c.t.layer) + ".mb" + std::to_string(c.mb());
@@ -174,7 +177,7 @@ void run_loss(const OpContext& c, OpKernels& k) {
     Value loss;
     loss.rows = loss.cols = 1;
     loss.data = {float(sum)};
-    c.write(c.t.outputs.at(0), std::move(loss));
+    c.write(c.t.out(S::Loss), std::move(loss));
     return;
   }
   const auto st = c.rt.aux<LossState>(key, false);
@@ -187,7 +190,7 @@ void run_loss(const OpContext& c, OpKernels& k) {
   k.call(&KernelTable::cross_entropy_backward, logits->data, targets, st->lse, logits->cols, float(weight / micro_batches),
          g.data);
   if (c.rt.config.inject_nan && !mtp) g.data[0] = std::numeric_limits<float>::quiet_NaN();
-  c.write(c.t.outputs.at(0), std::move(g));
+  c.write(c.t.out(S::InputGrad), std::move(g));
 }
 
 }  // namespace tandem::backend

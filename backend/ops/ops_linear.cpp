@@ -13,22 +13,10 @@ namespace tandem::backend {
 
 namespace {
 
+using S = ir::OperandSlot;
+
 bool grouped(const ir::OpTemplate& t) {
   return t.role == ir::OpRole::ExpertUp || t.role == ir::OpRole::ExpertDown;
-}
-
-// The activation inputs of a GEMM template (everything but the weight), in order.
-std::vector<int32_t> activation_inputs(const OpContext& c) {
-  std::vector<int32_t> out;
-  for (int32_t in : c.t.inputs)
-    if (c.info(in).role != ir::TensorRole::Weight) out.push_back(in);
-  return out;
-}
-
-int32_t weight_input(const OpContext& c) {
-  for (int32_t in : c.t.inputs)
-    if (c.info(in).role == ir::TensorRole::Weight) return in;
-  throw std::logic_error(fmt::format("{}: a GEMM without a weight input", c.where()));
 }
 
 // Rows of each local expert in the permuted order of this layer and micro-batch.
@@ -65,19 +53,18 @@ std::span<const float> float_values(const Value& v, std::vector<float>& storage)
 void write_residual_gradient(const OpContext& c, int32_t gy_tensor);
 
 // y[m, n] = x[m, k] · W[n, k]ᵀ per weight block, then the fused residual add (output projections and
-// the dense FFN's down projection) in FP32.
+// the dense FFN's down projection) in FP32. The MTP projection multiplies [input | second input].
 void gemm_forward(const OpContext& c, OpKernels& k) {
-  const auto acts = activation_inputs(c);
-  const int32_t w_tensor = weight_input(c);
+  const int32_t x_tensor = c.t.in(S::Input), w_tensor = c.t.in(S::Weight);
   const Param& w = c.weight(w_tensor);
   const int64_t n = w.rows, kdim = w.cols;
-  ValuePtr x = c.read(acts.at(0));
-  bool bf16 = bf16_values(c, acts.at(0)) && bf16_values(c, w_tensor) && bf16_values(c, c.t.outputs.at(0));
-  if (c.t.role == ir::OpRole::MtpProj) {   // [emb norm | hidden norm] · Wᵀ
-    bf16 = bf16 && bf16_values(c, acts.at(1));
-    x = concat_columns(*x, *c.read(acts.at(1)));
+  ValuePtr x = c.read(x_tensor);
+  bool bf16 = bf16_values(c, x_tensor) && bf16_values(c, w_tensor) && bf16_values(c, c.t.out(S::Output));
+  if (c.t.has_in(S::SecondInput)) {   // [emb norm | hidden norm] · Wᵀ
+    bf16 = bf16 && bf16_values(c, c.t.in(S::SecondInput));
+    x = concat_columns(*x, *c.read(c.t.in(S::SecondInput)));
   }
-  const bool residual = acts.size() == 2 && c.t.role != ir::OpRole::MtpProj;
+  const bool residual = c.t.has_in(S::Residual);
   const int64_t m = x->rows;
   if (x->cols != kdim) throw std::logic_error(fmt::format("{}: input has {} columns, the weight {}", c.where(), x->cols, kdim));
   const auto seg = segments(c, w, m);
@@ -91,51 +78,49 @@ void gemm_forward(const OpContext& c, OpKernels& k) {
   }
   if (grouped(c.t)) c.record().flops = 2.0 * double(m) * double(n) * double(kdim);
   if (residual) {
-    const ValuePtr res = c.read(acts[1]);
+    const ValuePtr res = c.read(c.t.in(S::Residual));
     if (res->data.size() != y.data.size()) throw std::logic_error(fmt::format("{}: a residual of another size", c.where()));
     for (size_t i = 0; i < y.data.size(); ++i) y.data[i] += res->data[i];
   }
-  c.write(c.t.outputs.at(0), std::move(y));
+  c.write(c.t.out(S::Output), std::move(y));
 }
 
-// dx[m, k] = dy[m, n] · W[n, k] per weight block.
+// dx[m, k] = dy[m, n] · W[n, k] per weight block; the residual's gradient is dy itself, the MTP
+// projection's dx splits over its two inputs.
 void gemm_dgrad(const OpContext& c, OpKernels& k) {
-  const int32_t gy_tensor = c.t.inputs.at(0);
+  const int32_t gy_tensor = c.t.in(S::OutputGrad), w_tensor = c.t.in(S::Weight);
   const ValuePtr gy = c.read(gy_tensor);
-  const Param& w = c.weight(c.t.inputs.at(1));
+  const Param& w = c.weight(w_tensor);
   const int64_t m = gy->rows, n = w.rows, kdim = w.cols;
   const auto seg = segments(c, w, m);
   Value dx = float_matrix(m, kdim);
   if (gy->is_fp8() && !c.exact()) {
     k.call(&KernelTable::fp8_gemm_nt, gy->fp8[0], fp8_blocks(c, w, true), dx.data, seg);
   } else {
-    bool bf16 = bf16_values(c, gy_tensor) && bf16_values(c, c.t.inputs.at(1));
-    for (int32_t out : c.t.outputs) bf16 = bf16 && bf16_values(c, out);
+    bool bf16 = bf16_values(c, gy_tensor) && bf16_values(c, w_tensor);
+    for (const ir::Operand& out : c.t.outputs) bf16 = bf16 && bf16_values(c, out.tensor);
     std::vector<float> storage;
     k.call(&KernelTable::gemm_nn, float_values(*gy, storage), w.value, dx.data, seg, kdim, n, bf16);
   }
   if (grouped(c.t)) c.record().flops = 2.0 * double(m) * double(n) * double(kdim);
-  if (c.t.role == ir::OpRole::MtpProj) {   // the gradient splits over the two concatenated inputs
+  if (c.t.has_out(S::SecondInputGrad)) {   // the gradient splits over the two concatenated inputs
     auto [a, b] = split_columns(dx, kdim / 2);
-    c.write(c.t.outputs.at(0), std::move(a));
-    c.write(c.t.outputs.at(1), std::move(b));
+    c.write(c.t.out(S::InputGrad), std::move(a));
+    c.write(c.t.out(S::SecondInputGrad), std::move(b));
     return;
   }
-  c.write(c.t.outputs.at(0), std::move(dx));
-  if (c.t.outputs.size() > 1) write_residual_gradient(c, gy_tensor);
+  c.write(c.t.out(S::InputGrad), std::move(dx));
+  if (c.t.has_out(S::ResidualGrad)) write_residual_gradient(c, gy_tensor);
 }
 
 // dW[n, k] += dYᵀ · X per weight block, accumulated over micro-batches in FP32.
 void gemm_wgrad(const OpContext& c, OpKernels& k) {
-  Param& w = c.rt.params.by_grad_tensor(c.t.outputs.at(0));
-  ValuePtr x = c.read(c.t.inputs.at(0));
-  const ValuePtr gy = c.read(c.t.inputs.back());
+  Param& w = c.rt.params.by_grad_tensor(c.t.out(S::WeightGrad));
+  ValuePtr x = c.read(c.t.in(S::Input));
+  const ValuePtr gy = c.read(c.t.in(S::OutputGrad));
   const int64_t n = w.rows, kdim = w.cols;
-  if (c.t.role == ir::OpRole::MtpProj) {
-    // X is the concatenation [norm(embedding) | norm(hidden)]: the program lists both parts, then dY.
-    if (c.t.inputs.size() != 3) throw std::logic_error(fmt::format("{}: expected inputs {{x1, x2, dy}}", c.where()));
-    x = concat_columns(*x, *c.read(c.t.inputs.at(1)));
-  }
+  // The MTP projection's X is the concatenation [norm(embedding) | norm(hidden)].
+  if (c.t.has_in(S::SecondInput)) x = concat_columns(*x, *c.read(c.t.in(S::SecondInput)));
   const bool fp8 = x->is_fp8() && gy->is_fp8() && !c.exact();
   const auto seg = segments(c, w, fp8 ? gy->fp8[0].cols : gy->rows);
   if (fp8) {
@@ -178,7 +163,7 @@ void write_residual_gradient(const OpContext& c, int32_t gy_tensor) {
   pass.rows = g->rows;
   pass.cols = g->cols;
   pass.data = g->data;
-  c.write(c.t.outputs.at(1), std::move(pass));
+  c.write(c.t.out(S::ResidualGrad), std::move(pass));
 }
 
 }  // namespace
@@ -197,14 +182,14 @@ void run_gemm(const OpContext& c, OpKernels& k) {
 // weight-gradient GEMM reads (one per expert segment for a grouped GEMM). FP32 mode: identities.
 void run_quantize(const OpContext& c, OpKernels& k) {
   const auto& q = std::get<ir::Quantize>(c.t.payload);
-  const ValuePtr x = c.read(c.t.inputs.at(0));
+  const ValuePtr x = c.read(c.t.in(S::Input));
   Value out;
   if (c.exact()) {
     // FP32 mode: casts are identities (the GEMMs read the float values).
     out.rows = x->rows;
     out.cols = x->cols;
     out.data = x->to_float();
-    c.write(c.t.outputs.at(0), std::move(out));
+    c.write(c.t.out(S::Output), std::move(out));
     return;
   }
   const bool pow2 = c.rt.program.plan().precision.power_of_two_scales;
@@ -219,7 +204,7 @@ void run_quantize(const OpContext& c, OpKernels& k) {
   } else {
     out.fp8.push_back(transposed_fp8(k, *x, 0, x->rows, pow2));
   }
-  c.write(c.t.outputs.at(0), std::move(out));
+  c.write(c.t.out(S::Output), std::move(out));
 }
 
 }  // namespace tandem::backend

@@ -17,6 +17,8 @@ namespace tandem::backend {
 
 namespace {
 
+using S = ir::OperandSlot;
+
 struct RowHeader {
   int32_t token, slot, expert;
 };
@@ -114,8 +116,8 @@ void run_dispatch(const OpContext& c, OpKernels& k) {
   const size_t n = group.size();
   auto s = c.rt.aux<MoeState>(moe_key(c.t.layer, c.mb()), true);
   if (c.forward()) {
-    const ValuePtr x = c.read(c.t.inputs.at(0));       // the FFN norm output, FP8 when the recipe says so
-    const ValuePtr route = c.read(c.t.inputs.at(1));
+    const ValuePtr x = c.read(c.t.in(S::Input));       // the FFN norm output, FP8 when the recipe says so
+    const ValuePtr route = c.read(c.t.in(S::Routing));
     const int64_t h = x->is_fp8() ? x->fp8[0].cols : x->cols;
     const Wire wire = wire_of(c, x->is_fp8());
     s->tokens = route->rows;
@@ -176,12 +178,12 @@ void run_dispatch(const OpContext& c, OpKernels& k) {
       s->recv_expert[size_t(r)] = hdr.expert;
     }
     c.record().bytes = double(size_t(s->index.rows) * payload_bytes(wire, h));
-    c.write(c.t.outputs.at(0), std::move(out));
+    c.write(c.t.out(S::Output), std::move(out));
     return;
   }
   // Backward: the gradients of the received rows go back to their sources (BF16) and are summed
   // over the token's slots there (the permutation's backward).
-  const ValuePtr g = c.read(c.t.inputs.at(0));
+  const ValuePtr g = c.read(c.t.in(S::OutputGrad));
   const int64_t h = g->cols;
   const Wire wire = wire_of(c, false);
   const size_t row_bytes = payload_bytes(wire, h);
@@ -193,7 +195,7 @@ void run_dispatch(const OpContext& c, OpKernels& k) {
   Value dx = float_matrix(s->tokens, h);
   k.call(&KernelTable::permute_backward, rows, s->index, h, dx.data);
   c.record().bytes = double(send.size());
-  c.write(c.t.outputs.at(0), std::move(dx));
+  c.write(c.t.out(S::InputGrad), std::move(dx));
 }
 
 void run_combine(const OpContext& c, OpKernels& k) {
@@ -202,7 +204,7 @@ void run_combine(const OpContext& c, OpKernels& k) {
   if (c.forward()) {
     // Expert outputs (received order) go back to their sources in BF16; the source sums them with
     // the routing weights in slot order (the kernels' unpermute).
-    const ValuePtr y = c.read(c.t.inputs.at(0));
+    const ValuePtr y = c.read(c.t.in(S::Input));   // the routing comes from the dispatch's state
     const int64_t h = y->cols;
     const Wire wire = wire_of(c, false);
     const size_t row_bytes = payload_bytes(wire, h);
@@ -214,12 +216,12 @@ void run_combine(const OpContext& c, OpKernels& k) {
     Value out = float_matrix(s->tokens, h);
     k.call(&KernelTable::unpermute_forward, s->returned, s->weight, s->index, h, out.data);
     c.record().bytes = double(send.size());
-    c.write(c.t.outputs.at(0), std::move(out));
+    c.write(c.t.out(S::Output), std::move(out));
     return;
   }
   // Backward: d weight[t, k] = <dy[t], y[t, k]> stays here (the router's input); w[t, k] · dy[t]
   // goes to the expert (FP8 when the recipe dispatches FP8, as before the down-projection's dgrad).
-  const ValuePtr dy = c.read(c.t.inputs.at(0));
+  const ValuePtr dy = c.read(c.t.in(S::OutputGrad));
   const int64_t h = dy->cols;
   const auto& plan = c.rt.program.plan();
   const bool fp8 = plan.precision.fp8 && plan.precision.fp8_dispatch;
@@ -236,8 +238,8 @@ void run_combine(const OpContext& c, OpKernels& k) {
   Value g = float_matrix(int64_t(recv.size() / row_bytes), h);
   for (int64_t r = 0; r < g.rows; ++r) get_row(wire, recv.data() + size_t(r) * row_bytes, h, g.data.data() + r * h);
   c.record().bytes = double(send.size());
-  c.write(c.t.outputs.at(1), std::move(dw));   // the routing weights' gradient, for the router's backward
-  c.write(c.t.outputs.at(0), std::move(g));
+  c.write(c.t.out(S::RoutingGrad), std::move(dw));   // the routing weights' gradient, for the router's backward
+  c.write(c.t.out(S::InputGrad), std::move(g));
 }
 
 // Expert side. Permute F: received rows into expert segments (stable, the index with one slot per
@@ -247,7 +249,7 @@ void run_combine(const OpContext& c, OpKernels& k) {
 void run_permute(const OpContext& c, OpKernels& k) {
   const auto& q = std::get<ir::Permute>(c.t.payload);
   auto s = c.rt.aux<MoeState>(moe_key(c.t.layer, c.mb()), false);
-  const ValuePtr x = c.read(c.t.inputs.at(0));
+  const ValuePtr x = c.read(c.t.in(c.forward() ? S::Input : S::OutputGrad));
   if (c.t.role == ir::OpRole::Permute && c.forward()) {
     const int64_t local = c.rt.program.model().routed_experts / c.rt.program.plan().ep;
     s->local_index = k.call(&KernelTable::build_permute_index, s->recv_expert, 1, local);
@@ -289,7 +291,7 @@ void run_permute(const OpContext& c, OpKernels& k) {
       k.call(&KernelTable::unpermute_forward, x->data, ones, idx, x->cols, out.data);
     }
   }
-  c.write(c.t.outputs.at(0), std::move(out));
+  c.write(c.t.out(c.forward() ? S::Output : S::InputGrad), std::move(out));
 }
 
 }  // namespace tandem::backend

@@ -13,6 +13,8 @@ namespace tandem::backend {
 
 namespace {
 
+using S = ir::OperandSlot;
+
 // Each micro-batch's balance loss is a mean over its sequences; the step's is the mean over all.
 double micro_batch_share(const OpContext& c) {
   const auto& plan = c.rt.program.plan();
@@ -69,15 +71,15 @@ void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores
 
 }  // namespace
 
-// F: {logits, bias} -> route (ids in `ints`, weights in `data`, [tokens, top_k] each).
-// B: {d route, logits} -> d logits.
+// F: {input (gate logits), bias} -> routing (ids in `ints`, weights in `data`, [tokens, top_k] each).
+// B: {routing_grad (the combine backward's gradient of the weights), input} -> input_grad.
 void run_router(const OpContext& c, OpKernels& k) {
   const auto& m = c.rt.program.model();
   const auto cfg = router_config(m);
   const std::string key = "router.L" + std::to_string(c.t.layer) + ".mb" + std::to_string(c.mb());
   if (c.t.phase == ir::Phase::F) {
-    const ValuePtr logits = c.read(c.t.inputs.at(0));
-    const Param& bias = c.weight(c.t.inputs.at(1));
+    const ValuePtr logits = c.read(c.t.in(S::Input));
+    const Param& bias = c.weight(c.t.in(S::Bias));
     const int64_t tokens = logits->rows;
     auto st = c.rt.aux<RouterState>(key, true);
     st->scores.resize(size_t(tokens * m.routed_experts));
@@ -89,11 +91,11 @@ void run_router(const OpContext& c, OpKernels& k) {
     k.call(&KernelTable::router_forward, logits->data, bias.value, cfg, st->scores, st->topk, route.data);
     route.ints = st->topk;
     record_routing(c, st->scores, st->topk);
-    c.write(c.t.outputs.at(0), std::move(route));
+    c.write(c.t.out(S::Routing), std::move(route));
     return;
   }
   const auto st = c.rt.aux<RouterState>(key, false);
-  const ValuePtr dweight = c.read(c.t.inputs.at(0));
+  const ValuePtr dweight = c.read(c.t.in(S::RoutingGrad));
   const int64_t tokens = int64_t(st->topk.size()) / m.experts_per_token;
   if (int64_t(dweight->data.size()) != tokens * m.experts_per_token)
     throw std::logic_error(fmt::format("{}: a weight gradient of {} values for [{}, {}]", c.where(), dweight->data.size(), tokens,
@@ -106,7 +108,7 @@ void run_router(const OpContext& c, OpKernels& k) {
   dlogits.cols = m.routed_experts;
   dlogits.data.resize(st->scores.size());
   k.call(&KernelTable::router_sigmoid_backward, st->scores, dscores, dlogits.data);
-  c.write(c.t.outputs.at(0), std::move(dlogits));
+  c.write(c.t.out(S::InputGrad), std::move(dlogits));
 }
 
 }  // namespace tandem::backend

@@ -17,6 +17,8 @@ namespace tandem::backend {
 
 namespace {
 
+using S = ir::OperandSlot;
+
 // Activations travel as BF16 (2 bytes per value), or FP32 in the exact mode.
 std::vector<std::byte> pack(const std::vector<float>& v, bool exact) {
   std::vector<std::byte> out(v.size() * (exact ? 4 : 2));
@@ -178,7 +180,7 @@ void update_router_biases(RankRuntime& rt) {
   if (m.bias_update_speed <= 0) return;
   for (const auto& t : rt.rp.templates) {
     if (t.role != ir::OpRole::Router || t.phase != ir::Phase::F || t.recompute) continue;
-    Param& bias = rt.params.by_tensor(t.inputs.at(1));
+    Param& bias = rt.params.by_tensor(t.in(S::Bias));
     kernels::update_router_bias(layer_load(rt.stats, rt.moe_layer_index(t.layer)), float(m.bias_update_speed), bias.value);
   }
 }
@@ -210,12 +212,13 @@ void apply_adamw(const OpContext& c, OpKernels& k, const std::vector<ParamShard*
 void run_pipeline(const OpContext& c, OpKernels&) {
   const int peer = int(c.rt.program.peer_rank(c.rt.rank, c.op));
   if (c.t.role == ir::OpRole::PipeSend) {
-    const ValuePtr v = c.read(c.t.inputs.at(0));
+    const ValuePtr v = c.read(c.t.in(S::Input));
     const auto bytes = pack(v->data, c.exact());
     c.rt.comm->send(peer, bytes.data(), bytes.size(), c.op.tag, c.stream);
     c.record().bytes = double(bytes.size());
   } else {
-    const auto& info = c.info(c.t.outputs.at(0));
+    const int32_t received = c.t.out(S::Output);
+    const auto& info = c.info(received);
     Value v;
     v.rows = info.shape[0];
     v.cols = info.shape[1];
@@ -224,7 +227,7 @@ void run_pipeline(const OpContext& c, OpKernels&) {
     c.rt.comm->recv(peer, bytes.data(), bytes.size(), c.op.tag, c.stream);
     v.data = unpack(bytes, n, c.exact());
     c.record().bytes = double(bytes.size());
-    c.write(c.t.outputs.at(0), std::move(v));
+    c.write(received, std::move(v));
   }
 }
 
@@ -251,7 +254,7 @@ void run_grad_reduce(const OpContext& c, OpKernels&) {
 // The copies of a shared weight (the embedding and the MTP module's copy on another rank) sum their
 // gradients, so every copy receives the same update.
 void run_shared_grad_reduce(const OpContext& c, OpKernels&) {
-  Param& p = c.rt.params.by_grad_tensor(c.t.inputs.at(0));
+  Param& p = c.rt.params.by_grad_tensor(c.t.in(S::WeightGrad));
   std::vector<int> group;
   for (int64_t r : c.rt.program.group_ranks(c.rt.rank, c.op)) group.push_back(int(r));
   c.rt.comm->all_reduce_sum(group, p.grad.data(), p.grad.size(), ReduceType::F32, c.op.tag, c.stream);

@@ -227,7 +227,7 @@ TEST_CASE("the MTP module reads the main embedding on one rank and an equal copy
     const auto& rp = program->program_of(0);
     std::vector<int32_t> read;
     for (const auto& t : rp.templates)
-      if (t.role == ir::OpRole::Embedding && t.phase == ir::Phase::F) read.push_back(t.inputs.at(1));
+      if (t.role == ir::OpRole::Embedding && t.phase == ir::Phase::F) read.push_back(t.in(ir::OperandSlot::Weight));
     REQUIRE(read.size() == 2);
     CHECK(read[0] == read[1]);
     for (const auto& t : rp.tensors) CHECK_FALSE(t.shared_replica);
@@ -277,9 +277,9 @@ TEST_CASE("the MTP layer's balance loss is weighted by the MTP factor, like its 
       std::set<int32_t> mtp_weights, main_weights;
       for (const auto& t : rp.templates)
         if (t.phase == ir::Phase::F)
-          for (int32_t in : t.inputs)
-            if (rp.tensors[size_t(in)].role == ir::TensorRole::Weight)
-              (t.layer == p.model().num_layers ? mtp_weights : main_weights).insert(in);
+          for (const ir::Operand& in : t.inputs)
+            if (rp.tensors[size_t(in.tensor)].role == ir::TensorRole::Weight)
+              (t.layer == p.model().num_layers ? mtp_weights : main_weights).insert(in.tensor);
       for (int32_t w : mtp_weights) {
         if (main_weights.count(w)) continue;   // the shared head
         const Param& param = ex.rank(r).params.by_tensor(w);

@@ -151,8 +151,8 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
       default: continue;
     }
     if (t.phase != ir::Phase::F) continue;
-    for (int32_t in : t.inputs)
-      if (rp.tensors[size_t(in)].role == ir::TensorRole::Weight) kind[size_t(in)] = int8_t(k);
+    const ir::OperandSlot slot = k == ParamKind::Bias ? ir::OperandSlot::Bias : ir::OperandSlot::Weight;
+    if (t.has_in(slot)) kind[size_t(t.in(slot))] = int8_t(k);
   }
   // The gradient tensor of each weight (one per weight: a weight read by two chunks of the rank, such
   // as the embedding the MTP module reads, is one tensor with one gradient).

@@ -181,13 +181,14 @@ TEST_CASE("an op waits for every earlier writer of its inputs, not only the last
     for (size_t i = 0; i < rp.ops.size(); ++i) {
       const auto deps = rp.deps_of(i);
       const OpTemplate& t = rp.tmpl(rp.ops[i]);
-      for (int32_t in : t.inputs) {
+      for (const Operand& operand : t.inputs) {
+        const int32_t in = operand.tensor;
         const bool step_wide = rp.tensors[size_t(in)].role != TensorRole::Activation;
         std::vector<size_t> writers;
         for (size_t j = 0; j < i; ++j) {
           const OpTemplate& w = rp.tmpl(rp.ops[j]);
           if ((step_wide || rp.ops[j].mb == rp.ops[i].mb) &&
-              std::find(w.outputs.begin(), w.outputs.end(), in) != w.outputs.end())
+              std::any_of(w.outputs.begin(), w.outputs.end(), [&](const Operand& o) { return o.tensor == in; }))
             writers.push_back(j);
         }
         for (size_t w : writers) {
@@ -258,10 +259,13 @@ TEST_CASE("every schedule writes an activation before any op of its micro-batch 
       std::set<std::pair<int32_t, int32_t>> written, read_early;   // (tensor, mb)
       for (const auto& op : rp.ops) {
         const OpTemplate& t = rp.tmpl(op);
-        for (int32_t in : t.inputs)
+        for (const Operand& o : t.inputs) {
+          const int32_t in = o.tensor;
           if (rp.tensors[size_t(in)].role == TensorRole::Activation && !written.count({in, op.mb}))
             read_early.insert({in, op.mb});
-        for (int32_t out : t.outputs) {
+        }
+        for (const Operand& o : t.outputs) {
+          const int32_t out = o.tensor;
           INFO(t.name() << " (mb " << op.mb << ") writes " << rp.tensors[size_t(out)].name << " after it was read");
           CHECK((rp.tensors[size_t(out)].role != TensorRole::Activation || !read_early.count({out, op.mb})));
           written.insert({out, op.mb});
