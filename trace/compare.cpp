@@ -140,7 +140,7 @@ int64_t world_size(const Timeline& tl, const std::vector<int32_t>& ranks) {
 }
 
 // Checks that every rank asked for is held, then keeps those (the timeline is cut only when some
-// ranks are left out).
+// pids are left out).
 void select_ranks(Side& s, CompareSide& side, const std::vector<int32_t>& asked, const std::vector<int32_t>& held,
                   const std::string& option) {
   for (int32_t r : asked)
@@ -150,7 +150,10 @@ void select_ranks(Side& s, CompareSide& side, const std::vector<int32_t>& asked,
   side.ranks = asked;
   std::sort(side.ranks.begin(), side.ranks.end());
   side.ranks.erase(std::unique(side.ranks.begin(), side.ranks.end()), side.ranks.end());
-  if (side.ranks == held) return;
+  // Cut unless every pid is a compared rank (a Kineto trace's host process holds no op and is cut).
+  std::set<int32_t> present;
+  for (const Event& e : s.tl().events) present.insert(e.pid);
+  if (present.size() == side.ranks.size()) return;
   const std::set<int32_t> keep(side.ranks.begin(), side.ranks.end());
   s.keep_events([&](const Event& e) { return keep.contains(e.pid); });
 }

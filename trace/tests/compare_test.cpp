@@ -175,6 +175,9 @@ TEST_CASE("compare: kind-order matching lines a prediction up with a Kineto trac
   CHECK(c.only_measured.count == 1);   // the copy
   CHECK_THAT(c.only_measured.first[0], Contains("Memcpy DtoH"));
   CHECK(c.measured.ranks == std::vector<int32_t>{0});   // the host process (pid 4021) holds no op
+  // The measured step is GPU 0's: the GEMM's start at 20 us to the copy's end at 202 us (the host's
+  // ProfilerStep range over 0..250 us is not part of it).
+  CHECK(c.step.measured_s == Approx(182e-6));
   CHECK(*row(c.kinds, "gemm").time.error() == Approx((100.0 - 85.125) / 85.125));
   CHECK(*row(c.kinds, "elementwise").time.error() == Approx(0.0));
   CHECK(*row(c.kinds, "all_reduce").time.error() == Approx(-0.5));   // 60 vs 120 us
