@@ -143,7 +143,11 @@ void parse_model(const json& j, const std::string& file, ModelConfig& m) {
   r.finish();
   if (m.first_dense_layers > m.num_layers)
     r.fail("first_dense_layers", fmt::format("at most num_layers ({})", m.num_layers), std::to_string(m.first_dense_layers));
-  if (m.moe_layers() > 0) {
+  // The MTP module's layer is an MoE layer too, whatever first_dense_layers says.
+  if (m.moe_layers() > 0 || m.mtp_depth > 0) {
+    if (m.routed_experts < 1)
+      r.fail("routed_experts", fmt::format("at least 1 for {}", m.moe_layers() > 0 ? "the MoE layers" : "the MTP module's MoE layer (mtp_depth = 1)"),
+             "0");
     if (m.experts_per_token < 1 || m.experts_per_token > m.routed_experts)
       r.fail("experts_per_token", fmt::format("an integer in [1, routed_experts = {}]", m.routed_experts),
              std::to_string(m.experts_per_token));

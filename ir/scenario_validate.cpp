@@ -18,13 +18,14 @@ void validate_scenario(const Scenario& s) {
   const auto& p = s.plan;
   const std::string& f = s.source;
   const int64_t world = c.world_size();
+  const bool moe = m.moe_layers() > 0 || m.mtp_depth > 0;   // the MTP module's layer is an MoE layer
   if (p.pp * p.dp * p.tp != world)
     throw ScenarioError(f, "plan", fmt::format("pp × dp × tp = the world size {} (nodes {} × {} GPUs)", world, c.nodes, c.gpus_per_node),
                         fmt::format("{} × {} × {} = {}", p.pp, p.dp, p.tp, p.pp * p.dp * p.tp));
   if (p.dp % p.ep != 0)
     throw ScenarioError(f, "plan.ep", fmt::format("a divisor of dp = {} (EP groups are carved out of the data-parallel ranks of a stage)", p.dp),
                         std::to_string(p.ep));
-  if (m.moe_layers() > 0 && m.routed_experts % p.ep != 0)
+  if (moe && m.routed_experts % p.ep != 0)
     throw ScenarioError(f, "plan.ep", fmt::format("a divisor of the {} routed experts", m.routed_experts), std::to_string(p.ep));
   if (p.global_batch_seqs % (p.dp * p.micro_batch_seqs) != 0)
     throw ScenarioError(f, "plan.global_batch_seqs",
@@ -55,7 +56,7 @@ void validate_scenario(const Scenario& s) {
                                                   m.num_layers, m.num_layers, to_string(p.schedule), chunks),
                         std::to_string(p.pp));
   }
-  if (p.ep > 1 && p.max_nodes_per_token > 0 && m.moe_layers() > 0) {
+  if (p.ep > 1 && p.max_nodes_per_token > 0 && moe) {
     const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.gpus_per_node);
     const int64_t per_node = std::max<int64_t>(1, m.routed_experts / ep_nodes);
     if (p.max_nodes_per_token * per_node < m.experts_per_token)
@@ -65,7 +66,7 @@ void validate_scenario(const Scenario& s) {
   }
   // NOTE: DeepEP's dispatch and combine are kernels on SMs; with none there is nothing that moves the
   // tokens (tandem has no copy-engine all-to-all), and the simulator would make them free (docs/simulator.md).
-  if (m.moe_layers() > 0 && p.comm_sms < 1)
+  if (moe && p.comm_sms < 1)
     throw ScenarioError(f, "plan.comm_sms",
                         "at least 1 SM for the all-to-all kernels (they run on SMs; a copy-engine all-to-all is not modelled)",
                         std::to_string(p.comm_sms));

@@ -298,8 +298,16 @@ TEST_CASE("values once accepted without a word are refused, naming the field", "
     CHECK(e.path() == "plan.comm_sms");
     CHECK_THAT(e.expected(), Catch::Contains("at least 1 SM"));
     CHECK(e.found() == "0");
-    // A model without MoE layers has no all-to-all: 0 is fine there.
-    CHECK_NOTHROW(parse_scenario(base_doc(), "test.json", {"plan.comm_sms=0", "model.first_dense_layers=4"}));
+    // A model without MoE layers (the MTP module's is one) has no all-to-all: 0 is fine there.
+    CHECK_NOTHROW(parse_scenario(base_doc(), "test.json", {"plan.comm_sms=0", "model.first_dense_layers=4", "model.mtp_depth=0"}));
+    CHECK(error_of(base_doc(), {"plan.comm_sms=0", "model.first_dense_layers=4"}).path() == "plan.comm_sms");
+  }
+  SECTION("a dense model with an MTP module but no routed experts (the MTP layer is MoE: it crashed the build)") {
+    const auto e = error_of(base_doc(), {"model.routed_experts=0", "model.experts_per_token=0", "model.first_dense_layers=4"});
+    CHECK(e.path() == "model.routed_experts");
+    CHECK_THAT(e.expected(), Catch::Contains("the MTP module's MoE layer"));
+    CHECK_NOTHROW(parse_scenario(base_doc(), "test.json", {"model.routed_experts=0", "model.experts_per_token=0",
+                                                           "model.first_dense_layers=4", "model.mtp_depth=0", "plan.ep=1"}));
   }
   SECTION("clusters the topology model cannot build (simulate refused them without naming the file)") {
     const auto nics = error_of(base_doc(), {"cluster.nics_per_node=2", "cluster.planes=2"});
