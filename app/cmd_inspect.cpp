@@ -71,6 +71,7 @@ void run_inspect(const InspectOptions& o) {
   if (o.check) {
     j["check"] = {{"ok", check.ok()}, {"acyclic", check.acyclic}, {"unmatched_receives", check.unmatched_receives},
                   {"unmatched_sends", check.unmatched_sends}, {"identity_errors", check.identity_errors},
+                  {"slot_errors", check.slot_errors},
                   {"unwritten_reads", check.unwritten_reads}, {"critical_path_ops", check.critical_path_ops},
                   {"vertices", check.vertices}, {"edges", check.edges}, {"problems", check.problems},
                   {"check_s", std::chrono::duration<double>(t2 - t1).count()}};

@@ -13,6 +13,8 @@
 #include <boost/graph/topological_sort.hpp>
 #include <fmt/format.h>
 
+#include "ir/slot_rules.h"
+
 namespace tandem::ir {
 
 namespace {
@@ -43,6 +45,12 @@ void check_identity(const RankProgram& rp, GraphCheck& out) {
            fmt::format("pipeline position {}: {} is an FP8 copy of tensor {}, but is not an FP8 tensor of another", rp.pp_index,
                        t.name, t.fp8_copy_of));
   }
+}
+
+void check_slots(const RankProgram& rp, GraphCheck& out) {
+  for (const OpTemplate& t : rp.templates)
+    if (std::string why = slot_mismatch(t); !why.empty())
+      note(out, out.slot_errors, fmt::format("pipeline position {}: {}", rp.pp_index, why));
 }
 
 void check_written_before_read(const RankProgram& rp, GraphCheck& out) {
@@ -105,6 +113,7 @@ void check_written_before_read(const RankProgram& rp, GraphCheck& out) {
 
 void check_rank_program(const RankProgram& rp, GraphCheck& out) {
   check_identity(rp, out);
+  check_slots(rp, out);
   check_written_before_read(rp, out);
 }
 
@@ -260,6 +269,7 @@ GraphCheck check_program(const StepProgram& program, int64_t dp_column) {
   GraphCheck ranks;
   for (const RankProgram& rp : program.roles()) check_rank_program(rp, ranks);
   out.identity_errors = ranks.identity_errors;
+  out.slot_errors = ranks.slot_errors;
   out.unwritten_reads = ranks.unwritten_reads;
   for (auto& p : ranks.problems)
     if (out.problems.size() < kMaxProblems) out.problems.push_back(std::move(p));
