@@ -1,8 +1,11 @@
 // Comparisons of hand-made timelines with known errors (a 10 ms prediction of an 8 ms step: +25%; one
 // kind 2x off), identity matching with a missing op and a renamed one, kind-order matching against
-// the small Kineto trace, the step and ranks chosen, the JSON keys and the SVG; refused inputs.
+// the small Kineto trace and DeepSeek's H800 profile (when present), the step and ranks chosen, the
+// JSON keys and the SVG; refused inputs.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "io/input_error.h"
@@ -285,4 +288,32 @@ TEST_CASE("compare: the SVG has a bar pair per kind and a log axis when the side
   op(slow, 0, 0, 0, "L0.q_up", "gemm", 0, 3000 * kMs);
   op(slow, 0, 0, 1, "L0.attn", "attention", 3000 * kMs, 8000 * kMs);
   CHECK_THAT(compare_svg(compare_timelines(predicted_10ms(), "p.json", std::move(slow), "m.json")), Contains("log axis"));
+}
+
+TEST_CASE("compare: DeepSeek's H800 profile against itself with its GEMMs twice as long", "[trace][compare][kineto]") {
+  // The public Kineto trace of one DualPipe chunk pair (see ../shared/data/README.md); a fresh clone
+  // of the project alone does not have it.
+  const char* root = std::getenv("TANDEM_SOURCE_DIR");
+  const std::string path = std::string(root ? root : ".") + "/../shared/data/deepseek-h800-train-profile.json";
+  if (!std::ifstream(path)) {
+    WARN("skipped: " << path << " is absent");
+    return;
+  }
+  const Timeline measured = read_trace(path);
+  Timeline predicted = measured;
+  for (Event& e : predicted.events)
+    if (predicted.op_of(e) == "gemm") e.dur_ns *= 2;
+  const Comparison c = compare_timelines(predicted, "predicted.json", measured, path);
+  CHECK(c.matching == Matching::KindOrder);
+  CHECK(c.measured.ranks == std::vector<int32_t>{0});   // GPU 0; the CPU process holds no op
+  CHECK(c.measured.ops == 983);
+  CHECK(c.matched == 983);
+  CHECK(c.only_predicted.count == 0);
+  CHECK(c.only_measured.count == 0);
+  CHECK(*row(c.kinds, "gemm").time.error() == Approx(1.0));
+  CHECK(*row(c.kinds, "all_to_all").time.error() == 0);     // DeepEP's dispatch and combine
+  CHECK(row(c.kinds, "all_to_all").measured_count == 36);
+  REQUIRE(!c.top_ops.empty());
+  CHECK(c.top_ops[0].kind == "gemm");
+  CHECK(c.top_ops[0].time.predicted_s == Approx(2 * c.top_ops[0].time.measured_s));
 }
