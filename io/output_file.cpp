@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <fcntl.h>
@@ -40,7 +41,15 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   if (exists && S_ISDIR(st.st_mode)) throw OutputError(fmt::format("cannot write {}: it is a directory", path_));
   in_place_ = written_in_place(path_);
   if (in_place_) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    // The command's own standard output (/dev/stdout, /proc/self/fd/1, whatever it leads to): written
+    // through it, after what was printed so far, so that neither overwrites nor reorders the other.
+    struct stat out {};
+    if (exists && ::fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino) {
+      std::fflush(stdout);
+      fd_ = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+    } else {
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    }
     if (fd_ < 0) throw OutputError(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
     return;
   }

@@ -48,7 +48,8 @@ class OutputFile {
 
 // A path that exists and is not a regular file (/dev/null, a FIFO), or that names one through /dev or
 // /proc (/dev/stdout, which may lead to a regular file), is written in place: renaming a temporary
-// file over it would replace the device, or the link, by a file.
+// file over it would replace the device, or the link, by a file. When it is the command's standard
+// output, it is written through that, after what was printed before (stdout is flushed first).
 bool written_in_place(const std::string& path);
 
 // `bytes` written to `path` through an OutputFile and committed.

@@ -150,6 +150,31 @@ TEST_CASE("a FIFO is written in place", "[io][output]") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("/dev/stdout leading to a file is written after what was printed, not over it", "[io][output]") {
+  const auto dir = scratch_dir("stdout");
+  const auto file = dir / "report.txt";
+  std::fflush(stdout);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!std::freopen(file.c_str(), "w", stdout)) ::_exit(99);
+    std::fputs("report\n", stdout);   // still in stdout's buffer
+    try {
+      write_output_file("/dev/stdout", "trace\n");
+    } catch (...) {
+      ::_exit(98);
+    }
+    std::fputs("after\n", stdout);
+    std::fflush(stdout);
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(slurp(file) == "report\ntrace\nafter\n");
+  fs::remove_all(dir);
+}
+
 TEST_CASE("an append file keeps whole records: a failed append is cut back", "[io][output]") {
   const auto dir = scratch_dir("append");
   const auto path = (dir / "log.jsonl").string();
