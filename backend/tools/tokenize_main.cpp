@@ -63,8 +63,9 @@ int run_tokenize(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);   // --help
+    fmt::print(stderr, "error: {}\n", e.what());      // one line: the option, what was expected and found
+    return 2;
   }
   try {
     if (*train) {
