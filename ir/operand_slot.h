@@ -10,7 +10,8 @@ namespace tandem::ir {
 
 enum class OperandSlot : uint8_t {
   // Values: read or written by forward ops, read again by backward ops.
-  Input,          // the activation an op transforms (GEMM X, a norm's x, SwiGLU's [gate | up], the logits, what a cast or a send reads)
+  Input,          // the activation an op transforms (GEMM X, a norm's x, SwiGLU's [gate | up], the logits),
+                  // or what a cast or a send reads
   SecondInput,    // the MTP projection's hidden half: it multiplies [norm(embedding) | norm(hidden)]
   Weight,         // a trained weight: a GEMM's W, a norm's gain, the embedding table; the updated weights of the optimizer
   Bias,           // the router's per-expert bias (aux-loss-free balancing state; no gradient)

@@ -53,8 +53,8 @@ int32_t only_operand(const OpTemplate& t, const std::vector<Operand>& list, Oper
       ++count;
     }
   if (count != 1)
-    throw std::logic_error(fmt::format("{} ({} {}): {} {} operands in slot {}, expected one", t.name(), to_string(kind_of(t.payload)),
-                                       phase_letter(t.phase), count, side, to_string(s)));
+    throw std::logic_error(fmt::format("{} ({} {}): {} {} operands in slot {}, expected one", t.name(),
+                                       to_string(kind_of(t.payload)), phase_letter(t.phase), count, side, to_string(s)));
   return found;
 }
 
@@ -419,11 +419,13 @@ void add_pipeline_transfers(Expander& ex) {
     ex.recv_act.push_back(has_in ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeRecv, CommKind::Recv, CommPurpose::Activation,
                                                 ct.chunk - 1, {}, {{ct.input, OperandSlot::Output}}) : -1);
     ex.send_grad.push_back(has_in ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeSend, CommKind::Send,
-                                                 CommPurpose::ActivationGrad, ct.chunk - 1, {{ct.input_grad, OperandSlot::Input}}, {}) : -1);
+                                                 CommPurpose::ActivationGrad, ct.chunk - 1, {{ct.input_grad, OperandSlot::Input}}, {})
+                                  : -1);
     ex.send_act.push_back(has_out ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeSend, CommKind::Send, CommPurpose::Activation,
                                                  ct.chunk + 1, {{ct.output, OperandSlot::Input}}, {}) : -1);
     ex.recv_grad.push_back(has_out ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeRecv, CommKind::Recv,
-                                                  CommPurpose::ActivationGrad, ct.chunk + 1, {}, {{ct.output_grad, OperandSlot::Output}}) : -1);
+                                                  CommPurpose::ActivationGrad, ct.chunk + 1, {}, {{ct.output_grad, OperandSlot::Output}})
+                                   : -1);
   }
 }
 
@@ -498,7 +500,8 @@ void add_step_end(Expander& ex) {
   ex.issue(add_step_template(rp, -1, OpRole::OptimizerStep, Stream::Compute, Optimizer{shard},
                                 in_slot(reduced, OperandSlot::WeightGrad), in_slot(updated, OperandSlot::Weight)), -1);
   for (const Gather& g : gathers)
-    ex.issue_comm(add_step_template(rp, g.chunk, OpRole::ParamAllGather, Stream::Comm, g.comm, {{g.params, OperandSlot::Weight}}, {}), -1);
+    ex.issue_comm(add_step_template(rp, g.chunk, OpRole::ParamAllGather, Stream::Comm, g.comm, {{g.params, OperandSlot::Weight}}, {}),
+                  -1);
 }
 
 // Names are labels, but two tensors of one rank program never share one (a trace or a message

@@ -85,7 +85,8 @@ TEST_CASE("each value slot has its gradient slot, and every slot a name of its o
 
 TEST_CASE("every op of the tiny and DeepSeek-V3 programs has the slots of its row", "[ir][slots][check]") {
   std::vector<std::pair<std::string, std::vector<std::string>>> cases;
-  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) cases.push_back({"tiny", {std::string("plan.schedule=") + schedule}});
+  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"})
+    cases.push_back({"tiny", {std::string("plan.schedule=") + schedule}});
   cases.push_back({"tiny", {"plan.precision.fp8=false"}});
   cases.push_back({"tiny", {"model.mtp_depth=0", "plan.schedule=dualpipev"}});
   cases.push_back({"tiny", {"model.shared_experts=0"}});
