@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "io/output_file.h"
 #include "tests/golden/report_golden.h"
 
 namespace fs = std::filesystem;
@@ -79,14 +80,11 @@ int write(const std::string& tandem, const std::string& source_dir, const std::s
   } else {
     fmt::print("{}: new golden report ({})\n", file, command_line(command));
   }
-  const std::string tmp = file + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << golden_text(g);
-    if (!out) throw GoldenError(fmt::format("{}: expected a writable file, found a write error", tmp));
+  try {
+    tandem::io::write_output_file(file, golden_text(g));   // complete or absent, the old report kept on failure
+  } catch (const tandem::io::OutputError& e) {
+    throw GoldenError(e.what());
   }
-  fs::rename(tmp, file, ec);
-  if (ec) throw GoldenError(fmt::format("{}: expected to replace it, found {}", file, ec.message()));
   return 0;
 }
 
