@@ -12,7 +12,7 @@
 #include "app/output_check.h"
 #include "app/rank_list.h"
 #include "io/output_file.h"
-#include "trace/compare.h"
+#include "trace/compare_report.h"
 #include "trace/compare_svg.h"
 #include "trace/trace_reader.h"
 

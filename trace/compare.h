@@ -1,15 +1,14 @@
 // A predicted timeline against a measured one (`tandem compare`, `tandem-view A B --summary`): ops
 // lined up by identity (tandem's own traces) or by kind, phase, layer and order (Kineto), and each
 // side's step time, phases, bubble, exposed communication, per-kind and per-stream busy time with the
-// signed errors. docs/compare.md says how ops are lined up and what each number means.
+// signed errors. docs/compare.md says how ops are lined up and what each number means; the report is
+// trace/compare_report.h's.
 #pragma once
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "trace/timeline.h"
 
@@ -95,9 +94,5 @@ Comparison compare_timelines(const Timeline& predicted, const std::string& predi
 
 // "0-3,5" for a sorted list of ranks.
 std::string rank_ranges(const std::vector<int32_t>& ranks);
-
-// The report: an aligned text table, and JSON with the keys of docs/compare.md.
-std::string to_table(const Comparison& c);
-nlohmann::json to_json(const Comparison& c);
 
 }  // namespace tandem::trace

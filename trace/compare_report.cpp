@@ -1,10 +1,10 @@
 // The report of a comparison (trace/compare.h): an aligned text table with times in a unit chosen by
 // their size, and JSON in seconds with errors as signed fractions (null where the measured value is 0).
+#include "trace/compare_report.h"
+
 #include <cmath>
 
 #include <fmt/format.h>
-
-#include "trace/compare.h"
 
 namespace tandem::trace {
 namespace {

@@ -10,6 +10,7 @@
 
 #include "io/input_error.h"
 #include "trace/compare.h"
+#include "trace/compare_report.h"
 #include "trace/compare_svg.h"
 #include "trace/tests/golden_timeline.h"
 #include "trace/trace_reader.h"
