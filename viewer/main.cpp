@@ -123,8 +123,9 @@ int run_viewer(int argc, char** argv) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = cli.exit(e);
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return cli.exit(e);   // --help
+    fmt::print(stderr, "error: {}\n", e.what());      // one line: the option, what was expected and found
+    return 2;
   }
   // The PNG's place is checked before a trace of gigabytes is read for it.
   if (!screenshot.empty()) {
