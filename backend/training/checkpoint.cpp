@@ -16,6 +16,7 @@
 #include "backend/execution/executor.h"
 #include "io/input_error.h"
 #include "io/input_file.h"
+#include "io/json_document.h"
 #include "io/output_file.h"
 #include "kernels/common/bf16.h"
 
@@ -151,7 +152,12 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& source)
   if (data_bytes % 4 != 0) throw fail(fmt::format("the data section holds {} bytes, not a whole number of FP32 values", data_bytes));
   Checkpoint c;
   try {
-    nlohmann::json j = nlohmann::json::parse(bytes.substr(kHeaderBytes, meta_bytes));
+    nlohmann::json j;
+    try {   // io's bounded reader: nesting capped (a deep value's dump in a message would recurse), no duplicate keys
+      j = io::parse_json_document(std::string_view(bytes).substr(kHeaderBytes, meta_bytes), source, "checkpoint metadata");
+    } catch (const io::InputError& e) {
+      throw fail(fmt::format("malformed metadata: at {}: expected {}, found {}", e.path(), e.expected(), cut_for_message(e.found())));
+    }
     if (!j.is_object()) throw fail(fmt::format("malformed metadata: expected an object, found {}", j.type_name()));
     c.step = integer_at(j, "step", 0, kMaxCheckpointStep, fail);
     c.optimizer_steps = integer_at(j, "optimizer_steps", 0, c.step, fail);
