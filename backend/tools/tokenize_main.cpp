@@ -67,6 +67,16 @@ int run_tokenize(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());      // one line: the option, what was expected and found
     return 2;
   }
+  // The output's place is tried before the work that fills it (a temporary file beside it, dropped):
+  // a missing directory is bad input found now, not a failure after training.
+  if (!out_path.empty() && !tandem::io::written_in_place(out_path)) {   // a FIFO is not opened to try
+    try {
+      tandem::io::OutputFile probe(out_path);
+    } catch (const tandem::io::OutputError& e) {
+      fmt::print(stderr, "error: --out: {}\n", e.what());
+      return 2;
+    }
+  }
   try {
     if (*train) {
       const auto tok = BpeTokenizer::train(read_text(text_path), vocab);

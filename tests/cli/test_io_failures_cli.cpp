@@ -202,3 +202,22 @@ TEST_CASE("FIFOs and devices as input files are refused before they are opened",
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("a trace written to a FIFO reaches its reader whole", "[cli][io]") {
+  // The output check must not open the FIFO to try it: closing that write end ended the reader's
+  // input, and the trace's own open then waited for a reader that was gone (a hang).
+  const fs::path dir = temp_dir("fifo_out");
+  const std::string fifo = (dir / "trace.fifo").string(), out = (dir / "received.json").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto r = run_shell("(timeout 60 cat '" + fifo + "' > '" + out + "' &) ; timeout 60 " + tandem_bin() +
+                           " simulate tiny --trace '" + fifo + "' 2>&1 >/dev/null; sleep 1");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  const auto direct = run_shell(tandem_bin() + " simulate tiny --trace " + (dir / "direct.json").string() + " >/dev/null 2>&1");
+  REQUIRE(direct.exit_code == 0);
+  fs::remove(fifo);   // snapshot reads every file: a FIFO would wait for a writer
+  const auto files = snapshot(dir);
+  CHECK(files.at("received.json").size() > 1000);
+  CHECK(files.at("received.json") == files.at("direct.json"));
+  fs::remove_all(dir);
+}
