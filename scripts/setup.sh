@@ -2,11 +2,13 @@
 # Installs what tandem needs from Debian packages (only what is missing) and builds it: the targets
 # named as arguments (`setup.sh tandem`: the command and what it links), or every target without any.
 # Used by the README's two commands and by CI; CUDA is used when /usr/local/cuda (or nvcc) is present.
+# clang and libclang-rt-14-dev (libFuzzer) are for scripts/fuzz.sh, the bounded fuzz run of the test command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build ccache pkg-config
           libboost-graph-dev libfmt-dev libcli11-dev nlohmann-json3-dev catch2
+          clang libclang-rt-14-dev
           libimgui-dev libglfw3-dev libegl-dev libgl-dev libgles-dev libegl-mesa0 libgl1-mesa-dri libpng-dev)
 missing=()
 for p in "${packages[@]}"; do
