@@ -6,7 +6,7 @@
 #include <memory>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include "app/cmd_simulate_trace.h"
 #include "app/command_registry.h"
@@ -39,15 +39,12 @@ ir::Scenario load_with_routing(const SimulateOptions& o) {
   if (file.empty() && s.plan.routing.kind == ir::RoutingKind::File && s.plan.routing.expert_load.empty())
     file = s.plan.routing.load_file;
   if (file.empty()) return s;
-  std::vector<double> loads;
-  try {
-    loads = sim::load_expert_load(file, s.model.routed_experts);
-  } catch (const std::invalid_argument& e) {
-    throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
-  }
+  const std::vector<double> loads = sim::load_expert_load(file, s.model.routed_experts);   // io::InputError: exit 2
+  // The loads replace the whole routing model: a field of the scenario's own kind (a zipf exponent)
+  // left beside kind "loads" would be refused as a field of another kind.
+  const nlohmann::json routing = {{"kind", "loads"}, {"expert_load", loads}, {"load_file", file}};
   std::vector<std::string> overrides = o.overrides;
-  overrides.push_back("plan.routing.kind=\"loads\"");
-  overrides.push_back(fmt::format("plan.routing.expert_load=[{}]", fmt::join(loads, ",")));
+  overrides.push_back("plan.routing=" + routing.dump());
   return ir::load_scenario(o.scenario, overrides);
 }
 

@@ -113,8 +113,8 @@ TEST_CASE("tandem simulate refuses bad input with exit code 2", "[.cli]") {
                         Case{"simulate tiny --trace-ranks 9 --trace /dev/null", "--trace-ranks '9'"},
                         Case{"simulate tiny --symmetric --straggler 1:1.5", "symmetric path needs"},
                         Case{"simulate tiny --full --symmetric", "excludes"},
-                        Case{"simulate tiny --calibration /nonexistent.json", "cannot open"},
-                        Case{"simulate tiny --expert-load /nonexistent.txt", "cannot open"},
+                        Case{"simulate tiny --calibration /nonexistent.json", "/nonexistent.json: at (file): expected a calibration table"},
+                        Case{"simulate tiny --expert-load /nonexistent.txt", "/nonexistent.txt: at (file): expected"},
                         Case{"simulate tiny --set plan.pp=-1", "plan.pp"},
                         Case{"simulate no-such-scenario", "no-such-scenario"},
                         Case{"simulate deepseek-v3-pretrain --full --trace /dev/null --trace-ranks all",
@@ -124,6 +124,21 @@ TEST_CASE("tandem simulate refuses bad input with exit code 2", "[.cli]") {
     CHECK(o.code == 2);
     CHECK(o.text.find(c.says) != std::string::npos);
   }
+}
+
+TEST_CASE("tandem simulate --expert-load replaces a scenario's zipf routing", "[.cli]") {
+  const std::string loads = temp_path("loads.txt");
+  std::ofstream(loads) << "8 1 1 1 1 1 1 1\n";
+  const Output zipf = tandem("simulate tiny --json --set plan.routing.kind=zipf --set plan.routing.zipf_exponent=1.0", false);
+  REQUIRE(zipf.code == 0);
+  const Output o = tandem("simulate tiny --json --set plan.routing.kind=zipf --set plan.routing.zipf_exponent=1.0 --expert-load " + loads, false);
+  REQUIRE(o.code == 0);
+  const Output same = tandem("simulate tiny --json --expert-load " + loads, false);
+  REQUIRE(same.code == 0);
+  // The file's loads are simulated whatever routing the scenario held.
+  CHECK(nlohmann::json::parse(o.text)["step_time_s"] == nlohmann::json::parse(same.text)["step_time_s"]);
+  CHECK(nlohmann::json::parse(o.text)["step_time_s"] != nlohmann::json::parse(zipf.text)["step_time_s"]);
+  std::remove(loads.c_str());
 }
 
 TEST_CASE("tandem simulate runs the what-if options on the full path", "[.cli]") {
