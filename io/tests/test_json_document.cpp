@@ -80,7 +80,7 @@ TEST_CASE("a key that its object already holds is refused, naming both places", 
   CHECK(long_key.size() < 600);
 }
 
-TEST_CASE("syntax errors name the line and column; a cut-off document says so", "[io][json]") {
+TEST_CASE("syntax errors name the line and column, and a cut-off document says so", "[io][json]") {
   const std::string bad = refusal("{\"a\": 1,\n \"b\": tru}");
   CHECK_THAT(bad, Catch::Contains("t.json: at b (line 2 col 10)") && Catch::Contains("invalid JSON"));
   CHECK(is_syntax_error("{\"a\": 1,\n \"b\": tru}"));
