@@ -79,6 +79,11 @@ void check_against_hardware(const ir::Scenario& s) {
     throw ir::ScenarioError(s.source, "plan.comm_sms",
                             fmt::format("fewer SMs than the {} has ({}), so that compute keeps some", gpu->name, gpu->sms),
                             std::to_string(s.plan.comm_sms));
+  // 0 stands for the default (ir::compute_sms_budget); DeepGEMM's set_num_sms asserts 0 < n <= SMs.
+  if (s.plan.compute_sms > gpu->sms)
+    throw ir::ScenarioError(s.source, "plan.compute_sms",
+                            fmt::format("at most the {}'s {} SMs (0: the default)", gpu->name, gpu->sms),
+                            std::to_string(s.plan.compute_sms));
 #else
   (void)s;
 #endif

@@ -1,6 +1,6 @@
 // Checks of the command's inputs that need more than the scenario: output files that must be
 // writable before any work starts, and the scenario against the GPU catalogue (a known GPU, fewer
-// communication SMs than it has). Each failure ends the command with exit code 2.
+// communication SMs than it has, no more compute SMs). Each failure ends the command with exit code 2.
 #pragma once
 #include <string>
 
@@ -16,8 +16,9 @@ void check_output_file(const std::string& path, const std::string& option);
 // `dir` (given to `option`) exists as a directory or is created now; exit code 2 otherwise.
 void ensure_output_dir(const std::string& dir, const std::string& option);
 
-// The scenario's GPU is in hw/'s catalogue and plan.comm_sms leaves it SMs for compute; throws
-// ir::ScenarioError naming the file and the path. Does nothing in a build without hw/.
+// The scenario's GPU is in hw/'s catalogue, plan.comm_sms leaves it SMs for compute and
+// plan.compute_sms is not more than it has; throws ir::ScenarioError naming the file and the path.
+// Does nothing in a build without hw/.
 void check_against_hardware(const ir::Scenario& scenario);
 
 }  // namespace tandem::app

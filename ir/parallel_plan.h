@@ -1,6 +1,6 @@
 // ParallelPlan: how one training step is laid out on the cluster: pipeline (pp, schedule), expert
-// parallelism (ep, node-limited routing), ZeRO data parallelism, batch shape, SMs for communication,
-// the FP8 precision recipe and the routing model that sets the all-to-all traffic.
+// parallelism (ep, node-limited routing), ZeRO data parallelism, batch shape, SMs for communication
+// and for compute, the FP8 precision recipe and the routing model that sets the all-to-all traffic.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -43,6 +43,8 @@ struct ParallelPlan {
   int64_t global_batch_seqs = 1;     // sequences per optimizer step over the whole cluster
   ScheduleKind schedule = ScheduleKind::OneFOneB;
   int64_t comm_sms = 20;             // SMs the all-to-all kernels hold
+  int64_t compute_sms = 0;           // SMs the FP8 GEMMs launch on (DeepGEMM's set_num_sms);
+                                     // 0: the default of compute_sms_budget
   int64_t max_nodes_per_token = 4;   // node-limited routing (0: no limit)
   bool recompute_norm_and_swiglu = true;  // recomputed in backward instead of stored (DeepSeek-V3 3.2.3)
   PrecisionRecipe precision;
@@ -55,5 +57,15 @@ struct ParallelPlan {
   // Micro-batches each pipeline processes per step.
   int64_t micro_batches() const { return global_batch_seqs / (dp * micro_batch_seqs); }
 };
+
+// SMs the plan's FP8 GEMMs (DeepGEMM) launch on, on a GPU of `gpu_sms` SMs: plan.compute_sms when
+// set; otherwise gpu_sms - comm_sms when the schedule overlaps the expert all-to-all with compute
+// (DualPipe, DualPipeV) and the model has one (DeepSeek-V3: deep_gemm.set_num_sms(132 - 20)), else
+// all of them. A kernel gets the smaller of this and the SMs communication leaves (docs/simulator.md).
+inline int64_t compute_sms_budget(const ParallelPlan& p, int64_t gpu_sms, bool expert_all_to_all) {
+  if (p.compute_sms > 0) return p.compute_sms;
+  const bool overlapped = p.schedule == ScheduleKind::DualPipe || p.schedule == ScheduleKind::DualPipeV;
+  return overlapped && expert_all_to_all ? gpu_sms - p.comm_sms : gpu_sms;
+}
 
 }  // namespace tandem::ir

@@ -221,6 +221,7 @@ void parse_plan(const json& j, const std::string& file, ParallelPlan& p, bool& d
                          {{"1f1b", ScheduleKind::OneFOneB}, {"zb1p", ScheduleKind::ZeroBubble1P},
                           {"dualpipe", ScheduleKind::DualPipe}, {"dualpipev", ScheduleKind::DualPipeV}}, true);
   r.integer("comm_sms", p.comm_sms, 0, 1024);
+  r.integer("compute_sms", p.compute_sms, 0, 1024);
   r.integer("max_nodes_per_token", p.max_nodes_per_token, 0, 1 << 20);
   r.boolean("recompute_norm_and_swiglu", p.recompute_norm_and_swiglu);
   r.integer_list("layers_per_stage", p.layers_per_stage, 0, 4096);

@@ -27,4 +27,11 @@ ExpertRouting StepProgramView::expert_routing() const {
   return r;
 }
 
+int64_t StepProgramView::compute_sms(int64_t gpu_sms) const {
+  const auto& m = program_.model();
+  // The expert all-to-all exists when a layer is an MoE layer (the MTP module's is one).
+  const bool expert_all_to_all = m.moe_layers() > 0 || m.mtp_depth > 0;
+  return ir::compute_sms_budget(program_.plan(), gpu_sms, expert_all_to_all);
+}
+
 }  // namespace tandem::sim

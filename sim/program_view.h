@@ -34,6 +34,9 @@ class ProgramView {
   // True when every rank of a role sends and receives the same bytes (the symmetric path's premise).
   virtual bool balanced_routing() const = 0;
   virtual ExpertRouting expert_routing() const { return {}; }
+  // SMs the FP8 GEMMs launch on, on a GPU of `gpu_sms` SMs (DeepGEMM's set_num_sms); such a kernel
+  // gets the smaller of this and what communication kernels leave. Must lie in 1..gpu_sms.
+  virtual int64_t compute_sms(int64_t gpu_sms) const { return gpu_sms; }
   // Bytes resident for the whole step on a rank of `role`: weights, gradients, optimizer state.
   virtual int64_t static_bytes(size_t /*role*/) const { return 0; }
   virtual double tokens_per_step() const = 0;
@@ -58,6 +61,7 @@ class StepProgramView final : public ProgramView {
   }
   bool balanced_routing() const override { return program_.plan().routing.kind == ir::RoutingKind::Balanced; }
   ExpertRouting expert_routing() const override;
+  int64_t compute_sms(int64_t gpu_sms) const override;
   int64_t static_bytes(size_t role) const override { return static_bytes_[role]; }
   double tokens_per_step() const override { return double(program_.plan().global_batch_tokens()); }
   const ir::StepProgram& program() const { return program_; }

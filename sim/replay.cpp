@@ -1,6 +1,6 @@
-// The event loop of a replay: ranks issue each stream's ops in order once their dependencies are
-// done; compute kernels share the SMs that communication kernels leave; idle time of the compute
-// stream is attributed to its cause (pipeline bubble, exposed communication, optimizer).
+// The event loop of a replay: ranks issue each stream's ops in order once their dependencies are done;
+// compute kernels share the SMs communication kernels leave, FP8 GEMMs up to the SMs they launch on; idle
+// time of the compute stream is attributed to its cause (pipeline bubble, exposed communication, optimizer).
 #include "sim/replay.h"
 
 #include <algorithm>
@@ -48,6 +48,17 @@ Straggler parse_straggler(const std::string& spec) {
 }
 
 namespace detail {
+
+namespace {
+// NOTE: DeepGEMM's FP8 GEMMs are persistent kernels launched on set_num_sms SMs; the other kernels
+// launch grids over every free SM (the H800 trace: FP8 GEMM grids of 112 blocks, attention 32 x 128,
+// cuBLAS BF16 GEMMs and norms by their shape). Only the former keep to plan.compute_sms.
+bool launched_on_budget(const ir::OpPayload& p) {
+  const auto* g = std::get_if<ir::Gemm>(&p);
+  auto fp8 = [](ir::DType t) { return t == ir::DType::FP8E4M3 || t == ir::DType::FP8E5M2; };
+  return g && (fp8(g->a) || fp8(g->b));
+}
+}  // namespace
 
 Replay::Replay(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options, Mode mode)
     : program_(program),
@@ -130,6 +141,10 @@ void Replay::build_ranks() {
   } else {
     for (int64_t r = 0; r < n; ++r) sim_ranks.push_back(r);
   }
+  const int64_t compute_sms = program_.compute_sms(gpu_.sms);
+  if (compute_sms < 1 || compute_sms > gpu_.sms)
+    throw std::invalid_argument(
+        fmt::format("FP8 GEMMs launched on {} SMs: expected 1..{} (the {}'s SMs)", compute_sms, gpu_.sms, gpu_.name));
   std::vector<char> traced(size_t(n), options_.trace_ranks.empty() ? 1 : 0);
   for (int64_t r : options_.trace_ranks) {
     if (r < 0 || r >= n)
@@ -141,7 +156,7 @@ void Replay::build_ranks() {
     RankState& r = ranks_[i];
     r.rank = sim_ranks[i];
     r.role = uint32_t(program_.role_of(r.rank));
-    r.pool = SmPool(gpu_.sms);
+    r.pool = SmPool(gpu_.sms, compute_sms);
     r.record = options_.sink && traced[size_t(r.rank)];
     r.groups.assign(size_t(roles_[r.role].comm_templates), GroupInfo{});
     r.p2p_done.assign(roles_[r.role].stream_ops[size_t(kAsyncStream)].size() / 64 + 1, 0);
@@ -243,9 +258,10 @@ void Replay::start_op(uint32_t slot, int s, int32_t op) {
 
 void Replay::start_compute(uint32_t slot, int s, int32_t op) {
   RankState& r = ranks_[slot];
-  const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
+  const ir::RankProgram& prog = *roles_[r.role].prog;
+  const ir::OpInstance& inst = prog.ops[size_t(op)];
   r.computing += 1;
-  const int64_t sms = r.pool.share(r.computing);
+  const int64_t sms = r.pool.share(r.computing, launched_on_budget(prog.templates[size_t(inst.tmpl)].payload));
   KernelProgress& k = r.kernel[size_t(s)];
   k = KernelProgress{1.0, now_, kernel_ns(r, inst.tmpl, sms, true), sms};
   r.kver[size_t(s)] += 1;
@@ -256,13 +272,14 @@ void Replay::start_compute(uint32_t slot, int s, int32_t op) {
 void Replay::rerate(uint32_t slot) {
   RankState& r = ranks_[slot];
   if (r.computing == 0) return;
-  const int64_t sms = r.pool.share(r.computing);
   const RoleTables& t = roles_[r.role];
   for (int s = 0; s < kStreams; ++s) {
     const int32_t op = r.running[size_t(s)];
     if (op < 0) continue;
     const ir::OpInstance& inst = t.prog->ops[size_t(op)];
-    if (ir::kind_of(t.prog->templates[size_t(inst.tmpl)].payload) == ir::OpKind::Comm) continue;
+    const ir::OpPayload& payload = t.prog->templates[size_t(inst.tmpl)].payload;
+    if (ir::kind_of(payload) == ir::OpKind::Comm) continue;
+    const int64_t sms = r.pool.share(r.computing, launched_on_budget(payload));
     KernelProgress& k = r.kernel[size_t(s)];
     if (k.sms == sms) continue;
     r.stats.compute_sm_ns += double(now_ - k.since_ns) * double(k.sms);

@@ -1,7 +1,7 @@
-// SM contention on one GPU: communication kernels hold their SMs while they run; compute kernels
-// share what is left and progress as a fluid — when the SMs they get change, the remaining work is
-// re-timed at the new rate (the duration at a given SM count, wave quantisation included, comes
-// from hw/). Pure bookkeeping: no events, no knowledge of ops.
+// SM contention on one GPU: communication kernels hold their SMs while they run; compute kernels share
+// what is left, FP8 GEMMs up to the SMs they launch on (DeepGEMM's set_num_sms), as a fluid — when their SMs
+// change, the work left is re-timed at the new rate (the time at a given SM count, wave quantisation
+// included, comes from hw/). Pure bookkeeping: no events, no knowledge of ops.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -11,19 +11,24 @@ namespace tandem::sim {
 
 class SmPool {
  public:
-  explicit SmPool(int64_t total = 0) : total_(total) {}
+  // `launch`: the SMs a kernel with a fixed SM budget launches on (0: all `total`).
+  explicit SmPool(int64_t total = 0, int64_t launch = 0) : total_(total), launch_(launch > 0 ? launch : total) {}
   int64_t total() const { return total_; }
+  int64_t launch() const { return launch_; }
   int64_t held() const { return held_; }
   void hold(int64_t sms) { held_ += sms; }
   void release(int64_t sms) { held_ -= sms; }
-  // SMs one of `kernels` concurrently running compute kernels gets (at least 1).
-  int64_t share(int32_t kernels) const {
+  // SMs one of `kernels` concurrently running compute kernels gets (at least 1): its even part of what
+  // communication leaves, at most `launch` when it is a kernel launched on the fixed budget.
+  int64_t share(int32_t kernels, bool budgeted) const {
     const int64_t left = std::max<int64_t>(1, total_ - std::min(held_, total_));
-    return std::max<int64_t>(1, left / std::max(1, kernels));
+    const int64_t even = left / std::max(1, kernels);
+    return std::max<int64_t>(1, budgeted ? std::min(launch_, even) : even);
   }
 
  private:
   int64_t total_ = 0;
+  int64_t launch_ = 0;
   int64_t held_ = 0;
 };
 

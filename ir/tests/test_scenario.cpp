@@ -280,6 +280,32 @@ TEST_CASE("hostile JSON: deep nesting, duplicate keys and long values, in files 
   CHECK_THAT(refusal("tiny", {"plan.pp=1e999"}), Catch::Contains("range of a double"));
 }
 
+TEST_CASE("plan.compute_sms: read, refused below 0, by default the SMs communication leaves under DualPipe", "[ir][scenario]") {
+  CHECK(parse_scenario(base_doc(), "test.json").plan.compute_sms == 0);
+  CHECK(parse_scenario(base_doc(), "test.json", {"plan.compute_sms=100"}).plan.compute_sms == 100);
+  const auto e = error_of(base_doc(), {"plan.compute_sms=-1"});
+  CHECK(e.path() == "plan.compute_sms");
+  CHECK(e.found() == "the integer -1");
+  // The default on a 132-SM GPU: 132 - comm_sms when DualPipe(V) overlaps the expert all-to-all with
+  // compute, all 132 otherwise (no overlap, or no all-to-all); a value given is kept.
+  ParallelPlan p;
+  p.comm_sms = 20;
+  p.schedule = ScheduleKind::DualPipe;
+  CHECK(compute_sms_budget(p, 132, true) == 112);
+  CHECK(compute_sms_budget(p, 132, false) == 132);
+  p.schedule = ScheduleKind::DualPipeV;
+  p.comm_sms = 24;
+  CHECK(compute_sms_budget(p, 132, true) == 108);
+  for (ScheduleKind k : {ScheduleKind::OneFOneB, ScheduleKind::ZeroBubble1P}) {
+    p.schedule = k;
+    CHECK(compute_sms_budget(p, 132, true) == 132);
+  }
+  p.compute_sms = 120;
+  CHECK(compute_sms_budget(p, 132, true) == 120);
+  p.schedule = ScheduleKind::DualPipe;
+  CHECK(compute_sms_budget(p, 132, true) == 120);
+}
+
 TEST_CASE("values once accepted without a word are refused, naming the field", "[ir][scenario][errors]") {
   SECTION("zipf routing without its exponent (it used to simulate balanced routing)") {
     const auto e = error_of(base_doc(), {R"(plan.routing={"kind": "zipf"})"});

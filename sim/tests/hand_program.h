@@ -16,6 +16,8 @@ class HandProgram final : public ProgramView {
  public:
   // How expert all-to-alls (dispatch, combine and their gradients) are deduplicated (none by default).
   ExpertRouting routing;
+  // SMs the FP8 GEMMs launch on (plan.compute_sms); 0: all of the GPU's.
+  int64_t compute_sms_budget = 0;
 
   explicit HandProgram(int64_t ranks) : programs_(size_t(ranks)), deps_(size_t(ranks)) {
     for (int64_t r = 0; r < ranks; ++r) programs_[size_t(r)].pp_index = int32_t(r);
@@ -87,6 +89,7 @@ class HandProgram final : public ProgramView {
       if (g[i] == rank) out[i] = 0;
   }
   ExpertRouting expert_routing() const override { return routing; }
+  int64_t compute_sms(int64_t gpu_sms) const override { return compute_sms_budget > 0 ? compute_sms_budget : gpu_sms; }
   bool balanced_routing() const override { return true; }
   double tokens_per_step() const override { return 1.0; }
 

@@ -67,8 +67,14 @@ TEST_CASE("the scenario is checked against the GPU catalogue", "[cli][errors]") 
     CHECK(sms.exit_code == 2);
     CHECK_THAT(sms.output, Catch::Contains("at plan.comm_sms"));
     CHECK_THAT(sms.output, Catch::Contains("(132)"));
+    // Compute kernels launched on more SMs than the GPU has (DeepGEMM's set_num_sms asserts it too).
+    const auto compute = run_tandem(std::string(cmd) + " deepseek-v3-pretrain --set plan.compute_sms=133");
+    CHECK(compute.exit_code == 2);
+    CHECK_THAT(compute.output, Catch::Contains("at plan.compute_sms: expected at most the H800's 132 SMs"));
+    CHECK_THAT(compute.output, Catch::Contains("133"));
   }
   CHECK(run_tandem("simulate deepseek-v3-pretrain --set plan.comm_sms=131").exit_code == 0);
+  CHECK(run_tandem("simulate deepseek-v3-pretrain --set plan.compute_sms=132").exit_code == 0);
 }
 
 TEST_CASE("option values out of range say what was expected and found", "[cli][errors]") {
