@@ -61,13 +61,13 @@ int64_t integer_at(const nlohmann::json& j, const std::string& path, int64_t low
   }
   if (!ok || x < low || x > high)
     throw fail(fmt::format("malformed metadata: at {}: expected an integer in [{}, {}], found {}", path, low, high,
-                           cut_for_message(v.dump())));
+                           io::json_excerpt(v)));
   return x;
 }
 template <typename Fail>
 uint64_t unsigned_value(const nlohmann::json& v, const std::string& path, const Fail& fail) {
   if (!v.is_number_unsigned())
-    throw fail(fmt::format("malformed metadata: at {}: expected an unsigned integer, found {}", path, cut_for_message(v.dump())));
+    throw fail(fmt::format("malformed metadata: at {}: expected an unsigned integer, found {}", path, io::json_excerpt(v)));
   return v.get<uint64_t>();
 }
 template <typename Fail>
@@ -78,7 +78,7 @@ template <typename Fail>
 double finite_at(const nlohmann::json& j, const std::string& path, const Fail& fail) {
   const nlohmann::json& v = j.at(leaf(path));
   if (!v.is_number() || !std::isfinite(v.get<double>()))
-    throw fail(fmt::format("malformed metadata: at {}: expected a finite number, found {}", path, cut_for_message(v.dump())));
+    throw fail(fmt::format("malformed metadata: at {}: expected a finite number, found {}", path, io::json_excerpt(v)));
   return v.get<double>();
 }
 

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "io/json_document.h"
+
 namespace tandem::backend {
 
 nlohmann::json checkpoint_fingerprint(const ir::StepProgram& program) {
@@ -75,11 +77,11 @@ std::string fingerprint_differences(const nlohmann::json& checkpoint, const nloh
   };
   for (const auto& [key, value] : b) {
     const auto it = a.find(key);
-    if (it == a.end()) note(key, fmt::format("absent from the checkpoint, {} in this run", value.dump()));
-    else if (it->second != value) note(key, fmt::format("{} in the checkpoint, {} in this run", it->second.dump(), value.dump()));
+    if (it == a.end()) note(key, fmt::format("absent from the checkpoint, {} in this run", io::json_excerpt(value)));
+    else if (it->second != value) note(key, fmt::format("{} in the checkpoint, {} in this run", io::json_excerpt(it->second), io::json_excerpt(value)));
   }
   for (const auto& [key, value] : a)
-    if (!b.count(key)) note(key, fmt::format("{} in the checkpoint, unknown to this run", value.dump()));
+    if (!b.count(key)) note(key, fmt::format("{} in the checkpoint, unknown to this run", io::json_excerpt(value)));
   std::string out;
   for (const auto& l : listed) out += (out.empty() ? "" : "; ") + l;
   if (differing > listed.size()) out += fmt::format("; and {} more", differing - listed.size());
