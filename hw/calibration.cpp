@@ -113,7 +113,8 @@ class PointReader {
     auto it = j_.find(name);
     return it == j_.end() ? nullptr : &*it;
   }
-  int64_t integer(const std::string& name, std::optional<int64_t> fallback = std::nullopt, int64_t min = 1) {
+  int64_t integer(const std::string& name, std::optional<int64_t> fallback = std::nullopt, int64_t min = 1,
+                  double max = 9.0e15) {
     const nlohmann::json* v = find(name);
     if (!v) {
       if (fallback) return *fallback;
@@ -122,7 +123,8 @@ class PointReader {
     if (!v->is_number_integer() && !(v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()))
       fail(name, "an integer", show(*v));
     const double d = v->get<double>();
-    if (d < double(min) || d > 9.0e15) fail(name, "an integer >= " + std::to_string(min), show(*v));
+    if (d < double(min) || d > max)
+      fail(name, fmt::format("an integer in [{}, {:.0f}]", min, max), show(*v));
     return int64_t(d);
   }
   double positive(const std::string& name) {
@@ -171,7 +173,8 @@ ir::OpPayload read_point(PointReader& r) {
     g.b = r.dtype("b", g.a);
     g.out = r.dtype("out", ir::DType::BF16);
     g.n = r.integer("n");
-    const int64_t groups = r.integer("groups", 1);
+    // A group per routed expert: bounded like the model's routed_experts (one row of sizes is built).
+    const int64_t groups = r.integer("groups", 1, 1, double(int64_t(1) << 20));
     g.groups_split_k = r.boolean("split_k", false);
     if (g.groups_split_k) {
       g.m = r.integer("m");

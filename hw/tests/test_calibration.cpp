@@ -110,8 +110,11 @@ TEST_CASE("calibration parser rejects bad input with path, expectation and findi
         std::string::npos);
   CHECK(point_error(R"({"op": "gemm", "m": 8.5, "n": 8, "k": 8, "time_us": 1})").find("m: expected an integer") !=
         std::string::npos);
-  CHECK(point_error(R"({"op": "gemm", "m": 0, "n": 8, "k": 8, "time_us": 1})").find("m: expected an integer >= 1") !=
+  CHECK(point_error(R"({"op": "gemm", "m": 0, "n": 8, "k": 8, "time_us": 1})").find("m: expected an integer in [1, ") !=
         std::string::npos);
+  // A group count builds one row size per group: 9e15 groups used to be an allocation of 72 PB.
+  CHECK(point_error(R"({"op": "gemm", "m": 8, "n": 8, "k": 8, "groups": 9e15, "time_us": 1})")
+            .find("groups: expected an integer in [1, 1048576], found") != std::string::npos);
   CHECK(point_error(R"({"op": "gemm", "m": 8, "n": 8, "k": 8, "a": "int4", "time_us": 1})").find("a: expected a dtype") !=
         std::string::npos);
   CHECK(point_error(R"({"op": "norm", "rows": 8, "cols": 8, "colour": 1, "time_us": 1})")
