@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build ccache pkg-config
           libboost-graph-dev libfmt-dev libcli11-dev nlohmann-json3-dev catch2
-          clang libclang-rt-14-dev
           libimgui-dev libglfw3-dev libegl-dev libgl-dev libgles-dev libegl-mesa0 libgl1-mesa-dri libpng-dev)
+# The fuzz targets (scripts/fuzz.sh, part of the test command) need clang and libFuzzer's runtime; a
+# build of some targets only (the README's first command) does not.
+(($#)) || packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
