@@ -13,6 +13,7 @@
 #include "app/output_check.h"
 #include "hw/calibration.h"
 #include "hw/gpu_catalogue.h"
+#include "io/progress_line.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
 #include "sim/report.h"
@@ -111,6 +112,9 @@ void run_simulate(const SimulateOptions& o) {
   }
   sim::SimResult result;
   try {
+    // Large clusters on the full path take seconds to minutes: a progress line on a terminal.
+    io::ProgressLine progress("simulate");
+    options.progress = [&progress](uint64_t done, uint64_t total) { progress.update(done, total); };
     result = sim::simulate(view, program.cluster(), options);
   } catch (const std::invalid_argument& e) {
     throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};

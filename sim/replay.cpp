@@ -166,6 +166,7 @@ void Replay::build_ranks() {
     r.stats.static_bytes = program_.static_bytes(r.role);
     r.measurer.emplace(int32_t(r.rank), roles_[r.role].prog->pp_index, 0, false);
     slot_of_[size_t(r.rank)] = int32_t(i);
+    total_ops_ += roles_[r.role].prog->ops.size();
   }
   for (const Straggler& s : options_.stragglers) {
     if (s.rank < 0 || s.rank >= n)
@@ -246,6 +247,7 @@ void Replay::start_op(uint32_t slot, int s, int32_t op) {
     r.start_ns[size_t(s)] = now_;
   }
   r.stats.ops += 1;
+  if (++started_ops_ % kProgressOps == 0 && options_.progress) options_.progress(started_ops_, total_ops_);
   if ((t.act[size_t(op)] & 1) && t.chunk_pos[size_t(inst.tmpl)] >= 0) {
     r.live_activation += t.prog->activation_bytes[size_t(t.chunk_pos[size_t(inst.tmpl)])];
     r.stats.activation_peak_bytes = std::max(r.stats.activation_peak_bytes, r.live_activation);

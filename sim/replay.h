@@ -151,6 +151,7 @@ class Replay {
   FlowNetwork net_;
   EventQueue queue_;
   int64_t now_ = 0;
+  uint64_t started_ops_ = 0, total_ops_ = 0;   // for SimOptions::progress
 
   std::vector<RoleTables> roles_;
   std::vector<RankState> ranks_;       // simulated ranks

@@ -4,6 +4,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,11 @@ struct SimOptions {
   const hw::CalibrationTable* calibration = nullptr;
   OpSink* sink = nullptr;
   std::vector<int64_t> trace_ranks;   // ranks whose ops go to the sink; empty: every simulated rank
+  // Called every kProgressOps started ops with (ops started, ops of the simulated ranks); it must not
+  // touch the simulation (a progress line on a terminal, say).
+  std::function<void(uint64_t, uint64_t)> progress;
 };
+inline constexpr uint64_t kProgressOps = uint64_t(1) << 16;
 
 // Time accounting of one simulated rank. The step's measures (phases, bubble, exposed communication
 // with the cause of each compute gap) are trace/'s, taken as the ops complete: the same numbers the

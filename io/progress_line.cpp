@@ -1,0 +1,52 @@
+// ProgressLine: a carriage-return line on stderr, throttled, only on a terminal.
+#include "io/progress_line.h"
+
+#include <cstdio>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace tandem::io {
+
+namespace {
+constexpr auto kFirstAfter = std::chrono::seconds(1);
+constexpr auto kEvery = std::chrono::milliseconds(250);
+
+std::string amount(uint64_t n) {
+  if (n >= 1'000'000'000) return fmt::format("{:.1f} G", double(n) / 1e9);
+  if (n >= 1'000'000) return fmt::format("{:.1f} M", double(n) / 1e6);
+  if (n >= 10'000) return fmt::format("{:.1f} k", double(n) / 1e3);
+  return fmt::format("{}", n);
+}
+}  // namespace
+
+ProgressLine::ProgressLine(std::string label, bool enabled)
+    : label_(std::move(label)), enabled_(enabled && ::isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()), last_(start_) {}
+
+ProgressLine::~ProgressLine() {
+  if (shown_) {
+    std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
+  }
+}
+
+std::string ProgressLine::format(const std::string& label, uint64_t done, uint64_t total, const char* unit,
+                                 double seconds) {
+  const double pct = total > 0 ? 100.0 * double(std::min(done, total)) / double(total) : 0.0;
+  return fmt::format("{}: {:.0f}% of {} {}, {:.1f} s", label, pct, amount(total), unit, seconds);
+}
+
+void ProgressLine::update(uint64_t done, uint64_t total, const char* unit) {
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - start_ < kFirstAfter || (shown_ && now - last_ < kEvery)) return;
+  last_ = now;
+  shown_ = true;
+  const double seconds = std::chrono::duration<double>(now - start_).count();
+  std::fprintf(stderr, "\r\033[K%s", format(label_, done, total, unit, seconds).c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace tandem::io
