@@ -3,8 +3,10 @@
 #pragma once
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace tandem::testing {
 
@@ -30,6 +32,15 @@ inline CommandResult run_shell(const std::string& command) {
 
 // The quoted path of the built `tandem`, for commands run with run_shell.
 inline std::string tandem_bin() { return std::string("'") + TANDEM_BIN + "'"; }
+
+// A fresh directory for one test's files: TMPDIR/tandem_cli_NAME_PID, emptied if it was there.
+inline std::filesystem::path temp_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path d = fs::temp_directory_path() / ("tandem_cli_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
 
 inline CommandResult run_tandem(const std::string& args, bool merge_stderr = true) {
   return run_shell(tandem_bin() + " " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null"));

@@ -11,15 +11,10 @@
 #include "tests/cli/run_command.h"
 
 using tandem::testing::run_tandem;
+using tandem::testing::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("tandem_cli_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 const std::string kSmall = " --set plan.global_batch_seqs=8 --set plan.micro_batch_seqs=1 ";
 }  // namespace
 
