@@ -11,7 +11,6 @@
 #include "io/input_error.h"
 #include "io/option_values.h"
 #include "io/standard_output.h"
-#include "ir/scenario.h"
 
 namespace tandem::app {
 std::vector<CommandSpec>& command_registry() {
@@ -48,10 +47,7 @@ int run_tandem(int argc, char** argv) {
     if (e.get_exit_code() == 0) return root.exit(e);   // --help, --version
     fmt::print(stderr, "error: {}\n", e.what());       // one line: the option, what was expected and found
     return app::kExitBadInput;
-  } catch (const ir::ScenarioError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return app::kExitBadInput;
-  } catch (const io::InputError& e) {
+  } catch (const io::InputError& e) {   // ScenarioError and every reader's bad-input error
     fmt::print(stderr, "error: {}\n", e.what());
     return app::kExitBadInput;
   } catch (const app::CommandExit& e) {

@@ -12,30 +12,24 @@
 #include "io/input_error.h"
 
 namespace {
+using tandem::fuzz::load_le;
+using tandem::fuzz::store_le;
+
 // The layout of docs/backend.md: a 32-byte header (magic, version, reserved, metadata bytes, data bytes),
 // the metadata JSON, the data, a 16-byte trailer (FNV-1a of metadata and data, end magic).
 constexpr size_t kHeaderBytes = 32, kTrailerBytes = 16;
-
-uint64_t load_u64(const std::string& b, size_t at) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v |= uint64_t(uint8_t(b[at + i])) << (8 * i);
-  return v;
-}
-void store_u64(std::string& b, size_t at, uint64_t v) {
-  for (size_t i = 0; i < 8; ++i) b[at + i] = char((v >> (8 * i)) & 0xff);
-}
 
 // The input with the metadata size taken from what lies between header, data and trailer, and the
 // checksum and end marker recomputed; empty when the input is too short or its data size does not fit.
 std::string made_consistent(const std::string& in) {
   if (in.size() < kHeaderBytes + kTrailerBytes) return {};
   std::string b = in;
-  const uint64_t data_bytes = load_u64(b, 24), room = b.size() - kHeaderBytes - kTrailerBytes;
+  const uint64_t data_bytes = load_le<uint64_t>(b, 24), room = b.size() - kHeaderBytes - kTrailerBytes;
   if (data_bytes > room) return {};
   const uint64_t meta_bytes = room - data_bytes;
-  store_u64(b, 16, meta_bytes);
+  store_le<uint64_t>(b, 16, meta_bytes);
   const size_t end = kHeaderBytes + room;
-  store_u64(b, end, tandem::backend::fnv1a64(b.data() + kHeaderBytes, room));
+  store_le<uint64_t>(b, end, tandem::backend::fnv1a64(b.data() + kHeaderBytes, room));
   std::memcpy(b.data() + end + 8, tandem::backend::kCheckpointEndMagic, 8);
   return b;
 }

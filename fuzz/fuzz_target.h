@@ -22,6 +22,19 @@ inline std::string as_string(const uint8_t* data, size_t size) {
   return std::string(reinterpret_cast<const char*>(data), size);
 }
 
+// A little-endian unsigned integer at byte `at` of a binary format's bytes (checkpoint and token-file
+// headers), read or overwritten in place; the caller keeps `at + sizeof(T)` within the bytes.
+template <typename T>
+T load_le(const std::string& b, size_t at) {
+  T v = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) v |= T(T(uint8_t(b[at + i])) << (8 * i));
+  return v;
+}
+template <typename T>
+void store_le(std::string& b, size_t at, T v) {
+  for (size_t i = 0; i < sizeof(T); ++i) b[at + i] = char((v >> (8 * i)) & 0xff);
+}
+
 // A finding that is not a crash of its own (an undocumented exception, a broken promise of a parse
 // result): one line on stderr, then abort, which libFuzzer reports with the input that caused it.
 [[noreturn]] inline void finding(const char* target, const std::string& what) {

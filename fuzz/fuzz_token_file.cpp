@@ -10,27 +10,21 @@
 #include "io/input_error.h"
 
 namespace {
+using tandem::fuzz::load_le;
+using tandem::fuzz::store_le;
+
 // The header of docs/data.md: magic, version, vocabulary size, bytes per token (offset 16), reserved,
 // count (offset 24), FNV-1a of the tokens (offset 32).
-uint32_t load_u32(const std::string& b, size_t at) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < 4; ++i) v |= uint32_t(uint8_t(b[at + i])) << (8 * i);
-  return v;
-}
-void store_u64(std::string& b, size_t at, uint64_t v) {
-  for (size_t i = 0; i < 8; ++i) b[at + i] = char((v >> (8 * i)) & 0xff);
-}
-
 std::string made_consistent(const std::string& in) {
   using tandem::backend::kTokenFileHeaderBytes;
   if (in.size() < kTokenFileHeaderBytes) return {};
   std::string b = in;
-  const uint32_t width = load_u32(b, 16);
+  const uint32_t width = load_le<uint32_t>(b, 16);
   if (width != 2 && width != 4) return {};
   const size_t body = b.size() - kTokenFileHeaderBytes;
   b.resize(kTokenFileHeaderBytes + body / width * width);
-  store_u64(b, 24, body / width);
-  store_u64(b, 32, tandem::backend::fnv1a64(b.data() + kTokenFileHeaderBytes, b.size() - kTokenFileHeaderBytes));
+  store_le<uint64_t>(b, 24, body / width);
+  store_le<uint64_t>(b, 32, tandem::backend::fnv1a64(b.data() + kTokenFileHeaderBytes, b.size() - kTokenFileHeaderBytes));
   return b;
 }
 
