@@ -1,33 +1,18 @@
 // Runs the built `tandem` binary with arguments and captures its exit code and output, for the
 // end-to-end tests of the command line.
 #pragma once
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <string>
-#include <sys/wait.h>
 #include <unistd.h>
 
-namespace tandem::testing {
+#include "tests/run_pipe.h"
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;   // stdout, then stderr when `merge_stderr`
-};
+namespace tandem::testing {
 
 // Runs `command` with /bin/sh in the source directory; the output is what the command writes to the
 // pipe (redirect inside `command` to choose which streams).
 inline CommandResult run_shell(const std::string& command) {
-  const std::string cmd = std::string("cd '") + TANDEM_SOURCE_DIR + "' && " + command;
-  CommandResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return run_pipe(std::string("cd '") + TANDEM_SOURCE_DIR + "' && " + command);
 }
 
 // The quoted path of the built `tandem`, for commands run with run_shell.

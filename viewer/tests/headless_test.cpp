@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "tests/run_pipe.h"
 #include "trace/trace_reader.h"
 #include "viewer/headless.h"
 #include "viewer/png_io.h"
@@ -25,22 +26,8 @@ std::string tmp_path(const std::string& name) { return "/tmp/" + std::to_string(
 
 const std::string kGolden = std::string(TANDEM_TRACE_TEST_DATA) + "/golden_2x2.json";
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CommandResult run_view(const std::string& args) {
-  const std::string cmd = std::string("'") + TANDEM_VIEW_BIN + "' " + args + " 2>&1";
-  CommandResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+tandem::testing::CommandResult run_view(const std::string& args) {
+  return tandem::testing::run_pipe(std::string("'") + TANDEM_VIEW_BIN + "' " + args + " 2>&1");
 }
 
 bool near(Rgba a, Rgba b, int tol = 2) {

@@ -12,30 +12,14 @@
 #include <catch2/catch.hpp>
 
 #include "io/output_file.h"
+#include "tests/run_pipe.h"
 #include "viewer/png_io.h"
 
 using namespace tandem::viewer;
+using tandem::testing::run_pipe;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct ShellResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// `command` run by /bin/sh; the output is what it writes to the pipe.
-ShellResult run_shell(const std::string& command) {
-  ShellResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 const std::string kView = std::string("'") + TANDEM_VIEW_BIN + "'";
 const std::string kTrace = std::string("'") + TANDEM_TRACE_TEST_DATA + "/golden_2x2.json'";
@@ -63,17 +47,17 @@ TEST_CASE("a PNG that cannot be written leaves nothing behind", "[viewer][png][i
 }
 
 TEST_CASE("tandem-view: a full standard output is exit code 1, empty and FIFO paths exit code 2", "[viewer][cli][io]") {
-  const auto full = run_shell(kView + " " + kTrace + " --summary 2>&1 >/dev/full");
+  const auto full = run_pipe(kView + " " + kTrace + " --summary 2>&1 >/dev/full");
   CHECK(full.exit_code == 1);
   CHECK_THAT(full.output, Catch::Contains("error: cannot write standard output: No space left on device"));
-  CHECK(run_shell(kView + " " + kTrace + " --summary >/dev/null 2>&1").exit_code == 0);
-  const auto empty = run_shell(kView + " " + kTrace + " --screenshot '' 2>&1");
+  CHECK(run_pipe(kView + " " + kTrace + " --summary >/dev/null 2>&1").exit_code == 0);
+  const auto empty = run_pipe(kView + " " + kTrace + " --screenshot '' 2>&1");
   CHECK(empty.exit_code == 2);
   CHECK_THAT(empty.output, Catch::Contains("--screenshot: expected a value, found an empty string"));
   const std::string fifo = (fs::temp_directory_path() / ("tandem_view_fifo_" + std::to_string(::getpid()))).string();
   fs::remove(fifo);
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  const auto pipe = run_shell("timeout 60 " + kView + " '" + fifo + "' --summary 2>&1");   // 124 if it hung
+  const auto pipe = run_pipe("timeout 60 " + kView + " '" + fifo + "' --summary 2>&1");   // 124 if it hung
   CHECK(pipe.exit_code == 2);
   CHECK_THAT(pipe.output, Catch::Contains("found a FIFO"));
   fs::remove(fifo);
