@@ -9,6 +9,7 @@
 
 #include "io/json_document.h"
 #include "ir/json_fields.h"
+#include "ir/scenario_base.h"
 
 namespace tandem::ir {
 
@@ -39,38 +40,6 @@ json parse_json_text(const std::string& text, const std::string& file) {
 json read_json_file(const std::string& path) {
   return io::read_json_document(path, kMaxScenarioFileBytes, "a scenario JSON file");
 }
-
-// Replaces a preset name (or {"base": name, ...}) by the preset's object with the inline keys on top.
-json resolve_part(const json& part, const std::string& kind, const std::string& file, int depth = 0) {
-  const std::string dir = kind + "s/";
-  auto preset_object = [&](const std::string& name, const std::string& path) {
-    const std::string* text = find_preset(dir + name);
-    if (!text) {
-      std::vector<std::string> names;
-      std::string list;
-      for (const auto& k : preset_names())
-        if (k.rfind(dir, 0) == 0) {
-          names.push_back(k.substr(dir.size()));
-          list += (list.empty() ? "" : ", ") + names.back();
-        }
-      const std::string near = nearest_name(name, names);
-      throw ScenarioError(file, path, "a " + kind + " preset (" + list + ") or an object",
-                          "\"" + name + "\"" + (near.empty() ? "" : " (did you mean \"" + near + "\"?)"));
-    }
-    if (depth > 4) throw ScenarioError(file, path, "a preset chain of at most 4 bases", "a longer chain");
-    return resolve_part(parse_json_text(*text, "preset " + dir + name), kind, "preset " + dir + name, depth + 1);
-  };
-  if (part.is_string()) return preset_object(part.get<std::string>(), kind);
-  if (!part.is_object()) throw ScenarioError(file, kind, "a preset name or an object", describe_json(part));
-  const auto base = part.find("base");
-  if (base == part.end()) return part;
-  if (!base->is_string()) throw ScenarioError(file, kind + ".base", "a preset name", describe_json(*base));
-  json merged = preset_object(base->get<std::string>(), kind + ".base");
-  for (const auto& [k, v] : part.items())
-    if (k != "base") merged[k] = v;
-  return merged;
-}
-
 
 // The most dotted parts of a --set path: real fields are at most three deep (plan.routing.kind).
 constexpr size_t kMaxOverrideParts = 16;
@@ -247,6 +216,7 @@ void check_top_level_keys(const json& doc, const std::string& source) {
   top.skip("model");
   top.skip("cluster");
   top.skip("plan");
+  top.skip("base");
   top.skip("name");
   top.skip("description");
   top.finish();
@@ -255,21 +225,17 @@ void check_top_level_keys(const json& doc, const std::string& source) {
 
 Scenario parse_scenario(const json& doc_in, const std::string& source, const std::vector<std::string>& overrides) {
   check_top_level_keys(doc_in, source);
-  for (const char* part : {"model", "cluster", "plan"})
-    if (!doc_in.contains(part)) throw ScenarioError(source, part, "a preset name or an object", "nothing: the field is missing");
-  json doc = doc_in;
-  doc["model"] = resolve_part(doc["model"], "model", source);
-  doc["cluster"] = resolve_part(doc["cluster"], "cluster", source);
-  if (!doc["plan"].is_object()) throw ScenarioError(source, "plan", "an object", describe_json(doc["plan"]));
+  // Bases (the scenario's and its parts') and preset names expanded: the parts are plain objects.
+  json doc = resolve_bases(doc_in, source);
   if (!overrides.empty()) {
     for (const auto& o : overrides) apply_override(doc, o, source);
     // An override may add a top-level key (--set foo.bar=1) or replace a part by a preset name or
     // {"base": ...} (--set model=deepseek-v2-lite): check and resolve again.
     check_top_level_keys(doc, source);
-    doc["model"] = resolve_part(doc["model"], "model", source);
-    doc["cluster"] = resolve_part(doc["cluster"], "cluster", source);
-    if (!doc["plan"].is_object()) throw ScenarioError(source, "plan", "an object", describe_json(doc["plan"]));
+    doc = resolve_bases(doc, source);
   }
+  for (const char* part : {"model", "cluster", "plan"})
+    if (!doc.contains(part)) throw ScenarioError(source, part, "a preset name or an object", "nothing: the field is missing");
 
   Scenario s;
   s.source = source;
