@@ -3,6 +3,7 @@
 // What-if options: stragglers, degraded or failed links, a calibration table; --full/--symmetric
 // choose the path (default: symmetric when routing is balanced and nothing is degraded).
 #ifdef TANDEM_SIM
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "app/output_check.h"
 #include "hw/calibration.h"
 #include "hw/gpu_catalogue.h"
+#include "hw/host_spec.h"
 #include "io/progress_line.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
@@ -27,7 +29,7 @@ struct SimulateOptions {
   std::string scenario;
   std::vector<std::string> overrides;
   bool json = false, full = false, symmetric = false;
-  std::string trace_file, trace_ranks, calibration, expert_load;
+  std::string trace_file, trace_ranks, calibration, expert_load, host;
   std::vector<std::string> stragglers, degraded, failed;
 };
 
@@ -54,6 +56,24 @@ void run_simulate(const SimulateOptions& o) {
   sim::SimOptions options;
   options.mode = o.full ? sim::Mode::Full : o.symmetric ? sim::Mode::Symmetric : sim::Mode::Auto;
   hw::CalibrationTable calibration;
+  hw::HostSpec host;
+  const bool on_host = hw::is_host_device(program.cluster().gpu);
+  if (on_host) {
+    // No silent default: the machine is what `tandem probe` measured, or the command says how to get it.
+    std::string path = o.host.empty() ? hw::default_host_spec_path() : o.host;
+    if (o.host.empty() && (path.empty() || !std::filesystem::exists(path)))
+      throw CommandExit{kExitBadInput,
+                        fmt::format("error: --host: expected the host description that cluster.gpu \"host\" needs "
+                                    "(run `tandem probe`, which writes {}, or give --host FILE), found {}",
+                                    path.empty() ? "$HOME/.config/tandem/host.json" : path,
+                                    path.empty() ? "neither $XDG_CONFIG_HOME nor $HOME set" : "no such file")};
+    host = hw::load_host_spec(path);   // io::InputError: exit 2
+    options.host = &host;
+  } else if (!o.host.empty()) {
+    throw CommandExit{kExitBadInput, fmt::format("error: --host: expected a scenario on cluster.gpu \"host\" "
+                                                 "(e.g. --set cluster=host), found cluster.gpu \"{}\"",
+                                                 program.cluster().gpu)};
+  }
   try {
     for (const auto& s : o.stragglers) options.stragglers.push_back(sim::parse_straggler(s));
     for (const auto& s : o.degraded) options.link_faults.push_back(hw::parse_link_fault(s, false));
@@ -61,7 +81,9 @@ void run_simulate(const SimulateOptions& o) {
     if (!o.calibration.empty()) {
       calibration = hw::CalibrationTable::load(o.calibration);
       // Times measured on one GPU say nothing of another.
-      if (!calibration.gpu().empty() && hw::find_gpu(calibration.gpu()) != hw::find_gpu(program.cluster().gpu))
+      const bool same_device = on_host ? hw::is_host_device(calibration.gpu())
+                                       : hw::find_gpu(calibration.gpu()) == hw::find_gpu(program.cluster().gpu);
+      if (!calibration.gpu().empty() && !same_device)
         throw std::invalid_argument(fmt::format("{}: gpu: expected the scenario's GPU {}, found a table measured on {}",
                                                 o.calibration, program.cluster().gpu, calibration.gpu()));
       options.calibration = &calibration;
@@ -155,6 +177,9 @@ const RegisterCommand reg(20, "simulate", [](CLI::App& root) {
                   "A slower link: nic:GPU=F, nvlink:GPU=F or leaf:PLANE.LEAF=F with 0 < F <= 1 (repeatable)");
   cmd->add_option("--fail-link", opts->failed, "A failed NIC or leaf link: nic:GPU or leaf:PLANE.LEAF (repeatable)");
   cmd->add_option("--calibration", opts->calibration, "Calibration table (JSON, shape -> measured time)");
+  cmd->add_option("--host", opts->host,
+                  "Host description written by `tandem probe` for cluster.gpu \"host\" (default: the file probe "
+                  "writes, $HOME/.config/tandem/host.json)");
   cmd->add_option("--expert-load", opts->expert_load,
                   "Skewed routing from a file of per-expert loads (JSON array or numbers, one per routed expert)");
   cmd->callback([opts] { run_simulate(*opts); });

@@ -17,6 +17,7 @@
 
 #ifdef TANDEM_HW
 #include "hw/gpu_catalogue.h"
+#include "hw/host_spec.h"
 #endif
 
 namespace tandem::app {
@@ -71,9 +72,11 @@ void ensure_output_dir(const std::string& dir, const std::string& option) {
 
 void check_against_hardware(const ir::Scenario& s) {
 #ifdef TANDEM_HW
+  // The host device has no SMs: communication and compute SM counts mean nothing there (docs/host.md).
+  if (hw::is_host_device(s.cluster.gpu)) return;
   const hw::GpuSpec* gpu = hw::find_gpu(s.cluster.gpu);
   if (!gpu)
-    throw ir::ScenarioError(s.source, "cluster.gpu", "a GPU of the catalogue (" + hw::gpu_names() + ")",
+    throw ir::ScenarioError(s.source, "cluster.gpu", "a GPU of the catalogue (" + hw::gpu_names() + ") or \"host\"",
                             "\"" + s.cluster.gpu + "\"");
   if (s.plan.comm_sms >= gpu->sms)
     throw ir::ScenarioError(s.source, "plan.comm_sms",

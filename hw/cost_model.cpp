@@ -8,6 +8,7 @@
 
 #include "hw/calibration.h"
 #include "hw/gemm_tiling.h"
+#include "hw/host_cost.h"
 
 namespace tandem::hw {
 
@@ -109,6 +110,7 @@ struct ModelVisitor {
 
 KernelEstimate CostModel::model(const ir::OpPayload& op, int64_t sms) const {
   sms = std::clamp<int64_t>(sms, 1, gpu_->sms);
+  if (host_) return host_kernel_estimate(*host_, op, sms);
   return std::visit(ModelVisitor{*gpu_, params_, sms}, op);
 }
 

@@ -10,6 +10,7 @@
 namespace tandem::hw {
 
 class CalibrationTable;
+struct HostSpec;
 
 // Defaults and where each comes from (docs/simulator.md has the fit and its residuals).
 struct CostParams {
@@ -50,8 +51,11 @@ struct KernelEstimate {
 
 class CostModel {
  public:
-  explicit CostModel(const GpuSpec& gpu, CostParams params = {}, const CalibrationTable* calibration = nullptr)
-      : gpu_(&gpu), params_(params), calibration_(calibration) {}
+  // `host`: the device is the host (gpu is its host_device_spec view): ops cost what host_cost.h says and
+  // `sms` are share units of a core.
+  explicit CostModel(const GpuSpec& gpu, CostParams params = {}, const CalibrationTable* calibration = nullptr,
+                     const HostSpec* host = nullptr)
+      : gpu_(&gpu), params_(params), calibration_(calibration), host_(host) {}
 
   const GpuSpec& gpu() const { return *gpu_; }
   const CostParams& params() const { return params_; }
@@ -72,6 +76,7 @@ class CostModel {
   const GpuSpec* gpu_;
   CostParams params_;
   const CalibrationTable* calibration_;
+  const HostSpec* host_;
 };
 
 // nccl-tests bus-bandwidth factors: bytes each rank moves over its bottleneck link per byte of the

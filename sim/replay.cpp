@@ -64,14 +64,17 @@ Replay::Replay(const ProgramView& program, const ir::ClusterConfig& cluster, con
     : program_(program),
       options_(options),
       mode_(mode),
-      gpu_(hw::gpu_spec(cluster.gpu)),
-      topology_(cluster, gpu_, options.network, options.link_faults),
-      cost_(gpu_, options.cost, options.calibration),
+      host_(options.host),
+      gpu_(options.host ? options.host->device : hw::gpu_spec(cluster.gpu)),
+      topology_(options.host ? hw::host_cluster(cluster, *options.host) : cluster, gpu_,
+                options.host ? hw::host_network() : options.network, options.link_faults),
+      cost_(gpu_, options.cost, options.calibration, options.host),
       builder_(topology_, cost_, program.expert_routing()),
       net_(builder_.capacities()) {
   if (topology_.gpus() < program.num_ranks())
     throw std::invalid_argument(fmt::format("the program has {} ranks but the cluster only {} GPUs", program.num_ranks(),
                                             topology_.gpus()));
+  if (host_) machine_pool_ = SmPool(gpu_.sms, hw::kHostShareUnits);   // an op's thread uses one core at most
   build_roles();
   build_ranks();
 }
@@ -141,7 +144,7 @@ void Replay::build_ranks() {
   } else {
     for (int64_t r = 0; r < n; ++r) sim_ranks.push_back(r);
   }
-  const int64_t compute_sms = program_.compute_sms(gpu_.sms);
+  const int64_t compute_sms = host_ ? hw::kHostShareUnits : program_.compute_sms(gpu_.sms);
   if (compute_sms < 1 || compute_sms > gpu_.sms)
     throw std::invalid_argument(
         fmt::format("FP8 GEMMs launched on {} SMs: expected 1..{} (the {}'s SMs)", compute_sms, gpu_.sms, gpu_.name));
@@ -262,8 +265,9 @@ void Replay::start_compute(uint32_t slot, int s, int32_t op) {
   RankState& r = ranks_[slot];
   const ir::RankProgram& prog = *roles_[r.role].prog;
   const ir::OpInstance& inst = prog.ops[size_t(op)];
-  r.computing += 1;
-  const int64_t sms = r.pool.share(r.computing, launched_on_budget(prog.templates[size_t(inst.tmpl)].payload));
+  computing_of(r) += 1;
+  const int64_t sms =
+      pool_of(r).share(computing_of(r), host_ || launched_on_budget(prog.templates[size_t(inst.tmpl)].payload));
   KernelProgress& k = r.kernel[size_t(s)];
   k = KernelProgress{1.0, now_, kernel_ns(r, inst.tmpl, sms, true), sms};
   r.kver[size_t(s)] += 1;
@@ -272,8 +276,15 @@ void Replay::start_compute(uint32_t slot, int s, int32_t op) {
 }
 
 void Replay::rerate(uint32_t slot) {
+  if (!host_) return rerate_rank(slot);
+  // One core pool for the machine: a kernel starting or ending on any rank changes every rank's shares.
+  if (machine_computing_ == 0) return;
+  for (uint32_t i = 0; i < ranks_.size(); ++i) rerate_rank(i);
+}
+
+void Replay::rerate_rank(uint32_t slot) {
   RankState& r = ranks_[slot];
-  if (r.computing == 0) return;
+  if (computing_of(r) == 0) return;
   const RoleTables& t = roles_[r.role];
   for (int s = 0; s < kStreams; ++s) {
     const int32_t op = r.running[size_t(s)];
@@ -281,7 +292,7 @@ void Replay::rerate(uint32_t slot) {
     const ir::OpInstance& inst = t.prog->ops[size_t(op)];
     const ir::OpPayload& payload = t.prog->templates[size_t(inst.tmpl)].payload;
     if (ir::kind_of(payload) == ir::OpKind::Comm) continue;
-    const int64_t sms = r.pool.share(r.computing, launched_on_budget(payload));
+    const int64_t sms = pool_of(r).share(computing_of(r), host_ || launched_on_budget(payload));
     KernelProgress& k = r.kernel[size_t(s)];
     if (k.sms == sms) continue;
     r.stats.compute_sm_ns += double(now_ - k.since_ns) * double(k.sms);
@@ -320,7 +331,7 @@ void Replay::complete_op(uint32_t slot, int s, int32_t op, int64_t start) {
   if (r.record) {
     int32_t sms = 0;
     if (comm)
-      sms = int32_t(std::get<ir::Comm>(ot.payload).sms);
+      sms = int32_t(comm_sms(std::get<ir::Comm>(ot.payload)));
     else
       sms = int32_t(r.kernel[size_t(s)].sms);
     options_.sink->record(OpRecord{r.rank, r.role, op, uint8_t(s), sms, start, now_});
@@ -360,7 +371,7 @@ SimResult Replay::run() {
         if (uint32_t(e.b) != r.kver[size_t(s)] || r.running[size_t(s)] < 0) break;
         KernelProgress& k = r.kernel[size_t(s)];
         r.stats.compute_sm_ns += double(now_ - k.since_ns) * double(k.sms);
-        r.computing -= 1;
+        computing_of(r) -= 1;
         complete_op(e.a, s, r.running[size_t(s)], r.start_ns[size_t(s)]);
         rerate(e.a);
         break;
@@ -435,7 +446,16 @@ void Replay::report_deadlock() const {
 
 SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options) {
   Mode mode = options.mode;
-  const bool symmetric_ok = program.balanced_routing() && options.stragglers.empty() && options.link_faults.empty();
+  if (hw::is_host_device(cluster.gpu) != (options.host != nullptr))
+    throw std::invalid_argument(options.host ? fmt::format("a host description was given for cluster '{}' of {} GPUs: it "
+                                                           "describes the host device only (cluster.gpu \"host\")",
+                                                           cluster.name, cluster.gpu)
+                                             : std::string("cluster.gpu \"host\" needs the host's description (tandem probe)"));
+  // Every rank's threads share the host's cores: no rank stands for others.
+  if (options.host && mode == Mode::Symmetric)
+    throw std::invalid_argument("the host device is simulated on the full path only (every rank's threads share its cores)");
+  const bool symmetric_ok = !options.host && program.balanced_routing() && options.stragglers.empty() &&
+                            options.link_faults.empty();
   if (mode == Mode::Auto) mode = symmetric_ok ? Mode::Symmetric : Mode::Full;
   if (mode == Mode::Symmetric && !symmetric_ok)
     throw std::invalid_argument(

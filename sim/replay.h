@@ -129,6 +129,12 @@ class Replay {
   void start_compute(uint32_t slot, int s, int32_t op);
   void complete_op(uint32_t slot, int s, int32_t op, int64_t start);
   void rerate(uint32_t slot);
+  void rerate_rank(uint32_t slot);
+  // The cores of a host are one pool for every rank (ranks are threads of one process); a GPU's SMs are its own.
+  SmPool& pool_of(RankState& r) { return host_ ? machine_pool_ : r.pool; }
+  int32_t& computing_of(RankState& r) { return host_ ? machine_computing_ : r.computing; }
+  // SMs a communication op holds: none on a host (its threads wait without running; the copy is the network's).
+  int64_t comm_sms(const ir::Comm& c) const { return host_ ? 0 : c.sms; }
   int64_t kernel_ns(RankState& r, int32_t tmpl, int64_t sms, bool count);
   void finish_accounting();
   [[noreturn]] void report_deadlock() const;
@@ -144,6 +150,7 @@ class Replay {
   const ProgramView& program_;
   const SimOptions& options_;
   Mode mode_;
+  const hw::HostSpec* host_;   // non-null: the cluster is the host (SimOptions::host)
   const hw::GpuSpec& gpu_;
   hw::Topology topology_;
   hw::CostModel cost_;
@@ -165,6 +172,8 @@ class Replay {
   std::vector<FlowNetwork::Finish> finishes_;
   std::vector<int64_t> scratch_ranks_, scratch_group_;
   std::vector<double> scratch_bytes_;
+  SmPool machine_pool_;                // host: the machine's cores, shared by every rank's streams
+  int32_t machine_computing_ = 0;      // host: compute ops running on the machine
   SimResult result_;
 };
 

@@ -31,8 +31,8 @@ void Replay::start_comm(uint32_t slot, int32_t op) {
   RankState& r = ranks_[slot];
   const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
   const ir::Comm& c = std::get<ir::Comm>(roles_[r.role].prog->templates[size_t(inst.tmpl)].payload);
-  if (c.sms > 0) {
-    r.pool.hold(c.sms);
+  if (comm_sms(c) > 0) {
+    pool_of(r).hold(comm_sms(c));
     rerate(slot);
   }
   CollKey key{inst.tag, 0, 0};
@@ -112,9 +112,9 @@ void Replay::comm_done(uint32_t cid) {
     const ir::OpInstance& inst = roles_[r.role].prog->ops[size_t(op)];
     const ir::Comm& c = std::get<ir::Comm>(roles_[r.role].prog->templates[size_t(inst.tmpl)].payload);
     const int s = int(inst.stream);
-    r.stats.comm_sm_ns += double(now_ - start) * double(c.sms);
-    if (c.sms > 0) {
-      r.pool.release(c.sms);
+    r.stats.comm_sm_ns += double(now_ - start) * double(comm_sms(c));
+    if (comm_sms(c) > 0) {
+      pool_of(r).release(comm_sms(c));
       rerate(slot);
     }
     complete_op(slot, s, op, start);
@@ -131,19 +131,19 @@ int32_t Replay::bundle_for(const Collective& coll) {
   const ir::OpInstance& inst0 = roles_[r0.role].prog->ops[size_t(op0)];
   const ir::Comm& c0 = std::get<ir::Comm>(roles_[r0.role].prog->templates[size_t(inst0.tmpl)].payload);
   const bool p2p = c0.kind == ir::CommKind::Send || c0.kind == ir::CommKind::Recv;
-  BundleKey key{coll.key.a, p2p ? coll.key.b : -1, c0.bytes, int32_t(c0.sms), uint8_t(c0.kind), uint8_t(c0.purpose),
+  BundleKey key{coll.key.a, p2p ? coll.key.b : -1, c0.bytes, int32_t(comm_sms(c0)), uint8_t(c0.kind), uint8_t(c0.purpose),
                 uint8_t(c0.group)};
   if (auto it = bundle_cache_.find(key); it != bundle_cache_.end()) return it->second;
 
   builder_.clear();
   auto add_member = [&](int64_t m, const ir::OpInstance& inst, const ir::Comm& c) {
     switch (c.kind) {
-      case ir::CommKind::Send: builder_.p2p(m, program_.peer_rank(m, inst), double(c.bytes), c.sms); break;
+      case ir::CommKind::Send: builder_.p2p(m, program_.peer_rank(m, inst), double(c.bytes), comm_sms(c)); break;
       case ir::CommKind::Recv: break;
       case ir::CommKind::AllToAllV:
         program_.group_ranks(m, inst, scratch_group_);
         program_.a2a_send_bytes(m, inst, scratch_bytes_);
-        builder_.all_to_all(m, scratch_group_, scratch_bytes_, c.purpose, c.sms);
+        builder_.all_to_all(m, scratch_group_, scratch_bytes_, c.purpose, comm_sms(c));
         break;
       case ir::CommKind::AllReduce:
       case ir::CommKind::ReduceScatter:
@@ -152,7 +152,7 @@ int32_t Replay::bundle_for(const Collective& coll) {
         const int64_t n = int64_t(scratch_group_.size());
         const double buffer = c.kind == ir::CommKind::AllGather ? double(n) * double(c.bytes) : double(c.bytes);
         const int64_t steps = (c.kind == ir::CommKind::AllReduce ? 2 : 1) * (n - 1);
-        builder_.ring(m, scratch_group_, hw::bus_bytes_factor(c.kind, n) * buffer, steps, c.sms);
+        builder_.ring(m, scratch_group_, hw::bus_bytes_factor(c.kind, n) * buffer, steps, comm_sms(c));
         break;
       }
     }

@@ -10,6 +10,7 @@
 
 #include "hw/calibration.h"
 #include "hw/cost_model.h"
+#include "hw/host_spec.h"
 #include "hw/topology.h"
 #include "ir/cluster_config.h"
 #include "sim/program_view.h"
@@ -53,6 +54,9 @@ struct SimOptions {
   hw::CostParams cost;
   hw::NetworkParams network;
   const hw::CalibrationTable* calibration = nullptr;
+  // The host device's description (cluster.gpu "host"; required then, refused otherwise): ranks and
+  // streams are threads sharing its cores; always the full path (docs/host.md).
+  const hw::HostSpec* host = nullptr;
   OpSink* sink = nullptr;
   std::vector<int64_t> trace_ranks;   // ranks whose ops go to the sink; empty: every simulated rank
   // Called every kProgressOps started ops with (ops started, ops of the simulated ranks); it must not
