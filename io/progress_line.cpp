@@ -38,14 +38,31 @@ std::string ProgressLine::format(const std::string& label, uint64_t done, uint64
   return fmt::format("{}: {:.0f}% of {} {}, {:.1f} s", label, pct, amount(total), unit, seconds);
 }
 
+std::string ProgressLine::format_counted(const std::string& label, uint64_t done, uint64_t total, const char* unit,
+                                         double seconds) {
+  std::string out = fmt::format("{}: {} of {} {}", label, done, total, unit);
+  if (done == 0 || seconds <= 0) return out;
+  const double rate = double(done) / seconds;
+  const double left = double(total > done ? total - done : 0) / rate;
+  return out + fmt::format(", {:.3g} {}/s, about {:.0f} s left", rate, unit, left);
+}
+
 void ProgressLine::update(uint64_t done, uint64_t total, const char* unit) {
+  show([&](double seconds) { return format(label_, done, total, unit, seconds); });
+}
+
+void ProgressLine::update_counted(uint64_t done, uint64_t total, const char* unit) {
+  show([&](double seconds) { return format_counted(label_, done, total, unit, seconds); });
+}
+
+void ProgressLine::show(const std::function<std::string(double)>& text) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - start_ < kFirstAfter || (shown_ && now - last_ < kEvery)) return;
   last_ = now;
   shown_ = true;
   const double seconds = std::chrono::duration<double>(now - start_).count();
-  std::fprintf(stderr, "\r\033[K%s", format(label_, done, total, unit, seconds).c_str());
+  std::fprintf(stderr, "\r\033[K%s", text(seconds).c_str());
   std::fflush(stderr);
 }
 

@@ -1,9 +1,10 @@
 // ProgressLine: one line on standard error that says how far a long piece of work has got
-// ("simulate: 41% of 99.1 M ops, 2.3 s"). Shown only on a terminal and only once the work has run for a
+// ("simulate: 41% of 99.1 M ops, 2.3 s"; "sweep: 12 of 64 points, 2.1 points/s, about 25 s left"). Shown only on a terminal and only once the work has run for a
 // second, rewritten at most a few times a second, erased when the work ends: logs and pipes get nothing.
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace tandem::io {
@@ -17,10 +18,17 @@ class ProgressLine {
   ProgressLine& operator=(const ProgressLine&) = delete;
 
   void update(uint64_t done, uint64_t total, const char* unit = "ops");
+  // For work counted in whole items (sweep points): how many are done, the rate and the time left.
+  void update_counted(uint64_t done, uint64_t total, const char* unit);
   // The text update would show (for tests): "LABEL: P% of T UNIT, S s".
   static std::string format(const std::string& label, uint64_t done, uint64_t total, const char* unit, double seconds);
+  // "LABEL: D of T UNIT, R UNIT/s, about S s left" (the rate and time left once one item is done).
+  static std::string format_counted(const std::string& label, uint64_t done, uint64_t total, const char* unit,
+                                    double seconds);
 
  private:
+  void show(const std::function<std::string(double)>& text);   // text of the seconds since the start
+
   std::string label_;
   bool enabled_ = false;
   bool shown_ = false;

@@ -7,26 +7,14 @@
 
 #include <fmt/format.h>
 
+#include "trace/svg_text.h"
+
 namespace tandem::trace {
 namespace {
 
 constexpr double kLeft = 170, kRight = 150, kTop = 56, kRowHeight = 34, kBarHeight = 12, kPlotWidth = 560;
 constexpr const char* kPredictedColour = "#4c78a8";
 constexpr const char* kMeasuredColour = "#f58518";
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += ch;
-    }
-  }
-  return out;
-}
 
 std::string time_label(double s) {
   const double a = std::fabs(s);
@@ -74,16 +62,12 @@ std::string compare_svg(const Comparison& c) {
   const Axis axis = make_axis(c.kinds);
   const double height = kTop + kRowHeight * double(std::max<size_t>(c.kinds.size(), 1)) + 40;
   const double width = kLeft + kPlotWidth + kRight;
-  std::string out = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" height=\"{:.0f}\" viewBox=\"0 0 {:.0f} {:.0f}\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n",
-      width, height, width, height);
-  out += fmt::format("<rect width=\"{:.0f}\" height=\"{:.0f}\" fill=\"white\"/>\n", width, height);
+  std::string out = svg_open(width, height);
   out += fmt::format("<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">Busy time per op kind (sum of ranks): "
                      "predicted vs measured{}</text>\n",
                      axis.log ? ", log axis" : "");
-  out += fmt::format("<text x=\"10\" y=\"38\">{} vs {}; step {} vs {} ({})</text>\n", escape(c.predicted.path),
-                     escape(c.measured.path), time_label(c.step.predicted_s), time_label(c.step.measured_s),
+  out += fmt::format("<text x=\"10\" y=\"38\">{} vs {}; step {} vs {} ({})</text>\n", svg_escape(c.predicted.path),
+                     svg_escape(c.measured.path), time_label(c.step.predicted_s), time_label(c.step.measured_s),
                      c.step.error() ? fmt::format("{:+.1f}%", *c.step.error() * 100) : "n/a");
   // Legend.
   out += fmt::format("<rect x=\"{:.0f}\" y=\"28\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.0f}\" y=\"37\">predicted</text>\n",
@@ -105,7 +89,7 @@ std::string compare_svg(const Comparison& c) {
     const CompareRow& r = c.kinds[i];
     const double y = kTop + kRowHeight * double(i);
     const auto e = r.time.error();
-    out += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" text-anchor=\"end\">{}</text>\n", kLeft - 8, y + kBarHeight + 2, escape(r.name));
+    out += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" text-anchor=\"end\">{}</text>\n", kLeft - 8, y + kBarHeight + 2, svg_escape(r.name));
     out += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" text-anchor=\"end\" fill=\"#555\">{}</text>\n", kLeft - 8,
                        y + 2 * kBarHeight + 2, e ? fmt::format("{:+.1f}%", *e * 100) : "n/a");
     for (int side = 0; side < 2; ++side) {
