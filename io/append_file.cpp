@@ -57,6 +57,13 @@ void AppendFile::append(std::string_view record) {
   size_bytes_ += record.size();
 }
 
+void AppendFile::cut_back(uint64_t size) {
+  if (fd_ < 0) throw OutputError(fmt::format("cannot write {}: the file is already closed", path_));
+  if (!regular_ || size >= size_bytes_) return;
+  if (::ftruncate(fd_, off_t(size)) != 0) throw OutputError(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+  size_bytes_ = size;
+}
+
 void AppendFile::close() {
   if (fd_ < 0) return;
   const int fd = fd_;

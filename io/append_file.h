@@ -20,6 +20,9 @@ class AppendFile {
   // Writes the whole record or, on failure, none of it (regular files are cut back to their size
   // before it) and throws OutputError naming the file.
   void append(std::string_view record);
+  // Keeps only the first `size` bytes of a regular file (a resumed run drops the records of the steps it
+  // runs again); nothing when the file is shorter or not a regular file. Throws OutputError.
+  void cut_back(uint64_t size);
   // Closes the file, checking the close (some file systems report a failed write only then).
   void close();
 

@@ -5,8 +5,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +115,35 @@ void OutputFile::commit() {
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+size_t remove_abandoned_temp_files(const std::string& dir, const std::function<bool(std::string_view target)>& ours) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  std::vector<std::string> abandoned;
+  while (const dirent* e = ::readdir(d)) {
+    // TARGET.<pid>-<n>.tmp, as the constructor names it.
+    std::string_view name(e->d_name);
+    if (name.size() < 4 || name.substr(name.size() - 4) != ".tmp") continue;
+    const std::string_view stem = name.substr(0, name.size() - 4);
+    const auto dot = stem.find_last_of('.');
+    if (dot == std::string_view::npos || dot == 0) continue;
+    const std::string_view id = stem.substr(dot + 1);
+    const auto dash = id.find('-');
+    auto digits = [](std::string_view v) {
+      return !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string_view::npos;
+    };
+    if (dash == std::string_view::npos || !digits(id.substr(0, dash)) || !digits(id.substr(dash + 1))) continue;
+    const long long pid = std::stoll(std::string(id.substr(0, dash)));
+    if (pid <= 0 || pid > std::numeric_limits<pid_t>::max() || !ours(stem.substr(0, dot))) continue;
+    // ESRCH: no such process. EPERM (another user's) and success both mean it runs.
+    if (::kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;
+    abandoned.emplace_back(name);
+  }
+  ::closedir(d);
+  size_t removed = 0;
+  for (const auto& name : abandoned) removed += ::unlink((dir + "/" + name).c_str()) == 0;
+  return removed;
 }
 
 void write_output_file(const std::string& path, std::string_view bytes) {

@@ -2,6 +2,8 @@
 // file), written complete or not at all: bytes go to a temporary file beside it, every write and the
 // flush, fsync and close are checked, and only commit() renames it into place.
 #pragma once
+#include <cstddef>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,6 +53,13 @@ class OutputFile {
 // file over it would replace the device, or the link, by a file. When it is the command's standard
 // output, it is written through that, after what was printed before (stdout is flushed first).
 bool written_in_place(const std::string& path);
+
+// Removes what OutputFiles of processes that no longer run left in `dir` (a write killed before its
+// commit: SIGKILL, a crash, the machine's end): files "TARGET.<pid>-<n>.tmp" whose process <pid> is gone
+// and whose TARGET name `ours` accepts. Returns how many were removed. A live process's file (another
+// run writing there now) is kept; so is one whose process id has been taken since (until a later call).
+// Process ids are this machine's: a directory written from several machines at once is not cleaned.
+size_t remove_abandoned_temp_files(const std::string& dir, const std::function<bool(std::string_view target)>& ours);
 
 // `bytes` written to `path` through an OutputFile and committed.
 void write_output_file(const std::string& path, std::string_view bytes);

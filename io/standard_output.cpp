@@ -4,6 +4,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
+
+#include "io/output_file.h"
 
 namespace tandem::io {
 
@@ -17,6 +20,15 @@ int finish_standard_output(int exit_code) {
   std::fprintf(stderr, "error: cannot write standard output%s%s\n", err ? ": " : " (a write failed)",
                err ? std::strerror(err) : "");
   return kExitOutputFailed;
+}
+
+void flush_standard_output() {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int err = errno;
+  if (flushed && !std::ferror(stdout)) return;
+  throw OutputError(std::string("cannot write standard output") + (err ? ": " : " (a write failed)") +
+                    (err ? std::strerror(err) : ""));
 }
 
 }  // namespace tandem::io

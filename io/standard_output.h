@@ -11,4 +11,9 @@ inline constexpr int kExitOutputFailed = 1;   // the environment failed (exit co
 // on stderr and returns kExitOutputFailed (a command that already failed keeps its own code).
 int finish_standard_output(int exit_code);
 
+// Flushes stdout and throws OutputError ("cannot write standard output: reason") when anything printed
+// so far did not reach it: for a command that commits a file only once its report is out, so that a
+// lost report does not leave a trace behind as if the command had succeeded.
+void flush_standard_output();
+
 }  // namespace tandem::io

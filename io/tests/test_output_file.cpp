@@ -1,5 +1,6 @@
 // Outputs complete or absent: OutputFile and AppendFile under real write errors (a file size limit,
-// /dev/full, a rename onto a directory), standard output on /dev/full, and empty option values.
+// /dev/full, a rename onto a directory), standard output on /dev/full, temporary files of killed
+// writers, and empty option values.
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -8,7 +9,9 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -203,6 +206,55 @@ TEST_CASE("an append file keeps whole records: a failed append is cut back", "[i
   fs::remove_all(dir);
 }
 
+TEST_CASE("an append file is cut back to the records a resumed run keeps", "[io][output]") {
+  const auto dir = scratch_dir("cut_back");
+  const auto path = (dir / "log.jsonl").string();
+  {
+    AppendFile log(path, true);
+    for (const char* record : {"step 1\n", "step 2\n", "step 3\n"}) log.append(record);
+    log.close();
+  }
+  AppendFile resumed(path, false);
+  resumed.cut_back(14);   // steps 1 and 2
+  resumed.append("step 3 again\n");
+  resumed.cut_back(1000);   // longer than the file: nothing changes
+  resumed.close();
+  CHECK(slurp(path) == "step 1\nstep 2\nstep 3 again\n");
+  AppendFile device("/dev/null", false);
+  device.cut_back(0);   // not a regular file: left alone, no error
+  device.close();
+  fs::remove_all(dir);
+}
+
+TEST_CASE("temporary files of writers that are gone are removed, those of running ones kept", "[io][output]") {
+  const auto dir = scratch_dir("abandoned");
+  // A process id that was used and is free now: a child that has ended and been waited for.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ::waitpid(gone, nullptr, 0);
+  const std::string dead = std::to_string(gone), alive = std::to_string(::getpid());
+  const std::vector<std::string> names = {"ckpt-1.bin." + dead + "-0.tmp",    // removed
+                                          "ckpt-2.bin." + dead + "-17.tmp",   // removed
+                                          "ckpt-3.bin." + alive + "-0.tmp",   // its writer runs: kept
+                                          "other.json." + dead + "-0.tmp",    // not ours: kept
+                                          "ckpt-4.bin.tmp",                   // not named like one: kept
+                                          "ckpt-5.bin.x-0.tmp",
+                                          "ckpt-6.bin." + dead + "-.tmp",
+                                          "ckpt-7.bin"};
+  for (const std::string& name : names)
+    std::ofstream(dir / name) << "part of a file";
+  auto ours = [](std::string_view target) { return target.substr(0, 5) == "ckpt-"; };
+  CHECK(remove_abandoned_temp_files(dir.string(), ours) == 2);
+  CHECK(entries(dir) == 6);
+  CHECK_FALSE(fs::exists(dir / ("ckpt-1.bin." + dead + "-0.tmp")));
+  CHECK(fs::exists(dir / ("ckpt-3.bin." + alive + "-0.tmp")));
+  CHECK(fs::exists(dir / ("other.json." + dead + "-0.tmp")));
+  CHECK(remove_abandoned_temp_files((dir / "missing").string(), ours) == 0);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("standard output that cannot be written turns exit code 0 into 1", "[io][output]") {
   // In a child process, so that this one's stdout stays as it is.
   auto child_exit = [](int code, bool full) {
@@ -222,6 +274,29 @@ TEST_CASE("standard output that cannot be written turns exit code 0 into 1", "[i
   CHECK(child_exit(0, true) == kExitOutputFailed);
   CHECK(child_exit(2, true) == 2);   // a command that failed keeps its own code
   CHECK(child_exit(0, false) == 0);
+}
+
+TEST_CASE("flushing standard output throws when the report did not reach it", "[io][output]") {
+  auto child_exit = [](bool full) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (!std::freopen(full ? "/dev/full" : "/dev/null", "w", stdout)) ::_exit(99);
+      std::fputs("the report\n", stdout);
+      try {
+        flush_standard_output();
+      } catch (const OutputError& e) {
+        ::_exit(std::string(e.what()) == std::string("cannot write standard output: ") + std::strerror(ENOSPC) ? 1 : 98);
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  CHECK(child_exit(true) == 1);
+  CHECK(child_exit(false) == 0);
 }
 
 TEST_CASE("an empty option value is refused, naming the option", "[io][options]") {
