@@ -1,7 +1,8 @@
 // `tandem compare PREDICTED MEASURED`: a predicted timeline (`tandem simulate --trace`) against a
 // measured one (`tandem run --trace`, or a PyTorch-profiler trace): step time, phases, bubble, exposed
-// communication, per-kind and per-stream busy time, the largest op errors (trace/compare.h). --json,
-// --svg (bars per op kind), --max-error E for CI (exit 1 when the step error is larger).
+// communication, per-kind, per-class and per-stream busy time, the largest op errors (trace/compare.h).
+// --json, --svg (bars per op kind), --max-error E for CI (exit 1 when the step error is larger), --map
+// (how a Kineto trace's kernels, streams and phases map, trace/kineto_map.h).
 #ifdef TANDEM_TRACE
 #include <cmath>
 #include <memory>
@@ -11,16 +12,18 @@
 #include "app/command_registry.h"
 #include "app/output_check.h"
 #include "app/rank_list.h"
+#include "io/input_error.h"
 #include "io/output_file.h"
 #include "trace/compare_report.h"
 #include "trace/compare_svg.h"
+#include "trace/kineto_map.h"
 #include "trace/trace_reader.h"
 
 namespace tandem::app {
 namespace {
 
 struct CompareCommandOptions {
-  std::string predicted, measured, svg, ranks;
+  std::string predicted, measured, svg, ranks, map;
   bool json = false;
   double max_error = -1;   // < 0: not given
   int64_t step = -1;
@@ -34,9 +37,18 @@ std::vector<int32_t> ranks_of(const std::string& text) {
   return out;
 }
 
-trace::Timeline read_side(const std::string& path) {
+// Reads one side; Kineto kernels no rule of the map recognised are said on stderr (they stay
+// "unknown", counted in the kernel class table).
+trace::Timeline read_side(const std::string& path, const trace::KinetoMap& map) {
   try {
-    return trace::read_trace(path);
+    trace::ReadStats stats;
+    trace::Timeline tl = trace::read_trace(path, &stats, &map);
+    if (stats.unknown_kernels > 0) {
+      fmt::print(stderr, "note: {}: {} kernels of {} names that no rule of the {} map recognises, such as: {}\n", path,
+                 stats.unknown_kernels, stats.unknown_kernel_names, map.source,
+                 io::cut_for_message(stats.unknown_kernel_examples.front(), 120));
+    }
+    return tl;
   } catch (const trace::TraceError& e) {
     throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
   }
@@ -56,8 +68,9 @@ void run_compare(const CompareCommandOptions& o) {
       throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
     }
   }
-  const trace::Timeline predicted = read_side(o.predicted);
-  const trace::Timeline measured = read_side(o.measured);
+  const trace::KinetoMap map = o.map.empty() ? trace::builtin_kineto_map() : trace::load_kineto_map(o.map);
+  const trace::Timeline predicted = read_side(o.predicted, map);
+  const trace::Timeline measured = read_side(o.measured, map);
   const trace::Comparison c = trace::compare_timelines(predicted, o.predicted, measured, o.measured, options);
   if (!o.svg.empty()) io::write_output_file(o.svg, trace::compare_svg(c));
   if (o.json)
@@ -87,6 +100,10 @@ const RegisterCommand reg(50, "compare", [](CLI::App& root) {
   cmd->add_option("--ranks", o->ranks,
                   "Ranks to compare: a list like 0,2-3 for both sides, or PREDICTED:MEASURED lists such as 37:0 or all:0 "
                   "(default: every rank; with identity matching, the ranks both hold)");
+  cmd->add_option("--map", o->map,
+                  "Kineto map (JSON): regular expressions giving kernels their op kind and class, stream roles and "
+                  "phases from annotations (default: the built-in map; data/kineto-maps/ has one for DeepSeek's H800 "
+                  "profile)");
   cmd->add_option("--step", o->step, "The step to compare of a trace holding several (default: its last)")
       ->check(integer_in(0, 1000000000));
   cmd->callback([o] { run_compare(*o); });

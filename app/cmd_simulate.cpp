@@ -5,6 +5,7 @@
 #ifdef TANDEM_SIM
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "hw/gpu_catalogue.h"
 #include "hw/host_spec.h"
 #include "io/progress_line.h"
+#include "ir/chunk_pair.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
 #include "sim/report.h"
@@ -31,6 +33,7 @@ struct SimulateOptions {
   bool json = false, full = false, symmetric = false;
   std::string trace_file, trace_ranks, calibration, expert_load, host;
   std::vector<std::string> stragglers, degraded, failed;
+  int64_t trace_pair = -1;   // --trace-pair STAGE; -1: the whole step
 };
 
 // The scenario, with a per-expert load file (--expert-load, or plan.routing.load_file) read into
@@ -93,11 +96,15 @@ void run_simulate(const SimulateOptions& o) {
   }
   const sim::StepProgramView view(program);
   std::unique_ptr<TimelineSink> sink;
+  std::optional<ir::ChunkPair> trace_pair;
   if (!o.trace_file.empty()) {
     sink = std::make_unique<TimelineSink>(program);
     options.sink = sink.get();
     try {
-      if (!o.trace_ranks.empty()) {
+      if (o.trace_pair >= 0) {
+        trace_pair = ir::steady_chunk_pair(program, o.trace_pair, "--trace-pair");
+        options.trace_ranks = {view.representative(size_t(o.trace_pair))};
+      } else if (!o.trace_ranks.empty()) {
         options.trace_ranks = parse_rank_list(o.trace_ranks, program.num_ranks(), "--trace-ranks");
       } else if (options.mode == sim::Mode::Full && program.num_ranks() > 64) {
         // A whole large step is gigabytes of trace: keep one rank per stage unless asked.
@@ -147,7 +154,8 @@ void run_simulate(const SimulateOptions& o) {
   else
     fmt::print("{}", sim::to_table(report));
   if (sink) {
-    const trace::Timeline tl = sink->timeline(report.mode);
+    trace::Timeline tl = sink->timeline(report.mode);
+    if (trace_pair) keep_chunk_pair(tl, program, options.trace_ranks.front(), *trace_pair);
     trace::write_trace(tl, o.trace_file);
     if (!o.json) fmt::print("{:<32} {} ({} events)\n", "timeline", o.trace_file, tl.events.size());
   }
@@ -168,10 +176,17 @@ const RegisterCommand reg(20, "simulate", [](CLI::App& root) {
   auto* sym = cmd->add_flag("--symmetric", opts->symmetric,
                             "Simulate one rank per pipeline stage (balanced routing only; the default when it applies)");
   full->excludes(sym);
-  cmd->add_option("--trace", opts->trace_file, "Write the timeline (Chrome trace JSON, Perfetto) to FILE");
-  cmd->add_option("--trace-ranks", opts->trace_ranks,
-                  "Ranks to keep in the timeline: 'all' or a list like 0,128-135 (default: every simulated rank, "
-                  "one per stage for full runs over 64 GPUs)");
+  auto* trace = cmd->add_option("--trace", opts->trace_file, "Write the timeline (Chrome trace JSON, Perfetto) to FILE");
+  auto* trace_ranks = cmd->add_option("--trace-ranks", opts->trace_ranks,
+                                      "Ranks to keep in the timeline: 'all' or a list like 0,128-135 (default: every "
+                                      "simulated rank, one per stage for full runs over 64 GPUs)");
+  cmd->add_option("--trace-pair", opts->trace_pair,
+                  "Keep in the timeline only one steady-state forward+backward chunk pair (DualPipe) of pipeline stage "
+                  "STAGE's first rank, without pipeline send/receive, times from the pair's start: the window a "
+                  "profiler capture of one pair holds")
+      ->check(integer_in(0, ir::kMaxPipelineRanks))
+      ->excludes(trace_ranks)
+      ->needs(trace);
   cmd->add_option("--straggler", opts->stragglers, "A slow GPU, RANK:FACTOR, e.g. 17:1.2 (repeatable)");
   cmd->add_option("--degrade-link", opts->degraded,
                   "A slower link: nic:GPU=F, nvlink:GPU=F or leaf:PLANE.LEAF=F with 0 < F <= 1 (repeatable)");

@@ -14,6 +14,7 @@
 
 #include "io/input_error.h"
 #include "trace/analysis.h"
+#include "trace/kernel_class.h"
 #include "trace/measures.h"
 #include "trace/track_index.h"
 
@@ -158,9 +159,12 @@ void select_ranks(Side& s, CompareSide& side, const std::vector<int32_t>& asked,
   s.keep_events([&](const Event& e) { return keep.contains(e.pid); });
 }
 
+// The role an op is lined up under: a side stream's kernels line up with the compute stream's (the
+// prediction runs its weight gradients on the one compute stream).
 TrackRole role_of(const Side& s, const Event& e) {
   const int64_t t = s.idx.find(e.pid, e.tid);
-  return t < 0 ? TrackRole::Compute : s.idx.tracks[size_t(t)].role;
+  const TrackRole r = t < 0 ? TrackRole::Compute : s.idx.tracks[size_t(t)].role;
+  return r == TrackRole::Side ? TrackRole::Compute : r;
 }
 
 // Whether any op of the side carries a phase, a layer.
@@ -213,9 +217,10 @@ void key_ops(Side& s, const Comparison& c, const std::vector<int32_t>& ranks) {
   }
 }
 
+// Kineto kernel names run to kilobytes of template arguments: a label keeps the first 120 characters.
 std::string op_label(const Timeline& tl, const Event& e) {
-  return e.id >= 0 ? fmt::format("rank {} id {} {}", e.pid, e.id, tl.name_of(e))
-                   : fmt::format("rank {} {} {}", e.pid, tl.op_of(e), tl.name_of(e));
+  const std::string name = io::cut_for_message(tl.name_of(e), 120);
+  return e.id >= 0 ? fmt::format("rank {} id {} {}", e.pid, e.id, name) : fmt::format("rank {} {} {}", e.pid, tl.op_of(e), name);
 }
 
 void list_op(OpList& l, std::string label) {
@@ -381,6 +386,23 @@ Comparison compare_timelines(const Timeline& predicted, const std::string& predi
     }
   for (auto& [k, r] : kinds) c.kinds.push_back(std::move(r));
   std::stable_sort(c.kinds.begin(), c.kinds.end(), [](const CompareRow& a, const CompareRow& b) {
+    return std::max(a.time.predicted_s, a.time.measured_s) > std::max(b.time.predicted_s, b.time.measured_s);
+  });
+
+  // Per kernel class: the same sums, each op under its class (trace/kernel_class.h).
+  std::map<std::string, CompareRow> classes;
+  for (const auto& [s, predicted_side] : {std::pair{&p, true}, std::pair{&m, false}})
+    for (const KeyedOp& k : s->ops) {
+      const Event& e = s->tl().events[k.event];
+      const auto cls = kernel_class_of(s->tl(), e);
+      if (!cls) continue;
+      CompareRow& r = classes[std::string(to_string(*cls))];
+      r.name = to_string(*cls);
+      (predicted_side ? r.time.predicted_s : r.time.measured_s) += seconds(double(e.dur_ns));
+      ++(predicted_side ? r.predicted_count : r.measured_count);
+    }
+  for (auto& [k, r] : classes) c.classes.push_back(std::move(r));
+  std::stable_sort(c.classes.begin(), c.classes.end(), [](const CompareRow& a, const CompareRow& b) {
     return std::max(a.time.predicted_s, a.time.measured_s) > std::max(b.time.predicted_s, b.time.measured_s);
   });
 

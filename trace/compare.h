@@ -74,6 +74,7 @@ struct Comparison {
   // exposed_comm, communication, overlap.
   std::vector<CompareRow> phases;
   std::vector<CompareRow> kinds;     // busy time summed over ranks, by the larger side, longest first
+  std::vector<CompareRow> classes;   // the same per kernel class (trace/kernel_class.h)
   std::vector<CompareRow> streams;   // busy time (union per track) summed over ranks
   std::vector<OpPair> top_ops;       // the matched pairs with the largest |predicted - measured|
 };

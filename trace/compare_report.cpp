@@ -119,6 +119,7 @@ std::string to_table(const Comparison& c) {
       out += row_text(r.name, r.time) + fmt::format(" {:>17}", fmt::format("{}/{}", r.predicted_count, r.measured_count)) + "\n";
   };
   counted("op kind (sum of ranks)", c.kinds);
+  counted("kernel class", c.classes);
   counted("stream (sum of ranks)", c.streams);
 
   if (!c.top_ops.empty()) {
@@ -147,6 +148,7 @@ nlohmann::json to_json(const Comparison& c) {
       c.step.predicted_s > 0 ? nlohmann::json(c.step.measured_s / c.step.predicted_s) : nlohmann::json(nullptr);
   j["phases"] = rows_json(c.phases, "phase", false);
   j["kinds"] = rows_json(c.kinds, "kind", true);
+  j["classes"] = rows_json(c.classes, "class", true);
   j["streams"] = rows_json(c.streams, "stream", true);
   nlohmann::json top = nlohmann::json::array();
   for (const OpPair& o : c.top_ops) {

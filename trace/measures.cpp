@@ -176,7 +176,7 @@ Measures measure_timeline(const Timeline& tl, const TrackIndex& idx) {
   out.step_ns = out.step.length();
   std::map<int32_t, RankEvents> ranks;
   for (const Track& track : idx.tracks) {
-    const bool compute_track = track.role == TrackRole::Compute;
+    const bool compute_track = track.role == TrackRole::Compute || track.role == TrackRole::Side;
     RankEvents* rank = nullptr;
     for (const Lane& lane : track.lanes)
       for (uint32_t i : lane.events) {

@@ -30,6 +30,16 @@ OpClass op_class(std::string_view k) {
   return OpClass::Compute;
 }
 
+std::string_view to_string(TrackRole r) {
+  switch (r) {
+    case TrackRole::Compute: return "compute";
+    case TrackRole::Comm: return "communication";
+    case TrackRole::Side: return "side";
+    case TrackRole::Host: return "host";
+  }
+  return "?";
+}
+
 std::string_view to_string(OpClass c) {
   switch (c) {
     case OpClass::Compute: return "compute";
@@ -222,6 +232,7 @@ bool same_content(const Timeline& a, const Timeline& b, std::string* why) {
   }
   if (a.process_names != b.process_names) return differ(why, "process names differ");
   if (a.thread_names != b.thread_names) return differ(why, "thread names differ");
+  if (a.track_roles != b.track_roles) return differ(why, "track roles differ");
   if (a.metadata.scenario != b.metadata.scenario || a.metadata.source != b.metadata.source ||
       a.metadata.version != b.metadata.version)
     return differ(why, "metadata scenario/source/version differ");

@@ -42,6 +42,12 @@ std::string_view to_string(OpClass c);
 // Phase of a training op: 'F' forward, 'B' backward for inputs, 'W' backward for weights, 0 none.
 bool valid_phase(char phase);
 
+// What a track (one stream of one rank) does. Compute: the stream whose idle time is the rank's
+// bubble; Comm: communication; Side: a second compute stream (weight gradients beside the main one):
+// its kernels count as compute, its idle time is no bubble; Host: CPU-side work of an imported profile.
+enum class TrackRole : uint8_t { Compute, Comm, Side, Host };
+std::string_view to_string(TrackRole r);             // "compute", "communication", "side", "host"
+
 enum class TraceSource : uint8_t { Unknown, Sim, Cpu, Cuda, Kineto };
 std::string_view to_string(TraceSource s);           // "", "sim", "cpu", "cuda", "kineto"
 bool parse_trace_source(std::string_view text, TraceSource& out);
@@ -108,6 +114,9 @@ class Timeline {
   std::vector<double> arg_numbers;    // the values of Numbers args
   std::map<int32_t, std::string> process_names;                       // pid -> name
   std::map<std::pair<int32_t, int32_t>, std::string> thread_names;    // (pid, tid) -> name
+  // Roles stated by the source (a Kineto map's streams); tracks not listed take theirs from their
+  // content (trace/track_index.h). Held in memory only: the writer does not write them.
+  std::map<std::pair<int32_t, int32_t>, TrackRole> track_roles;     // (pid, tid) -> role
   TraceMetadata metadata;
 
   // The id of `s` in the string table, adding it when new. Id 0 is the empty string.

@@ -1,6 +1,7 @@
 // Trace reader: walks the Chrome-trace JSON with JsonScanner, one event at a time, into a Timeline.
 // Keeps complete events (X, and B/E pairs), process/thread names (M) and flows (s/f, bound to the
-// slices they point into); other phases are counted and skipped. Kineto traces map best-effort.
+// slices they point into); other phases are counted and skipped. Kineto kernels take their kind,
+// class, stream role and phase from a Kineto map (trace/kineto_map.h).
 #include "trace/trace_reader.h"
 
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <functional>
 #include <limits>
 #include <span>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -23,6 +25,7 @@
 
 #include "io/input_error.h"
 #include "io/input_file.h"
+#include "trace/kineto_map.h"
 
 namespace tandem::trace {
 namespace {
@@ -88,11 +91,25 @@ struct PendingFlow {
   FlowPoint start, finish;
 };
 
+// What the map says of one (category, name) of a Kineto event.
+struct KindEntry {
+  uint32_t kind = 0;                // string id of the op kind
+  uint32_t cls = 0;                 // string id of the kernel class; 0: none (not a device event)
+  bool device = false;              // a kernel, memcpy or memset: its stream takes the map's role
+};
+
+// A user_annotation range that gives a phase (map "phases").
+struct PhaseRange {
+  int32_t pid = 0;
+  int64_t start_ns = 0, end_ns = 0;
+  char phase = 0;
+};
+
 class Reader {
  public:
   // `consumed` (may be empty) hears every so often how many bytes of the text are read.
-  Reader(std::string_view text, std::string source, std::function<void(size_t)> consumed = {})
-      : sc_(text, std::move(source)), consumed_(std::move(consumed)) {}
+  Reader(std::string_view text, std::string source, const KinetoMap& map, std::function<void(size_t)> consumed = {})
+      : sc_(text, std::move(source)), map_(map), consumed_(std::move(consumed)) {}
 
   Timeline run(ReadStats* stats, size_t bytes) {
     stats_.bytes = bytes;
@@ -108,6 +125,7 @@ class Reader {
     sc_.expect_end();
     for (auto& [track, stack] : open_) stats_.unmatched_begin_end += stack.size();
     resolve_flows();
+    assign_phases();
     if (!has_source_ && kineto_hint_) tl_.metadata.source = TraceSource::Kineto;
     if (stats) *stats = stats_;
     return std::move(tl_);
@@ -430,26 +448,94 @@ class Reader {
     return it->second;
   }
 
-  uint32_t op_id() {
-    if (ev_.has_op) return tl_.intern(ev_.op);
-    if (!ev_.has_cat) return 0;
+  // The map's entry for a Kineto event (one with a category and no `op` arg); nullptr otherwise.
+  const KindEntry* kind_entry() {
+    if (ev_.has_op || !ev_.has_cat) return nullptr;
     const uint32_t name_id = tl_.intern(ev_.name);
     const uint64_t key = (uint64_t{tl_.intern(ev_.cat)} << 32) | name_id;
     auto it = kind_cache_.find(key);
-    if (it != kind_cache_.end()) return it->second;
-    const uint32_t kind = tl_.intern(kineto_op_kind(ev_.cat, ev_.name));
-    kind_cache_.emplace(key, kind);
-    return kind;
+    if (it != kind_cache_.end()) return &it->second;
+    KindEntry k;
+    if (ev_.cat == "kernel") {
+      const KernelRule* rule = map_.match(ev_.name);
+      k.kind = tl_.intern(rule ? std::string_view(rule->kind) : std::string_view("kernel"));
+      k.cls = tl_.intern(to_string(rule ? rule->cls : KernelClass::Unknown));
+      k.device = true;
+      if (!rule) {
+        if (stats_.unknown_kernel_examples.size() < kMaxListedUnknown) stats_.unknown_kernel_examples.push_back(ev_.name);
+        ++stats_.unknown_kernel_names;
+      }
+    } else {
+      k.kind = tl_.intern(kineto_op_kind(ev_.cat, ev_.name));
+      k.device = ev_.cat == "gpu_memcpy" || ev_.cat == "gpu_memset";
+      if (k.device) k.cls = tl_.intern(to_string(KernelClass::Copy));
+    }
+    return &kind_cache_.emplace(key, k).first->second;
   }
 
-  Event make_event(int32_t pid, int32_t tid) {
+  uint32_t op_id(const KindEntry* k) {
+    if (ev_.has_op) return tl_.intern(ev_.op);
+    return k ? k->kind : 0;
+  }
+
+  // A Kineto event's class arg, stream role, unknown count, and what phases need (launches by
+  // correlation, phase annotations, kernels waiting for a phase).
+  void note_kineto_event(const KindEntry& k, Event& e) {
+    const uint32_t index = uint32_t(tl_.events.size() - 1);
+    if (k.cls != 0) {
+      tl_.add_arg(e, kClassArg, tl_.str(k.cls));
+      if (tl_.str(k.cls) == to_string(KernelClass::Unknown)) ++stats_.unknown_kernels;
+    }
+    if (k.device) {
+      if (auto it = map_.streams.find(e.tid); it != map_.streams.end()) tl_.track_roles[{e.pid, e.tid}] = it->second;
+      if (!map_.phases.empty() && ev_.correlation >= 0) phase_wanted_.emplace_back(index, ev_.correlation);
+      return;
+    }
+    if (map_.phases.empty()) return;
+    if ((ev_.cat == "cuda_runtime" || ev_.cat == "cuda_driver") && ev_.correlation >= 0) {
+      launches_.try_emplace(ev_.correlation, std::pair{e.pid, e.start_ns});
+    } else if (ev_.cat == "user_annotation") {
+      if (const char ph = map_.phase_of_annotation(ev_.name)) phase_ranges_.push_back({e.pid, e.start_ns, e.end_ns(), ph});
+    }
+  }
+
+  // Each kernel waiting for a phase takes the phase of the innermost phase annotation of its
+  // launching process that encloses its launch (the runtime call with the same correlation).
+  void assign_phases() {
+    if (phase_wanted_.empty() || phase_ranges_.empty()) return;
+    std::sort(phase_ranges_.begin(), phase_ranges_.end(), [](const PhaseRange& a, const PhaseRange& b) {
+      return std::tie(a.pid, a.start_ns, a.end_ns) < std::tie(b.pid, b.start_ns, b.end_ns);
+    });
+    constexpr int kMaxSteps = 4096;   // ranges walked back from a launch (a bound, not a guess)
+    for (const auto& [event, correlation] : phase_wanted_) {
+      const auto launch = launches_.find(correlation);
+      if (launch == launches_.end()) continue;
+      const auto [pid, ts] = launch->second;
+      auto it = std::upper_bound(phase_ranges_.begin(), phase_ranges_.end(), std::pair{pid, ts},
+                                 [](const std::pair<int32_t, int64_t>& k, const PhaseRange& r) {
+                                   return std::tie(k.first, k.second) < std::tie(r.pid, r.start_ns);
+                                 });
+      const PhaseRange* best = nullptr;
+      for (int steps = 0; it != phase_ranges_.begin() && steps < kMaxSteps; ++steps) {
+        --it;
+        if (it->pid != pid) break;
+        if (it->end_ns >= ts && (!best || it->end_ns - it->start_ns < best->end_ns - best->start_ns)) best = &*it;
+      }
+      if (best) {
+        tl_.events[event].phase = best->phase;
+        ++stats_.phased_kernels;
+      }
+    }
+  }
+
+  Event make_event(int32_t pid, int32_t tid, const KindEntry* k) {
     Event e;
     e.start_ns = ev_.ts_ns;
     e.dur_ns = ev_.dur_ns;
     e.pid = pid;
     e.tid = tid;
     e.name = tl_.intern(ev_.name);
-    e.op = op_id();
+    e.op = op_id(k);
     e.id = ev_.id >= 0 ? ev_.id : ev_.correlation >= 0 ? ev_.correlation : ev_.external_id;
     e.stage = ev_.stage;
     e.layer = ev_.layer;
@@ -537,14 +623,16 @@ class Reader {
           sc_.fail_at(ev_.dur_offset, fmt::format("event #{}: field \"dur\": negative duration", event_index_));
         if (ev_.ts_ns > std::numeric_limits<int64_t>::max() - ev_.dur_ns)
           sc_.fail_at(ev_.dur_offset, fmt::format("event #{}: ts + dur is out of range", event_index_));
-        tl_.events.push_back(make_event(pid, tid));
+        const KindEntry* k = kind_entry();
+        tl_.events.push_back(make_event(pid, tid, k));
         add_extra_args(tl_.events.back());
+        if (k) note_kineto_event(*k, tl_.events.back());
         ++stats_.complete_events;
         return;
       }
       case 'B': {
         need_ts();
-        open_[{pid, tid}].push_back(make_event(pid, tid));
+        open_[{pid, tid}].push_back(make_event(pid, tid, kind_entry()));
         return;
       }
       case 'E': {
@@ -657,6 +745,7 @@ class Reader {
   }
 
   JsonScanner sc_;
+  const KinetoMap& map_;
   std::function<void(size_t)> consumed_;
   Timeline tl_;
   ReadStats stats_;
@@ -665,7 +754,10 @@ class Reader {
   bool kineto_hint_ = false, has_source_ = false;
   int32_t next_string_id_ = kFirstStringId;
   std::unordered_map<std::string, int32_t> string_pids_, string_tids_;
-  std::unordered_map<uint64_t, uint32_t> kind_cache_;
+  std::unordered_map<uint64_t, KindEntry> kind_cache_;
+  std::unordered_map<int64_t, std::pair<int32_t, int64_t>> launches_;   // correlation -> (pid, ts)
+  std::vector<PhaseRange> phase_ranges_;
+  std::vector<std::pair<uint32_t, int64_t>> phase_wanted_;              // (event, correlation)
   std::vector<double> numbers_;   // scratch for a Numbers arg
   std::map<std::pair<int32_t, int32_t>, std::vector<Event>> open_;
   std::unordered_map<std::string, size_t> open_flows_;
@@ -728,7 +820,7 @@ class MappedFile {
 }  // namespace
 
 namespace {
-Timeline parse(std::string_view text, std::string_view source_name, ReadStats* stats,
+Timeline parse(std::string_view text, std::string_view source_name, ReadStats* stats, const KinetoMap* map,
                std::function<void(size_t)> consumed) {
   const size_t bytes = text.size();
   size_t skipped = 0;
@@ -737,18 +829,18 @@ Timeline parse(std::string_view text, std::string_view source_name, ReadStats* s
     skipped = 3;
   }
   if (consumed) consumed = [f = std::move(consumed), skipped](size_t n) { f(n + skipped); };
-  Reader reader(text, std::string(source_name), std::move(consumed));
+  Reader reader(text, std::string(source_name), map ? *map : builtin_kineto_map(), std::move(consumed));
   return reader.run(stats, bytes);
 }
 }  // namespace
 
-Timeline parse_trace(std::string_view text, std::string_view source_name, ReadStats* stats) {
-  return parse(text, source_name, stats, {});
+Timeline parse_trace(std::string_view text, std::string_view source_name, ReadStats* stats, const KinetoMap* map) {
+  return parse(text, source_name, stats, map, {});
 }
 
-Timeline read_trace(const std::string& path, ReadStats* stats) {
+Timeline read_trace(const std::string& path, ReadStats* stats, const KinetoMap* map) {
   MappedFile file(path);
-  return parse(file.text(), path, stats, [&file](size_t offset) { file.release_before(offset); });
+  return parse(file.text(), path, stats, map, [&file](size_t offset) { file.release_before(offset); });
 }
 
 }  // namespace tandem::trace

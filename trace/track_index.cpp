@@ -7,15 +7,6 @@
 
 namespace tandem::trace {
 
-std::string_view to_string(TrackRole r) {
-  switch (r) {
-    case TrackRole::Compute: return "compute";
-    case TrackRole::Comm: return "communication";
-    case TrackRole::Host: return "host";
-  }
-  return "?";
-}
-
 size_t Lane::first_ending_after(int64_t t) const {
   return static_cast<size_t>(std::upper_bound(ends.begin(), ends.end(), t) - ends.begin());
 }
@@ -48,6 +39,7 @@ std::vector<OpClass> classify_op_strings(const Timeline& tl) {
 namespace {
 
 TrackRole classify_track(const Timeline& tl, const std::vector<OpClass>& classes, const Track& t) {
+  if (auto it = tl.track_roles.find({t.pid, t.tid}); it != tl.track_roles.end()) return it->second;
   const TraceSource src = tl.metadata.source;
   const bool ours = src == TraceSource::Sim || src == TraceSource::Cpu || src == TraceSource::Cuda;
   if (ours && t.tid == kComputeStream) return TrackRole::Compute;

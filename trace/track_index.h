@@ -10,9 +10,6 @@
 
 namespace tandem::trace {
 
-enum class TrackRole : uint8_t { Compute, Comm, Host };
-std::string_view to_string(TrackRole r);
-
 // Events of one lane: sorted by start, none overlapping, so `ends` is sorted too.
 struct Lane {
   std::vector<uint32_t> events;     // indices into Timeline::events
@@ -43,9 +40,10 @@ struct TrackIndex {
   int64_t find(int32_t pid, int32_t tid) const;
 };
 
-// Role of a track: for traces of this project (source sim/cpu/cuda) tid 0 is compute and tids 1
-// and 2 are communication; other tids, and every track of other sources, by the class holding
-// most of the track's time (host and annotation time: Host; communication over compute: Comm).
+// Role of a track: the timeline's track_roles when it states one (a Kineto map); for traces of this
+// project (source sim/cpu/cuda) tid 0 is compute and tids 1 and 2 are communication; other tids, and
+// every track of other sources, by the class holding most of the track's time (host and annotation
+// time: Host; communication over compute: Comm).
 TrackIndex build_track_index(const Timeline& tl);
 
 // The class of each op string id (OpClass of the string, Compute for names that are no op kind).
