@@ -1,6 +1,6 @@
-// `tandem inspect SCENARIO`: parameters, activated parameters, training FLOPs per token and the
-// memory of every pipeline position (weights, gradients, ZeRO-1 optimizer state, peak activations);
-// `--check` adds the Boost.Graph checks of the step (no deadlock, every receive matched, critical path).
+// `tandem inspect SCENARIO`: parameters, FLOPs per token, the layer split (each stage's modelled compute
+// per micro-batch) and the memory of every pipeline position (weights, gradients, ZeRO-1 optimizer
+// state, peak activations); `--check` adds the Boost.Graph checks (no deadlock, matched receives, critical path).
 #include <chrono>
 
 #include <fmt/format.h>
@@ -9,6 +9,7 @@
 #include "app/command_registry.h"
 #include "app/gpu_memory.h"
 #include "app/output_check.h"
+#include "app/program_build.h"
 #include "ir/graph_check.h"
 #include "ir/memory.h"
 #include "ir/model_stats.h"
@@ -32,7 +33,7 @@ void run_inspect(const InspectOptions& o) {
   Scenario scenario = load_scenario(o.scenario, o.overrides);
   check_against_hardware(scenario);
   const ModelStats stats = model_stats(scenario.model, scenario.plan.seq_len);
-  const StepProgram program(std::move(scenario));
+  const StepProgram program = make_step_program(std::move(scenario));
   const auto memory = rank_memory(program);
   const auto t1 = std::chrono::steady_clock::now();
   GraphCheck check;
@@ -68,6 +69,13 @@ void run_inspect(const InspectOptions& o) {
                      {"fits", gpu_bytes <= 0 || m.total_bytes() <= gpu_bytes}});
   }
   j["ranks"] = ranks;
+  const LayerSplit& split = program.layer_split();
+  j["layer_split"] = {{"split", std::string(to_string(split.source))}, {"layers_per_chunk", split.layers}};
+  if (!split.stage_cost.empty()) {
+    j["layer_split"]["stage_modelled_ns"] = split.stage_cost;
+    j["layer_split"]["max_over_mean"] = max_over_mean(split.stage_cost);
+    j["layer_split"]["pace_stage"] = pace_stage(split.stage_cost);
+  }
   if (o.check) {
     j["check"] = {{"ok", check.ok()}, {"acyclic", check.acyclic}, {"unmatched_receives", check.unmatched_receives},
                   {"unmatched_sends", check.unmatched_sends}, {"identity_errors", check.identity_errors},
@@ -90,15 +98,28 @@ void run_inspect(const InspectOptions& o) {
     fmt::print("program       {} roles, {} op instances, {:.1f} MiB, built in {:.3f} s\n", program.roles().size(),
                program.total_op_instances(), double(program.memory_footprint_bytes()) / (1 << 20),
                std::chrono::duration<double>(t1 - t0).count());
+    std::string layers;
+    for (int64_t n : split.layers) layers += (layers.empty() ? "" : ",") + std::to_string(n);
+    fmt::print("layer split   {} ({} per model chunk){}\n", to_string(split.source), layers,
+               split.stage_cost.empty()
+                   ? std::string()
+                   : fmt::format("; modelled compute per micro-batch max/mean {:.3f}, stage {} sets the pace",
+                                 max_over_mean(split.stage_cost), pace_stage(split.stage_cost)));
     fmt::print("\nmemory per rank (GiB; GPU {} {})\n", program.cluster().gpu, gpu_bytes > 0 ? gib(gpu_bytes) : "unknown");
-    fmt::print("{:>5} {:>9} {:>10} {:>8} {:>8} {:>9} {:>6} {:>11} {:>8}  {}\n", "stage", "chunks", "params", "weights", "grads",
-               "optimizer", "live", "activations", "total", "fits");
+    fmt::print("{:>5} {:>9} {:>7} {:>13} {:>10} {:>8} {:>8} {:>9} {:>6} {:>11} {:>8}  {}\n", "stage", "chunks", "layers",
+               "modelled ms", "params", "weights", "grads", "optimizer", "live", "activations", "total", "fits");
     for (const auto& m : memory) {
       std::string chunks;
-      for (int32_t c : m.chunks) chunks += (chunks.empty() ? "" : ",") + std::to_string(c);
-      fmt::print("{:>5} {:>9} {:>9.2f}B {:>8} {:>8} {:>9} {:>6} {:>11} {:>8}  {}\n", m.pp_index, chunks, double(m.params) / 1e9,
-                 gib(m.weight_bytes), gib(m.gradient_bytes), gib(m.optimizer_bytes), m.peak_live_micro_batches,
-                 gib(m.activation_peak_bytes), gib(m.total_bytes()),
+      int64_t stage_layers = 0;
+      for (int32_t c : m.chunks) {
+        chunks += (chunks.empty() ? "" : ",") + std::to_string(c);
+        stage_layers += split.layers[size_t(c)];
+      }
+      const std::string modelled =
+          split.stage_cost.empty() ? "?" : fmt::format("{:.2f}", double(split.stage_cost[size_t(m.pp_index)]) * 1e-6);
+      fmt::print("{:>5} {:>9} {:>7} {:>13} {:>9.2f}B {:>8} {:>8} {:>9} {:>6} {:>11} {:>8}  {}\n", m.pp_index, chunks,
+                 stage_layers, modelled, double(m.params) / 1e9, gib(m.weight_bytes), gib(m.gradient_bytes),
+                 gib(m.optimizer_bytes), m.peak_live_micro_batches, gib(m.activation_peak_bytes), gib(m.total_bytes()),
                  gpu_bytes <= 0 ? "?" : (m.total_bytes() <= gpu_bytes ? "yes" : "NO"));
     }
     if (o.check) {
@@ -122,13 +143,6 @@ const RegisterCommand reg(10, "inspect", [](CLI::App& root) {
   cmd->add_flag("--json", opts->json, "Print JSON instead of a table");
   cmd->add_flag("--check", opts->check, "Check the step program: no deadlock, matched receives, critical path");
   cmd->callback([opts] { run_inspect(*opts); });
-});
-
-const RegisterCommand presets(90, "presets", [](CLI::App& root) {
-  CLI::App* cmd = root.add_subcommand("presets", "List the embedded scenarios, models and clusters");
-  cmd->callback([] {
-    for (const auto& name : ir::preset_names()) fmt::print("{}\n", name);
-  });
 });
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "app/cmd_simulate_trace.h"
 #include "app/command_registry.h"
 #include "app/output_check.h"
+#include "app/program_build.h"
 #include "hw/calibration.h"
 #include "hw/gpu_catalogue.h"
 #include "hw/host_spec.h"
@@ -55,7 +56,7 @@ ir::Scenario load_with_routing(const SimulateOptions& o) {
 }
 
 void run_simulate(const SimulateOptions& o) {
-  const ir::StepProgram program(load_with_routing(o));
+  const ir::StepProgram program = make_step_program(load_with_routing(o));
   sim::SimOptions options;
   options.mode = o.full ? sim::Mode::Full : o.symmetric ? sim::Mode::Symmetric : sim::Mode::Auto;
   hw::CalibrationTable calibration;
@@ -148,7 +149,8 @@ void run_simulate(const SimulateOptions& o) {
   } catch (const std::invalid_argument& e) {
     throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
   }
-  const sim::Report report = sim::make_report(result);
+  sim::Report report = sim::make_report(result);
+  report.balance = sim::stage_balance(program);
   if (o.json)
     fmt::print("{}\n", sim::to_json(report).dump(2));
   else

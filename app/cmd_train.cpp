@@ -12,6 +12,7 @@
 #include "app/command_registry.h"
 #include "app/device_option.h"
 #include "app/output_check.h"
+#include "app/program_build.h"
 #include "backend/training/cpu_backend.h"
 #include "backend/training/trainer.h"
 #include "ir/step_program.h"
@@ -39,7 +40,7 @@ void run_train(TrainCliOptions& o) {
   check_against_hardware(scenario);
   std::unique_ptr<ir::StepProgram> program;
   try {
-    program = std::make_unique<ir::StepProgram>(std::move(scenario));
+    program = std::make_unique<ir::StepProgram>(make_step_program(std::move(scenario)));
     check_runnable(*program, int64_t(o.memory_limit_gib * double(1ll << 30)));
   } catch (const std::invalid_argument& e) {
     bad_input(e.what());

@@ -1,46 +1,57 @@
 // Whole-scenario checks, the one place every command's scenario passes: the plan against the model
 // and the cluster (world size factoring, EP against experts and data parallelism, schedule
 // constraints, layer split, batch divisibility), the cluster against the topology model, and the
-// size of the step program.
+// size of the step program. A refused plan's message names the nearest plans that pass
+// (plan_suggestions.h).
 #include <numeric>
 
 #include <fmt/format.h>
 
+#include "ir/plan_suggestions.h"
 #include "ir/program_size.h"
 #include "ir/scenario.h"
 #include "ir/schedule.h"
 
 namespace tandem::ir {
 
-void validate_scenario(const Scenario& s) {
+namespace {
+
+// The plan against the model and cluster. With `suggest`, the refusals that another global batch,
+// micro-batch size, pp or ep can mend end with the nearest such plans (" (would work: ...)").
+void plan_rules(const Scenario& s, bool suggest) {
   const auto& m = s.model;
   const auto& c = s.cluster;
   const auto& p = s.plan;
   const std::string& f = s.source;
   const int64_t world = c.world_size();
+  auto mend = [&](std::string found) {
+    if (!suggest) return found;
+    const std::string nearby = nearby_plans(s);
+    return nearby.empty() ? found : found + " (would work: " + nearby + ")";
+  };
   const bool moe = m.moe_layers() > 0 || m.mtp_depth > 0;   // the MTP module's layer is an MoE layer
   if (p.pp * p.dp * p.tp != world)
     throw ScenarioError(f, "plan", fmt::format("pp × dp × tp = the world size {} (nodes {} × {} GPUs)", world, c.nodes, c.gpus_per_node),
                         fmt::format("{} × {} × {} = {}", p.pp, p.dp, p.tp, p.pp * p.dp * p.tp));
   if (p.dp % p.ep != 0)
     throw ScenarioError(f, "plan.ep", fmt::format("a divisor of dp = {} (EP groups are carved out of the data-parallel ranks of a stage)", p.dp),
-                        std::to_string(p.ep));
+                        mend(std::to_string(p.ep)));
   if (moe && m.routed_experts % p.ep != 0)
-    throw ScenarioError(f, "plan.ep", fmt::format("a divisor of the {} routed experts", m.routed_experts), std::to_string(p.ep));
+    throw ScenarioError(f, "plan.ep", fmt::format("a divisor of the {} routed experts", m.routed_experts), mend(std::to_string(p.ep)));
   if (p.global_batch_seqs % (p.dp * p.micro_batch_seqs) != 0)
     throw ScenarioError(f, "plan.global_batch_seqs",
                         fmt::format("a multiple of dp × micro_batch_seqs = {} × {} = {}", p.dp, p.micro_batch_seqs, p.dp * p.micro_batch_seqs),
-                        std::to_string(p.global_batch_seqs));
+                        mend(std::to_string(p.global_batch_seqs)));
   if (p.micro_batches() > kMaxMicroBatches)
     throw ScenarioError(f, "plan.global_batch_seqs",
                         fmt::format("at most {} micro-batches per step (global_batch_seqs / (dp × micro_batch_seqs))", kMaxMicroBatches),
-                        fmt::format("{} / ({} × {}) = {} micro-batches", p.global_batch_seqs, p.dp, p.micro_batch_seqs, p.micro_batches()));
+                        mend(fmt::format("{} / ({} × {}) = {} micro-batches", p.global_batch_seqs, p.dp, p.micro_batch_seqs, p.micro_batches())));
   const PipelineShape shape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches())};
   try {
     validate(shape);
   } catch (const std::invalid_argument& e) {
     throw ScenarioError(f, "plan.schedule", std::string("a schedule that fits the plan: ") + e.what(),
-                        fmt::format("\"{}\" with pp = {} and {} micro-batches per step", to_string(p.schedule), p.pp, p.micro_batches()));
+                        mend(fmt::format("\"{}\" with pp = {} and {} micro-batches per step", to_string(p.schedule), p.pp, p.micro_batches())));
   }
   const int64_t chunks = model_chunks(shape);
   if (!p.layers_per_stage.empty()) {
@@ -54,7 +65,7 @@ void validate_scenario(const Scenario& s) {
   } else if (m.num_layers < chunks) {
     throw ScenarioError(f, "plan.pp", fmt::format("at most {} model chunks for {} layers ({} splits the model into {})",
                                                   m.num_layers, m.num_layers, to_string(p.schedule), chunks),
-                        std::to_string(p.pp));
+                        mend(std::to_string(p.pp)));
   }
   if (p.ep > 1 && p.max_nodes_per_token > 0 && moe) {
     const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.gpus_per_node);
@@ -70,6 +81,16 @@ void validate_scenario(const Scenario& s) {
     throw ScenarioError(f, "plan.comm_sms",
                         "at least 1 SM for the all-to-all kernels (they run on SMs; a copy-engine all-to-all is not modelled)",
                         std::to_string(p.comm_sms));
+}
+
+}  // namespace
+
+void check_plan_rules(const Scenario& s) { plan_rules(s, false); }
+
+void validate_scenario(const Scenario& s) {
+  plan_rules(s, true);
+  const auto& c = s.cluster;
+  const std::string& f = s.source;
   // The topology (hw/topology.h) has one NIC per GPU, GPU i of every node on plane i mod planes:
   // refused here, so that inspect refuses what simulate would.
   if (c.nics_per_node != c.gpus_per_node)

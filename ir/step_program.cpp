@@ -97,17 +97,8 @@ int64_t StepProgram::rank_of(const RankCoord& c) const { return c.pp_index * sce
 
 namespace {
 
-// Chunk c's layers: an even split; the remainder goes to the chunks after the first, which alone
-// also carries the embedding (the last carries the head and the MTP module).
-std::vector<std::array<int32_t, 2>> split_layers(const ModelConfig& m, const ParallelPlan& p, int32_t chunks) {
-  std::vector<int64_t> counts(size_t(chunks), m.num_layers / chunks);
-  if (!p.layers_per_stage.empty()) {
-    counts = p.layers_per_stage;
-  } else {
-    int64_t extra = m.num_layers % chunks;
-    for (int32_t c = 1; c < chunks && extra > 0; ++c, --extra) counts[size_t(c)] += 1;
-    if (extra > 0) counts[0] += extra;
-  }
+// [first, last) model layers of each chunk from its layer count.
+std::vector<std::array<int32_t, 2>> layer_ranges(const std::vector<int64_t>& counts) {
   std::vector<std::array<int32_t, 2>> out;
   int32_t first = 0;
   for (int64_t n : counts) {
@@ -516,10 +507,83 @@ void check_unique_names(const RankProgram& rp) {
 
 }  // namespace
 
-StepProgram::StepProgram(Scenario scenario) : scenario_(std::move(scenario)) {
+namespace {
+
+// What a micro-batch's forward and backward cost in each layer and at the model's ends, from the op
+// templates of every chunk under the split `layers` (a layer costs the same in whichever chunk it is).
+LayerCosts measure_layer_costs(const Scenario& scenario, const PipelineShape& shape, const std::vector<int64_t>& layers,
+                               const OpCostFn& op_cost) {
+  const int32_t n_chunks = model_chunks(shape);
+  const int64_t num_layers = scenario.model.num_layers;
+  LayerCosts costs;
+  costs.layer.assign(size_t(num_layers), 0);
+  std::vector<bool> seen(size_t(n_chunks), false);
+  const auto ranges = layer_ranges(layers);
+  for (int32_t r = 0; r < shape.pp; ++r) {
+    RankProgram rp;
+    rp.pp_index = r;
+    rp.chunks = chunks_on_rank(shape, r);
+    std::sort(rp.chunks.begin(), rp.chunks.end());
+    if (std::all_of(rp.chunks.begin(), rp.chunks.end(), [&](int32_t c) { return seen[size_t(c)]; })) continue;
+    for (const ChunkTemplates& ct : build_chunks(rp, scenario, shape, ranges)) {
+      if (seen[size_t(ct.chunk)]) continue;
+      seen[size_t(ct.chunk)] = true;
+      for (const auto* list : {&ct.forward, &ct.backward})
+        for (int32_t id : *list) {
+          const OpTemplate& t = rp.templates[size_t(id)];
+          const int64_t cost = op_cost(t);
+          if (t.layer >= 0 && t.layer < num_layers) {
+            costs.layer[size_t(t.layer)] += cost;
+          } else if (ct.chunk == n_chunks - 1 && n_chunks > 1) {
+            costs.last_chunk += cost;   // final norm, head, loss, MTP module
+          } else if (ct.chunk == 0) {
+            costs.first_chunk += cost;  // embedding (with one chunk: both ends)
+          } else {
+            throw std::logic_error(fmt::format("{}: an op outside the layers on middle chunk {}", t.name(), ct.chunk));
+          }
+        }
+    }
+  }
+  return costs;
+}
+
+// plan.layers_per_stage when given; else balanced on the op costs, or even without them (or when the
+// balanced search would be too large).
+LayerSplit choose_layer_split(const Scenario& scenario, const PipelineShape& shape, const OpCostFn& op_cost) {
+  const int32_t n_chunks = model_chunks(shape);
+  const auto& given = scenario.plan.layers_per_stage;
+  const std::vector<int64_t> even = even_layer_split(scenario.model.num_layers, n_chunks);
+  LayerSplit split;
+  if (op_cost) split.costs = measure_layer_costs(scenario, shape, given.empty() ? even : given, op_cost);
+  if (!given.empty()) {
+    split.source = SplitSource::Given;
+    split.layers = given;
+  } else if (op_cost) {
+    // No stage holds more layers than the even split's fullest one (its memory was sized for that).
+    int64_t cap = 0;
+    for (int32_t r = 0; r < shape.pp; ++r) {
+      int64_t held = 0;
+      for (int32_t c : chunks_on_rank(shape, r)) held += even[size_t(c)];
+      cap = std::max(cap, held);
+    }
+    split.layers = balanced_layer_split(split.costs, shape, cap);
+    split.source = split.layers.empty() ? SplitSource::Even : SplitSource::Balanced;
+    if (split.layers.empty()) split.layers = even;
+  } else {
+    split.source = SplitSource::Even;
+    split.layers = even;
+  }
+  if (op_cost) split.stage_cost = stage_costs(split.costs, split.layers, shape);
+  return split;
+}
+
+}  // namespace
+
+StepProgram::StepProgram(Scenario scenario, const OpCostFn& op_cost) : scenario_(std::move(scenario)) {
   const PipelineShape shape = pipeline();
   validate(shape);
-  chunk_layers_ = split_layers(scenario_.model, scenario_.plan, model_chunks(shape));
+  layer_split_ = choose_layer_split(scenario_, shape, op_cost);
+  chunk_layers_ = layer_ranges(layer_split_.layers);
   expert_load_ = normalised_expert_load(scenario_);
   shared_embedding_holders_ = embedding_copy_holders(scenario_.model, shape);
   const bool shared_embedding = !shared_embedding_holders_.empty();

@@ -4,11 +4,13 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "ir/layer_split.h"
 #include "ir/op.h"
 #include "ir/op_role.h"
 #include "ir/operand_slot.h"
@@ -129,10 +131,16 @@ struct RankCoord {
   int64_t pp_index = 0, dp_index = 0, ep_group = 0, ep_index = 0;
 };
 
+// What one op template costs per micro-batch, in the caller's units (hw/modelled_op_cost: modelled
+// nanoseconds). The default layer split balances the stages' sums of it.
+using OpCostFn = std::function<int64_t(const OpTemplate&)>;
+
 class StepProgram {
  public:
-  // Builds the program; throws ScenarioError (see scenario.h) on plans it cannot lay out.
-  explicit StepProgram(Scenario scenario);
+  // Builds the program; throws ScenarioError (see scenario.h) on plans it cannot lay out. Layers go to
+  // the model chunks as plan.layers_per_stage says; without it, balanced on `op_cost`'s stage costs
+  // (balanced_layer_split), or split evenly when no op_cost is given (docs/schedules.md, "Layer split").
+  explicit StepProgram(Scenario scenario, const OpCostFn& op_cost = {});
 
   const Scenario& scenario() const { return scenario_; }
   const ModelConfig& model() const { return scenario_.model; }
@@ -149,6 +157,8 @@ class StepProgram {
   // The layers of each model chunk: [first, last) in model layer numbers; the first chunk also holds
   // the embedding, the last the final norm, output head, loss and the MTP module.
   const std::vector<std::array<int32_t, 2>>& chunk_layers() const { return chunk_layers_; }
+  // How the layers were split, with the costs per layer and per stage when op costs were given.
+  const LayerSplit& layer_split() const { return layer_split_; }
 
   // Matching. Send/Recv: the rank at the other end. Collectives and all-to-all: the ranks taking part,
   // in group order (this rank included).
@@ -166,6 +176,7 @@ class StepProgram {
  private:
   Scenario scenario_;
   std::vector<std::array<int32_t, 2>> chunk_layers_;
+  LayerSplit layer_split_;
   std::vector<RankProgram> roles_;
   std::vector<double> expert_load_;       // normalised per routed expert (sums to 1)
   std::vector<int32_t> shared_embedding_holders_;

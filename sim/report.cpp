@@ -9,6 +9,24 @@
 
 namespace tandem::sim {
 
+StageBalance stage_balance(const ir::StepProgram& program) {
+  const ir::LayerSplit& split = program.layer_split();
+  StageBalance out;
+  if (split.stage_cost.empty()) return out;
+  out.split = std::string(ir::to_string(split.source));
+  out.layers_per_chunk = split.layers;
+  const ir::PipelineShape shape = program.pipeline();
+  for (int32_t r = 0; r < shape.pp; ++r) {
+    int64_t layers = 0;
+    for (int32_t c : ir::chunks_on_rank(shape, r)) layers += split.layers[size_t(c)];
+    out.stage_layers.push_back(layers);
+    out.stage_modelled_s.push_back(double(split.stage_cost[size_t(r)]) * 1e-9);
+  }
+  out.max_over_mean = ir::max_over_mean(split.stage_cost);
+  out.pace_stage = ir::pace_stage(split.stage_cost);
+  return out;
+}
+
 Report make_report(const SimResult& r) {
   Report out;
   out.scenario = r.scenario;
@@ -141,6 +159,13 @@ nlohmann::json to_json(const Report& r) {
   j["out_of_memory"] = r.out_of_memory;
   j["gpu_memory_bytes"] = r.hbm_bytes;
   j["stages"] = stages;
+  if (!r.balance.split.empty())
+    j["stage_balance"] = {{"split", r.balance.split},
+                          {"layers_per_chunk", r.balance.layers_per_chunk},
+                          {"stage_layers", r.balance.stage_layers},
+                          {"stage_modelled_s", r.balance.stage_modelled_s},
+                          {"max_over_mean", r.balance.max_over_mean},
+                          {"pace_stage", r.balance.pace_stage}};
   j["simulation"] = {{"events", r.events},
                      {"transfers", r.transfers},
                      {"network_solves", r.solves},
@@ -174,11 +199,21 @@ std::string to_table(const Report& r) {
   line("link utilisation", fmt::format("NVLink {}  InfiniBand {}", pct(r.nvlink_util), pct(r.ib_util)));
   line("peak memory per stage (GiB)",
        fmt::format("GPU has {:.1f}{}", double(r.hbm_bytes) / double(1ll << 30), r.out_of_memory ? "  -- OUT OF MEMORY" : ""));
-  for (const StageReport& st : r.stages)
-    s += fmt::format("  stage {:>3}: {:>6.1f} = static {:>5.1f} + activations {:>5.1f}   bubble {:.3f} s{}\n", st.stage,
+  const StageBalance& b = r.balance;
+  if (!b.split.empty())
+    line("stage balance", fmt::format("{} layer split; modelled compute per micro-batch max/mean {:.3f}, stage {} sets the "
+                                      "pace ({:.2f} ms)",
+                                      b.split, b.max_over_mean, b.pace_stage, 1e3 * b.stage_modelled_s[size_t(b.pace_stage)]));
+  for (const StageReport& st : r.stages) {
+    const size_t i = size_t(st.stage);
+    const std::string balance = i < b.stage_layers.size()
+                                    ? fmt::format("   {:>3} layers, modelled {:.2f} ms", b.stage_layers[i], 1e3 * b.stage_modelled_s[i])
+                                    : std::string();
+    s += fmt::format("  stage {:>3}: {:>6.1f} = static {:>5.1f} + activations {:>5.1f}   bubble {:.3f} s{}{}\n", st.stage,
                      double(st.memory_peak_bytes) / double(1ll << 30), double(st.static_bytes) / double(1ll << 30),
-                     double(st.activation_peak_bytes) / double(1ll << 30), st.bubble_s,
+                     double(st.activation_peak_bytes) / double(1ll << 30), st.bubble_s, balance,
                      st.out_of_memory ? "  OUT OF MEMORY" : "");
+  }
   line("simulation", fmt::format("{} events, {} transfers{}", r.events, r.transfers,
                                  r.calibrated_kernels + r.extrapolated_kernels > 0
                                      ? fmt::format(", {} kernels calibrated, {} outside the table", r.calibrated_kernels,

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ir/step_program.h"
 #include "sim/simulate.h"
 
 namespace tandem::sim {
@@ -21,6 +22,19 @@ struct StageReport {
   int64_t memory_peak_bytes = 0;      // static + activations
   bool out_of_memory = false;
 };
+
+// The layer split and how evenly it loads the pipeline stages: each stage's modelled compute time per
+// micro-batch (forward + backward of the chunks it holds, in the cost model the default split balances;
+// ir::StepProgram::layer_split). Empty (no split) when the program was built without op costs.
+struct StageBalance {
+  std::string split;                      // "balanced", "given" (plan.layers_per_stage) or "even"
+  std::vector<int64_t> layers_per_chunk;  // model chunks in model order
+  std::vector<int64_t> stage_layers;      // per pipeline stage: layers over the chunks it holds
+  std::vector<double> stage_modelled_s;   // per pipeline stage
+  double max_over_mean = 0;               // largest stage time over the mean
+  int64_t pace_stage = -1;                // the stage with the largest time (the lowest on ties)
+};
+StageBalance stage_balance(const ir::StepProgram& program);
 
 struct Report {
   std::string scenario, mode, gpu;
@@ -40,6 +54,7 @@ struct Report {
   double sm_compute = 0, sm_comm = 0, sm_idle = 0;   // shares of the cluster's SM-time
   double nvlink_util = 0, ib_util = 0;               // bytes moved over achievable capacity x step
   std::vector<StageReport> stages;
+  StageBalance balance;                              // filled by the caller (stage_balance)
   int64_t memory_peak_bytes = 0;                     // the largest over stages
   int64_t hbm_bytes = 0;
   bool out_of_memory = false;

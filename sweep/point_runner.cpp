@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "hw/stage_cost.h"
 #include "io/input_error.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
@@ -96,9 +97,11 @@ json run_point(const std::string& scenario, const SweepPoint& point, const Scena
     const sim::SimOptions options = options_of(point);
     const ir::Scenario s = load_point_scenario(scenario, point);
     if (check) check(s);
-    const ir::StepProgram program(s);
+    // Built as `tandem simulate` builds it (app/program_build.h): the default split balanced on the cost model.
+    const ir::StepProgram program(s, hw::modelled_op_cost(s));
     const sim::StepProgramView view(program);
-    const sim::Report report = sim::make_report(sim::simulate(view, program.cluster(), options));
+    sim::Report report = sim::make_report(sim::simulate(view, program.cluster(), options));
+    report.balance = sim::stage_balance(program);
     record["report"] = sim::to_json(report);
     record["out_of_memory"] = report.out_of_memory;
     if (report.out_of_memory) record["reason"] = out_of_memory_reason(report);
