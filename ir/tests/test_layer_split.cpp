@@ -1,9 +1,10 @@
 // Layer splits: the even split, hand-computed balanced splits with unit costs (1F1B and the paired
-// stages of DualPipe and DualPipeV), the tie rules, and the dynamic program against every split of
-// small random cases.
+// stages of DualPipe and DualPipeV), the tie rules, the dynamic program against every split of small
+// random cases, and how StepProgram chooses its split.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <random>
 #include <stdexcept>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "ir/layer_split.h"
+#include "ir/scenario.h"
+#include "ir/step_program.h"
 
 using namespace tandem::ir;
 
@@ -178,4 +181,33 @@ TEST_CASE("balanced_layer_split gives up beyond its state bound and refuses what
   LayerCosts negative = unit_costs(8);
   negative.layer[2] = -1;
   CHECK_THROWS_AS(balanced_layer_split(negative, s), std::invalid_argument);
+}
+
+TEST_CASE("StepProgram splits as given, balanced on its op costs, or evenly without them", "[layer_split]") {
+  // deepseek-v3-128: 16 layers on DualPipe pp 4. Each op costs 1: a layer costs its op count.
+  const Scenario scenario = load_scenario("deepseek-v3-128");
+  const OpCostFn one = [](const OpTemplate&) -> int64_t { return 1; };
+  const StepProgram even(scenario);
+  CHECK(even.layer_split().source == SplitSource::Even);
+  CHECK(even.layer_split().layers == std::vector<int64_t>{4, 4, 4, 4});
+  CHECK(even.layer_split().stage_cost.empty());
+
+  const StepProgram balanced(scenario, one);
+  const LayerSplit& split = balanced.layer_split();
+  CHECK(split.source == SplitSource::Balanced);
+  REQUIRE(split.costs.layer.size() == 16);
+  // MoE layers have more ops than dense ones; the ends are not free.
+  CHECK(split.costs.layer[15] > split.costs.layer[0]);
+  CHECK(split.costs.first_chunk > 0);
+  CHECK(split.costs.last_chunk > split.costs.first_chunk);
+  CHECK(split.layers == balanced_layer_split(split.costs, balanced.pipeline(), 8));
+  CHECK(split.stage_cost == stage_costs(split.costs, split.layers, balanced.pipeline()));
+  CHECK(largest(split.stage_cost) <= largest(stage_costs(split.costs, {4, 4, 4, 4}, balanced.pipeline())));
+  CHECK(balanced.chunk_layers()[0] == std::array<int32_t, 2>{0, int32_t(split.layers[0])});
+
+  Scenario given_scenario = load_scenario("deepseek-v3-128", {"plan.layers_per_stage=[3,5,5,3]"});
+  const StepProgram given(given_scenario, one);
+  CHECK(given.layer_split().source == SplitSource::Given);
+  CHECK(given.layer_split().layers == std::vector<int64_t>{3, 5, 5, 3});
+  CHECK(given.layer_split().stage_cost == stage_costs(split.costs, {3, 5, 5, 3}, given.pipeline()));
 }
