@@ -145,7 +145,10 @@ void run_simulate(const SimulateOptions& o) {
     // Large clusters on the full path take seconds to minutes: a progress line on a terminal.
     io::ProgressLine progress("simulate");
     options.progress = [&progress](uint64_t done, uint64_t total) { progress.update(done, total); };
-    result = sim::simulate(view, program.cluster(), options);
+    // Links fitted by `tandem calibrate` set the cluster's NVLink and IB efficiency and latency.
+    ir::ClusterConfig cluster = program.cluster();
+    if (options.calibration) options.calibration->apply_links(cluster, options.network);
+    result = sim::simulate(view, cluster, options);
   } catch (const std::invalid_argument& e) {
     throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
   }

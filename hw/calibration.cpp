@@ -1,5 +1,7 @@
-// Parsing and lookup of calibration tables (see calibration.h). Format:
-//   {"format": "tandem-calibration", "version": 1, "gpu": "H800", "source": "...",
+// Parsing, writing and lookup of calibration tables (see calibration.h). Format:
+//   {"format": "tandem-calibration", "version": 2, "gpu": "H800", "source": "...",
+//    "fits": {"gemm_fp8": {"overhead_us": 5, "time_scale": 1.2, ...}, ...},
+//    "links": {"nvlink": {"bytes_per_s": 1.5e11, "latency_us": 3.3, ...}},
 //    "points": [{"op": "gemm", "m": 4096, "n": 7168, "k": 2048, "a": "fp8_e4m3", "b": "fp8_e4m3",
 //                "time_us": 117.3}, ...]}
 #include "hw/calibration.h"
@@ -17,6 +19,14 @@ namespace tandem::hw {
 namespace {
 
 std::string key_num(double v) { return fmt::format("{:.6g}", v); }
+
+// `total` rows in `groups` groups as equal as integers allow (the first total % groups one row more),
+// so that the groups' rows add up to the total the point gives.
+std::vector<int64_t> split_rows(int64_t total, int64_t groups) {
+  std::vector<int64_t> rows(size_t(groups), total / groups);
+  for (int64_t g = 0; g < total % groups; ++g) ++rows[size_t(g)];
+  return rows;
+}
 
 struct KeyVisitor {
   CalibrationKey operator()(const ir::Gemm& g) const {
@@ -179,12 +189,12 @@ ir::OpPayload read_point(PointReader& r) {
     if (g.groups_split_k) {
       g.m = r.integer("m");
       const int64_t rows = r.integer("k");   // total k (tokens) over the groups
-      g.group_rows.assign(size_t(groups), rows / groups);
+      g.group_rows = split_rows(rows, groups);
       g.k = rows / groups;
     } else {
       g.k = r.integer("k");
       g.m = r.integer("m");
-      if (groups > 1) g.group_rows.assign(size_t(groups), g.m / groups);
+      if (groups > 1) g.group_rows = split_rows(g.m, groups);
     }
     return g;
   }
@@ -275,7 +285,106 @@ ir::OpPayload read_point(PointReader& r) {
   r.fail("op", "gemm, attention, norm, elementwise, router, quantize, permute or optimizer", "'" + op + "'");
 }
 
+// The point object of a payload: the fields read_point reads, with the values that give the same key
+// and size variable back.
+struct PointWriter {
+  double time_us;
+  using J = nlohmann::ordered_json;
+
+  J operator()(const ir::Gemm& g) const {
+    int64_t rows = 0;
+    for (int64_t r : g.group_rows) rows += r;
+    J j = {{"op", "gemm"}, {"a", ir::to_string(g.a)}, {"b", ir::to_string(g.b)}, {"out", ir::to_string(g.out)},
+           {"n", g.n}, {"groups", g.groups()}};
+    if (g.groups_split_k) {
+      j["split_k"] = true;
+      j["m"] = g.m;
+      j["k"] = rows;
+    } else {
+      j["m"] = g.group_rows.empty() ? g.m : rows;
+      j["k"] = g.k;
+    }
+    j["time_us"] = time_us;
+    return j;
+  }
+  J operator()(const ir::Attention& a) const {
+    return {{"op", "attention"}, {"seqs", a.seqs},       {"seq_len", a.seq_len},
+            {"heads", a.heads},  {"qk_head_dim", a.qk_head_dim}, {"v_head_dim", a.v_head_dim},
+            {"causal", a.causal}, {"backward", a.backward}, {"dtype", ir::to_string(a.dtype)},
+            {"time_us", time_us}};
+  }
+  J operator()(const ir::Norm& n) const {
+    return {{"op", "norm"}, {"rows", n.rows}, {"cols", n.cols}, {"backward", n.backward},
+            {"dtype", ir::to_string(n.dtype)}, {"time_us", time_us}};
+  }
+  J operator()(const ir::Elementwise& e) const {
+    return {{"op", "elementwise"}, {"kind", ir::to_string(e.kind)}, {"elements", e.elements},
+            {"read_bytes", e.read_bytes}, {"write_bytes", e.write_bytes}, {"time_us", time_us}};
+  }
+  J operator()(const ir::Router& r) const {
+    return {{"op", "router"}, {"tokens", r.tokens}, {"experts", r.experts}, {"groups", r.groups},
+            {"groups_per_token", r.groups_per_token}, {"top_k", r.top_k}, {"backward", r.backward},
+            {"time_us", time_us}};
+  }
+  J operator()(const ir::Quantize& q) const {
+    return {{"op", "quantize"}, {"rows", q.rows}, {"cols", q.cols}, {"from", ir::to_string(q.from)},
+            {"to", ir::to_string(q.to)}, {"granularity", ir::to_string(q.granularity)},
+            {"transpose", q.transpose}, {"time_us", time_us}};
+  }
+  J operator()(const ir::Permute& p) const {
+    return {{"op", "permute"}, {"tokens", p.tokens}, {"top_k", p.top_k}, {"hidden", p.hidden},
+            {"dtype", ir::to_string(p.dtype)}, {"unpermute", p.unpermute}, {"time_us", time_us}};
+  }
+  J operator()(const ir::Optimizer& o) const {
+    return {{"op", "optimizer"}, {"params", o.params}, {"master", ir::to_string(o.master)},
+            {"moments", ir::to_string(o.moments)}, {"weights", ir::to_string(o.weights)}, {"time_us", time_us}};
+  }
+  J operator()(const ir::Comm&) const { return nullptr; }
+};
+
+// A fit or link object: the numbers it carries (checked) and the residuals printed beside them.
+class SectionReader {
+ public:
+  SectionReader(const nlohmann::json& j, std::string where, const std::string& source)
+      : j_(j), where_(std::move(where)), source_(source) {
+    if (!j.is_object()) throw io::InputError(source_, where_, "an object", io::json_excerpt(j));
+  }
+  // A finite number >= min (> min when `strict`).
+  double number(const std::string& name, double min, bool strict) {
+    used_.insert(name);
+    auto it = j_.find(name);
+    const std::string want = fmt::format("a number {} {}", strict ? ">" : ">=", min);
+    if (it == j_.end()) throw io::InputError(source_, where_ + "." + name, want, "nothing (missing field)");
+    if (!it->is_number() || !std::isfinite(it->get<double>()) || (strict ? it->get<double>() <= min : it->get<double>() < min))
+      throw io::InputError(source_, where_ + "." + name, want, io::json_excerpt(*it));
+    return it->get<double>();
+  }
+  // Fields written for the reader of the file (point counts, residuals), checked only for being numbers.
+  void informational(std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+      auto it = j_.find(name);
+      if (it == j_.end()) continue;
+      number(name, 0.0, false);
+    }
+  }
+  void check_unknown(const std::string& allowed) const {
+    for (auto it = j_.begin(); it != j_.end(); ++it)
+      if (!used_.count(it.key()))
+        throw io::InputError(source_, where_ + "." + it.key(), "one of " + allowed, "unknown field '" + it.key() + "'");
+  }
+
+ private:
+  const nlohmann::json& j_;
+  std::string where_;
+  const std::string& source_;
+  std::set<std::string> used_;
+};
+
 }  // namespace
+
+nlohmann::ordered_json calibration_point(const ir::OpPayload& op, double time_us) {
+  return std::visit(PointWriter{time_us}, op);
+}
 
 CalibrationKey calibration_key(const ir::OpPayload& op) { return std::visit(KeyVisitor{}, op); }
 
@@ -288,13 +397,49 @@ CalibrationTable CalibrationTable::parse(const nlohmann::json& doc, const std::s
   if (!doc.is_object()) fail("(top level)", "an object", PointReader::show(doc));
   for (auto it = doc.begin(); it != doc.end(); ++it)
     if (it.key() != "format" && it.key() != "version" && it.key() != "gpu" && it.key() != "source" &&
-        it.key() != "points")
-      fail(it.key(), "one of format, version, gpu, source, points", "unknown field '" + it.key() + "'");
+        it.key() != "points" && it.key() != "fits" && it.key() != "links")
+      fail(it.key(), "one of format, version, gpu, source, fits, links, points", "unknown field '" + it.key() + "'");
   if (!doc.contains("format") || doc["format"] != "tandem-calibration")
     fail("format", "\"tandem-calibration\"", doc.contains("format") ? PointReader::show(doc["format"]) : "nothing");
-  if (!doc.contains("version") || doc["version"] != 1)
-    fail("version", "1", doc.contains("version") ? PointReader::show(doc["version"]) : "nothing");
+  if (!doc.contains("version") || !(doc["version"] == 1 || doc["version"] == kCalibrationVersion))
+    fail("version", "1 or 2", doc.contains("version") ? PointReader::show(doc["version"]) : "nothing");
+  if (doc["version"] == 1)
+    for (const char* section : {"fits", "links"})
+      if (doc.contains(section)) fail(section, "no such field in a version 1 table", "a field of version 2");
   CalibrationTable t;
+  if (doc.contains("fits")) {
+    const nlohmann::json& fits = doc["fits"];
+    if (!fits.is_object()) fail("fits", "an object of fits by op class", PointReader::show(fits));
+    for (auto it = fits.begin(); it != fits.end(); ++it) {
+      const std::string where = "fits." + it.key();
+      if (!is_model_fit_class(it.key()))
+        fail(where, std::string("an op class (") + std::string(model_fit_class_names()) + ")", "'" + it.key() + "'");
+      SectionReader r(it.value(), where, source);
+      ModelFit f;
+      f.overhead_ns = r.number("overhead_us", 0.0, false) * 1e3;
+      f.time_scale = r.number("time_scale", 0.0, true);
+      r.informational({"points", "rms_relative_error", "max_relative_error"});
+      r.check_unknown("overhead_us, time_scale, points, rms_relative_error, max_relative_error");
+      if (f.overhead_ns > 1e12) fail(where + ".overhead_us", "at most 1e9 (1000 s)", PointReader::show(it.value()["overhead_us"]));
+      t.fits_.emplace(it.key(), f);
+    }
+  }
+  if (doc.contains("links")) {
+    const nlohmann::json& links = doc["links"];
+    if (!links.is_object()) fail("links", "an object of fitted links by class", PointReader::show(links));
+    for (auto it = links.begin(); it != links.end(); ++it) {
+      const std::string where = "links." + it.key();
+      if (it.key() != "nvlink" && it.key() != "ib") fail(where, "a link class (nvlink, ib)", "'" + it.key() + "'");
+      SectionReader r(it.value(), where, source);
+      LinkFit f;
+      f.bytes_per_s = r.number("bytes_per_s", 0.0, true);
+      f.latency_ns = r.number("latency_us", 0.0, false) * 1e3;
+      r.informational({"points", "rms_relative_error", "max_relative_error"});
+      r.check_unknown("bytes_per_s, latency_us, points, rms_relative_error, max_relative_error");
+      if (f.latency_ns > 1e12) fail(where + ".latency_us", "at most 1e9 (1000 s)", PointReader::show(it.value()["latency_us"]));
+      t.links_.emplace(it.key(), f);
+    }
+  }
   if (doc.contains("gpu")) {
     if (!doc["gpu"].is_string()) fail("gpu", "a string", PointReader::show(doc["gpu"]));
     t.gpu_ = doc["gpu"].get<std::string>();
@@ -333,6 +478,26 @@ CalibrationTable CalibrationTable::parse_text(const std::string& text, const std
 CalibrationTable CalibrationTable::load(const std::string& path) {
   constexpr uint64_t kMaxBytes = uint64_t(64) << 20;
   return parse(io::read_json_document(path, kMaxBytes, "a calibration table (JSON)"), path);
+}
+
+const ModelFit* CalibrationTable::fit_for(const ir::OpPayload& op) const {
+  const std::optional<std::string_view> c = model_fit_class(op);
+  if (!c) return nullptr;
+  const auto it = fits_.find(*c);
+  return it == fits_.end() ? nullptr : &it->second;
+}
+
+void CalibrationTable::apply_links(ir::ClusterConfig& cluster, NetworkParams& network) const {
+  if (auto it = links_.find("nvlink"); it != links_.end()) {
+    network.nvlink_efficiency = it->second.bytes_per_s / (cluster.nvlink_bytes_per_s / 2.0);
+    cluster.nvlink_latency_ns = int64_t(std::llround(it->second.latency_ns));
+  }
+  if (auto it = links_.find("ib"); it != links_.end()) {
+    network.ib_efficiency = it->second.bytes_per_s / cluster.nic_bytes_per_s;
+    const int64_t cross_extra = cluster.ib_cross_leaf_latency_ns - cluster.ib_latency_ns;
+    cluster.ib_latency_ns = int64_t(std::llround(it->second.latency_ns));
+    cluster.ib_cross_leaf_latency_ns = cluster.ib_latency_ns + cross_extra;
+  }
 }
 
 size_t CalibrationTable::points() const {

@@ -114,11 +114,26 @@ KernelEstimate CostModel::model(const ir::OpPayload& op, int64_t sms) const {
   return std::visit(ModelVisitor{*gpu_, params_, sms}, op);
 }
 
+int64_t CostModel::launch_ns(const ir::OpPayload& op) const {
+  if (std::holds_alternative<ir::Comm>(op)) return 0;
+  if (host_) return host_->op_overhead_ns;
+  return std::holds_alternative<ir::Gemm>(op) ? params_.gemm_launch_ns : params_.kernel_launch_ns;
+}
+
 KernelEstimate CostModel::estimate(const ir::OpPayload& op, int64_t sms) const {
   KernelEstimate e = model(op, sms);
   if (!calibration_ || std::holds_alternative<ir::Comm>(op)) return e;
   const CalibrationTable::Lookup hit = calibration_->lookup(op);
-  if (hit.hit == CalibrationTable::Hit::None) return e;
+  if (hit.hit == CalibrationTable::Hit::None) {
+    // No point of this shape: the fit of the op's class, when the table has one (its launch cost, the
+    // rest of the model's time scaled).
+    if (const ModelFit* fit = calibration_->fit_for(op)) {
+      const double body_ns = double(e.ns - launch_ns(op));
+      e.ns = std::max<int64_t>(1, int64_t(std::llround(fit->overhead_ns + fit->time_scale * body_ns)));
+      e.source = CostSource::Fitted;
+    }
+    return e;
+  }
   // The table holds times measured on the whole GPU; fewer SMs scale it as the model scales.
   const KernelEstimate full = model(op, gpu_->sms);
   const double scale = double(e.ns) / double(std::max<int64_t>(full.ns, 1));

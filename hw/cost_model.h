@@ -39,8 +39,9 @@ struct CostParams {
 };
 
 // Where an estimate came from: the default model, a calibration point (interpolated inside the
-// measured range), or the default model scaled by the nearest measured point (outside the range).
-enum class CostSource : uint8_t { Model, Calibrated, Extrapolated };
+// measured range), the default model scaled by the nearest measured point (outside the range), or
+// the default model corrected by the table's fit for the op's class (no point of its shape).
+enum class CostSource : uint8_t { Model, Calibrated, Extrapolated, Fitted };
 
 struct KernelEstimate {
   int64_t ns = 0;
@@ -65,6 +66,9 @@ class CostModel {
   KernelEstimate estimate(const ir::OpPayload& op, int64_t sms) const;
   // The default model only (no calibration).
   KernelEstimate model(const ir::OpPayload& op, int64_t sms) const;
+  // The fixed launch cost the default model adds to an op (before any fit): gemm_launch_ns for GEMMs,
+  // kernel_launch_ns for other kernels, 0 for communication.
+  int64_t launch_ns(const ir::OpPayload& op) const;
 
   // Bytes per second a communication kernel holding `sms` SMs can push; 0 means no SM limit
   // (copy-engine transfers, sms == 0).

@@ -19,17 +19,6 @@ std::string_view op_kind_name(const ir::OpPayload& p) {
   return ir::to_string(ir::kind_of(p));
 }
 
-std::string_view comm_group_name(ir::CommGroup g) {
-  switch (g) {
-    case ir::CommGroup::Expert: return "expert";
-    case ir::CommGroup::Pipeline: return "pipeline";
-    case ir::CommGroup::Data: return "data";
-    case ir::CommGroup::ExpertData: return "expert_data";
-    case ir::CommGroup::SharedWeight: return "shared_weight";
-  }
-  return "?";
-}
-
 struct PayloadArgs {
   Timeline& tl;
   Event& e;
@@ -131,6 +120,17 @@ struct PayloadArgs {
 
 }  // namespace
 
+std::string_view comm_group_name(ir::CommGroup g) {
+  switch (g) {
+    case ir::CommGroup::Expert: return "expert";
+    case ir::CommGroup::Pipeline: return "pipeline";
+    case ir::CommGroup::Data: return "data";
+    case ir::CommGroup::ExpertData: return "expert_data";
+    case ir::CommGroup::SharedWeight: return "shared_weight";
+  }
+  return "?";
+}
+
 std::string rank_process_name(const ir::StepProgram& program, int64_t rank) {
   const ir::RankCoord c = program.coord(rank);
   return fmt::format("rank {} (stage {}, dp {}, ep {})", rank, c.pp_index, c.dp_index, c.ep_index);
@@ -150,6 +150,13 @@ void set_program_metadata(Timeline& tl, const ir::StepProgram& program, TraceSou
   tl.metadata.source = source;
   tl.metadata.version = TANDEM_VERSION;
   tl.metadata.extra["gpus"] = std::to_string(program.num_ranks());
+  // What the ops belong to, so traces of different models or plans are not mixed (tandem calibrate):
+  // the scenario's resolved model and plan (compact JSON) and the cluster's GPU and node size.
+  const nlohmann::json& resolved = program.scenario().resolved;
+  if (resolved.contains("model")) tl.metadata.extra["model"] = resolved["model"].dump();
+  if (resolved.contains("plan")) tl.metadata.extra["plan"] = resolved["plan"].dump();
+  tl.metadata.extra["gpu"] = program.cluster().gpu;
+  tl.metadata.extra["gpus_per_node"] = std::to_string(program.cluster().gpus_per_node);
 }
 
 void add_payload_args(Timeline& tl, Event& e, const ir::StepProgram& program, int64_t rank, const ir::OpInstance& op) {

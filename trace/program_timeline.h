@@ -26,6 +26,8 @@ struct OpTiming {
 // Process and thread names of a rank's tracks, as both sides write them.
 std::string rank_process_name(const ir::StepProgram& program, int64_t rank);
 std::string_view stream_thread_name(int32_t stream);   // "compute", "comm", "p2p"
+// The `group` arg of a communication op: "expert", "pipeline", "data", "expert_data", "shared_weight".
+std::string_view comm_group_name(ir::CommGroup g);
 
 // Metadata of a timeline of `program`: scenario, source, version and the GPU count.
 void set_program_metadata(Timeline& tl, const ir::StepProgram& program, TraceSource source);
