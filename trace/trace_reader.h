@@ -27,7 +27,7 @@ struct ReadStats {
   size_t unknown_kernels = 0;
   size_t unknown_kernel_names = 0;
   std::vector<std::string> unknown_kernel_examples;
-  size_t phased_kernels = 0;          // Kineto kernels given a phase by an annotation (map "phases")
+  size_t phased_kernels = 0;          // Kineto kernels and copies given a phase by an annotation (map "phases")
 };
 inline constexpr size_t kMaxListedUnknown = 10;
 
