@@ -21,6 +21,7 @@
 #include "ir/chunk_pair.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
+#include "sim/goodput.h"
 #include "sim/report.h"
 #include "sim/simulate.h"
 #include "trace/trace_writer.h"
@@ -31,7 +32,7 @@ namespace {
 struct SimulateOptions {
   std::string scenario;
   std::vector<std::string> overrides;
-  bool json = false, full = false, symmetric = false;
+  bool json = false, full = false, symmetric = false, goodput = false;
   std::string trace_file, trace_ranks, calibration, expert_load, host;
   std::vector<std::string> stragglers, degraded, failed;
   int64_t trace_pair = -1;   // --trace-pair STAGE; -1: the whole step
@@ -154,10 +155,16 @@ void run_simulate(const SimulateOptions& o) {
   }
   sim::Report report = sim::make_report(result);
   report.balance = sim::stage_balance(program);
-  if (o.json)
-    fmt::print("{}\n", sim::to_json(report).dump(2));
-  else
+  if (o.json) {
+    nlohmann::json j = sim::to_json(report);
+    // The settings it ran: the scenario with bases and presets expanded and --set applied (docs/simulator.md).
+    j["settings"] = program.scenario().resolved;
+    if (o.goodput) j["goodput"] = sim::to_json(sim::goodput(sim::goodput_inputs(program, report.step_time_s, report.tokens_per_step)));
+    fmt::print("{}\n", j.dump(2));
+  } else {
     fmt::print("{}", sim::to_table(report));
+    if (o.goodput) fmt::print("{}", sim::to_table(sim::goodput(sim::goodput_inputs(program, report.step_time_s, report.tokens_per_step))));
+  }
   if (sink) {
     trace::Timeline tl = sink->timeline(report.mode);
     if (trace_pair) keep_chunk_pair(tl, program, options.trace_ranks.front(), *trace_pair);
@@ -177,6 +184,9 @@ const RegisterCommand reg(20, "simulate", [](CLI::App& root) {
       ->required();
   cmd->add_option("--set", opts->overrides, "Override a field, e.g. --set plan.pp=8 (repeatable)");
   cmd->add_flag("--json", opts->json, "Print the report as JSON");
+  cmd->add_flag("--goodput", opts->goodput,
+                "Add the goodput at the scenario's scale: interruptions per day, checkpoint interval, effective "
+                "training-time fraction, tokens per day, days to train reliability.train_tokens (docs/goodput.md)");
   auto* full = cmd->add_flag("--full", opts->full, "Simulate every rank (needed for skewed routing, stragglers, faults)");
   auto* sym = cmd->add_flag("--symmetric", opts->symmetric,
                             "Simulate one rank per pipeline stage (balanced routing only; the default when it applies)");

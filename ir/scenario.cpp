@@ -217,6 +217,7 @@ void check_top_level_keys(const json& doc, const std::string& source) {
   top.skip("cluster");
   top.skip("plan");
   top.skip("base");
+  top.skip("reliability");
   top.skip("name");
   top.skip("description");
   top.finish();
@@ -245,6 +246,7 @@ Scenario parse_scenario(const json& doc_in, const std::string& source, const std
   parse_cluster(doc["cluster"], source, s.cluster);
   bool dp_given = false;
   parse_plan(doc["plan"], source, s.plan, dp_given);
+  if (doc.contains("reliability")) parse_reliability(doc["reliability"], source, s.reliability);
   const int64_t world = s.cluster.world_size();
   if (!dp_given) {
     if (world % (s.plan.pp * s.plan.tp) != 0)

@@ -12,6 +12,7 @@
 #include "ir/cluster_config.h"
 #include "ir/model_config.h"
 #include "ir/parallel_plan.h"
+#include "ir/reliability_config.h"
 
 namespace tandem::ir {
 
@@ -29,6 +30,7 @@ struct Scenario {
   ModelConfig model;
   ClusterConfig cluster;
   ParallelPlan plan;
+  ReliabilityConfig reliability;   // the "reliability" section (optional): goodput at scale
   nlohmann::json resolved;   // the scenario with presets expanded and overrides applied
 };
 

@@ -167,4 +167,27 @@ json resolve_part_bases(const json& part, const std::string& kind, const std::st
   return r.part(part, kind, file_origin(file), kind);
 }
 
+json resolve_preset(const std::string& name, const std::string& option) {
+  const std::vector<std::string> names = preset_names();
+  std::string key = name;
+  if (!find_preset(key))
+    for (const char* dir : {"models/", "clusters/"})
+      if (find_preset(dir + name)) {
+        key = dir + name;
+        break;
+      }
+  const std::string* text = find_preset(key);
+  if (!text) {
+    const std::string near = nearest_name(name, names);
+    std::string scenarios;
+    for (const auto& k : names)
+      if (k.find('/') == std::string::npos) scenarios += (scenarios.empty() ? "" : ", ") + k;
+    throw ScenarioError(option, "", "an embedded scenario (" + scenarios + "), models/NAME or clusters/NAME as `tandem presets` lists them",
+                        fmt::format("\"{}\"{}", name, near.empty() ? std::string() : " (did you mean \"" + near + "\"?)"));
+  }
+  if (key.find('/') == std::string::npos) return load_scenario(key).resolved;
+  const std::string kind = key.substr(0, key.find('/') - 1);   // "models/x" -> "model"
+  return resolve_part_bases(io::parse_json_document(*text, "preset " + key, "a " + kind), kind, "preset " + key);
+}
+
 }  // namespace tandem::ir

@@ -18,6 +18,12 @@ nlohmann::json resolve_bases(const nlohmann::json& doc, const std::string& file)
 // A part (`kind`: "model", "cluster" or "plan") given as a preset name, a base or an object, resolved.
 nlohmann::json resolve_part_bases(const nlohmann::json& part, const std::string& kind, const std::string& file);
 
+// The resolved JSON of an embedded preset, by the name `tandem presets` lists: a scenario (its parts
+// expanded, plan.dp derived, validated as load_scenario does), "models/NAME" or "clusters/NAME" (bases
+// expanded). A bare model or cluster name is found when no scenario has it. Throws ScenarioError
+// (option `option`) naming the presets when `name` is none of them.
+nlohmann::json resolve_preset(const std::string& name, const std::string& option);
+
 // Longest chain of bases followed (a base of a base of ...).
 inline constexpr int kMaxBaseChain = 8;
 
