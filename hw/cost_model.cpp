@@ -68,7 +68,9 @@ struct ModelVisitor {
       k = double(rows) / double(g.groups());
     }
     const double bm = double(tiling.block_m), bn = double(tiling.block_n);
-    const double tile_s = 2.0 * bm * bn * k / (per_sm_flops * p.gemm_mainloop_efficiency) +
+    const bool fp8_wgrad = g.accumulate && t == ir::DType::FP8E4M3;
+    const double mainloop = fp8_wgrad ? p.gemm_wgrad_mainloop_efficiency : p.gemm_mainloop_efficiency;
+    const double tile_s = 2.0 * bm * bn * k / (per_sm_flops * mainloop) +
                           bm * bn * double(ir::dtype_bytes(g.out)) / (per_sm_hbm * p.gemm_epilogue_efficiency) +
                           double(p.gemm_tile_overhead_ns) * 1e-9;
     const double compute = double(tiling.waves) * tile_s;
@@ -159,6 +161,7 @@ double bus_bytes_factor(ir::CommKind kind, int64_t ranks) {
     case ir::CommKind::AllToAllV: return (n - 1.0) / n;
     case ir::CommKind::Send:
     case ir::CommKind::Recv: return 1.0;
+    case ir::CommKind::Notify: return 0.0;   // counts only: latency-bound
   }
   return 1.0;
 }

@@ -17,6 +17,11 @@ struct CostParams {
   // Fitted by least squares (log error) to the 10 DeepGEMM FP8 points of ../shared/data/h800-published.json
   // (README of 2025-02-25) with the tile model below; every point within 9%.
   double gemm_mainloop_efficiency = 0.725;   // of the per-SM tensor peak inside a tile's k-loop
+  // The FP8 weight-gradient GEMM (Gemm::accumulate: DeepGEMM's fp8_dptp128c_acc, both operands tiled
+  // along the tokens, FP32 accumulation into dW): the H800 trace (../shared/data/deepseek-h800-train-
+  // profile.json) shows these kernels at 485-754 TFLOPS where the forward FP8 GEMMs reach 906-1232;
+  // the mainloop efficiency scaled by the ratio of the midpoints, 0.725 * 619.5 / 1069 = 0.42.
+  double gemm_wgrad_mainloop_efficiency = 0.42;
   double gemm_epilogue_efficiency = 0.8;     // of the per-SM share of HBM bandwidth, storing a tile
   int64_t gemm_tile_overhead_ns = 400;       // per tile: pipeline fill, scale loads, barriers
   int64_t gemm_launch_ns = 4000;             // per GEMM kernel: launch, prologue and tail

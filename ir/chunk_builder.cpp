@@ -87,6 +87,10 @@ class Builder {
     op(role, part, Norm{NormKind::RMSNorm, tokens_, cols, false, DType::BF16}, {{x, S::Input}, {g, S::Weight}}, {{y, S::Output}});
     return y;
   }
+  // DeepEP's cached_notify before an all-to-all that reuses the dispatch's layout: barriers only.
+  Comm cached_notify(CommPurpose purpose) const {
+    return Comm{CommKind::Notify, CommGroup::Expert, purpose, 0, p_.ep, p_.comm_sms, DType::INT32};
+  }
   Elementwise elementwise(ElementwiseKind kind, int64_t elements, int64_t read, int64_t write, double flops) const {
     return Elementwise{kind, elements, read, write, flops};
   }
@@ -207,6 +211,11 @@ int32_t Builder::moe_ffn(int32_t x) {
      {{route, S::Routing}});
   const bool fp8_dispatch = fp8_ && p_.precision.fp8_dispatch;
   const int32_t n2c = fp8_dispatch ? cast(OpRole::DispatchQuant, ChunkPart::Attention, n2) : n2;
+  // DeepEP's notify_dispatch: the counts of rows for each expert (one int per local expert and one for
+  // the rank) go to every peer, between two barriers, before the dispatch sizes its buffers.
+  op(OpRole::NotifyDispatch, ChunkPart::Dispatch,
+     Comm{CommKind::Notify, CommGroup::Expert, CommPurpose::Dispatch, 4 * (local_experts + 1), ep, p_.comm_sms, DType::INT32},
+     {{route, S::Routing}}, {}, Stream::Comm);
   // Dispatch: every token goes to its k experts (FP8 + one scale per 128 values, or BF16).
   const int64_t row_bytes = fp8_dispatch ? h + 4 * ((h + 127) / 128) : 2 * h;
   const int32_t recv = tensor(prefix_ + ".dispatched", routed_rows, h, fp8_dispatch ? DType::FP8E4M3 : DType::BF16,
@@ -253,6 +262,7 @@ int32_t Builder::moe_ffn(int32_t x) {
                         OpRole::SharedDown, ChunkPart::Mlp, n2c, "shared", m_.shared_experts * I, -1);
   // Combine: expert outputs return in BF16 and are summed with the routing weights at the source.
   const int32_t combined = act("combined", h);
+  op(OpRole::CachedNotify, ChunkPart::Combine, cached_notify(CommPurpose::Combine), {{back, S::Input}}, {}, Stream::Comm);
   op(OpRole::Combine, ChunkPart::Combine,
      Comm{CommKind::AllToAllV, CommGroup::Expert, CommPurpose::Combine, routed_rows * 2 * h, ep, p_.comm_sms, DType::BF16},
      {{back, S::Input}, {route, S::Routing}}, {{combined, S::Output}}, Stream::Comm);
@@ -428,6 +438,10 @@ void Builder::backward_comm(const OpTemplate& f, const BackwardOperands& o) {
   }
   std::vector<Operand> gout{gradient({f.in(S::Input), S::Input})};
   if (c.purpose == CommPurpose::CombineGrad) gout.push_back(gradient({f.in(S::Routing), S::Routing}));
+  // Both reuse the forward dispatch's layout: DeepEP's cached_notify first, waiting for the same tensor.
+  OpTemplate notify = f;
+  notify.role = OpRole::CachedNotify;
+  emit_backward(notify, Phase::B, cached_notify(c.purpose), {{o.output_grads.at(0).tensor, S::Input}}, {}, Stream::Comm);
   emit_backward(f, Phase::B, c, {o.output_grads.at(0)}, gout, Stream::Comm);
 }
 
@@ -435,6 +449,8 @@ void Builder::backward_comm(const OpTemplate& f, const BackwardOperands& o) {
 // slot of its gradient (Input -> InputGrad, Output -> OutputGrad ...), the values it reads again in
 // their forward slots.
 void Builder::backward_of(const OpTemplate& f) {
+  // A handshake has no backward: the backward all-to-alls bring their own (backward_comm).
+  if (kind_of(f.payload) == OpKind::Comm && std::get<Comm>(f.payload).kind == CommKind::Notify) return;
   BackwardOperands o;
   for (const Operand& x : f.inputs) (x.slot == S::Weight || x.slot == S::Bias ? o.weights : o.values).push_back(x);
   for (const Operand& y : f.outputs)

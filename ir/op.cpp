@@ -63,6 +63,7 @@ std::string_view to_string(CommKind k) {
     case CommKind::AllGather: return "all_gather";
     case CommKind::Send: return "send";
     case CommKind::Recv: return "recv";
+    case CommKind::Notify: return "notify";
   }
   return "?";
 }

@@ -75,7 +75,10 @@ struct Permute {
   bool unpermute = false;
 };
 
-enum class CommKind : uint8_t { AllToAllV, AllReduce, ReduceScatter, AllGather, Send, Recv };
+// Notify: DeepEP's handshake before an expert all-to-all (notify_dispatch, cached_notify): every
+// member sends each peer `bytes` of counts (0: none, the layout is cached) between two barriers across
+// the group; latency-bound, it holds its SMs throughout.
+enum class CommKind : uint8_t { AllToAllV, AllReduce, ReduceScatter, AllGather, Send, Recv, Notify };
 // Expert: the EP group of a stage; Pipeline: point to point; Data: every rank holding a copy of the
 // chunk's dense weights; ExpertData: every rank holding the same experts (the same EP index);
 // SharedWeight: the ranks of one data-parallel index holding a copy of a shared weight (the
@@ -94,7 +97,8 @@ struct Comm {
   CommKind kind = CommKind::Send;
   CommGroup group = CommGroup::Pipeline;
   CommPurpose purpose = CommPurpose::Activation;
-  int64_t bytes = 0;                 // bytes this rank contributes (a2a: sum over peers, send: message)
+  int64_t bytes = 0;                 // bytes this rank contributes (a2a: sum over peers, send: message,
+                                     // notify: counts sent to each peer)
   int64_t group_size = 1;            // ranks in the collective
   int64_t sms = 0;                   // SMs the kernel holds (0: copy engines / negligible)
   DType dtype = DType::BF16;

@@ -15,9 +15,11 @@ enum class OpRole : uint8_t {
   // dense FFN and the shared expert (SwiGLU)
   FfnNorm, FfnUpQuant, FfnUp, FfnSwiglu, FfnDownQuant, FfnDown,
   SharedUp, SharedSwiglu, SharedDownQuant, SharedDown,
-  // routed experts
-  Gate, Router, DispatchQuant, Dispatch, Permute, ExpertUp, ExpertSwiglu, ExpertDownQuant,
-  ExpertDown, Unpermute, Combine, FfnResidual,
+  // routed experts; NotifyDispatch and CachedNotify are DeepEP's handshakes on the communication
+  // stream: before the forward dispatch (counts), and before each all-to-all reusing its layout (the
+  // forward combine and both backward ones)
+  Gate, Router, DispatchQuant, NotifyDispatch, Dispatch, Permute, ExpertUp, ExpertSwiglu, ExpertDownQuant,
+  ExpertDown, Unpermute, CachedNotify, Combine, FfnResidual,
   // multi-token prediction module (depth 1): norms of the embedding and hidden, projection
   MtpEmbedNorm, MtpHiddenNorm, MtpProj,
   // pipeline and data-parallel communication, optimizer

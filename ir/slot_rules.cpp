@@ -46,6 +46,8 @@ std::vector<SlotRule> make_rules() {
       {OpKind::Router, {}, B, {{S::RoutingGrad}, {S::Input}}, {{S::InputGrad}}},
       {OpKind::Permute, {}, F, {{S::Input}}, {{S::Output}}},
       {OpKind::Permute, {}, B, {{S::OutputGrad}}, {{S::InputGrad}}},
+      {OpKind::Comm, {R::NotifyDispatch}, F, {{S::Routing}}, {}},
+      {OpKind::Comm, {R::CachedNotify}, {Phase::F, Phase::B}, {{S::Input}}, {}},
       {OpKind::Comm, {R::Dispatch}, F, {{S::Input}, {S::Routing}}, {{S::Output}}},
       {OpKind::Comm, {R::Dispatch}, B, {{S::OutputGrad}}, {{S::InputGrad}}},
       {OpKind::Comm, {R::Combine}, F, {{S::Input}, {S::Routing}}, {{S::Output}}},

@@ -9,7 +9,8 @@
 // forward op's slots. Backward slots mirror the forward ones (gradient_slot): the gradient of an
 // Input is an InputGrad, of an Output the OutputGrad its backward starts from; the router's backward
 // starts from the RoutingGrad that the combine's backward writes. Casts and pipeline transfers read
-// an Input and write an Output whatever they carry.
+// an Input and write an Output whatever they carry; a cached_notify reads, as an Input, the tensor its
+// all-to-all sends (it waits for it, as DeepEP's stream wait does).
 //
 //   gemm mtp_proj F: input second_input weight -> output
 //   gemm o_proj,ffn_down F: input weight residual -> output
@@ -37,6 +38,8 @@
 //   router * B: routing_grad input -> input_grad
 //   permute * F: input -> output
 //   permute * B: output_grad -> input_grad
+//   comm notify_dispatch F: routing -> -
+//   comm cached_notify F,B: input -> -
 //   comm dispatch F: input routing -> output
 //   comm dispatch B: output_grad -> input_grad
 //   comm combine F: input routing -> output

@@ -110,8 +110,9 @@ std::vector<std::array<int32_t, 2>> layer_ranges(const std::vector<int64_t>& cou
 
 constexpr int64_t kTagPurposes = 16;
 
-int64_t make_tag(CommPurpose purpose, int64_t a, int64_t b, int64_t micro_batches) {
-  return ((a + 1) * 8192 + (b + 1)) * (micro_batches + 1) * kTagPurposes + int64_t(purpose);
+// A handshake (CommKind::Notify) shares its all-to-all's purpose, layer and micro-batch: one more bit.
+int64_t make_tag(CommPurpose purpose, int64_t a, int64_t b, int64_t micro_batches, bool handshake = false) {
+  return (((a + 1) * 8192 + (b + 1)) * (micro_batches + 1) * kTagPurposes + int64_t(purpose)) * 2 + (handshake ? 1 : 0);
 }
 
 struct Expander {

@@ -159,6 +159,33 @@ void BundleBuilder::all_to_all(int64_t src, std::span<const int64_t> group, std:
   kernel(src, own_kernel, sms);
 }
 
+// NOTE: DeepEP's internode notify_dispatch (and cached_notify) run a barrier among the GPUs of one
+// index across the group's nodes and one over NVLink inside each node, the counts exchange (one IB
+// hop, then NVLink), and the same barriers again. A barrier over N nodes is a dissemination barrier:
+// ceil(log2 N) one-way IB latencies. The latencies are the topology's (../shared/data/h800-published.json).
+void BundleBuilder::handshake(int64_t member, std::span<const int64_t> group, double bytes_per_peer) {
+  const int64_t node = topology_.node_of(member);
+  int64_t ib = 0, nodes = 0, on_node = 0;
+  node_ids_.clear();
+  for (int64_t g : group) {
+    const int64_t n = topology_.node_of(g);
+    if (n == node) ++on_node;
+    if (std::find(node_ids_.begin(), node_ids_.end(), n) != node_ids_.end()) continue;
+    node_ids_.push_back(n);
+    ++nodes;
+    if (n != node) ib = std::max(ib, topology_.ib_latency_ns(node, n));
+  }
+  int64_t rounds = 0;
+  while ((int64_t(1) << rounds) < nodes) ++rounds;
+  const int64_t nvlink = on_node > 1 ? topology_.nvlink_latency_ns() : 0;
+  const int64_t barrier = rounds * ib + nvlink;
+  const int64_t exchange = bytes_per_peer > 0 ? ib + nvlink : 0;
+  const double peers = double(std::max<size_t>(group.size(), 1) - 1);
+  bytes_ += bytes_per_peer * peers;
+  flows_ += 1;
+  latency_ = std::max(latency_, cost_.params().kernel_launch_ns + 2 * barrier + exchange);
+}
+
 void BundleBuilder::ring(int64_t member, std::span<const int64_t> group, double sent, int64_t steps, int64_t sms) {
   if (group.size() < 2 || sent <= 0) return;
   const int64_t node = topology_.node_of(member);

@@ -47,6 +47,9 @@ class BundleBuilder {
   void p2p(int64_t src, int64_t dst, double bytes, int64_t sms);
   void all_to_all(int64_t src, std::span<const int64_t> group, std::span<const double> bytes_to,
                   ir::CommPurpose purpose, int64_t sms);
+  // DeepEP's notify kernels (CommKind::Notify): two barriers across the group and, when the member
+  // sends counts (bytes_per_peer > 0), one exchange between them. Latency-bound: no link load.
+  void handshake(int64_t member, std::span<const int64_t> group, double bytes_per_peer);
   // A ring collective: `sent` bytes leave each member (bus factor x buffer), `steps` ring steps.
   void ring(int64_t member, std::span<const int64_t> group, double sent, int64_t steps, int64_t sms);
   // The accumulated bundle. keep_node (indexed by node, may be null): keep only links of GPUs on

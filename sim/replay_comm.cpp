@@ -145,6 +145,10 @@ int32_t Replay::bundle_for(const Collective& coll) {
         program_.a2a_send_bytes(m, inst, scratch_bytes_);
         builder_.all_to_all(m, scratch_group_, scratch_bytes_, c.purpose, comm_sms(c));
         break;
+      case ir::CommKind::Notify:
+        program_.group_ranks(m, inst, scratch_group_);
+        builder_.handshake(m, scratch_group_, double(c.bytes));
+        break;
       case ir::CommKind::AllReduce:
       case ir::CommKind::ReduceScatter:
       case ir::CommKind::AllGather: {

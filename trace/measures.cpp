@@ -20,7 +20,7 @@ std::string_view to_string(GapCause c) {
 
 GapCause gap_cause_of(std::string_view k) {
   if (k == op_kind::kSend || k == op_kind::kRecv || k == "send_recv") return GapCause::Pipeline;
-  if (k == op_kind::kAllToAll) return GapCause::AllToAll;
+  if (k == op_kind::kAllToAll || k == op_kind::kNotify) return GapCause::AllToAll;   // DeepEP's handshakes with it
   if (k == op_kind::kAllReduce || k == op_kind::kReduceScatter || k == op_kind::kAllGather) return GapCause::Collective;
   return GapCause::None;
 }

@@ -12,8 +12,8 @@
 namespace tandem::trace {
 
 OpClass op_class(std::string_view k) {
-  static constexpr std::array<std::string_view, 7> comm = {
-      op_kind::kAllToAll, op_kind::kSend,       op_kind::kRecv,     op_kind::kAllReduce,
+  static constexpr std::array<std::string_view, 8> comm = {
+      op_kind::kAllToAll, op_kind::kNotify, op_kind::kSend,       op_kind::kRecv,     op_kind::kAllReduce,
       op_kind::kReduceScatter, op_kind::kAllGather, "send_recv"};
   for (auto c : comm)
     if (k == c) return OpClass::Comm;

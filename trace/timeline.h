@@ -26,7 +26,7 @@ namespace op_kind {
 inline constexpr std::string_view kGemm = "gemm", kAttention = "attention", kNorm = "norm",
                                   kElementwise = "elementwise", kRouter = "router",
                                   kQuantize = "quantize", kPermute = "permute",
-                                  kAllToAll = "all_to_all", kSend = "send", kRecv = "recv",
+                                  kAllToAll = "all_to_all", kNotify = "notify", kSend = "send", kRecv = "recv",
                                   kAllReduce = "all_reduce", kReduceScatter = "reduce_scatter",
                                   kAllGather = "all_gather", kOptimizer = "optimizer",
                                   kMemcpy = "memcpy", kMemset = "memset";

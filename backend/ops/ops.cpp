@@ -41,6 +41,8 @@ void run_op(const OpContext& c, OpKernels& k) {
       break;
     case ir::OpKind::Comm:
       switch (c.t.role) {
+        case ir::OpRole::NotifyDispatch:
+        case ir::OpRole::CachedNotify: return run_notify(c, k);
         case ir::OpRole::Dispatch: return run_dispatch(c, k);
         case ir::OpRole::Combine: return run_combine(c, k);
         case ir::OpRole::PipeSend:

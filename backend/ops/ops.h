@@ -21,7 +21,8 @@ void run_loss(const OpContext& c, OpKernels& k);
 void run_rope(const OpContext& c, OpKernels& k);          // ops_attention.cpp
 void run_attention(const OpContext& c, OpKernels& k);
 void run_router(const OpContext& c, OpKernels& k);        // ops_router.cpp
-void run_dispatch(const OpContext& c, OpKernels& k);      // ops_moe.cpp
+void run_notify(const OpContext& c, OpKernels& k);        // ops_moe.cpp
+void run_dispatch(const OpContext& c, OpKernels& k);
 void run_combine(const OpContext& c, OpKernels& k);
 void run_permute(const OpContext& c, OpKernels& k);
 void run_pipeline(const OpContext& c, OpKernels& k);      // ops_step.cpp

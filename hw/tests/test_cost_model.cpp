@@ -77,6 +77,24 @@ TEST_CASE("compute-bound GEMM on 112 of 132 SMs takes 132/112 as long, launch as
   CHECK(ratio == Approx(132.0 / 112.0).epsilon(1e-6));
 }
 
+TEST_CASE("FP8 weight-gradient GEMM runs its mainloop at the trace's lower efficiency", "[hw][cost]") {
+  // dW[m, n] += Xᵀ · dY with m = 128*112, n = 128*132, k = 7168 tokens, FP32 output: 14784 tiles of
+  // 128x128 on 132 SMs = 112 waves. One tile:
+  //   mainloop 2 * 128 * 128 * 7168 / (1979e12 / 132 * 0.42) = 37301.54 ns
+  //   epilogue 128 * 128 * 4 / (3.35e12 / 132 * 0.8)          =  3227.89 ns
+  //   overhead                                                 =   400 ns   -> 40929.43 ns
+  // 112 waves = 4584096.6 ns -> 4584097 ns (HBM: 2.17e9 bytes / 2.8475e12 = 0.76 ms, smaller), + 4 us launch.
+  const hw::CostModel model(hw::gpu_spec("H800"));
+  ir::Gemm g = fp8_gemm(128 * 112, 128 * 132, 7168);
+  g.out = ir::DType::FP32;
+  g.accumulate = true;
+  const hw::KernelEstimate e = model.estimate(g, 132);
+  CHECK(e.compute_bound);
+  CHECK(e.waves == 112);
+  CHECK(e.ns == 4588097);
+  // 2 * 16896 * 14336 * 7168 flops in 4.588 ms: 757 TFLOPS, at the top of the trace's 485-754 range (a large shape).
+}
+
 TEST_CASE("communication kernel bandwidth grows with the SMs it holds", "[hw][cost]") {
   const hw::CostModel model(hw::gpu_spec("H800"));
   // DeepEP: 20 SMs -> 158 GB/s (7.9 GB/s per SM)

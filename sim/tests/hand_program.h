@@ -59,6 +59,18 @@ class HandProgram final : public ProgramView {
     }
     return ops;
   }
+  // DeepEP's handshake over `group` (CommKind::Notify: `counts_bytes` to each peer, 0 for a cached
+  // layout), one op per member on the communication stream.
+  std::vector<int32_t> notify(const std::vector<int64_t>& group, int64_t counts_bytes, int64_t sms, int64_t tag) {
+    groups_[tag] = group;
+    per_peer_[tag] = 0;
+    std::vector<int32_t> ops;
+    for (int64_t m : group) {
+      ir::Comm c{ir::CommKind::Notify, ir::CommGroup::Expert, ir::CommPurpose::Dispatch, counts_bytes, int64_t(group.size()), sms};
+      ops.push_back(op(m, c, ir::Stream::Comm, ir::Phase::F, 0, {}, tag));
+    }
+    return ops;
+  }
   // Builds the dependency tables; call once after the last op.
   void finish() {
     for (size_t r = 0; r < programs_.size(); ++r) {

@@ -84,6 +84,28 @@ TEST_CASE("a communication kernel on few SMs is limited by what its SMs can push
   CHECK(run(p, test_cluster(2, 1)).step_ns == 25'316'456 + 2800);
 }
 
+TEST_CASE("DeepEP's notify kernels take their barriers' and exchange's latencies, holding their SMs", "[sim][network][notify]") {
+  // An EP group of 8 GPUs on 4 nodes (2 per node, one leaf). A barrier: ceil(log2 4) = 2 rounds of
+  // same-leaf IB (2 x 2800 ns) and one NVLink hop (3330 ns) = 8930 ns. notify_dispatch: two barriers
+  // and the counts exchange (2800 + 3330 ns) plus the 2 us kernel launch = 2000 + 17860 + 6130 = 25990 ns;
+  // cached_notify after it (no counts): 2000 + 17860 = 19860 ns, ending at 45850 ns.
+  HandProgram p(8);
+  const std::vector<int64_t> group{0, 1, 2, 3, 4, 5, 6, 7};
+  const auto notify = p.notify(group, 4 * 5, 20, 7);
+  const auto cached = p.notify(group, 0, 20, 8);
+  const int32_t gemm = p.op(0, big_gemm(), ir::Stream::Compute);
+  p.finish();
+  Records rec;
+  const sim::SimResult r = run(p, test_cluster(4, 2), &rec);
+  CHECK(rec.find(0, notify[0]).end_ns == 25990);
+  CHECK(rec.find(0, cached[0]).start_ns == 25990);
+  CHECK(rec.find(0, cached[0]).end_ns == 45850);
+  CHECK(rec.find(0, cached[0]).sms == 20);
+  // The GEMM beside them runs on the 112 SMs they leave until 45850 ns, then on 132.
+  CHECK(rec.find(0, gemm).sms == 132);
+  CHECK(r.step_ns > 45850);
+}
+
 TEST_CASE("degraded and failed NICs slow or reroute the traffic", "[sim][network][faults]") {
   // Two nodes of two GPUs; GPU 0 (node 0) and GPU 2 (node 1) exchange 400 MB each over rail 0.
   HandProgram p(4);
