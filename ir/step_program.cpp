@@ -181,7 +181,7 @@ struct Expander {
       const int32_t boundary = std::min(t.chunk, c.peer_chunk);
       return make_tag(c.purpose, boundary, mb, shape.micro_batches);
     }
-    if (c.group == CommGroup::Expert) return make_tag(c.purpose, t.layer, mb, shape.micro_batches);
+    if (c.group == CommGroup::Expert) return make_tag(c.purpose, t.layer, mb, shape.micro_batches, c.kind == CommKind::Notify);
     if (c.group == CommGroup::SharedWeight) return make_tag(c.purpose, -1, int64_t(c.group), shape.micro_batches);   // chunks differ
     return make_tag(c.purpose, t.chunk, int64_t(c.group), shape.micro_batches);   // one per chunk and group
   }
