@@ -3,6 +3,7 @@
 // op of every rank with its start and end, pid = rank, tid = stream, args as DESIGN.md says, source "cpu"
 // or "cuda". Without --data the tokens are synthetic.
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -12,6 +13,8 @@
 #include "app/program_build.h"
 #include "backend/training/cpu_backend.h"
 #include "backend/training/trainer.h"
+#include "io/output_file.h"
+#include "io/standard_output.h"
 #include "ir/step_program.h"
 #include "trace/trace_writer.h"
 
@@ -73,6 +76,13 @@ void run_run(const RunOptions& o) {
   if (!o.trace.empty()) check_output_file(o.trace, "--trace");
   const auto logs = trainer->run();
   const auto& tl = trainer->timeline();
+  // Both outputs or neither (as in simulate): the trace goes to its temporary file before the report is
+  // printed, and into place only once the report is out.
+  std::optional<io::OutputFile> trace_out;
+  if (!o.trace.empty()) {
+    trace_out.emplace(o.trace);
+    trace::write_trace(tl, *trace_out);
+  }
   for (const auto& s : logs)
     fmt::print("step {}: {:.3f} s, {:.0f} tokens/s, loss {:.4f}, mtp loss {:.4f}, expert imbalance {:.3f}\n", s.step, s.seconds,
                s.tokens_per_s, s.stats.loss, s.stats.mtp_loss, s.stats.imbalance);
@@ -85,9 +95,10 @@ void run_run(const RunOptions& o) {
     }
   fmt::print("{} ranks, {} ops executed, {} all-to-all ops moved {:.3f} MB ({})\n", program->num_ranks(), tl.events.size(), a2a_ops,
              a2a_bytes / 1e6, source);
-  if (!o.trace.empty()) {
-    trace::write_trace(tl, o.trace);
+  if (trace_out) {
     fmt::print("timeline written to {}\n", o.trace);
+    io::flush_standard_output();
+    trace_out->commit();
   }
 }
 

@@ -17,7 +17,9 @@
 #include "hw/calibration.h"
 #include "hw/gpu_catalogue.h"
 #include "hw/host_spec.h"
+#include "io/output_file.h"
 #include "io/progress_line.h"
+#include "io/standard_output.h"
 #include "ir/chunk_pair.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
@@ -155,6 +157,18 @@ void run_simulate(const SimulateOptions& o) {
   }
   sim::Report report = sim::make_report(result);
   report.balance = sim::stage_balance(program);
+  // Both outputs or neither: the trace is written to its temporary file first (a full disk there prints no
+  // report), the report is printed and flushed, and only then is the trace renamed into place (a report
+  // that cannot be printed leaves no trace).
+  std::optional<io::OutputFile> trace_out;
+  size_t trace_events = 0;
+  if (sink) {
+    trace::Timeline tl = sink->timeline(report.mode);
+    if (trace_pair) keep_chunk_pair(tl, program, options.trace_ranks.front(), *trace_pair);
+    trace_out.emplace(o.trace_file);
+    trace::write_trace(tl, *trace_out);
+    trace_events = tl.events.size();
+  }
   if (o.json) {
     nlohmann::json j = sim::to_json(report);
     // The settings it ran: the scenario with bases and presets expanded and --set applied (docs/simulator.md).
@@ -165,11 +179,10 @@ void run_simulate(const SimulateOptions& o) {
     fmt::print("{}", sim::to_table(report));
     if (o.goodput) fmt::print("{}", sim::to_table(sim::goodput(sim::goodput_inputs(program, report.step_time_s, report.tokens_per_step))));
   }
-  if (sink) {
-    trace::Timeline tl = sink->timeline(report.mode);
-    if (trace_pair) keep_chunk_pair(tl, program, options.trace_ranks.front(), *trace_pair);
-    trace::write_trace(tl, o.trace_file);
-    if (!o.json) fmt::print("{:<32} {} ({} events)\n", "timeline", o.trace_file, tl.events.size());
+  if (trace_out) {
+    if (!o.json) fmt::print("{:<32} {} ({} events)\n", "timeline", o.trace_file, trace_events);
+    io::flush_standard_output();
+    trace_out->commit();
   }
   fmt::print(stderr, "simulated in {:.3f} s\n", report.wall_s);
 }

@@ -235,10 +235,14 @@ void write_trace(const Timeline& tl, std::FILE* f, const WriteOptions& options) 
   write_all(tl, sink, options);
 }
 
-void write_trace(const Timeline& tl, const std::string& path, const WriteOptions& options) {
-  io::OutputFile out(path);   // complete or absent; a device or a pipe is written in place
+void write_trace(const Timeline& tl, io::OutputFile& out, const WriteOptions& options) {
   Sink sink([&out](const char* p, size_t n) { out.write(std::string_view(p, n)); });
   write_all(tl, sink, options);
+}
+
+void write_trace(const Timeline& tl, const std::string& path, const WriteOptions& options) {
+  io::OutputFile out(path);   // complete or absent; a device or a pipe is written in place
+  write_trace(tl, out, options);
   out.commit();
 }
 

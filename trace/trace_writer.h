@@ -9,6 +9,10 @@
 
 #include "trace/timeline.h"
 
+namespace tandem::io {
+class OutputFile;
+}
+
 namespace tandem::trace {
 
 struct WriteOptions {
@@ -19,6 +23,10 @@ struct WriteOptions {
 // place). Throws io::OutputError when the file cannot be written (nothing is left then) and
 // std::invalid_argument for a non-finite flops/bytes value.
 void write_trace(const Timeline& tl, const std::string& path, const WriteOptions& options = {});
+// Writes to an OutputFile and leaves the commit to the caller, who may hand back other outputs first (a
+// command that prints its report only once the trace is written, and commits the trace only once the
+// report is). Throws like the above.
+void write_trace(const Timeline& tl, io::OutputFile& out, const WriteOptions& options = {});
 // Writes to an open stdio stream.
 void write_trace(const Timeline& tl, std::FILE* out, const WriteOptions& options = {});
 std::string write_trace_string(const Timeline& tl, const WriteOptions& options = {});

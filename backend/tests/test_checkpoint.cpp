@@ -1,11 +1,16 @@
 // Checkpoints: resuming gives the losses of an uninterrupted run bit for bit (also on another plan's
-// layout of the same model), the newest complete file is taken, and truncated, corrupt, crafted or
-// foreign files (another model or plan) give clear errors. The sampler restores its epoch order.
+// layout of the same model) and a log with each step once, the newest complete file is taken, killed
+// writes leave no files behind, and truncated, corrupt, crafted or foreign files (another model or
+// plan) give clear errors. The sampler restores its epoch order.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -55,6 +60,70 @@ TEST_CASE("resuming from a checkpoint gives the losses of an uninterrupted run b
   CHECK(rest[1].stats.grad_norm == full[3].stats.grad_norm);
   // The final states are the same bytes.
   CHECK(slurp(checkpoint_path(r.checkpoint_dir, 4)) == slurp(checkpoint_path(o.checkpoint_dir, 4)));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a resumed run's log holds each step once: the lines of steps it runs again are dropped", "[checkpoint]") {
+  const auto program = tiny();
+  const auto dir = temp_dir("resume_log");
+  TrainOptions o;
+  o.steps = 4;
+  o.checkpoint_dir = (dir / "ck").string();
+  o.checkpoint_every = 2;
+  o.log_path = (dir / "log.jsonl").string();
+  train(*program, o);
+  // As if killed during step 4's line after the checkpoint of step 2: steps 3 and 4 run again.
+  spit(o.log_path, slurp(o.log_path).substr(0, slurp(o.log_path).size() - 40));
+  TrainOptions r = o;
+  r.resume = checkpoint_path(o.checkpoint_dir, 2);
+  Trainer t(*program, r, corpus(), "stories.tok");
+  t.prepare();
+  t.run();
+  std::ifstream log(o.log_path);
+  std::string line;
+  std::vector<int64_t> steps;
+  while (std::getline(log, line)) steps.push_back(nlohmann::json::parse(line).at("step").get<int64_t>());
+  CHECK(steps == std::vector<int64_t>{1, 2, 3, 4});
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the log lines a resumed run keeps end with its checkpoint's step or the first line that is not one", "[checkpoint]") {
+  const auto dir = temp_dir("log_bytes");
+  const fs::path log = dir / "log.jsonl";
+  const std::string one = "{\"step\":1,\"loss\":6.5}\n", two = "{\"step\":2,\"loss\":6.4}\n", three = "{\"step\":3}\n";
+  spit(log, one + two + three);
+  CHECK(log_bytes_through_step(log.string(), 2) == one.size() + two.size());
+  CHECK(log_bytes_through_step(log.string(), 9) == one.size() + two.size() + three.size());
+  CHECK(log_bytes_through_step(log.string(), 0) == 0);
+  spit(log, one + two + "{\"step\":3,\"lo");   // a line cut by a kill
+  CHECK(log_bytes_through_step(log.string(), 9) == one.size() + two.size());
+  spit(log, one + "not a step\n" + two);
+  CHECK(log_bytes_through_step(log.string(), 9) == one.size());
+  spit(log, one + "{\"step\":\"2\"}\n" + two);
+  CHECK(log_bytes_through_step(log.string(), 9) == one.size());
+  CHECK(log_bytes_through_step((dir / "missing").string(), 9) == 0);
+  CHECK(log_bytes_through_step(dir.string(), 9) == 0);   // a directory is not read
+  fs::remove_all(dir);
+}
+
+TEST_CASE("writing a checkpoint removes the temporary files of killed writes, not those of running ones", "[checkpoint]") {
+  const auto dir = temp_dir("abandoned");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t gone = ::fork();   // a process id that was used and is free now
+  if (gone == 0) ::_exit(0);
+  ::waitpid(gone, nullptr, 0);
+  const std::string killed = "ckpt-00000003.tdmckpt." + std::to_string(gone) + "-0.tmp",
+                    running = "ckpt-00000003.tdmckpt." + std::to_string(::getpid()) + "-5.tmp",
+                    other = "notes.txt." + std::to_string(gone) + "-0.tmp";
+  for (const auto& name : {killed, running, other}) spit(dir / name, "part of a checkpoint");
+  Checkpoint c;
+  c.step = 3;
+  write_checkpoint(dir.string(), c);
+  CHECK_FALSE(fs::exists(dir / killed));
+  CHECK(fs::exists(dir / running));
+  CHECK(fs::exists(dir / other));
+  CHECK(read_checkpoint(checkpoint_path(dir.string(), 3)).step == 3);
   fs::remove_all(dir);
 }
 

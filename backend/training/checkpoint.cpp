@@ -203,10 +203,21 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& source)
 
 std::string checkpoint_path(const std::string& dir, int64_t step) { return (fs::path(dir) / fmt::format("ckpt-{:08}.tdmckpt", step)).string(); }
 
+namespace {
+const std::regex& checkpoint_name() {
+  static const std::regex pattern(R"(ckpt-(\d{8})\.tdmckpt)");
+  return pattern;
+}
+}  // namespace
+
 std::string write_checkpoint(const std::string& dir, const Checkpoint& c) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw io::OutputError(fmt::format("cannot write checkpoints in {}: {}", dir, ec.message()));
+  // A run killed while it wrote a checkpoint left its temporary file (megabytes to gigabytes) here.
+  io::remove_abandoned_temp_files(dir, [](std::string_view target) {
+    return std::regex_match(target.begin(), target.end(), checkpoint_name());
+  });
   const std::string path = checkpoint_path(dir, c.step);
   io::write_output_file(path, serialize_checkpoint(c));
   return path;
@@ -224,13 +235,6 @@ Checkpoint read_checkpoint(const std::string& path) {
   }
   return parse_checkpoint(bytes, path);
 }
-
-namespace {
-const std::regex& checkpoint_name() {
-  static const std::regex pattern(R"(ckpt-(\d{8})\.tdmckpt)");
-  return pattern;
-}
-}  // namespace
 
 std::string find_checkpoint(const std::string& dir_or_file) {
   std::error_code ec;

@@ -50,7 +50,8 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& source)
 
 std::string checkpoint_path(const std::string& dir, int64_t step);
 // Writes DIR/ckpt-<step>.tdmckpt complete or not at all (io::OutputFile; creates DIR); returns the
-// path. Throws io::OutputError when it cannot be written.
+// path. First removes the temporary files of checkpoints whose writing process is gone (killed during a
+// write: io::remove_abandoned_temp_files). Throws io::OutputError when it cannot be written.
 std::string write_checkpoint(const std::string& dir, const Checkpoint& c);
 // Throws CheckpointError for a path that is not a regular file (missing, a directory, a FIFO, a
 // device), one larger than the machine's memory, and everything parse_checkpoint refuses.

@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
+
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -95,7 +98,11 @@ Checkpoint Trainer::checkpoint(int64_t step) const {
 std::vector<StepLog> Trainer::run(const std::function<void(const StepLog&)>& on_step) {
   // Every line's write is checked: a log that cannot be written stops the run (io::OutputError).
   std::unique_ptr<io::AppendFile> log;
-  if (!options_.log_path.empty()) log = std::make_unique<io::AppendFile>(options_.log_path, /*truncate=*/start_step_ == 0);
+  if (!options_.log_path.empty()) {
+    log = std::make_unique<io::AppendFile>(options_.log_path, /*truncate=*/start_step_ == 0);
+    // A resumed run continues the log from its checkpoint's step: lines of later steps are of steps it runs again.
+    if (start_step_ > 0) log->cut_back(log_bytes_through_step(options_.log_path, start_step_));
+  }
   std::vector<StepLog> out;
   const double tokens_per_step = double(program_.plan().global_batch_tokens());
   for (int64_t step = start_step_ + 1; step <= options_.steps; ++step) {
@@ -141,6 +148,21 @@ std::string step_log_json(const StepLog& s) {
   auto finite = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
   for (const char* k : {"loss", "mtp_loss", "balance_loss", "grad_norm"}) j[k] = finite(j[k].get<double>());
   return j.dump();
+}
+
+uint64_t log_bytes_through_step(const std::string& path, int64_t step) {
+  // Only a regular file is read: a FIFO would wait here for lines that never come.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  std::ifstream in(path, std::ios::binary);
+  uint64_t kept = 0;
+  std::string line;
+  while (std::getline(in, line) && !in.eof()) {   // eof: the last line has no newline (cut by a kill)
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || j["step"].get<int64_t>() > step) break;
+    kept += line.size() + 1;
+  }
+  return kept;
 }
 
 }  // namespace tandem::backend

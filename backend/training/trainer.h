@@ -77,4 +77,10 @@ class Trainer {
 // One JSON object (a line of the training log) for a step.
 std::string step_log_json(const StepLog& log);
 
+// The bytes of the training log at `path` that end with the line of step `step`: its leading whole lines
+// that are step objects of steps up to `step` (a run killed after its last checkpoint logged steps it
+// will run again once resumed; a line cut by the kill ends the kept part too). 0 when there is no such
+// regular file (a FIFO or a device is not read: AppendFile::cut_back leaves those alone).
+uint64_t log_bytes_through_step(const std::string& path, int64_t step);
+
 }  // namespace tandem::backend

@@ -1,6 +1,7 @@
 // `tandem` end to end when its files fail it: outputs complete or absent after a write error (a file
-// size limit under the trace, the checkpoint and the log; /dev/full under standard output), empty
-// paths, FIFOs, devices and directories where files belong, and checkpoints of another model.
+// size limit under the trace, the checkpoint and the log; /dev/full under standard output, with and
+// without a trace beside it), empty paths, FIFOs, devices and directories where files belong, and
+// checkpoints of another model.
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -68,6 +69,25 @@ TEST_CASE("standard output that cannot be written ends with exit code 1 and one 
   CHECK(run_shell(tandem_bin() + " simulate tiny --json >/dev/null 2>&1").exit_code == 0);
 }
 
+TEST_CASE("a report that cannot be printed leaves no trace behind", "[cli][io]") {
+  const fs::path dir = temp_dir("report");
+  const std::string d = dir.string();
+  for (const std::string& cmd : {std::string("simulate tiny --json"), std::string("simulate tiny"), "run tiny" + kSmall}) {
+    INFO(cmd);
+    const auto r = run_shell(tandem_bin() + " " + cmd + " --trace " + d + "/t.json 2>&1 >/dev/full");
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.rfind("error: cannot write standard output: No space left on device\n") != std::string::npos);
+    CHECK(snapshot(dir).empty());   // no trace, no temporary file
+  }
+  // With the report written, both are there.
+  const auto ok = run_shell(tandem_bin() + " simulate tiny --json --trace " + d + "/t.json 2>/dev/null");
+  CHECK(ok.exit_code == 0);
+  CHECK(nlohmann::json::parse(ok.output).contains("step_time_s"));
+  CHECK(fs::file_size(dir / "t.json") > 1000);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("an empty path is refused with exit code 2 naming the option", "[cli][io]") {
   struct Case {
     std::string args, option;
@@ -102,6 +122,8 @@ TEST_CASE("after a write error the trace and the checkpoint are absent and the l
       CHECK(r.exit_code == 1);
       CHECK_THAT(r.output, Catch::Contains("error: cannot write " + d + "/t.json: File too large"));
       CHECK(snapshot(dir).empty());   // no trace, no temporary file
+      // Nor a report: it is printed only once the trace is written.
+      CHECK_THAT(r.output, !Catch::Contains("step time") && !Catch::Contains("step 1:"));
     }
   }
   SECTION("a checkpoint: the good one stays and no smaller one appears") {
