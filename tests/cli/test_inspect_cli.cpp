@@ -66,3 +66,28 @@ TEST_CASE("tandem inspect: bad input exits with code 2 and names the problem", "
   CHECK_THAT(unknown.output, Catch::Contains("plan.zero"));
   CHECK_THAT(unknown.output, Catch::Contains("zero_stage"));
 }
+
+TEST_CASE("tandem inspect shows the balanced layer split and the stage that sets the pace", "[cli][inspect]") {
+  const auto r = run_tandem("inspect deepseek-v3-pretrain --json", false);
+  REQUIRE(r.exit_code == 0);
+  const auto split = nlohmann::json::parse(r.output)["layer_split"];
+  CHECK(split["split"] == "balanced");
+  REQUIRE(split["layers_per_chunk"].size() == 16);
+  int64_t layers = 0;
+  for (const auto& n : split["layers_per_chunk"]) layers += n.get<int64_t>();
+  CHECK(layers == 61);
+  REQUIRE(split["stage_modelled_ns"].size() == 16);
+  CHECK(split["max_over_mean"].get<double>() >= 1.0);
+  CHECK(split["pace_stage"].get<int64_t>() >= 0);
+  const auto given = run_tandem("inspect deepseek-v3-pretrain --set plan.layers_per_stage=[3,4,4,4,4,4,4,4,4,4,4,4,4,4,3,3]");
+  CHECK(given.exit_code == 0);
+  CHECK_THAT(given.output, Catch::Contains("layer split   given (3,4,4,"));
+  CHECK_THAT(given.output, Catch::Contains("sets the pace"));
+}
+
+TEST_CASE("tandem: a DualPipe plan on 8192 GPUs that misses the global batch says which batch works", "[cli][inspect][errors]") {
+  const auto r = run_tandem("inspect deepseek-v3-pretrain --set cluster.nodes=1024");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("plan.schedule"));
+  CHECK_THAT(r.output, Catch::Contains("would work: global_batch_seqs = 16384 (32 micro-batches)"));
+}
