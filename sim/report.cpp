@@ -197,13 +197,13 @@ std::string to_table(const Report& r) {
                    r.exposed_comm_s, r.steady_s));
   line("SM-time", fmt::format("compute {}  communication {}  idle {}", pct(r.sm_compute), pct(r.sm_comm), pct(r.sm_idle)));
   line("link utilisation", fmt::format("NVLink {}  InfiniBand {}", pct(r.nvlink_util), pct(r.ib_util)));
-  line("peak memory per stage (GiB)",
-       fmt::format("GPU has {:.1f}{}", double(r.hbm_bytes) / double(1ll << 30), r.out_of_memory ? "  -- OUT OF MEMORY" : ""));
   const StageBalance& b = r.balance;
   if (!b.split.empty())
     line("stage balance", fmt::format("{} layer split; modelled compute per micro-batch max/mean {:.3f}, stage {} sets the "
                                       "pace ({:.2f} ms)",
                                       b.split, b.max_over_mean, b.pace_stage, 1e3 * b.stage_modelled_s[size_t(b.pace_stage)]));
+  line("peak memory per stage (GiB)",
+       fmt::format("GPU has {:.1f}{}", double(r.hbm_bytes) / double(1ll << 30), r.out_of_memory ? "  -- OUT OF MEMORY" : ""));
   for (const StageReport& st : r.stages) {
     const size_t i = size_t(st.stage);
     const std::string balance = i < b.stage_layers.size()
