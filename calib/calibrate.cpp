@@ -47,7 +47,8 @@ std::vector<ClassFit> fit_classes(const Samples& s, const hw::CostModel& model) 
     c.name = name;
     c.shapes = p.w.size();
     c.default_overhead_ns = p.launch_ns;
-    c.default_efficiency = default_efficiency(name, model.params());
+    // On the host the model's rates are the probed ones: eff is the share of them reached.
+    c.default_efficiency = hw::is_host_device(model.gpu().name) ? 1.0 : default_efficiency(name, model.params());
     const size_t distinct = std::set<double>(p.w.begin(), p.w.end()).size();
     if (distinct < kMinFitPoints) {
       c.kept_because = fmt::format("{} shape{} of distinct size; a fit needs {}", distinct, distinct == 1 ? "" : "s",
@@ -103,18 +104,23 @@ Calibration calibrate(std::span<const TraceInput> traces, const CalibrateOptions
   for (const TraceInput& t : traces) c.inputs.push_back(t.path);
   const hw::GpuSpec* gpu = nullptr;
   if (!options.device.empty()) {
-    gpu = hw::find_gpu(options.device);
-    if (!gpu)
-      throw io::InputError("--device", "", fmt::format("a GPU of the catalogue ({})", hw::gpu_names()),
-                           "'" + options.device + "'");
-    c.device = std::string(gpu->name);
+    if (hw::is_host_device(options.device)) {
+      c.device = std::string(hw::kHostDevice);
+    } else {
+      gpu = hw::find_gpu(options.device);
+      if (!gpu)
+        throw io::InputError("--device", "", fmt::format("a GPU of the catalogue ({}) or host", hw::gpu_names()),
+                             "'" + options.device + "'");
+      c.device = std::string(gpu->name);
+    }
     c.device_from_option = true;
   }
   SampleOptions sample_options = options.samples;
   std::optional<hw::CostModel> model;
   // The device is known before the samples only with --device; else it is the traces' GPU, read first.
+  // The host's model is its probed description's (hw/host_cost.h).
   auto set_model = [&](const hw::GpuSpec& spec) {
-    model.emplace(spec);
+    model.emplace(spec, hw::CostParams{}, nullptr, hw::is_host_device(spec.name) ? options.host : nullptr);
     // A kernel measured on fewer SMs (a simulated GEMM beside an all-to-all) is taken to the whole
     // device as the model scales it: the table holds whole-device times.
     sample_options.whole_device_time = [&m = *model](const ir::OpPayload& op, int32_t sms, double t) {
@@ -122,21 +128,25 @@ Calibration calibrate(std::span<const TraceInput> traces, const CalibrateOptions
       return part > 0 ? t * whole / part : t;
     };
   };
-  if (gpu) {
-    set_model(*gpu);
-  } else if (!traces.empty()) {
+  if (c.device.empty() && !traces.empty()) {
     const auto it = traces[0].timeline->metadata.extra.find("gpu");
     if (it != traces[0].timeline->metadata.extra.end()) {
-      c.device = it->second;
-      if (const hw::GpuSpec* g = hw::find_gpu(it->second)) set_model(*g);
+      c.device = hw::is_host_device(it->second) ? std::string(hw::kHostDevice) : it->second;
+      gpu = hw::find_gpu(it->second);
     }
+  }
+  if (hw::is_host_device(c.device)) {
+    if (options.host) set_model(options.host->device);
+  } else if (gpu) {
+    set_model(*gpu);
   }
   c.samples = collect_samples(traces, sample_options);
   if (!model) {
-    c.device_missing = c.device.empty() ? "the traces name no device (give --device)"
-                                        : fmt::format("no model of device '{}' in the GPU catalogue", c.device);
+    c.device_missing = c.device.empty()                  ? "the traces name no device (give --device)"
+                       : hw::is_host_device(c.device) ? "no host description (run `tandem probe`, or give --host FILE)"
+                                                      : fmt::format("no model of device '{}' in the GPU catalogue", c.device);
   } else {
-    c.device = std::string(model->gpu().name);
+    if (!hw::is_host_device(c.device)) c.device = std::string(model->gpu().name);
     c.classes = fit_classes(c.samples, *model);
   }
   c.links = fit_links(c.samples);

@@ -10,6 +10,7 @@
 
 #include "calib/linear_fit.h"
 #include "calib/op_samples.h"
+#include "hw/host_spec.h"
 
 namespace tandem::calib {
 
@@ -37,7 +38,10 @@ struct LinkClassFit {
 };
 
 struct CalibrateOptions {
-  std::string device;               // the device model to fit (a GPU of hw/'s catalogue); "": the traces' GPU
+  std::string device;               // the device model to fit (a GPU of hw/'s catalogue, or "host"); "": the traces' GPU
+  // The host description (`tandem probe`) when the device is the host; nullptr: the host's classes are
+  // not fitted (the report says why) and the points alone are written.
+  const hw::HostSpec* host = nullptr;
   SampleOptions samples;
 };
 

@@ -98,9 +98,9 @@ std::string calibration_table(const Calibration& c) {
   if (s.zero_time > 0) out += fmt::format("{:<14} {} shapes or ops with a median time of 0: left out\n", "zero time", s.zero_time);
   if (!s.kinds.empty()) {
     out += "\nper kind only (the trace carries no shapes: nothing to fit or key by shape)\n";
-    out += fmt::format("{:<16} {:>8} {:>14} {:>14}\n", "kind", "count", "median", "total");
+    out += fmt::format("{:<30} {:>8} {:>14} {:>14}\n", "kind (class)", "count", "median", "total");
     for (const KindSample& k : s.kinds)
-      out += fmt::format("{:<16} {:>8} {:>14} {:>14}\n", k.kind, k.count, time_text(k.median_ns), time_text(k.total_ns));
+      out += fmt::format("{:<30} {:>8} {:>14} {:>14}\n", k.kind, k.count, time_text(k.median_ns), time_text(k.total_ns));
   }
   if (!s.shapes.empty()) {
     out += fmt::format("{:<14} {} shapes ({} ops of the program)\n", "points", s.shapes.size(), [&] {
@@ -111,7 +111,7 @@ std::string calibration_table(const Calibration& c) {
   }
   out += fmt::format("{:<14} {}{}\n", "device model", c.device.empty() ? "none" : c.device,
                      c.device_from_option ? " (--device)" : c.device.empty() ? "" : " (the traced scenario's GPU)");
-  if (!c.device_missing.empty()) {
+  if (!c.device_missing.empty() && !s.shapes.empty()) {
     out += fmt::format("\nop classes: not fitted: {}; the points alone are written\n", c.device_missing);
   } else if (!c.classes.empty()) {
     out += "\nop classes: time = overhead + scale x (default model's time beyond its launch cost), least squares in "

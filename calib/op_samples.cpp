@@ -13,6 +13,7 @@
 #include "hw/calibration.h"
 #include "hw/cost_model.h"
 #include "io/input_error.h"
+#include "trace/kernel_class.h"
 #include "trace/payload_args.h"
 
 namespace tandem::calib {
@@ -100,7 +101,12 @@ void collect_kinds(const TraceInput& t, Samples& out, std::map<std::string, std:
       ++out.unknown_kinds[std::string(tl.name_of(e))];
       continue;
     }
-    times[kind].push_back(double(e.dur_ns));
+    // The map's kernel class, when it gives one, splits a kind (FP8 and BF16 GEMMs, say).
+    const trace::Arg* cls = tl.find_arg(e, trace::kClassArg);
+    const std::string key = cls && cls->type == trace::ArgType::Text
+                                ? fmt::format("{} ({})", kind, tl.str(uint32_t(cls->int_value)))
+                                : kind;
+    times[key].push_back(double(e.dur_ns));
     ++out.ops_used;
   }
 }

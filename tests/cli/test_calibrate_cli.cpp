@@ -141,3 +141,33 @@ TEST_CASE("tandem calibrate refuses bad input with one line and writes nothing",
   check_refused("calibrate " + t.measured.string() + " --out " + (t.dir / "no_dir" / "c.json").string(),
                 t.dir / "no_dir" / "c.json", "--out");
 }
+
+TEST_CASE("tandem calibrate of a run on the host device fits the probed host model", "[cli][calibrate]") {
+  const CalibrateTraces& t = traces();
+  const fs::path host = t.dir / "host.json", measured = t.dir / "mh.json", out = t.dir / "ch.json";
+  auto r = run_tandem("probe --out " + host.string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = run_tandem("run tiny --set cluster=host --steps 2" + kSmall + " --trace " + measured.string());
+  REQUIRE(r.exit_code == 0);
+  r = run_tandem("calibrate " + measured.string() + " --host " + host.string() + " --json --out " + out.string(), false);
+  REQUIRE(r.exit_code == 0);
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  CHECK(j["device"] == "host");
+  CHECK(j["warmup_steps"] == 0);   // two steps: none dropped
+  bool fitted = false;
+  for (const auto& c : j["classes"]) fitted = fitted || c.contains("time_scale");
+  CHECK(fitted);
+  std::ifstream in(out);
+  CHECK(nlohmann::json::parse(in)["gpu"] == "host");
+  // The table serves the host scenario, and is refused for another device.
+  r = run_tandem("simulate tiny --set cluster=host --host " + host.string() + kSmall + " --calibration " + out.string());
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  r = run_tandem("simulate tiny" + kSmall + " --calibration " + out.string());
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("measured on host"));
+  // --host for traces of a GPU is refused.
+  check_refused("calibrate " + t.measured.string() + " --host " + host.string() + " --out " + (t.dir / "x.json").string(),
+                t.dir / "x.json", "--host");
+}
