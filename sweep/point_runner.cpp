@@ -9,6 +9,7 @@
 #include "io/input_error.h"
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
+#include "sim/goodput.h"
 #include "sim/report.h"
 #include "sim/simulate.h"
 
@@ -102,7 +103,11 @@ json run_point(const std::string& scenario, const SweepPoint& point, const Scena
     const sim::StepProgramView view(program);
     sim::Report report = sim::make_report(sim::simulate(view, program.cluster(), options));
     report.balance = sim::stage_balance(program);
-    record["report"] = sim::to_json(report);
+    // The report as `tandem simulate --json --goodput` prints it, less the echoed settings (the
+    // point's axes and overrides say them, sweep.json holds the base): goodput figures are columns too.
+    json j = sim::to_json(report);
+    j["goodput"] = sim::to_json(sim::goodput(sim::goodput_inputs(program, report.step_time_s, report.tokens_per_step)));
+    record["report"] = std::move(j);
     record["out_of_memory"] = report.out_of_memory;
     if (report.out_of_memory) record["reason"] = out_of_memory_reason(report);
   } catch (const io::InputError& e) {

@@ -24,7 +24,8 @@ inline constexpr const char* kStatusFailed = "failed";
 using ScenarioCheck = std::function<void(const ir::Scenario&)>;
 
 // The point's record: describe() plus "status", "reason" (refusals, failures and out-of-memory
-// stages; "" otherwise), "out_of_memory" and "report" (sim::to_json, null unless ok). The same point
+// stages; "" otherwise), "out_of_memory" and "report" (`tandem simulate --json --goodput` without its
+// "settings" echo; null unless ok). The same point
 // gives the same record, whatever thread, process or machine runs it.
 // A sim.* setting's value read as run_point reads it: io::InputError (naming `where` and the path)
 // when it is not a valid straggler, link fault or mode, so that bad specs stop the sweep before it starts.
