@@ -57,6 +57,11 @@ std::vector<ClassFit> fit_classes(const Samples& s, const hw::CostModel& model) 
       std::string why;
       c.fit = fit_relative(p.w, p.y, &why);
       if (!c.fit) c.kept_because = why;
+      // The table's bound (hw/calibration.h): a scale beyond it is a device the model does not describe.
+      if (c.fit && c.fit->slope > 1e9) {
+        c.kept_because = fmt::format("the fitted scale {:.3g} is beyond the table's 1e9", c.fit->slope);
+        c.fit.reset();
+      }
     }
     out.push_back(std::move(c));
   }
@@ -91,6 +96,10 @@ std::vector<LinkClassFit> fit_links(const Samples& s) {
       std::string why;
       l.fit = fit_relative(w, y, &why);
       if (!l.fit) l.kept_because = why;
+      if (l.fit && l.bytes_per_s() < 1.0) {
+        l.kept_because = "a fitted bandwidth below 1 byte/s";
+        l.fit.reset();
+      }
     }
     out.push_back(std::move(l));
   }

@@ -12,6 +12,7 @@
 
 #include <fmt/core.h>
 
+#include "hw/gpu_catalogue.h"
 #include "io/json_document.h"
 
 namespace tandem::hw {
@@ -418,6 +419,8 @@ CalibrationTable CalibrationTable::parse(const nlohmann::json& doc, const std::s
       ModelFit f;
       f.overhead_ns = r.number("overhead_us", 0.0, false) * 1e3;
       f.time_scale = r.number("time_scale", 0.0, true);
+      // A kernel a billion times slower than the model is a unit mistake, and its time would not fit the clock.
+      if (f.time_scale > 1e9) fail(where + ".time_scale", "a number > 0 and at most 1e9", PointReader::show(it.value()["time_scale"]));
       r.informational({"points", "rms_relative_error", "max_relative_error"});
       r.check_unknown("overhead_us, time_scale, points, rms_relative_error, max_relative_error");
       if (f.overhead_ns > 1e12) fail(where + ".overhead_us", "at most 1e9 (1000 s)", PointReader::show(it.value()["overhead_us"]));
@@ -433,6 +436,8 @@ CalibrationTable CalibrationTable::parse(const nlohmann::json& doc, const std::s
       SectionReader r(it.value(), where, source);
       LinkFit f;
       f.bytes_per_s = r.number("bytes_per_s", 0.0, true);
+      // Below 1 byte/s a transfer would not end within the simulator's clock.
+      if (f.bytes_per_s < 1.0) fail(where + ".bytes_per_s", "a number >= 1 (bytes per second)", PointReader::show(it.value()["bytes_per_s"]));
       f.latency_ns = r.number("latency_us", 0.0, false) * 1e3;
       r.informational({"points", "rms_relative_error", "max_relative_error"});
       r.check_unknown("bytes_per_s, latency_us, points, rms_relative_error, max_relative_error");
@@ -489,7 +494,7 @@ const ModelFit* CalibrationTable::fit_for(const ir::OpPayload& op) const {
 
 void CalibrationTable::apply_links(ir::ClusterConfig& cluster, NetworkParams& network) const {
   if (auto it = links_.find("nvlink"); it != links_.end()) {
-    network.nvlink_efficiency = it->second.bytes_per_s / (cluster.nvlink_bytes_per_s / 2.0);
+    network.nvlink_efficiency = it->second.bytes_per_s / (nvlink_bytes_per_s(cluster) / 2.0);
     cluster.nvlink_latency_ns = int64_t(std::llround(it->second.latency_ns));
   }
   if (auto it = links_.find("ib"); it != links_.end()) {

@@ -109,6 +109,10 @@ TEST_CASE("bad fits and links are refused naming the path", "[hw][calibration]")
              Contains("links.pcie: expected a link class (nvlink, ib)"));
   CHECK_THAT(error_of(table_with(R"("links": {"ib": {"bytes_per_s": "fast", "latency_us": 1}})")),
              Contains("links.ib.bytes_per_s: expected a number > 0"));
+  CHECK_THAT(error_of(table_with(R"("fits": {"norm": {"overhead_us": 1, "time_scale": 1e300}})")),
+             Contains("fits.norm.time_scale: expected a number > 0 and at most 1e9"));
+  CHECK_THAT(error_of(table_with(R"("links": {"ib": {"bytes_per_s": 1e-300, "latency_us": 1}})")),
+             Contains("links.ib.bytes_per_s: expected a number >= 1"));
   CHECK_THAT(error_of(table_with(R"("fits": {})", 1)), Contains("at fits: expected no such field in a version 1 table"));
   CHECK_THAT(error_of(table_with(R"("fits": {})", 3)), Contains("at version: expected 1 or 2, found 3"));
 }
