@@ -33,6 +33,7 @@ hw::HostSpec spec_of(const backend::HostProbe& p) {
   h.op_overhead_ns = p.op_overhead_ns;
   h.copy_bytes_per_s = p.copy_bytes_per_s;
   h.handoff_latency_ns = p.handoff_latency_ns;
+  h.background_threads = p.background_threads;
   h.device = hw::host_device_spec(h);
   return h;
 }
@@ -62,6 +63,7 @@ void run_probe(const ProbeOptions& o) {
   fmt::print("{:<26} {:.2f} us\n", "per-op overhead", double(h.op_overhead_ns) * 1e-3);
   fmt::print("{:<26} {:.2f} GB/s\n", "thread-to-thread copy", h.copy_bytes_per_s * 1e-9);
   fmt::print("{:<26} {:.2f} us\n", "thread hand-off latency", double(h.handoff_latency_ns) * 1e-3);
+  fmt::print("{:<26} {:.2f} runnable threads\n", "other processes' load", h.background_threads);
   fmt::print("{:<26} {}\n", "written to", out);
 }
 

@@ -44,6 +44,12 @@ class FieldReader {
       fail(field, fmt::format("an integer in [{}, {}]", min, max), io::describe_json_value(v));
     return int64_t(v.get<double>());
   }
+  double number(const std::string& field, double min, double max) const {
+    const nlohmann::json& v = get(field);
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < min || v.get<double>() > max)
+      fail(field, fmt::format("a number in [{:g}, {:g}]", min, max), io::describe_json_value(v));
+    return v.get<double>();
+  }
   std::string text(const std::string& field) const {
     const nlohmann::json& v = get(field);
     if (!v.is_string()) fail(field, "a string", io::describe_json_value(v));
@@ -61,7 +67,8 @@ class FieldReader {
 // Field names, in the order they are written.
 constexpr const char* kFields[] = {"format", "version", "machine", "cores", "memory_bytes", "gemm_flops_per_s",
                                    "fp8_gemm_flops_per_s", "attention_flops_per_s", "quantize_bytes_per_s",
-                                   "memory_bytes_per_s", "op_overhead_ns", "copy_bytes_per_s", "handoff_latency_ns"};
+                                   "memory_bytes_per_s", "op_overhead_ns", "copy_bytes_per_s", "handoff_latency_ns",
+                                   "background_threads"};
 
 }  // namespace
 
@@ -108,6 +115,7 @@ HostSpec parse_host_spec(const nlohmann::json& doc, const std::string& source) {
   h.op_overhead_ns = r.integer("op_overhead_ns", 0, 1000000000);
   h.copy_bytes_per_s = r.positive("copy_bytes_per_s", kMaxRate);
   h.handoff_latency_ns = r.integer("handoff_latency_ns", 0, 1000000000);
+  h.background_threads = doc.contains("background_threads") ? r.number("background_threads", 0, 1e6) : 0.0;
   h.device = host_device_spec(h);
   return h;
 }
@@ -131,6 +139,7 @@ nlohmann::ordered_json host_spec_json(const HostSpec& h) {
   j["op_overhead_ns"] = h.op_overhead_ns;
   j["copy_bytes_per_s"] = h.copy_bytes_per_s;
   j["handoff_latency_ns"] = h.handoff_latency_ns;
+  j["background_threads"] = h.background_threads;
   return j;
 }
 

@@ -39,6 +39,9 @@ struct HostSpec {
   // The in-process communicator: a message copied from one thread to another.
   double copy_bytes_per_s = 0;
   int64_t handoff_latency_ns = 0;      // one thread waking another (a rendezvous, a receive)
+  // Runnable threads of other processes when probed: they share the cores with the backend's threads
+  // (the scheduler gives every runnable thread an even share), 0 on an idle machine.
+  double background_threads = 0;
 
   GpuSpec device;                      // the same numbers as a GpuSpec (cores as share units), for the simulator
 };

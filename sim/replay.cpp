@@ -266,13 +266,19 @@ void Replay::start_compute(uint32_t slot, int s, int32_t op) {
   const ir::RankProgram& prog = *roles_[r.role].prog;
   const ir::OpInstance& inst = prog.ops[size_t(op)];
   computing_of(r) += 1;
-  const int64_t sms =
-      pool_of(r).share(computing_of(r), host_ || launched_on_budget(prog.templates[size_t(inst.tmpl)].payload));
+  const int64_t sms = share_of(r, launched_on_budget(prog.templates[size_t(inst.tmpl)].payload));
   KernelProgress& k = r.kernel[size_t(s)];
   k = KernelProgress{1.0, now_, kernel_ns(r, inst.tmpl, sms, true), sms};
   r.kver[size_t(s)] += 1;
   queue_.push(k.finish_ns(), kKernelDone, slot, (uint64_t(s) << 32) | r.kver[size_t(s)]);
   rerate(slot);
+}
+
+int64_t Replay::share_of(RankState& r, bool budgeted) {
+  if (!host_) return r.pool.share(r.computing, budgeted);
+  const double threads = double(machine_computing_) + host_->background_threads;
+  const double even = double(machine_pool_.total()) / std::max(1.0, threads);
+  return std::clamp<int64_t>(int64_t(even), 1, hw::kHostShareUnits);
 }
 
 void Replay::rerate(uint32_t slot) {
@@ -292,7 +298,7 @@ void Replay::rerate_rank(uint32_t slot) {
     const ir::OpInstance& inst = t.prog->ops[size_t(op)];
     const ir::OpPayload& payload = t.prog->templates[size_t(inst.tmpl)].payload;
     if (ir::kind_of(payload) == ir::OpKind::Comm) continue;
-    const int64_t sms = pool_of(r).share(computing_of(r), host_ || launched_on_budget(payload));
+    const int64_t sms = share_of(r, launched_on_budget(payload));
     KernelProgress& k = r.kernel[size_t(s)];
     if (k.sms == sms) continue;
     r.stats.compute_sm_ns += double(now_ - k.since_ns) * double(k.sms);

@@ -133,6 +133,9 @@ class Replay {
   // The cores of a host are one pool for every rank (ranks are threads of one process); a GPU's SMs are its own.
   SmPool& pool_of(RankState& r) { return host_ ? machine_pool_ : r.pool; }
   int32_t& computing_of(RankState& r) { return host_ ? machine_computing_ : r.computing; }
+  // The share one compute op gets: its even part of the SMs (a GPU) or of the cores, which on a host
+  // other processes' runnable threads share too.
+  int64_t share_of(RankState& r, bool budgeted);
   // SMs a communication op holds: none on a host (its threads wait without running; the copy is the network's).
   int64_t comm_sms(const ir::Comm& c) const { return host_ ? 0 : c.sms; }
   int64_t kernel_ns(RankState& r, int32_t tmpl, int64_t sms, bool count);

@@ -3,6 +3,7 @@
 #include "backend/runtime/host_probe.h"
 
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -192,6 +193,28 @@ HostProbe probe_host() {
     // on the sender's timing is one, so the sender's time gives the copy rate of one side.
     p.copy_bytes_per_s = double(kMessages) * double(kBig) / best_copy;
     p.handoff_latency_ns = int64_t(std::llround(best_ping / kPings / 2 * 1e9));
+  }
+  // Other processes' load: a spinning thread per core for 300 ms; the CPU time they get is their share.
+  {
+    const int64_t n = p.cores;
+    std::vector<double> cpu(static_cast<size_t>(n), 0.0);
+    std::vector<std::thread> spinners;
+    const auto t0 = Clock::now();
+    for (int64_t i = 0; i < n; ++i)
+      spinners.emplace_back([&, i] {
+        timespec a{}, b{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+        volatile double x = 1;
+        while (seconds_since(t0) < 0.3) x = x * 1.0000001 + 1e-9;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+        cpu[size_t(i)] = double(b.tv_sec - a.tv_sec) + 1e-9 * double(b.tv_nsec - a.tv_nsec);
+      });
+    for (auto& t : spinners) t.join();
+    const double wall = seconds_since(t0);
+    double got = 0;
+    for (double c : cpu) got += c;
+    const double share = std::clamp(got / (wall * double(n)), 1e-3, 1.0);
+    p.background_threads = std::max(0.0, double(n) / share - double(n));
   }
   return p;
 }

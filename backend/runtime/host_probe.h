@@ -20,6 +20,8 @@ struct HostProbe {
   int64_t op_overhead_ns = 0;          // per op on a CpuDevice stream: record, launch, record
   double copy_bytes_per_s = 0;         // InProcessCommunicator send + recv of 1 MiB between two threads
   int64_t handoff_latency_ns = 0;      // half a round trip of an empty message between two threads
+  double background_threads = 0;       // other processes' runnable threads: one spinning thread per core
+                                       // gets cores / (cores + background) of its wall time
 };
 
 // Takes about a second. Each rate is the best of several repetitions (the machine's capability, not
