@@ -121,3 +121,15 @@ TEST_CASE("the host needs its description, and a description needs the host", "[
   o.mode = sim::Mode::Symmetric;
   CHECK_THROWS_AS(sim::simulate(p, host_cluster(2), o), std::invalid_argument);
 }
+
+TEST_CASE("other processes' runnable threads share the cores too", "[sim][host]") {
+  // 2 ranks on 2 cores with 2 other runnable threads: 4 threads, half a core each -> 1 ms of work takes 2 ms.
+  HandProgram p(2);
+  p.op(0, no_bytes(), ir::Stream::Compute);
+  p.op(1, no_bytes(), ir::Stream::Compute);
+  p.finish();
+  hw::HostSpec h = host(2);
+  h.background_threads = 2;
+  Records rec;
+  CHECK(run(p, h, rec).step_ns == 2000000);
+}
