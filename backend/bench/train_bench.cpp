@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "backend/training/trainer.h"
+#include "io/standard_output.h"
 
 using namespace tandem;
 using namespace tandem::backend;
@@ -84,5 +85,5 @@ int main(int argc, char** argv) {
     ok = ok && valid;
     fmt::print("{:<24} {:>5} {:>12.0f} {:>12.6f}{}\n", c.name, c.cores, r.tokens_per_s, r.first_loss, valid ? "" : "  INVALID");
   }
-  return ok ? 0 : 1;
+  return io::finish_standard_output(ok ? 0 : 1);   // the table reached stdout, or exit code 1
 }

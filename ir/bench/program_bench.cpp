@@ -11,6 +11,7 @@
 
 #include <fmt/core.h>
 
+#include "io/standard_output.h"
 #include "ir/graph_check.h"
 #include "ir/memory.h"
 #include "ir/step_program.h"
@@ -48,4 +49,5 @@ int main(int argc, char** argv) {
   fmt::print("gpus {:>6}  build {:.3f} s  check {:.3f} s  total {:.3f} s  peak RSS {:.0f} MiB  op instances {}  program {:.1f} MiB  critical path {} ops\n",
              nodes * 8, best_build, best_check, best_build + best_check, double(ru.ru_maxrss) / 1024.0, instances,
              double(bytes) / (1 << 20), critical);
+  return tandem::io::finish_standard_output(0);   // the line reached stdout, or exit code 1
 }

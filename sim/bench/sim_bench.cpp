@@ -15,6 +15,7 @@
 
 #include <fmt/core.h>
 
+#include "io/standard_output.h"
 #include "ir/scenario.h"
 #include "ir/step_program.h"
 #include "sim/report.h"
@@ -43,8 +44,7 @@ int run_case(int64_t gpus, const std::string& mode) {
   const sim::Report rep = sim::make_report(r);
   fmt::print("{:>6} {:>10} {:>9.3f} {:>9.3f} {:>10.1f} {:>13} {:>12.2e} {:>10.4f} {:>7.1f}%\n", gpus, mode, build_s, sim_s,
              double(usage.ru_maxrss) / 1024.0, r.events, double(r.events) / sim_s, rep.step_time_s, 100 * rep.mfu_bf16);
-  std::fflush(stdout);
-  return 0;
+  return io::finish_standard_output(0);   // the row reached stdout, or exit code 1
 }
 
 }  // namespace
@@ -67,5 +67,5 @@ int main(int argc, char** argv) {
       waitpid(pid, &status, 0);
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fmt::print("{:>6} {:>10} failed\n", gpus, mode);
     }
-  return 0;
+  return io::finish_standard_output(0);
 }

@@ -1,11 +1,13 @@
 // tandem-gen-trace: writes a synthetic pipeline-parallel trace of about a chosen size (for the
 // viewer benchmark; large ones belong in /tmp, never in the repository).
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "io/standard_output.h"
 #include "trace/trace_writer.h"
 #include "viewer/bench/synthetic.h"
 
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   cli.add_option("--layers", p.layers_per_stage, "layers per stage")->check(CLI::Range(1, 512));
   cli.add_option("--seed", p.seed, "jitter seed");
   CLI11_PARSE(cli, argc, argv);
+  std::signal(SIGXFSZ, SIG_IGN);   // a file size limit fails the write (reported) instead of killing the process
   if (target_mb > 0) p = viewer::bench::params_for_bytes(p, static_cast<int64_t>(target_mb * 1e6));
   const auto t0 = std::chrono::steady_clock::now();
   const trace::Timeline tl = viewer::bench::synthetic_timeline(p);
@@ -47,5 +50,5 @@ int main(int argc, char** argv) {
              out, double(size) / 1e6, tl.events.size(), tl.flows.size(), p.pp * p.dp, p.pp, p.dp, p.micro_batches,
              p.layers_per_stage, std::chrono::duration<double>(t1 - t0).count(),
              std::chrono::duration<double>(t2 - t1).count());
-  return 0;
+  return io::finish_standard_output(0);   // the line reached stdout, or exit code 1
 }

@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 #include <imgui.h>
 
+#include "io/standard_output.h"
 #include "viewer/app.h"
 #include "viewer/frame.h"
 #include "viewer/layout.h"
@@ -158,5 +159,5 @@ int main(int argc, char** argv) {
     fmt::print("dense lane of {} ops:\n", dense);
     frame_report(m, width, height, frames);
   }
-  return 0;
+  return io::finish_standard_output(0);   // the report reached stdout, or exit code 1
 }
