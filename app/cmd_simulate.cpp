@@ -169,14 +169,24 @@ void run_simulate(const SimulateOptions& o) {
     trace::write_trace(tl, *trace_out);
     trace_events = tl.events.size();
   }
+  // NVLink follows the GPU unless the scenario sets it; a set value that differs is simulated as set and said.
+  const double nvlink = hw::nvlink_bytes_per_s(program.cluster());
+  const hw::GpuSpec* spec = hw::find_gpu(program.cluster().gpu);
+  const double gpu_nvlink = spec ? spec->nvlink_bytes_per_s : nvlink;
+  const bool nvlink_set = program.cluster().nvlink_bytes_per_s > 0;
   if (o.json) {
     nlohmann::json j = sim::to_json(report);
+    j["nvlink"] = {{"bytes_per_s", nvlink}, {"source", nvlink_set ? "cluster.nvlink_bytes_per_s" : "gpu"},
+                   {"gpu_bytes_per_s", gpu_nvlink}, {"differs_from_gpu", nvlink != gpu_nvlink}};
     // The settings it ran: the scenario with bases and presets expanded and --set applied (docs/simulator.md).
     j["settings"] = program.scenario().resolved;
     if (o.goodput) j["goodput"] = sim::to_json(sim::goodput(sim::goodput_inputs(program, report.step_time_s, report.tokens_per_step)));
     fmt::print("{}\n", j.dump(2));
   } else {
     fmt::print("{}", sim::to_table(report));
+    if (nvlink != gpu_nvlink)
+      fmt::print("{:<32} {:.0f} GB/s per GPU as cluster.nvlink_bytes_per_s sets it; the {}'s is {:.0f} GB/s\n", "NVLink (what-if)",
+                 nvlink * 1e-9, program.cluster().gpu, gpu_nvlink * 1e-9);
     if (o.goodput) fmt::print("{}", sim::to_table(sim::goodput(sim::goodput_inputs(program, report.step_time_s, report.tokens_per_step))));
   }
   if (trace_out) {

@@ -75,6 +75,12 @@ const GpuSpec& gpu_spec(std::string_view name) {
   throw std::invalid_argument("unknown GPU '" + std::string(name) + "': expected one of " + gpu_names());
 }
 
+double nvlink_bytes_per_s(const ir::ClusterConfig& c) {
+  if (c.nvlink_bytes_per_s > 0) return c.nvlink_bytes_per_s;
+  const GpuSpec* gpu = find_gpu(c.gpu);
+  return gpu ? gpu->nvlink_bytes_per_s : 0.0;
+}
+
 double peak_flops(const GpuSpec& gpu, ir::DType t) {
   switch (t) {
     case ir::DType::FP8E4M3:

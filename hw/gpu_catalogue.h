@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "ir/cluster_config.h"
 #include "ir/dtype.h"
 
 namespace tandem::hw {
@@ -35,5 +36,10 @@ std::string gpu_names();          // "H800, H100, ..." for messages
 // Dense tensor-core peak for GEMM operands of type `t`. FP8 on a GPU without FP8 tensor cores
 // (A100) runs at the BF16 rate: the inputs are upcast, as a real FP8 recipe would have to.
 double peak_flops(const GpuSpec& gpu, ir::DType t);
+
+// A cluster's NVLink bandwidth per GPU (both directions): cluster.nvlink_bytes_per_s when the scenario
+// sets it, else its GPU's from the catalogue (0 when the GPU is unknown). A set value that differs from
+// the GPU's is allowed (what-if) and reported by `tandem simulate`, never mixed in silently.
+double nvlink_bytes_per_s(const ir::ClusterConfig& c);
 
 }  // namespace tandem::hw

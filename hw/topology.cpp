@@ -106,7 +106,7 @@ Topology::Topology(const ir::ClusterConfig& c, const GpuSpec& gpu, const Network
     if (c.nodes_per_leaf <= 0) bad("nodes_per_leaf must be positive");
     leaves_ = (nodes_ + nodes_per_leaf_ - 1) / nodes_per_leaf_;
   }
-  const double nvlink = c.nvlink_bytes_per_s > 0 ? c.nvlink_bytes_per_s : gpu.nvlink_bytes_per_s;
+  const double nvlink = c.nvlink_bytes_per_s > 0 ? c.nvlink_bytes_per_s : gpu.nvlink_bytes_per_s;   // hw::nvlink_bytes_per_s
   const double nvlink_dir = nvlink / 2.0 * params.nvlink_efficiency;
   const double nic = c.nic_bytes_per_s * params.ib_efficiency;
   // A leaf of one plane serves nodes_per_leaf nodes x (GPUs per node on this plane) NICs; its links to

@@ -11,7 +11,8 @@ struct ClusterConfig {
   std::string gpu = "H800";                 // key of hw/'s GPU catalogue
   int64_t nodes = 256;
   int64_t gpus_per_node = 8;
-  double nvlink_bytes_per_s = 400e9;        // nominal NVLink bandwidth per GPU (H800: 400 GB/s)
+  double nvlink_bytes_per_s = 0;            // NVLink per GPU, both directions (H800: 400 GB/s); 0: the GPU's
+                                            // (hw::nvlink_bytes_per_s, from the GPU catalogue)
   int64_t nics_per_node = 8;                // one NIC per GPU
   double nic_bytes_per_s = 50e9;            // 400 Gb/s InfiniBand NDR per NIC
   int64_t planes = 8;                       // multi-plane fat-tree: GPU i of every node on plane i
