@@ -178,23 +178,35 @@ nlohmann::json to_json(const Report& r) {
 std::string to_table(const Report& r) {
   std::string s;
   auto line = [&](const std::string& key, const std::string& value) { s += fmt::format("{:<32} {}\n", key, value); };
-  auto pct = [](double v) { return fmt::format("{:.1f}%", 100.0 * v); };
+  // Shares below 0.1% keep two significant digits (the tiny model's MFU on an H800 is 0.023%, not 0.0%).
+  auto pct = [](double v) { return v > 0 && v < 1e-3 ? fmt::format("{:.2g}%", 100.0 * v) : fmt::format("{:.1f}%", 100.0 * v); };
+  // Units per figure: times in the unit of the step (the tiny scenario's 4 ms step reads 4.214 ms, not
+  // 0.004 s), memory in the unit of the largest stage (its 5.5 MiB peak is not 0.0 GiB).
+  const auto [time_scale, time_unit] = r.step_time_s >= 1.0    ? std::pair{1.0, "s"}
+                                       : r.step_time_s >= 1e-3 ? std::pair{1e3, "ms"}
+                                                               : std::pair{1e6, "us"};
+  auto t = [&, time_scale = time_scale](double seconds) { return fmt::format("{:.3f}", seconds * time_scale); };
+  const double memory_max = double(r.memory_peak_bytes);
+  const auto [memory_scale, memory_unit] = memory_max >= double(1ll << 30)   ? std::pair{double(1ll << 30), "GiB"}
+                                           : memory_max >= double(1ll << 20) ? std::pair{double(1ll << 20), "MiB"}
+                                                                              : std::pair{1024.0, "KiB"};
+  auto mem = [&, memory_scale = memory_scale](int64_t bytes) { return double(bytes) / memory_scale; };
   line("scenario", fmt::format("{}  ({} x {}, {} path)", r.scenario, r.gpus, r.gpu, r.mode));
-  line("step time", fmt::format("{:.3f} s", r.step_time_s));
+  line("step time", fmt::format("{} {}", t(r.step_time_s), time_unit));
   line("tokens per second", fmt::format("{:.0f}  ({:.1f} per GPU)", r.tokens_per_s, r.tokens_per_s_per_gpu));
   line("MFU, BF16 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_bf16), pct(r.mfu_bf16_causal)));
   line("MFU, FP8 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_fp8), pct(r.mfu_fp8_causal)));
   line("GPU-hours per trillion tokens", fmt::format("{:.0f}", r.gpu_hours_per_trillion_tokens));
-  line("bubble", fmt::format("{}  ({:.3f} s per rank: pipeline wait {:.3f}, issue gaps {:.3f}, tail {:.3f})",
-                             pct(r.bubble_fraction), r.bubble_s, r.pipeline_wait_s, r.issue_gap_s, r.tail_s));
-  line("exposed communication", fmt::format("{}  ({:.3f} s per rank: all-to-all {:.3f}, collectives {:.3f})",
-                                            pct(r.exposed_comm_fraction), r.exposed_comm_s, r.all_to_all_wait_s,
-                                            r.collective_wait_s));
-  line("phases (s, mean per rank)",
-       fmt::format("forward {:.3f}  backward-input {:.3f}  backward-weight {:.3f}  optimizer {:.3f}  other {:.3f}  "
-                   "bubble {:.3f}  exposed comm {:.3f}  (steady window {:.3f})",
-                   r.forward_s, r.backward_input_s, r.backward_weight_s, r.optimizer_s, r.other_compute_s, r.bubble_s,
-                   r.exposed_comm_s, r.steady_s));
+  line("bubble", fmt::format("{}  ({} {} per rank: pipeline wait {}, issue gaps {}, tail {})", pct(r.bubble_fraction),
+                             t(r.bubble_s), time_unit, t(r.pipeline_wait_s), t(r.issue_gap_s), t(r.tail_s)));
+  line("exposed communication", fmt::format("{}  ({} {} per rank: all-to-all {}, collectives {})",
+                                            pct(r.exposed_comm_fraction), t(r.exposed_comm_s), time_unit,
+                                            t(r.all_to_all_wait_s), t(r.collective_wait_s)));
+  line(fmt::format("phases ({}, mean per rank)", time_unit),
+       fmt::format("forward {}  backward-input {}  backward-weight {}  optimizer {}  other {}  "
+                   "bubble {}  exposed comm {}  (steady window {})",
+                   t(r.forward_s), t(r.backward_input_s), t(r.backward_weight_s), t(r.optimizer_s), t(r.other_compute_s),
+                   t(r.bubble_s), t(r.exposed_comm_s), t(r.steady_s)));
   line("SM-time", fmt::format("compute {}  communication {}  idle {}", pct(r.sm_compute), pct(r.sm_comm), pct(r.sm_idle)));
   line("link utilisation", fmt::format("NVLink {}  InfiniBand {}", pct(r.nvlink_util), pct(r.ib_util)));
   const StageBalance& b = r.balance;
@@ -202,16 +214,16 @@ std::string to_table(const Report& r) {
     line("stage balance", fmt::format("{} layer split; modelled compute per micro-batch max/mean {:.3f}, stage {} sets the "
                                       "pace ({:.2f} ms)",
                                       b.split, b.max_over_mean, b.pace_stage, 1e3 * b.stage_modelled_s[size_t(b.pace_stage)]));
-  line("peak memory per stage (GiB)",
-       fmt::format("GPU has {:.1f}{}", double(r.hbm_bytes) / double(1ll << 30), r.out_of_memory ? "  -- OUT OF MEMORY" : ""));
+  line(fmt::format("peak memory per stage ({})", memory_unit),
+       fmt::format("GPU has {:.1f} GiB{}", double(r.hbm_bytes) / double(1ll << 30), r.out_of_memory ? "  -- OUT OF MEMORY" : ""));
   for (const StageReport& st : r.stages) {
     const size_t i = size_t(st.stage);
     const std::string balance = i < b.stage_layers.size()
                                     ? fmt::format("   {:>3} layers, modelled {:.2f} ms", b.stage_layers[i], 1e3 * b.stage_modelled_s[i])
                                     : std::string();
-    s += fmt::format("  stage {:>3}: {:>6.1f} = static {:>5.1f} + activations {:>5.1f}   bubble {:.3f} s{}{}\n", st.stage,
-                     double(st.memory_peak_bytes) / double(1ll << 30), double(st.static_bytes) / double(1ll << 30),
-                     double(st.activation_peak_bytes) / double(1ll << 30), st.bubble_s, balance,
+    s += fmt::format("  stage {:>3}: {:>6.1f} = static {:>5.1f} + activations {:>5.1f}   bubble {} {}{}{}\n", st.stage,
+                     mem(st.memory_peak_bytes), mem(st.static_bytes), mem(st.activation_peak_bytes), t(st.bubble_s), time_unit,
+                     balance,
                      st.out_of_memory ? "  OUT OF MEMORY" : "");
   }
   line("simulation", fmt::format("{} events, {} transfers{}", r.events, r.transfers,
