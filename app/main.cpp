@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <system_error>
 
 #include <fmt/core.h>
 
@@ -53,6 +54,14 @@ int run_tandem(int argc, char** argv) {
   } catch (const app::CommandExit& e) {
     if (!e.message.empty()) fmt::print(stderr, "{}\n", e.message);
     return e.code;
+  } catch (const std::system_error& e) {
+    // A report that did not reach standard output (fmt throws when a write fails): said as such.
+    if (std::ferror(stdout)) {
+      fmt::print(stderr, "error: cannot write standard output: {}\n", e.code().message());
+      return io::kExitOutputFailed;
+    }
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

@@ -134,7 +134,7 @@ TEST_CASE("the table written reads back with its points, fits and links", "[cali
   CHECK(double(e.ns) == Approx(kOverheadNs + kScale * double(plain.model(other, 132).ns - 4000)).margin(1));
 }
 
-TEST_CASE("--device names a GPU of the catalogue", "[calib][calibrate]") {
+TEST_CASE("the device option names a GPU of the catalogue", "[calib][calibrate]") {
   const trace::Timeline tl = generated_trace();
   const std::vector<TraceInput> in = {{"m.json", &tl}};
   CalibrateOptions o;

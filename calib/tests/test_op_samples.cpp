@@ -57,7 +57,7 @@ TEST_CASE("the first step of three is dropped as warm-up by default", "[calib][s
   CHECK(s.ops_used == 2);
 }
 
-TEST_CASE("--warmup 0 keeps every step; --warmup 2 keeps the last", "[calib][samples]") {
+TEST_CASE("a warm-up of 0 keeps every step, of 2 the last", "[calib][samples]") {
   CHECK(samples_of(three_steps(), 0).shapes[0].time_ns == 30.0);   // median of 1000, 10, 30
   CHECK(samples_of(three_steps(), 2).shapes[0].time_ns == 30.0);
   CHECK_FALSE(samples_of(three_steps(), 0).warmup_default);

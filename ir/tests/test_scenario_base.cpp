@@ -64,7 +64,7 @@ TEST_CASE("a scenario extends an embedded one with only what changes", "[ir][sce
   CHECK(load_scenario(file, {"model=deepseek-v2-lite", "plan.ep=8"}).model.name == "deepseek-v2-lite");
 }
 
-TEST_CASE("a part extends a file beside the scenario; null removes an inherited field", "[ir][scenario][base]") {
+TEST_CASE("a part extends a file beside the scenario, and null removes an inherited field", "[ir][scenario][base]") {
   const fs::path dir = folder("part");
   write(dir / "my-cluster.json", {{"base", "h800"}, {"nodes", 2}, {"nic_bytes_per_s", 25e9}});
   write(dir / "zipf.json", {{"base", "tiny"},

@@ -56,7 +56,7 @@ sim::SimResult run(const HandProgram& p, const hw::HostSpec& h, Records& rec) {
 
 }  // namespace
 
-TEST_CASE("4 ranks with 1 ms of work each on 2 cores take 2 ms; on 4 cores 1 ms", "[sim][host]") {
+TEST_CASE("4 ranks with 1 ms of work each on 2 cores take 2 ms, on 4 cores 1 ms", "[sim][host]") {
   HandProgram p(4);
   for (int64_t r = 0; r < 4; ++r) p.op(r, no_bytes(), ir::Stream::Compute);
   p.finish();

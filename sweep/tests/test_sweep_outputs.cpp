@@ -63,7 +63,7 @@ TEST_CASE("report figures: nested objects flattened, number lists as their large
   CHECK(figures[2].second == 30);
 }
 
-TEST_CASE("results.csv: axes, outcome columns, then figures; refused rows keep their reason") {
+TEST_CASE("results.csv: axes, outcome columns, then figures, and refused rows keep their reason") {
   const std::vector<json> records = {record(0, 1, "1f1b", 1000, 4, false), record(1, 4, "1f1b", 0, 4, false, "refused")};
   const std::string csv = results_csv(records, {"plan.ep", "plan.schedule"});
   const std::string header =
@@ -75,7 +75,7 @@ TEST_CASE("results.csv: axes, outcome columns, then figures; refused rows keep t
   CHECK(csv == header + row0 + row1);
 }
 
-TEST_CASE("results.jsonl reads back as written; a line that is not a record names its line") {
+TEST_CASE("results.jsonl reads back as written, and a line that is not a record names its line") {
   const std::vector<json> records = {record(0, 1, "1f1b", 1000, 4, false), record(1, 2, "zb1p", 900, 4, true)};
   const auto dir = std::filesystem::temp_directory_path() / ("tandem_sweep_jsonl_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -117,7 +117,7 @@ TEST_CASE("Pareto front: fewer GPUs or more tokens/s") {
   CHECK(pareto_front(xy) == std::vector<size_t>{1, 3, 4});
 }
 
-TEST_CASE("plots are well-formed SVG with their points; bad plot specs are refused") {
+TEST_CASE("plots are well-formed SVG with their points, and bad plot specs are refused") {
   const std::vector<json> records = {record(0, 1, "1f1b", 1000, 4, false), record(1, 2, "1f1b", 1500, 8, true),
                                      record(2, 1, "zb1p", 1100, 4, false), record(3, 2, "zb1p", 0, 8, false, "refused")};
   const std::vector<std::string> axes = {"plan.ep", "plan.schedule"};

@@ -47,7 +47,7 @@ TEST_CASE("axis options split values at top-level commas and read JSON or string
   CHECK(d.values[1] == "none");
 }
 
-TEST_CASE("a grid expands with the first axis slowest; zip axes are one more dimension") {
+TEST_CASE("a grid expands with the first axis slowest, and zip axes are one more dimension") {
   // 2 x 3 grid times a zip of 2: 12 points. Point 7 = digits (1, 0, 1) over sizes (2, 3, 2):
   // 1*6 + 0*2 + 1 = 7.
   const SweepDefinition d = definition_from_options(
