@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sys/wait.h>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -130,6 +131,43 @@ TEST_CASE("resuming from a truncated checkpoint is an error that overwrites noth
   const auto ok = tandem_cmd("train scenarios/tiny.json" + kSmall + "--steps 3 --resume " + (dir / "ck" / "ckpt-00000002.tdmckpt").string());
   CHECK(ok.code == 0);
   CHECK(ok.output.find("steps 3..3") != std::string::npos);
+  fs::remove_all(dir);
+}
+TEST_CASE("a resumed run continues its log at the checkpoint's step with each step logged once", "[cli]") {
+  const auto dir = temp_dir("cli_resume_log");
+  const std::string ck = (dir / "ck").string(), log = (dir / "log.jsonl").string();
+  const auto first = tandem_cmd("train scenarios/tiny.json" + kSmall + "--steps 4 --checkpoint " + ck +
+                                " --checkpoint-every 2 --log " + log);
+  INFO(first.output);
+  REQUIRE(first.code == 0);
+  const auto read_log = [&] {
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+  };
+  const auto whole = read_log();
+  REQUIRE(whole.size() == 4);
+  // As a kill during step 4 leaves it: steps 1..3 whole and half a line of step 4.
+  {
+    std::ifstream in(log, std::ios::binary);
+    std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    size_t cut = 0;
+    for (int newline = 0; newline < 3; ++newline) cut = bytes.find('\n', cut) + 1;
+    std::ofstream(log, std::ios::binary | std::ios::trunc) << bytes.substr(0, cut + 20);
+  }
+  const auto resumed = tandem_cmd("train scenarios/tiny.json" + kSmall + "--steps 4 --resume " + ck +
+                                  "/ckpt-00000002.tdmckpt --log " + log);
+  INFO(resumed.output);
+  REQUIRE(resumed.code == 0);
+  CHECK(resumed.output.find("steps 3..4") != std::string::npos);
+  const auto again = read_log();
+  REQUIRE(again.size() == 4);
+  for (size_t i = 0; i < again.size(); ++i) {
+    CHECK(again[i].at("step").get<int64_t>() == int64_t(i) + 1);
+    // Resume is bit-exact: the steps run again have the first run's losses.
+    CHECK(again[i].at("loss").get<double>() == whole[i].at("loss").get<double>());
+  }
   fs::remove_all(dir);
 }
 #endif
