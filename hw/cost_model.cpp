@@ -23,17 +23,25 @@ struct ModelVisitor {
   const CostParams& p;
   int64_t sms;
 
-  // Memory-bound time of `bytes` on `sms` SMs.
-  double memory_s(double bytes) const {
+  // Memory-bound time of `bytes` on `sms` SMs at `efficiency` of the HBM peak.
+  double memory_s(double bytes, double efficiency) const {
     const double saturating = p.memory_saturation_sm_fraction * double(gpu.sms);
     const double slow = std::max(1.0, saturating / double(sms));
-    return bytes / (gpu.hbm_bytes_per_s * p.hbm_efficiency) * slow;
+    return bytes / (gpu.hbm_bytes_per_s * efficiency) * slow;
+  }
+  double memory_s(double bytes) const { return memory_s(bytes, p.hbm_efficiency); }
+  // The HBM efficiency a memory-bound kernel family reaches (CostParams: norms, casts, transposes, RoPE).
+  double achieved_hbm_efficiency(const ir::OpPayload& op) const {
+    if (std::holds_alternative<ir::Norm>(op)) return p.norm_hbm_efficiency;
+    if (const auto* q = std::get_if<ir::Quantize>(&op)) return q->transpose ? p.cast_transpose_hbm_efficiency : p.cast_hbm_efficiency;
+    if (const auto* e = std::get_if<ir::Elementwise>(&op); e && e->kind == ir::ElementwiseKind::Rope) return p.rope_hbm_efficiency;
+    return p.hbm_efficiency;
   }
   double vector_s(double flops) const {
     return flops / (gpu.fp32_flops * p.vector_efficiency * double(sms) / double(gpu.sms));
   }
   KernelEstimate simple(const ir::OpPayload& op) const {
-    const double mem = memory_s(ir::op_hbm_bytes(op));
+    const double mem = memory_s(ir::op_hbm_bytes(op), achieved_hbm_efficiency(op));
     const double vec = vector_s(ir::op_flops(op));
     KernelEstimate e;
     e.compute_bound = vec > mem;

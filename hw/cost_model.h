@@ -29,6 +29,23 @@ struct CostParams {
                                              // FlashMLA's 3.0 of 3.35 TB/s (0.9) is the best published case
   // FlashMLA README (2025-04): 660 TFLOPS BF16 compute-bound of 989.5 -> 0.667.
   double attention_fwd_efficiency = 0.667;
+  // Achieved HBM bandwidth of the memory-bound kernel families, as a share of the peak, over the bytes
+  // their IR payload counts; each from kernel times of the H800 trace (../shared/data/deepseek-h800-
+  // train-profile.json) of kernels whose shape the annotations and grids identify (docs/h800-pair.md).
+  // RMSNorm: ln_fwd of [4096, 7168] 104-127 us, of [4096, 1536] 22-29 us, of [4096, 512] 8-10 us, ln_bwd
+  // of [4096, 7168] 179 us: 0.98-1.14 TB/s over the payload's bytes (the real kernel also adds the
+  // residual, which the IR fuses elsewhere) -> 1.07e12 / 3.35e12 = 0.32.
+  double norm_hbm_efficiency = 0.32;
+  // Per-token FP8 casts (1x128 tiles, and cast-backs to BF16): [4096, 7168] 42-53 us (89 MB: 1.9 TB/s),
+  // [34688, 4096] 211 us (2.0 TB/s), cast_back of [32768, 4096] 179 us (2.25 TB/s) -> 0.6.
+  double cast_hbm_efficiency = 0.6;
+  // Transposing kernels (per-channel cast-and-transpose of the weight-gradient operands, FP8 weight
+  // transposes): [4096, 7168] 36-47 us (2.2 TB/s), [34688, 2048] 93 us (2.3 TB/s), [34688, 7168] 276 us
+  // (2.7 TB/s), batched_transpose of o_proj's [16384, 7168] FP8 weight 84 us (2.8 TB/s) -> 0.72.
+  double cast_transpose_hbm_efficiency = 0.72;
+  // RoPE (rotary_kernel on the query heads' and the shared key's rope columns, [4096, 129, 64] BF16 in
+  // place): 126 + 5 us per pass for 135 MB -> 1.03 TB/s = 0.31.
+  double rope_hbm_efficiency = 0.31;
   // Assumption: backward attention kernels reach about 3/4 of the forward's throughput (the ratio
   // FlashAttention-2/-3 papers report); no published H800 MLA backward figure.
   double attention_bwd_efficiency = 0.5;

@@ -45,21 +45,50 @@ TEST_CASE("GEMM model reproduces DeepGEMM's published H800 FP8 throughput within
   }
 }
 
-TEST_CASE("memory-bound kernel takes its HBM bytes at the fitted efficiency plus launch", "[hw][cost]") {
+TEST_CASE("memory-bound kernel takes its HBM bytes at its family's achieved efficiency plus launch", "[hw][cost]") {
   ir::Norm n;
   n.rows = 4096;
   n.cols = 7168;
   n.dtype = ir::DType::BF16;
   // bytes = read + write = 2 * 4096 * 7168 * 2 = 117440512
-  // time  = 117440512 / (3.35e12 * 0.85) s = 41243.4 ns -> 41244 ns, + 2000 ns launch = 43244 ns
-  // (vector work 4 * 4096 * 7168 flops / (66.9e12 * 0.5) = 3.5 us is smaller)
+  // time  = 117440512 / (3.35e12 * 0.32) s = 109552.7 ns -> 109553 ns, + 2000 ns launch = 111553 ns
+  // (the trace's ln_fwd of this shape: 104-127 us; vector work 4 * 4096 * 7168 flops / (66.9e12 * 0.5)
+  // = 3.5 us is smaller)
   const hw::CostModel model(hw::gpu_spec("H800"));
   const hw::KernelEstimate e = model.estimate(n, 132);
-  CHECK(e.ns == 43244);
+  CHECK(e.ns == 111553);
   CHECK_FALSE(e.compute_bound);
   // With 33 SMs (a quarter) the kernel cannot saturate HBM: saturation at 66 SMs -> twice as slow:
-  // 2 * 41243.4 = 82486.9 ns -> 82487 ns, + 2000 ns launch = 84487 ns.
-  CHECK(model.estimate(n, 33).ns == 84487);
+  // 2 * 109552.7 = 219105.4 ns -> 219106 ns, + 2000 ns launch = 221106 ns.
+  CHECK(model.estimate(n, 33).ns == 221106);
+  // A residual add moves the same bytes at the generic efficiency: 117440512 / (3.35e12 * 0.85) s =
+  // 41243.4 ns -> 41244 ns, + 2000 ns = 43244 ns.
+  ir::Elementwise add;
+  add.kind = ir::ElementwiseKind::Add;
+  add.elements = 4096 * 7168;
+  add.read_bytes = add.write_bytes = 4096 * 7168 * 2;
+  add.flops_per_element = 1.0;
+  CHECK(model.estimate(add, 132).ns == 43244);
+}
+
+TEST_CASE("casts, transposes and RoPE move their bytes at the trace's achieved bandwidth", "[hw][cost]") {
+  const hw::CostModel model(hw::gpu_spec("H800"));
+  // Per-token cast of [4096, 7168] BF16 to FP8 with 1x128 scales: 4096 * 7168 * (2 + 1) + 4096 * 56 * 4
+  // = 88,997,888 bytes / (3.35e12 * 0.6) s = 44,277.6 ns -> 44278 + 2000 ns = 46278 ns (the trace: 42-53 us).
+  ir::Quantize cast{4096, 7168, ir::DType::BF16, ir::DType::FP8E4M3, ir::ScaleGranularity::Tile1x128, false};
+  CHECK(model.estimate(cast, 132).ns == 46278);
+  // The same per channel, transposed: 88,997,888 / (3.35e12 * 0.72) s = 36,898.0 ns -> 36898 + 2000 =
+  // 38898 ns (the trace: 36-47 us).
+  cast.transpose = true;
+  CHECK(model.estimate(cast, 132).ns == 38898);
+  // RoPE over [4096, 129, 64] BF16 in place: 2 * 2 * 33,816,576 = 135,266,304 bytes / (3.35e12 * 0.31) s
+  // = 130,251.6 ns -> 130252 + 2000 = 132252 ns (the trace: 126 + 5 us).
+  ir::Elementwise rope;
+  rope.kind = ir::ElementwiseKind::Rope;
+  rope.elements = 4096 * 129 * 64;
+  rope.read_bytes = rope.write_bytes = 2 * rope.elements;
+  rope.flops_per_element = 6.0;
+  CHECK(model.estimate(rope, 132).ns == 132252);
 }
 
 TEST_CASE("compute-bound GEMM on 112 of 132 SMs takes 132/112 as long, launch aside", "[hw][cost]") {
