@@ -11,7 +11,7 @@
 
 #include "app/command_registry.h"
 #include "app/output_check.h"
-#include "app/rank_list.h"
+#include "io/rank_list.h"
 #include "io/input_error.h"
 #include "io/output_file.h"
 #include "trace/compare_report.h"
@@ -33,7 +33,7 @@ struct CompareCommandOptions {
 std::vector<int32_t> ranks_of(const std::string& text) {
   std::vector<int32_t> out;
   if (text == "all") return out;
-  for (int64_t r : parse_rank_list(text, 0, "--ranks")) out.push_back(int32_t(r));
+  for (int64_t r : io::parse_rank_list(text, 0, "--ranks")) out.push_back(int32_t(r));
   return out;
 }
 

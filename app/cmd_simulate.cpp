@@ -109,7 +109,7 @@ void run_simulate(const SimulateOptions& o) {
         trace_pair = ir::steady_chunk_pair(program, o.trace_pair, "--trace-pair");
         options.trace_ranks = {view.representative(size_t(o.trace_pair))};
       } else if (!o.trace_ranks.empty()) {
-        options.trace_ranks = parse_rank_list(o.trace_ranks, program.num_ranks(), "--trace-ranks");
+        options.trace_ranks = io::parse_rank_list(o.trace_ranks, program.num_ranks(), "--trace-ranks");
       } else if (options.mode == sim::Mode::Full && program.num_ranks() > 64) {
         // A whole large step is gigabytes of trace: keep one rank per stage unless asked.
         for (size_t role = 0; role < program.roles().size(); ++role) options.trace_ranks.push_back(view.representative(role));

@@ -1,4 +1,4 @@
-// `tandem simulate --trace`: the ranks to keep in the timeline (--trace-ranks, app/rank_list.h) and the
+// `tandem simulate --trace`: the ranks to keep in the timeline (--trace-ranks, io/rank_list.h) and the
 // chunk-pair window (--trace-pair STAGE: one steady-state DualPipe pair of one stage, re-based to its
 // start, to line up with a profiler capture of one pair). The timeline itself is sim::TimelineSink's,
 // built by trace/'s one builder of program timelines (the executor's too).
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "app/rank_list.h"
+#include "io/rank_list.h"
 #include "ir/chunk_pair.h"
 #include "sim/timeline_sink.h"
 

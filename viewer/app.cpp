@@ -7,9 +7,12 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 #include <fmt/core.h>
 #include <imgui.h>
+
+#include "io/rank_list.h"
 
 namespace tandem::viewer {
 
@@ -38,6 +41,30 @@ ViewerApp::ViewerApp(ViewModel model) : model_(std::move(model)) {
 void ViewerApp::rebuild_layout() { layout_ = build_layout(model_, layout_opt_); }
 
 void ViewerApp::set_range(ViewRange r) { range_ = r; }
+
+void ViewerApp::set_shown(std::set<int32_t> ranks, std::set<int32_t> stages) {
+  layout_opt_.ranks = std::move(ranks);
+  layout_opt_.stages = std::move(stages);
+  rebuild_layout();
+  scroll_y_ = 0;
+}
+
+void ViewerApp::apply_shown_text() {
+  // The toolbar's fields take what --ranks and --stages take: "all", or lists like 0,4-7 (io/rank_list.h).
+  auto parse = [](const char* text, const char* what) {
+    std::set<int32_t> out;
+    const std::string s(text);
+    if (s.empty() || s == "all") return out;
+    for (int64_t v : io::parse_rank_list(s, 0, what)) out.insert(static_cast<int32_t>(v));
+    return out;
+  };
+  try {
+    set_shown(parse(ranks_buf_, "ranks"), parse(stages_buf_, "stages"));
+    shown_error_.clear();
+  } catch (const std::invalid_argument& e) {
+    shown_error_ = e.what();
+  }
+}
 
 bool ViewerApp::own_time_axes() const {
   return std::any_of(model_.traces.begin(), model_.traces.end(), [](const LoadedTrace& t) { return t.time_scale != 1.0; });
@@ -151,6 +178,19 @@ void ViewerApp::draw_toolbar(float width) {
   if (ImGui::Button("Reset")) {
     const double end = std::max(1.0, model_.end_ns());
     range_ = {-end * 0.01, end * 1.01};
+  }
+  // Ranks and stages shown, applied when a field is left (Enter, Tab or a click elsewhere).
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(90);
+  ImGui::InputTextWithHint("##ranks", "ranks: all", ranks_buf_, sizeof(ranks_buf_));
+  if (ImGui::IsItemDeactivatedAfterEdit()) apply_shown_text();
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(90);
+  ImGui::InputTextWithHint("##stages", "stages: all", stages_buf_, sizeof(stages_buf_));
+  if (ImGui::IsItemDeactivatedAfterEdit()) apply_shown_text();
+  if (!shown_error_.empty()) {
+    ImGui::SameLine();
+    ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.4f, 1.0f), "%s", shown_error_.c_str());
   }
   if (model_.traces.size() == 2) {
     ImGui::SameLine();

@@ -2,6 +2,7 @@
 // mouse and keyboard navigation, tooltips, selection details, summary and compare panels). It only
 // issues ImGui calls; the GLFW window and the headless EGL renderer both drive it frame by frame.
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ class ViewerApp {
   // for both; the view resets to the whole step.
   void set_own_time_axes(bool own);
   bool own_time_axes() const;
+  // Shows only these ranks (process ids) and pipeline stages; an empty set shows all of them. The rows
+  // are laid out again and scrolled to the top.
+  void set_shown(std::set<int32_t> ranks, std::set<int32_t> stages);
+  const LayoutOptions& layout_options() const { return layout_opt_; }
   // Builds one frame of the whole UI; call between ImGui::NewFrame() and ImGui::Render().
   void draw(float width, float height);
 
@@ -49,6 +54,7 @@ class ViewerApp {
 
  private:
   void draw_toolbar(float width);
+  void apply_shown_text();
   void draw_canvas(const UiRegions& ui);
   void handle_input(bool hovered, bool active);
   void draw_tooltip(const Hit& h);
@@ -69,6 +75,9 @@ class ViewerApp {
   bool dragging_scrollbar_ = false;
   float drag_dist_ = 0;
   char search_buf_[256] = {};
+  char ranks_buf_[128] = {};
+  char stages_buf_[128] = {};
+  std::string shown_error_;          // why the last ranks or stages typed were not taken
   std::string search_text_;
   SearchState search_;
   size_t search_hits_ = 0;

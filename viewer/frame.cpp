@@ -45,6 +45,69 @@ bool name_matches(const FrameParams& p, int trace, uint32_t name) {
   return name < v.size() && v[name];
 }
 
+// The mix of a merged block as bands stacked top to bottom, largest share first, each as tall as its
+// share of the lane (whole pixels; bands under a pixel go to the largest), and whether it is dimmed.
+struct BlockMix {
+  std::array<uint8_t, kColourClasses> order{};
+  std::array<int16_t, kColourClasses> px{};
+  int bands = 0;
+  bool dimmed = false;
+  bool operator==(const BlockMix& o) const {
+    if (bands != o.bands || dimmed != o.dimmed) return false;
+    for (int b = 0; b < bands; ++b)
+      if (order[size_t(b)] != o.order[size_t(b)] || px[size_t(b)] != o.px[size_t(b)]) return false;
+    return true;
+  }
+};
+
+BlockMix block_mix(const std::array<int64_t, kColourClasses>& tally, float lane_h, bool dimmed) {
+  BlockMix mix;
+  mix.dimmed = dimmed;
+  std::array<uint8_t, kColourClasses> order{};
+  for (int k = 0; k < kColourClasses; ++k) order[size_t(k)] = static_cast<uint8_t>(k);
+  std::stable_sort(order.begin(), order.end(), [&](uint8_t a, uint8_t b) { return tally[a] > tally[b]; });
+  int64_t total = 0;
+  for (int64_t v : tally) total += v;
+  const int h = std::max(1, static_cast<int>(std::lround(lane_h)));
+  int used = 0;
+  for (int k = 1; k < kColourClasses && total > 0; ++k) {
+    const int px = static_cast<int>(static_cast<double>(tally[order[size_t(k)]]) / static_cast<double>(total) * h);
+    if (px < 1) break;
+    mix.order[size_t(mix.bands + 1)] = order[size_t(k)];
+    mix.px[size_t(mix.bands + 1)] = static_cast<int16_t>(px);
+    ++mix.bands;
+    used += px;
+  }
+  mix.order[0] = order[0];
+  mix.px[0] = static_cast<int16_t>(h - used);
+  ++mix.bands;
+  return mix;
+}
+
+// A run of merged blocks with the same mix, drawn once.
+struct PendingBlock {
+  bool open = false;
+  double x0 = 0, x1 = 0;
+  uint32_t first_event = 0, count = 0;
+  BlockMix mix;
+};
+
+void flush_block(Ctx& c, int ti, PendingBlock& pb, float y0, float y1) {
+  if (!pb.open) return;
+  const double scale_y = static_cast<double>(y1 - y0) / std::max(1, static_cast<int>(std::lround(y1 - y0)));
+  double y = y0;
+  for (int b = 0; b < pb.mix.bands; ++b) {
+    const double yb = b + 1 == pb.mix.bands ? y1 : y + pb.mix.px[size_t(b)] * scale_y;
+    Rgba col = class_colour(static_cast<ColourClass>(pb.mix.order[size_t(b)]));
+    if (pb.mix.dimmed) col = dim(col);
+    c.rect(pb.x0, static_cast<float>(y), pb.x1, static_cast<float>(yb), col, RectKind::Merged, ti, pb.first_event,
+           pb.count);
+    y = yb;
+  }
+  ++c.g.merged_drawn;
+  pb.open = false;
+}
+
 void emit_lane(Ctx& c, int ti, const trace::Lane& lane, float y0, float y1) {
   const LoadedTrace& t = c.m.traces[size_t(ti)];
   const auto& evs = t.tl.events;
@@ -57,12 +120,14 @@ void emit_lane(Ctx& c, int ti, const trace::Lane& lane, float y0, float y1) {
   const size_t n = lane.events.size();
   const bool searching = p.search && p.search->active;
   const float text_y = y0 + (y1 - y0 - p.font_px) / 2;
+  PendingBlock pending;
   size_t i = lane.first_ending_after(t0);
   while (i < n && lane.starts[i] < t1) {
     const double a = c.px(lane.starts[i], origin), b = c.px(lane.ends[i], origin);
     ++c.g.events_visited;
     const uint32_t ei = lane.events[i];
     if (b - a >= min_px) {
+      flush_block(c, ti, pending, y0, y1);
       const trace::Event& e = evs[ei];
       Rgba col = class_colour(colour_class(classes[e.op], e.phase));
       if (searching && !name_matches(p, ti, e.name)) col = dim(col);
@@ -76,17 +141,19 @@ void emit_lane(Ctx& c, int ti, const trace::Lane& lane, float y0, float y1) {
       ++i;
       continue;
     }
-    // A block of ops narrower than a pixel: extends while the next op is narrow and starts within a
-    // pixel of the block's end; coloured by the class holding most of the examined time.
+    // A block of ops narrower than a pixel: extends while the next op is narrow, starts within a pixel
+    // of the block's end and within merge_px of its start. Its mix is the time of the examined ops per
+    // colour class; neighbouring blocks of the same mix are drawn as one.
     std::array<int64_t, kColourClasses> tally{};
     bool any_match = !searching;
     double bx1 = b;
+    const double block_end = std::floor(a) + std::max(1.0f, p.merge_px);
     uint32_t count = 0;
     size_t j = i;
     int in_column = 0;
     while (j < n && lane.starts[j] < t1) {
       const double aj = c.px(lane.starts[j], origin), bj = c.px(lane.ends[j], origin);
-      if (bj - aj >= min_px || aj > bx1 + min_px) break;
+      if (bj - aj >= min_px || aj > bx1 + min_px || (j > i && aj >= block_end)) break;
       const trace::Event& e = evs[lane.events[j]];
       tally[size_t(colour_class(classes[e.op], e.phase))] += std::max<int64_t>(e.dur_ns, 1);
       if (!any_match) any_match = name_matches(p, ti, e.name);
@@ -107,13 +174,18 @@ void emit_lane(Ctx& c, int ti, const trace::Lane& lane, float y0, float y1) {
         in_column = 0;
       }
     }
-    const auto best = static_cast<size_t>(std::max_element(tally.begin(), tally.end()) - tally.begin());
-    Rgba col = class_colour(static_cast<ColourClass>(best));
-    if (!any_match) col = dim(col);
-    c.rect(a, y0, std::max(bx1, a + min_px), y1, col, RectKind::Merged, ti, ei, count);
-    ++c.g.merged_drawn;
+    const BlockMix mix = block_mix(tally, y1 - y0, !any_match);
+    const double x1 = std::max(bx1, a + min_px);
+    if (pending.open && pending.mix == mix && a <= pending.x1 + min_px) {
+      pending.x1 = std::max(pending.x1, x1);
+      pending.count += count;
+    } else {
+      flush_block(c, ti, pending, y0, y1);
+      pending = {true, a, x1, ei, count, mix};
+    }
     i = j;
   }
+  flush_block(c, ti, pending, y0, y1);
 }
 
 void emit_bubbles(Ctx& c, int ti, const trace::TrackBubbles& tb, float y0, float y1) {

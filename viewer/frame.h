@@ -1,7 +1,8 @@
 // One frame of the timeline as plain geometry: which rectangles, texts and lines go where, in which
 // colour, for a view range, a canvas and a scroll position. Only rows on screen are visited; in each
-// lane, ops narrower than a pixel merge into blocks, and a pixel column holding many ops is skipped by
-// binary search after a few samples, so the work per lane is bounded by its width in pixels.
+// lane, ops narrower than a pixel merge into blocks drawn as the mix of what they cover (stacked bands
+// per colour class), and a pixel column holding many ops is skipped by binary search after a few
+// samples, so the work per lane is bounded by its width in pixels.
 // Pure (no ImGui, no GL): the UI draws this, the tests inspect it, the benchmark times it.
 #pragma once
 #include <cstdint>
@@ -23,7 +24,7 @@ struct DrawRect {
   RectKind kind = RectKind::Background;
   int8_t trace = -1;
   uint32_t event = 0;                // Op: the event; Merged: the first event of the block
-  uint32_t count = 0;                // Merged: ops in the block
+  uint32_t count = 0;                // Merged: ops in the block (each of its bands says the same)
 };
 
 struct DrawText {
@@ -63,6 +64,7 @@ struct FrameParams {
   float canvas_y0 = 24, canvas_y1 = 600;     // rows
   float scroll_y = 0;                // layout y shown at canvas_y0
   float min_px = 1.0f;               // ops narrower than this merge
+  float merge_px = 4.0f;             // a merged block's mix is taken again every this many pixels
   int lod_samples = 8;               // ops examined per pixel column before skipping the rest
   float font_px = 13.0f;
   float min_label_px = 40.0f;        // ops at least this wide show their name

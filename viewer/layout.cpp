@@ -55,7 +55,14 @@ Layout build_layout(const ViewModel& m, const LayoutOptions& opt) {
     }
     // Tracks by stage, then rank, then stream (tracks are already sorted by pid, tid).
     std::map<int32_t, std::vector<size_t>> by_stage;
-    for (size_t k = 0; k < t.idx.tracks.size(); ++k) by_stage[t.idx.stage_of(t.idx.tracks[k].pid)].push_back(k);
+    for (size_t k = 0; k < t.idx.tracks.size(); ++k) {
+      const int32_t pid = t.idx.tracks[k].pid, stage = t.idx.stage_of(pid);
+      if (!opt.ranks.empty() && !opt.ranks.count(pid)) continue;
+      if (!opt.stages.empty() && !opt.stages.count(stage)) continue;
+      by_stage[stage].push_back(k);
+    }
+    L.tracks_kept.push_back(0);
+    for (const auto& [stage, tracks] : by_stage) L.tracks_kept.back() += tracks.size();
     std::map<int32_t, double> stage_share;
     for (const auto& s : t.summary.stages) stage_share[s.stage] = s.bubble_share;
     for (const auto& [stage, tracks] : by_stage) {

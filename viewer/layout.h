@@ -1,6 +1,6 @@
 // Vertical layout of the timeline: per trace (compare mode stacks two), pipeline-stage groups with
 // a header each, and inside them one row per rank and stream, as tall as the track's lanes.
-// Pure: rows and their y offsets for a model and the collapsed groups.
+// Pure: rows and their y offsets for a model, the collapsed groups and the ranks and stages chosen.
 #pragma once
 #include <cstdint>
 #include <set>
@@ -30,6 +30,8 @@ struct LayoutOptions {
   float track_pad = 2.0f;            // above and below the lanes of a track
   float header_h = 20.0f;
   std::set<std::pair<int, int32_t>> collapsed;   // (trace, stage) groups shown as their header only
+  std::set<int32_t> ranks;           // ranks (process ids) shown; empty: every rank
+  std::set<int32_t> stages;          // pipeline stages shown; empty: every stage
 };
 
 struct Layout {
@@ -37,7 +39,8 @@ struct Layout {
   float total_h = 0.0f;
   float lane_h = 18.0f;
   float track_pad = 2.0f;
-  std::vector<std::vector<int64_t>> row_of_track;   // [trace][track] -> row index, -1 when collapsed
+  std::vector<std::vector<int64_t>> row_of_track;   // [trace][track] -> row index, -1 when collapsed or left out
+  std::vector<size_t> tracks_kept;   // per trace: tracks of the chosen ranks and stages (folded ones too)
 
   // Index of the first row whose bottom is below `y` (layout space).
   size_t first_row_at_or_below(float y) const;

@@ -4,7 +4,10 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <set>
+#include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +19,7 @@
 
 #include "trace/compare_report.h"
 #include "io/option_values.h"
+#include "io/rank_list.h"
 #include "io/standard_output.h"
 #include "viewer/app.h"
 #include "viewer/headless.h"
@@ -102,7 +106,7 @@ int run_viewer(int argc, char** argv) {
                "(simulated over measured). Reads this project's traces and PyTorch-profiler (Kineto) traces.",
                "tandem-view"};
   std::vector<std::string> paths;
-  std::string screenshot, range_text;
+  std::string screenshot, range_text, ranks_text, stages_text;
   int width = 1600, height = 900;
   bool summary = false, own_axes = false;
   cli.add_option("traces", paths, "TRACE [TRACE2]: one trace, or two to compare (A above B)")
@@ -116,6 +120,8 @@ int run_viewer(int argc, char** argv) {
   cli.add_flag("--own-axes", own_axes,
                "compare mode: each trace on its own time axis from its step start, the second stretched to the first "
                "one's step (the ruler reads the first's time)");
+  cli.add_option("--ranks", ranks_text, "show only these ranks: 'all' or a list like 0,4-7 (the toolbar can change it)");
+  cli.add_option("--stages", stages_text, "show only these pipeline stages: 'all' or a list like 0,15");
   cli.add_flag("--summary", summary,
                "print each trace's summary (step, bubbles, exposed communication) and, for two, the difference table "
                "of tandem compare");
@@ -145,6 +151,16 @@ int run_viewer(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", range_error);
     return 2;
   }
+  std::set<int32_t> shown_ranks, shown_stages;
+  try {
+    for (auto [text, option, out] : {std::tuple{&ranks_text, "--ranks", &shown_ranks},
+                                     std::tuple{&stages_text, "--stages", &shown_stages}})
+      if (!text->empty() && *text != "all")
+        for (int64_t v : io::parse_rank_list(*text, 0, option)) out->insert(static_cast<int32_t>(v));
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
   std::vector<viewer::LoadedTrace> traces;
   try {
     for (const auto& p : paths) traces.push_back(viewer::load_trace_file(p));
@@ -157,15 +173,34 @@ int run_viewer(int argc, char** argv) {
   }
   // The view model holds each trace's summary and, for two, their comparison (tandem compare's).
   viewer::ViewModel model = viewer::make_view_model(std::move(traces));
-  if (summary) {
-    if (model.traces.size() == 2 && !model.comparison) {
-      fmt::print(stderr, "error: {}\n", model.comparison_error);
+  viewer::ViewerApp app(std::move(model));
+  if (!shown_ranks.empty() || !shown_stages.empty()) {
+    app.set_shown(shown_ranks, shown_stages);
+    // A choice that leaves a trace without a row is a mistake about that trace, said before any output.
+    for (size_t ti = 0; ti < app.model().traces.size(); ++ti) {
+      if (app.layout().tracks_kept[ti] > 0) continue;
+      const auto& t = app.model().traces[ti];
+      std::set<int32_t> ranks, stages;
+      for (const auto& tr : t.idx.tracks) ranks.insert(tr.pid), stages.insert(t.idx.stage_of(tr.pid));
+      std::string chosen;
+      if (!ranks_text.empty()) chosen += "--ranks " + ranks_text;
+      if (!stages_text.empty()) chosen += (chosen.empty() ? "" : " ") + std::string("--stages ") + stages_text;
+      const std::string has = ranks.empty() ? std::string("it has no tracks")
+                                            : fmt::format("its ranks {}..{}, stages {}..{}", *ranks.begin(),
+                                                          *ranks.rbegin(), *stages.begin(), *stages.rbegin());
+      fmt::print(stderr, "error: {}: expected ranks and stages of {}, found none of them there ({})\n", chosen, t.path,
+                 has);
       return 2;
     }
-    for (const auto& t : model.traces) print_summary(t);
-    if (model.comparison) fmt::print("\n{}", trace::to_table(*model.comparison));
   }
-  viewer::ViewerApp app(std::move(model));
+  if (summary) {
+    if (app.model().traces.size() == 2 && !app.model().comparison) {
+      fmt::print(stderr, "error: {}\n", app.model().comparison_error);
+      return 2;
+    }
+    for (const auto& t : app.model().traces) print_summary(t);
+    if (app.model().comparison) fmt::print("\n{}", trace::to_table(*app.model().comparison));
+  }
   if (own_axes) app.set_own_time_axes(true);
   if (!range_text.empty()) app.set_range(range);
   if (screenshot.empty()) return summary ? 0 : run_window(app, width, height);

@@ -197,6 +197,81 @@ TEST_CASE("level of detail: a wide op after tiny ones in the same pixel is drawn
   }
 }
 
+TEST_CASE("level of detail: a merged span is drawn as the mix of what it covers", "[viewer][frame][lod]") {
+  // 100000 ops of 1 µs every 1.1 µs, three forward then one weight-gradient, over and over: any eight
+  // consecutive ops (the samples of a pixel column) hold 6 F and 2 W by time, so every block's mix is
+  // 3/4 forward, 1/4 weight gradient: a lane drawn 17 px tall (18 less a 1 px gap) -> W band
+  // floor(17 / 4) = 4 px, F band 13 px.
+  trace::Timeline tl;
+  for (int64_t i = 0; i < 100000; ++i) tl.add_event("op", 0, 0, i * 1100, 1000, "gemm").phase = i % 4 == 3 ? 'W' : 'F';
+  std::vector<LoadedTrace> v;
+  v.push_back(make_loaded_trace("mix", std::move(tl)));
+  const ViewModel m = make_view_model(std::move(v));
+  const Layout L = build_layout(m, {});
+  FrameParams p;
+  p.canvas_x0 = 0;
+  p.canvas_x1 = 1000;
+  p.canvas_y0 = 0;
+  p.canvas_y1 = 200;
+  p.range = {0, 110e6};
+  const FrameGeometry g = build_frame(m, L, p);
+  CHECK(g.merged_drawn == 1);   // one mix everywhere: one block of two bands
+  std::vector<DrawRect> bands;
+  for (const auto& r : g.rects)
+    if (r.kind == RectKind::Merged) bands.push_back(r);
+  REQUIRE(bands.size() == 2);
+  CHECK(bands[0].rgba == class_colour(ColourClass::Forward).packed());
+  CHECK(bands[1].rgba == class_colour(ColourClass::BackwardWeight).packed());
+  const float lane_y0 = 20 + 2;   // below the "no stage" header, inside the track's padding
+  CHECK(bands[0].y0 == Approx(lane_y0));
+  CHECK(bands[0].y1 == Approx(lane_y0 + 13));
+  CHECK(bands[1].y1 == Approx(lane_y0 + 17));
+  CHECK(bands[0].x1 == Approx(1000).margin(1));
+  CHECK(bands[0].count == 100000);
+
+  // Forward in the first half, weight gradient in the second: two blocks that meet at the middle, each
+  // of one colour, not one block of the colour that holds most of the time.
+  trace::Timeline halves;
+  for (int64_t i = 0; i < 100000; ++i) halves.add_event("op", 0, 0, i * 1100, 1000, "gemm").phase = i < 50000 ? 'F' : 'W';
+  std::vector<LoadedTrace> w;
+  w.push_back(make_loaded_trace("halves", std::move(halves)));
+  const ViewModel h = make_view_model(std::move(w));
+  const FrameGeometry gh = build_frame(h, build_layout(h, {}), p);
+  CHECK(gh.merged_drawn == 2);
+  std::vector<DrawRect> blocks;
+  for (const auto& r : gh.rects)
+    if (r.kind == RectKind::Merged) blocks.push_back(r);
+  REQUIRE(blocks.size() == 2);
+  CHECK(blocks[0].rgba == class_colour(ColourClass::Forward).packed());
+  CHECK(blocks[1].rgba == class_colour(ColourClass::BackwardWeight).packed());
+  CHECK(blocks[0].x1 == Approx(500).margin(4));
+  CHECK(blocks[1].x0 == Approx(500).margin(4));
+  CHECK(blocks[0].count + blocks[1].count == 100000);
+}
+
+TEST_CASE("layout shows only the ranks and stages chosen", "[viewer][layout]") {
+  const ViewModel m = golden_model();
+  LayoutOptions rank1;
+  rank1.ranks = {1};
+  const Layout A = build_layout(m, rank1);
+  REQUIRE(A.rows.size() == 3);   // stage 1 header, rank 1 compute and communication
+  CHECK(A.rows[0].label == "- stage 1 · 1 rank");
+  CHECK(A.rows[1].label == "rank 1 · compute");
+  CHECK(A.tracks_kept == std::vector<size_t>{2});
+  CHECK(A.row_of_track[0][0] == -1);   // rank 0's tracks are left out
+  LayoutOptions stage0;
+  stage0.stages = {0};
+  const Layout B = build_layout(m, stage0);
+  REQUIRE(B.rows.size() == 3);
+  CHECK(B.rows[0].label == "- stage 0 · 1 rank");
+  LayoutOptions none;
+  none.ranks = {0};
+  none.stages = {1};   // rank 0 is on stage 0
+  const Layout C = build_layout(m, none);
+  CHECK(C.rows.empty());
+  CHECK(C.tracks_kept == std::vector<size_t>{0});
+}
+
 TEST_CASE("search dims ops whose names do not match", "[viewer][frame]") {
   const ViewModel m = golden_model();
   const Layout L = build_layout(m, {});

@@ -190,6 +190,17 @@ TEST_CASE("tandem-view reports bad traces and options clearly", "[viewer][cli][b
   r = run_view("'" + kGolden + "' --screenshot /tmp");
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Catch::Contains("it is a directory"));
+  // Ranks and stages to show: a bad list, and a list with none of the trace's ranks (0 and 1).
+  r = run_view("'" + kGolden + "' --ranks 1-x --summary");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("error: --ranks '1-x': expected ranks and ranges like 0,128-135"));
+  r = run_view("'" + kGolden + "' --ranks 5,7 --stages 0 --summary");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("error: --ranks 5,7 --stages 0: expected ranks and stages of " + kGolden +
+                                       ", found none of them there (its ranks 0..1, stages 0..1)"));
+  CHECK(r.output.find("bubble") == std::string::npos);   // nothing printed before the refusal
+  r = run_view("'" + kGolden + "' --stages 1 --summary");
+  CHECK(r.exit_code == 0);
   r = run_view("'" + kGolden + "' --summary");
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("bubble 23.4%") && Catch::Contains("exposed communication 0.0% (0.000 ms per rank"));

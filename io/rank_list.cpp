@@ -1,5 +1,5 @@
 // Parsing a list of ranks given to an option (see rank_list.h).
-#include "app/rank_list.h"
+#include "io/rank_list.h"
 
 #include <algorithm>
 #include <limits>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-namespace tandem::app {
+namespace tandem::io {
 namespace {
 constexpr int64_t kMaxUnboundedRange = 1 << 20;
 }  // namespace
@@ -56,4 +56,4 @@ std::vector<int64_t> parse_rank_list(const std::string& text, int64_t num_ranks,
   return out;
 }
 
-}  // namespace tandem::app
+}  // namespace tandem::io
