@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "ir/layout_kernels.h"
+
 namespace tandem::ir {
 
 namespace {
@@ -628,7 +630,9 @@ ChunkTemplates Builder::build() {
 }  // namespace
 
 ChunkTemplates build_chunk(RankProgram& rp, int32_t chunk, const ChunkContext& ctx) {
-  return Builder(rp, chunk, ctx).build();
+  ChunkTemplates t = Builder(rp, chunk, ctx).build();
+  add_layout_kernels(rp, t, ctx.scenario);
+  return t;
 }
 
 }  // namespace tandem::ir

@@ -57,6 +57,9 @@ std::vector<SlotRule> make_rules() {
       {OpKind::Comm, {R::GradReduceScatter, R::GradAllReduce}, Step, {{S::WeightGrad, kMany}}, {{S::WeightGrad}}},
       {OpKind::Comm, {R::SharedGradAllReduce}, Step, {{S::WeightGrad}}, {{S::WeightGrad}}},
       {OpKind::Comm, {R::ParamAllGather}, Step, {{S::Weight}}, {}},
+      {OpKind::Quantize, {R::ScaleTranspose, R::CastBack}, {Phase::F, Phase::B}, {{S::Input}}, {}},
+      {OpKind::Quantize, {R::WeightTranspose}, B, {{S::Weight}}, {}},
+      {OpKind::Elementwise, {R::RopeConcat}, {Phase::F, Phase::B}, {{S::Input}}, {}},
       {OpKind::Optimizer, {}, Step, {{S::WeightGrad, kMany}}, {{S::Weight, kMany}}},
   };
 }

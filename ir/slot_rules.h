@@ -49,6 +49,9 @@
 //   comm grad_reduce_scatter,grad_all_reduce S: weight_grad+ -> weight_grad
 //   comm shared_grad_all_reduce S: weight_grad -> weight_grad
 //   comm param_all_gather S: weight -> -
+//   quantize scale_transpose,cast_back F,B: input -> -
+//   quantize weight_transpose B: weight -> -
+//   elementwise rope_concat F,B: input -> -
 //   optimizer * S: weight_grad+ -> weight+
 #pragma once
 #include <cstdint>

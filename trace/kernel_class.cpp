@@ -50,7 +50,7 @@ std::optional<KernelClass> kernel_class_of(const Timeline& tl, const Event& e) {
   if (kind == op_kind::kPermute) return KernelClass::Permute;
   if (kind == op_kind::kElementwise) {
     const std::string_view k = text_arg(tl, e, "kind");
-    if (k == "rope") return KernelClass::Rope;
+    if (k == "rope" || k == "copy") return KernelClass::Rope;   // tandem's only copies: RoPE's concatenations
     if (k == "swiglu") return KernelClass::Swiglu;
     return KernelClass::Other;
   }

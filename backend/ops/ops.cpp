@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "backend/ops/ops.h"
+#include "ir/layout_kernels.h"
 
 namespace tandem::backend {
 
@@ -21,6 +22,9 @@ std::string op_kind_name(const ir::OpTemplate& t) {
 }
 
 void run_op(const OpContext& c, OpKernels& k) {
+  // Scale and weight transposes, cast-backs and RoPE's copies re-lay out values the next ops read from
+  // the tensors themselves (FP32 here, FP8 with its scales): nothing to compute (docs/backend.md).
+  if (ir::is_layout_kernel(c.t.role)) return;
   switch (ir::kind_of(c.t.payload)) {
     case ir::OpKind::Gemm: return run_gemm(c, k);
     case ir::OpKind::Quantize: return run_quantize(c, k);
