@@ -24,7 +24,7 @@ namespace {
 
 struct CalibrateCommandOptions {
   std::vector<std::string> traces;
-  std::string out, device, host, map;
+  std::string out, device, host, map, shapes;
   int64_t warmup = -1;
   bool json = false;
 };
@@ -59,6 +59,17 @@ void run_calibrate(const CalibrateCommandOptions& o) {
     if (host) options.host = &*host;
   }
   options.samples.warmup = o.warmup;
+  // A Kineto trace's shapes: tandem's own trace of the same step, lined up class by class.
+  std::optional<trace::Timeline> shapes;
+  if (!o.shapes.empty()) {
+    try {
+      shapes = trace::read_trace(o.shapes, nullptr, nullptr);
+    } catch (const trace::TraceError& e) {
+      throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
+    }
+    options.shapes = &*shapes;
+    options.shapes_path = o.shapes;
+  }
   const calib::Calibration c = calib::calibrate(inputs, options);   // io::InputError: exit 2
   io::write_output_file(o.out, calib::calibration_file(c).dump(1) + "\n");
   if (o.json) {
@@ -101,6 +112,9 @@ const RegisterCommand reg(45, "calibrate", [](CLI::App& root) {
   cmd->add_option("--host", o->host,
                   "Host description written by `tandem probe`, the model of the host device (default: the file probe "
                   "writes, $HOME/.config/tandem/host.json)");
+  cmd->add_option("--shapes", o->shapes,
+                  "tandem's own trace of the step a Kineto trace measured (simulate --trace-pair): its kernels are "
+                  "lined up with these ops by kernel class, giving points by shape and per-class fits");
   cmd->add_flag("--json", o->json, "Print the report as JSON");
   cmd->callback([o] { run_calibrate(*o); });
 });

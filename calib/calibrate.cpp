@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "calib/kineto_lineup.h"
 #include "hw/calibration.h"
 #include "hw/cost_model.h"
 #include "hw/gpu_catalogue.h"
@@ -157,6 +158,19 @@ Calibration calibrate(std::span<const TraceInput> traces, const CalibrateOptions
   } else {
     if (!hw::is_host_device(c.device)) c.device = std::string(model->gpu().name);
     c.classes = fit_classes(c.samples, *model);
+  }
+  if (options.shapes) {
+    if (traces.size() != 1)
+      throw io::InputError("--shapes", "", "one Kineto trace to line up with it", fmt::format("{} traces", traces.size()));
+    if (c.samples.source != "kineto")
+      throw io::InputError("--shapes", "", "a Kineto trace to calibrate (its kernels carry no shapes)",
+                           fmt::format("a {} trace", c.samples.source));
+    if (!model) throw io::InputError("--shapes", "", "a device to fit (give --device)", c.device_missing);
+    KinetoLineup l = line_up_kineto(*traces[0].timeline, *options.shapes, options.shapes_path, *model);
+    c.samples.shapes = std::move(l.shapes);
+    c.classes = std::move(l.classes);
+    c.lineup = std::move(l.lineup);
+    c.shapes_path = options.shapes_path;
   }
   c.links = fit_links(c.samples);
   return c;

@@ -28,6 +28,17 @@ struct ClassFit {
   double efficiency() const { return fit ? default_efficiency / fit->slope : default_efficiency; }
 };
 
+// One kernel class as lined up.
+struct ClassLineup {
+  std::string name;                 // hw::kernel_fit_class (trace::KernelClass names)
+  int64_t measured = 0;             // Kineto kernels of the class
+  int64_t simulated = 0;            // ops of the class in the simulated trace
+  double measured_ns = 0.0;         // their summed times
+  double simulated_ns = 0.0;
+  bool paired = false;              // as many of each: paired by rank of time (by phase where the phases agree)
+  bool by_phase = false;            // paired within each phase
+};
+
 struct LinkClassFit {
   std::string name;                 // "nvlink", "ib"
   size_t sizes = 0;                 // distinct (kind, bus bytes) measured
@@ -43,6 +54,10 @@ struct CalibrateOptions {
   // not fitted (the report says why) and the points alone are written.
   const hw::HostSpec* host = nullptr;
   SampleOptions samples;
+  // A Kineto trace's shapes: tandem's own trace of the same step (`tandem simulate --trace-pair`), whose
+  // ops its kernels are lined up with class by class (kineto_lineup.h); nullptr: per kind only.
+  const trace::Timeline* shapes = nullptr;
+  std::string shapes_path;          // names it in messages and the report
 };
 
 struct Calibration {
@@ -53,6 +68,8 @@ struct Calibration {
   std::string device_missing;       // why classes could not be fitted against a model ("" when they could)
   std::vector<ClassFit> classes;    // every class measured, by name
   std::vector<LinkClassFit> links;  // every link class measured, by name
+  std::string shapes_path;          // a Kineto trace's shapes came from this trace ("" : none)
+  std::vector<ClassLineup> lineup;  // with them: every kernel class as lined up
 };
 
 // Throws io::InputError (exit code 2) for traces that cannot be calibrated from (op_samples.h) and for

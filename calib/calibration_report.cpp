@@ -50,8 +50,9 @@ nlohmann::ordered_json calibration_file(const Calibration& c) {
   if (!c.device.empty()) j["gpu"] = c.device;
   std::string inputs;
   for (const std::string& p : c.inputs) inputs += (inputs.empty() ? "" : ", ") + p;
-  j["source"] = fmt::format("tandem calibrate of {} ({} trace{}{}; {})", inputs, c.samples.source,
-                            c.samples.scenario.empty() ? "" : " of ", c.samples.scenario, steps_text(c.samples));
+  j["source"] = fmt::format("tandem calibrate of {} ({} trace{}{}; {}{})", inputs, c.samples.source,
+                            c.samples.scenario.empty() ? "" : " of ", c.samples.scenario, steps_text(c.samples),
+                            c.shapes_path.empty() ? "" : "; kernels lined up by class with the ops of " + c.shapes_path);
   nlohmann::ordered_json fits = nlohmann::ordered_json::object();
   for (const ClassFit& f : c.classes) {
     if (!f.fit) continue;
@@ -97,10 +98,19 @@ std::string calibration_table(const Calibration& c) {
   }
   if (s.zero_time > 0) out += fmt::format("{:<14} {} shapes or ops with a median time of 0: left out\n", "zero time", s.zero_time);
   if (!s.kinds.empty()) {
-    out += "\nper kind only (the trace carries no shapes: nothing to fit or key by shape)\n";
+    out += c.lineup.empty() ? "\nper kind only (the trace carries no shapes: nothing to fit or key by shape)\n"
+                            : "\nper kind, as the trace holds them\n";
     out += fmt::format("{:<30} {:>8} {:>14} {:>14}\n", "kind (class)", "count", "median", "total");
     for (const KindSample& k : s.kinds)
       out += fmt::format("{:<30} {:>8} {:>14} {:>14}\n", k.kind, k.count, time_text(k.median_ns), time_text(k.total_ns));
+  }
+  if (!c.lineup.empty()) {
+    out += fmt::format("\nkernel classes lined up with the ops of {} (paired by rank of time where the counts "
+                       "agree, by phase where each phase's do; else fitted from the totals)\n", c.shapes_path);
+    out += fmt::format("{:<18} {:>8} {:>10} {:>14} {:>14}  {}\n", "class", "kernels", "sim ops", "measured", "simulated", "lined up");
+    for (const ClassLineup& l : c.lineup)
+      out += fmt::format("{:<18} {:>8} {:>10} {:>14} {:>14}  {}\n", l.name, l.measured, l.simulated, time_text(l.measured_ns),
+                         time_text(l.simulated_ns), l.paired ? (l.by_phase ? "paired by phase" : "paired") : "totals");
   }
   if (!s.shapes.empty()) {
     out += fmt::format("{:<14} {} shapes ({} ops of the program)\n", "points", s.shapes.size(), [&] {
@@ -197,6 +207,15 @@ nlohmann::ordered_json calibration_report_json(const Calibration& c) {
   for (const KindSample& k : s.kinds)
     kinds.push_back({{"kind", k.kind}, {"count", k.count}, {"median_s", k.median_ns * 1e-9}, {"total_s", k.total_ns * 1e-9}});
   j["kinds"] = kinds;
+  if (!c.lineup.empty()) {
+    nlohmann::ordered_json lineup = nlohmann::ordered_json::array();
+    for (const ClassLineup& l : c.lineup)
+      lineup.push_back({{"class", l.name}, {"measured", l.measured}, {"simulated", l.simulated},
+                        {"measured_s", l.measured_ns * 1e-9}, {"simulated_s", l.simulated_ns * 1e-9},
+                        {"lined_up", l.paired ? (l.by_phase ? "phase" : "class") : "totals"}});
+    j["shapes_from"] = c.shapes_path;
+    j["lineup"] = lineup;
+  }
   return j;
 }
 

@@ -486,10 +486,11 @@ CalibrationTable CalibrationTable::load(const std::string& path) {
 }
 
 const ModelFit* CalibrationTable::fit_for(const ir::OpPayload& op) const {
-  const std::optional<std::string_view> c = model_fit_class(op);
-  if (!c) return nullptr;
-  const auto it = fits_.find(*c);
-  return it == fits_.end() ? nullptr : &it->second;
+  for (const std::optional<std::string_view> c : {kernel_fit_class(op), model_fit_class(op)}) {
+    if (!c) continue;
+    if (const auto it = fits_.find(*c); it != fits_.end()) return &it->second;
+  }
+  return nullptr;
 }
 
 void CalibrationTable::apply_links(ir::ClusterConfig& cluster, NetworkParams& network) const {

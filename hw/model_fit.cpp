@@ -29,19 +29,44 @@ struct ClassVisitor {
   std::optional<std::string_view> operator()(const ir::Comm&) const { return std::nullopt; }
 };
 
+constexpr std::array<std::string_view, 8> kKernelClasses = {
+    "grouped_fp8_gemm", "dense_fp8_gemm", "wgrad_gemm", "other_gemm", "cast_transpose", "rope", "swiglu", "other"};
+
+struct KernelClassVisitor {
+  std::optional<std::string_view> operator()(const ir::Gemm& g) const {
+    if (!is_fp8(g.a) && !is_fp8(g.b)) return kKernelClasses[3];
+    if (g.accumulate) return kKernelClasses[2];
+    return g.group_rows.empty() ? kKernelClasses[1] : kKernelClasses[0];
+  }
+  std::optional<std::string_view> operator()(const ir::Quantize&) const { return kKernelClasses[4]; }
+  std::optional<std::string_view> operator()(const ir::Elementwise& e) const {
+    if (e.kind == ir::ElementwiseKind::Rope || e.kind == ir::ElementwiseKind::Copy) return kKernelClasses[5];
+    if (e.kind == ir::ElementwiseKind::SwiGLU) return kKernelClasses[6];
+    return kKernelClasses[7];
+  }
+  template <typename T>
+  std::optional<std::string_view> operator()(const T& op) const {
+    return ClassVisitor{}(op);
+  }
+};
+
 }  // namespace
 
 std::optional<std::string_view> model_fit_class(const ir::OpPayload& op) { return std::visit(ClassVisitor{}, op); }
 
+std::optional<std::string_view> kernel_fit_class(const ir::OpPayload& op) { return std::visit(KernelClassVisitor{}, op); }
+
 bool is_model_fit_class(std::string_view name) {
   for (std::string_view c : kClasses)
+    if (c == name) return true;
+  for (std::string_view c : kKernelClasses)
     if (c == name) return true;
   return false;
 }
 
 std::string_view model_fit_class_names() {
   return "gemm_fp8, gemm_bf16, gemm_fp32, attention_fwd, attention_bwd, norm, elementwise, router, quantize, "
-         "permute, optimizer";
+         "permute, optimizer, grouped_fp8_gemm, dense_fp8_gemm, wgrad_gemm, other_gemm, cast_transpose, rope, swiglu, other";
 }
 
 }  // namespace tandem::hw

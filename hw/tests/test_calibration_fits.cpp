@@ -50,6 +50,28 @@ TEST_CASE("a class fit replaces the launch cost and scales the rest of the model
   CHECK(fitted.estimate(g, 132).source == hw::CostSource::Model);
 }
 
+TEST_CASE("a kernel class's fit wins over its op class's", "[hw][calibration]") {
+  // gemm_fp8 covers every FP8 GEMM; wgrad_gemm only those accumulating into FP32 (the weight gradients).
+  const hw::CalibrationTable t = hw::CalibrationTable::parse_text(
+      table_with(R"("fits": {"gemm_fp8": {"overhead_us": 5, "time_scale": 2}, "wgrad_gemm": {"overhead_us": 1, "time_scale": 3}})"),
+      "c.json");
+  ir::Gemm g{4096, 7168, 2048, ir::DType::FP8E4M3, ir::DType::FP8E4M3, ir::DType::BF16};
+  REQUIRE(t.fit_for(g) != nullptr);
+  CHECK(t.fit_for(g)->time_scale == 2.0);
+  g.accumulate = true;
+  g.out = ir::DType::FP32;
+  REQUIRE(t.fit_for(g) != nullptr);
+  CHECK(t.fit_for(g)->time_scale == 3.0);
+  CHECK(hw::kernel_fit_class(g) == "wgrad_gemm");
+  // A RoPE copy is the rope class; a residual add "other".
+  ir::Elementwise e;
+  e.kind = ir::ElementwiseKind::Copy;
+  CHECK(hw::kernel_fit_class(e) == "rope");
+  e.kind = ir::ElementwiseKind::Add;
+  CHECK(hw::kernel_fit_class(e) == "other");
+  CHECK(hw::model_fit_class(e) == "elementwise");
+}
+
 TEST_CASE("fitted links set the cluster's NVLink and IB efficiency and latency", "[hw][calibration]") {
   const hw::CalibrationTable t = hw::CalibrationTable::parse_text(
       table_with(R"("links": {"nvlink": {"bytes_per_s": 80e9, "latency_us": 10},
