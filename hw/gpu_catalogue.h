@@ -1,6 +1,7 @@
-// Catalogue of the GPUs the simulator models (H800, H100, H200, H20, A100, B200): SMs, dense peak
-// FLOP/s per dtype, HBM capacity and bandwidth, L2, NVLink. Every number carries its public source
-// in gpu_catalogue.cpp; efficiencies (what kernels really reach) live in cost_model.h, not here.
+// Catalogue of the accelerators the simulator models (NVIDIA H800, H100, H200, H20, A100, B200, GB200,
+// GB300; AMD MI300X, MI325X, MI355X; Huawei Ascend 910B, 910C): compute units, dense peak FLOP/s per dtype,
+// HBM, L2, scale-up bandwidth. Every number carries its public source in gpu_catalogue.cpp; efficiencies
+// (what kernels really reach) live in cost_model.h, fitted on the H800 only (borrows_h800_efficiencies).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -14,7 +15,7 @@ namespace tandem::hw {
 
 struct GpuSpec {
   std::string_view name;           // catalogue key, e.g. "H800"
-  int64_t sms = 0;                 // streaming multiprocessors
+  int64_t sms = 0;                 // compute units the SM model schedules: SMs, AMD CUs, Ascend cube AI cores
   double boost_clock_hz = 0;       // max boost clock the peak figures assume
   double fp8_flops = 0;            // dense tensor-core peak, FP8 (0: no FP8 tensor cores)
   double bf16_flops = 0;           // dense tensor-core peak, BF16
@@ -22,9 +23,17 @@ struct GpuSpec {
   int64_t hbm_bytes = 0;           // usable device memory
   double hbm_bytes_per_s = 0;      // peak HBM bandwidth
   int64_t l2_bytes = 0;
-  double nvlink_bytes_per_s = 0;   // per GPU, both directions together (H800: 400 GB/s)
-  int64_t smem_per_sm_bytes = 0;   // shared memory per SM (tile sizes of the GEMM heuristic)
+  double nvlink_bytes_per_s = 0;   // scale-up bandwidth per GPU, both directions together (H800: 400 GB/s
+                                   // NVLink; AMD: Infinity Fabric; Ascend: HCCS / UB)
+  int64_t smem_per_sm_bytes = 0;   // shared memory per SM (AMD: LDS per CU; Ascend: L1 buffer per AI core)
+  std::string_view compute_unit = "SM";   // what `sms` counts, for reports: "SM", "CU" or "AI core"
 };
+
+// The GPU whose published measurements the cost model's efficiencies were fitted on (hw/cost_model.h).
+inline constexpr std::string_view kEfficiencyBasisGpu = "H800";
+// True for every other GPU: its kernel times start from its own peaks and the H800's efficiencies, an
+// assumption the simulator's report flags on every figure that rests on it.
+bool borrows_h800_efficiencies(const GpuSpec& gpu);
 
 std::span<const GpuSpec> gpu_catalogue();
 // Case-insensitive lookup; nullptr when unknown.

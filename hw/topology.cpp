@@ -1,7 +1,8 @@
-// Links and routes of the multi-plane rail-optimised fat-tree (see topology.h).
+// Links and routes of the scale-up domains and the multi-plane rail-optimised fat-tree (see topology.h).
 // Link efficiencies: ../shared/data/h800-published.json "links": NVLink 400 GB/s nominal per GPU
 // (200 GB/s each way) reaches about 160 GB/s one way (DeepSeek-V3 report 3.2.2) -> 0.8; an IB NIC of
-// 50 GB/s reaches about 40 GB/s (ISCA'25 "Insights into DeepSeek-V3", 4.3) -> 0.8.
+// 50 GB/s reaches about 40 GB/s (ISCA'25 "Insights into DeepSeek-V3", 4.3) -> 0.8. Other scale-up
+// fabrics (NVLink 5, Infinity Fabric, HCCS, UB) and NICs borrow these H800 efficiencies.
 #include "hw/topology.h"
 
 #include <charconv>
@@ -83,12 +84,13 @@ LinkFault parse_link_fault(const std::string& spec, bool failed) {
 Topology::Topology(const ir::ClusterConfig& c, const GpuSpec& gpu, const NetworkParams& params,
                    std::span<const LinkFault> faults)
     : gpus_(c.world_size()),
-      per_node_(c.gpus_per_node),
-      nodes_(c.nodes),
+      per_node_(c.domain_size()),
+      nodes_(c.domain_size() > 0 ? c.world_size() / c.domain_size() : 0),
       planes_(c.planes),
       leaves_(1),
-      nodes_per_leaf_(c.nodes_per_leaf),
+      nodes_per_leaf_(c.domain_size() > 0 ? c.nodes_per_leaf * c.gpus_per_node / c.domain_size() : 0),
       two_tier_(c.switch_tiers == 2),
+      mesh_(c.scaleup_fabric == ir::ScaleUpFabric::Mesh),
       nvlink_latency_ns_(c.nvlink_latency_ns),
       ib_latency_ns_(c.ib_latency_ns),
       ib_cross_leaf_latency_ns_(c.ib_cross_leaf_latency_ns) {
@@ -102,20 +104,36 @@ Topology::Topology(const ir::ClusterConfig& c, const GpuSpec& gpu, const Network
   if (c.switch_tiers != 1 && c.switch_tiers != 2)
     bad("switch_tiers must be 1 or 2, found " + std::to_string(c.switch_tiers));
   if (c.oversubscription < 1.0) bad("oversubscription must be >= 1");
+  // The scenario reader refuses these with the JSON path (ir/scenario.cpp, check_scaleup_domain).
+  if (per_node_ % c.gpus_per_node != 0 || gpus_ % per_node_ != 0)
+    bad("gpus_per_domain " + std::to_string(per_node_) + " must be a multiple of gpus_per_node dividing the GPU count " +
+        std::to_string(gpus_));
+  if (mesh_ && per_node_ > ir::kMaxMeshDomainGpus)
+    bad("a mesh domain of " + std::to_string(per_node_) + " GPUs: at most " + std::to_string(ir::kMaxMeshDomainGpus));
   if (two_tier_) {
     if (c.nodes_per_leaf <= 0) bad("nodes_per_leaf must be positive");
+    if (nodes_per_leaf_ <= 0 || (c.nodes_per_leaf * c.gpus_per_node) % per_node_ != 0)
+      bad("nodes_per_leaf " + std::to_string(c.nodes_per_leaf) + " does not hold whole scale-up domains of " +
+          std::to_string(per_node_) + " GPUs");
     leaves_ = (nodes_ + nodes_per_leaf_ - 1) / nodes_per_leaf_;
   }
   const double nvlink = c.nvlink_bytes_per_s > 0 ? c.nvlink_bytes_per_s : gpu.nvlink_bytes_per_s;   // hw::nvlink_bytes_per_s
   const double nvlink_dir = nvlink / 2.0 * params.nvlink_efficiency;
   const double nic = c.nic_bytes_per_s * params.ib_efficiency;
-  // A leaf of one plane serves nodes_per_leaf nodes x (GPUs per node on this plane) NICs; its links to
-  // the spine carry that much divided by the oversubscription.
+  // A leaf of one plane serves nodes_per_leaf_ domains x (GPUs per domain on this plane) NICs (with 8-GPU
+  // domains: nodes_per_leaf servers x one NIC); its links to the spine carry that much divided by the
+  // oversubscription. A domain larger than one leaf's ports (a CloudMatrix384) is taken as leaf switches
+  // that act as one.
   const double leaf = double(nodes_per_leaf_) * double(per_node_ / planes_) * nic / c.oversubscription;
-  links_.reserve(size_t(4 * gpus_ + 2 * planes_ * leaves_));
+  // A mesh splits a GPU's scale-up bandwidth evenly over its links to the other GPUs of the domain (AMD
+  // MI300X: 7 links of 128 GB/s both ways = 896 GB/s); the switch port links carry nothing there.
+  const int64_t peers = per_node_ - 1;
+  const double pair_dir = mesh_ && peers > 0 ? nvlink_dir / double(peers) : 0.0;
+  const double port_dir = mesh_ ? 0.0 : nvlink_dir;
+  links_.reserve(size_t(4 * gpus_ + 2 * planes_ * leaves_ + (mesh_ ? gpus_ * peers : 0)));
   for (int64_t g = 0; g < gpus_; ++g) {
-    links_.push_back({LinkKind::NvlinkOut, g, nvlink_dir});
-    links_.push_back({LinkKind::NvlinkIn, g, nvlink_dir});
+    links_.push_back({LinkKind::NvlinkOut, g, port_dir});
+    links_.push_back({LinkKind::NvlinkIn, g, port_dir});
     links_.push_back({LinkKind::NicOut, g, nic});
     links_.push_back({LinkKind::NicIn, g, nic});
   }
@@ -124,6 +142,10 @@ Topology::Topology(const ir::ClusterConfig& c, const GpuSpec& gpu, const Network
       links_.push_back({LinkKind::LeafUp, p * leaves_ + l, two_tier_ ? leaf : 0.0});
       links_.push_back({LinkKind::LeafDown, p * leaves_ + l, two_tier_ ? leaf : 0.0});
     }
+  pair_base_ = int64_t(links_.size());
+  if (mesh_)
+    for (int64_t g = 0; g < gpus_; ++g)
+      for (int64_t k = 0; k < peers; ++k) links_.push_back({LinkKind::NvlinkOut, g, pair_dir});
   for (const LinkFault& f : faults) {
     has_faults_ = true;
     switch (f.target) {
@@ -133,6 +155,13 @@ Topology::Topology(const ir::ClusterConfig& c, const GpuSpec& gpu, const Network
           bad("a failed NVLink leaves GPU " + std::to_string(f.gpu) + " cut off from its node: degrade it instead");
         links_[size_t(nvlink_out(f.gpu))].capacity_bytes_per_s *= f.factor;
         links_[size_t(nvlink_in(f.gpu))].capacity_bytes_per_s *= f.factor;
+        if (mesh_)
+          for (int64_t k = 0; k < per_node_; ++k) {
+            const int64_t peer = gpu_at(node_of(f.gpu), k);
+            if (peer == f.gpu) continue;
+            links_[size_t(pair_link(f.gpu, peer))].capacity_bytes_per_s *= f.factor;
+            links_[size_t(pair_link(peer, f.gpu))].capacity_bytes_per_s *= f.factor;
+          }
         break;
       case LinkFault::Target::Nic:
         if (f.gpu >= gpus_) bad("NIC fault names GPU " + std::to_string(f.gpu) + " of " + std::to_string(gpus_));
@@ -174,8 +203,12 @@ int64_t Topology::ib_rail(int64_t src_node, int64_t dst_node, int64_t preferred)
 
 Path Topology::nvlink_path(int64_t src, int64_t dst) const {
   Path p;
-  p.push(nvlink_out(src));
-  p.push(nvlink_in(dst));
+  if (mesh_) {
+    p.push(pair_link(src, dst));
+  } else {
+    p.push(nvlink_out(src));
+    p.push(nvlink_in(dst));
+  }
   p.latency_ns = nvlink_latency_ns_;
   return p;
 }
@@ -184,11 +217,16 @@ Path Topology::rail_path(int64_t src, int64_t dst, int64_t rail) const {
   Path p;
   const int64_t sn = node_of(src), dn = node_of(dst);
   const int64_t out = gpu_at(sn, rail), in = gpu_at(dn, rail);
-  if (out != src) {
-    p.push(nvlink_out(src));
-    p.push(nvlink_in(out));
+  auto scale_up = [&](int64_t from, int64_t to) {
+    if (mesh_) {
+      p.push(pair_link(from, to));
+    } else {
+      p.push(nvlink_out(from));
+      p.push(nvlink_in(to));
+    }
     p.latency_ns += nvlink_latency_ns_;
-  }
+  };
+  if (out != src) scale_up(src, out);
   p.push(nic_out(out));
   const int64_t ls = leaf_of(sn), ld = leaf_of(dn);
   if (ls != ld) {
@@ -197,11 +235,7 @@ Path Topology::rail_path(int64_t src, int64_t dst, int64_t rail) const {
   }
   p.push(nic_in(in));
   p.latency_ns += ib_latency_ns(sn, dn);
-  if (in != dst) {
-    p.push(nvlink_out(in));
-    p.push(nvlink_in(dst));
-    p.latency_ns += nvlink_latency_ns_;
-  }
+  if (in != dst) scale_up(in, dst);
   return p;
 }
 

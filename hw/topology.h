@@ -1,6 +1,9 @@
-// Topology of the cluster: nodes of GPUs on one NVSwitch, one NIC per GPU, a multi-plane
-// rail-optimised fat-tree (GPU i of every node on plane i) with one or two switch tiers. Links are
-// one direction each; a path is a short list of link ids with its latency. Faults degrade or fail links.
+// Topology of the cluster: scale-up domains of GPUs (an 8-GPU NVSwitch board, a 72-GPU NVL72 rack, a
+// 384-NPU CloudMatrix, or 8 GPUs meshed by a link per pair), one NIC per GPU, a multi-plane rail-optimised
+// fat-tree (GPU i of every domain on plane i mod planes) with one or two switch tiers. Links are one
+// direction each; a path is a short list of link ids with its latency. Faults degrade or fail links.
+// NOTE: a "node" of this class is a scale-up domain (ClusterConfig::domain_size()), not a server: routing
+// only asks whether two GPUs share a scale-up fabric, and rails are numbered within it.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -17,9 +20,11 @@ enum class LinkKind : uint8_t { NvlinkOut, NvlinkIn, NicOut, NicIn, LeafUp, Leaf
 inline constexpr int kLinkKinds = 6;
 const char* to_string(LinkKind k);
 
+// On a mesh domain the links of a pair carry the scale-up traffic: kind NvlinkOut, owned by the sender;
+// the GPU's own NvlinkOut/NvlinkIn links (a switch port) are kept at capacity 0 there.
 struct Link {
   LinkKind kind;
-  int64_t owner;                  // GPU for NVLink/NIC links, plane * leaves + leaf for switch links
+  int64_t owner;                  // GPU for NVLink/NIC links (the sender for a mesh pair link), plane * leaves + leaf for switch links
   double capacity_bytes_per_s;    // achievable, after efficiency and faults
 };
 
@@ -57,6 +62,7 @@ class Topology {
            std::span<const LinkFault> faults = {});
 
   int64_t gpus() const { return gpus_; }
+  bool mesh() const { return mesh_; }
   int64_t gpus_per_node() const { return per_node_; }
   int64_t nodes() const { return nodes_; }
   int64_t node_of(int64_t gpu) const { return gpu / per_node_; }
@@ -74,13 +80,25 @@ class Topology {
   int32_t nic_in(int64_t gpu) const { return int32_t(4 * gpu + 3); }
   int32_t leaf_up(int64_t plane, int64_t leaf) const { return int32_t(4 * gpus_ + 2 * (plane * leaves_ + leaf)); }
   int32_t leaf_down(int64_t plane, int64_t leaf) const { return leaf_up(plane, leaf) + 1; }
+  // Mesh domains: the link from src to dst (same domain, src != dst).
+  int32_t pair_link(int64_t src, int64_t dst) const {
+    const int64_t s = local_of(src), d = local_of(dst);
+    return int32_t(pair_base_ + src * (per_node_ - 1) + (d < s ? d : d - 1));
+  }
+  // The GPU whose links a link belongs to (NVLink, NIC, mesh pair: its sender), -1 for switch links.
+  int64_t gpu_of_link(int32_t link) const {
+    if (link < 4 * gpus_) return link / 4;
+    if (mesh_ && link >= pair_base_) return (link - pair_base_) / (per_node_ - 1);
+    return -1;
+  }
 
   // A rail is a local GPU index r: traffic leaves src_node by the NIC of its GPU r and arrives at the
   // NIC of dst_node's GPU r (plane r % planes). ib_rail returns `preferred` when both NICs (and the
   // leaf links, if used) work, else the first healthy rail. Throws std::runtime_error when none is.
   int64_t ib_rail(int64_t src_node, int64_t dst_node, int64_t preferred) const;
   int64_t plane_of_rail(int64_t rail) const { return rail % planes_; }
-  // NVLink within a node (src != dst, same node).
+  // NVLink within a node (src != dst, same node): out of src's switch port and into dst's, or on a mesh
+  // the pair's own link.
   Path nvlink_path(int64_t src, int64_t dst) const;
   // src to dst on another node over `rail`: NVLink to src's node GPU `rail` if that is not src, the
   // IB rail, NVLink from dst's node GPU `rail` to dst if that is not dst.
@@ -100,6 +118,8 @@ class Topology {
 
   int64_t gpus_, per_node_, nodes_, planes_, leaves_, nodes_per_leaf_;
   bool two_tier_;
+  bool mesh_;
+  int64_t pair_base_ = 0;   // first mesh pair link
   bool has_faults_ = false;
   int64_t nvlink_latency_ns_, ib_latency_ns_, ib_cross_leaf_latency_ns_;
   std::vector<Link> links_;

@@ -68,11 +68,12 @@ void plan_rules(const Scenario& s, bool suggest) {
                         mend(std::to_string(p.pp)));
   }
   if (p.ep > 1 && p.max_nodes_per_token > 0 && moe) {
-    const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.gpus_per_node);
+    // Node-limited routing counts scale-up domains: a token's copies leave over the NICs once per domain.
+    const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.domain_size());
     const int64_t per_node = std::max<int64_t>(1, m.routed_experts / ep_nodes);
     if (p.max_nodes_per_token * per_node < m.experts_per_token)
       throw ScenarioError(f, "plan.max_nodes_per_token",
-                          fmt::format("enough nodes for {} experts per token ({} experts per node)", m.experts_per_token, per_node),
+                          fmt::format("enough scale-up domains for {} experts per token ({} experts per domain)", m.experts_per_token, per_node),
                           std::to_string(p.max_nodes_per_token));
   }
   // NOTE: DeepEP's dispatch and combine are kernels on SMs; with none there is nothing that moves the

@@ -214,6 +214,13 @@ void BundleBuilder::ring(int64_t member, std::span<const int64_t> group, double 
   flows_ += 1;
   kernel(member, sent, sms);
   if (!multi_node) {
+    if (topology_.mesh() && on_node > 2) {
+      // RCCL on a mesh: all-pairs over the links of the pair, each carrying 1/(n-1) of what the member
+      // sends, in one exchange per reduce-scatter or all-gather instead of n-1 ring steps.
+      all_pairs_on_node(member, group, sent);
+      latency_ = std::max(latency_, topology_.nvlink_latency_ns() * (steps / std::max<int64_t>(1, on_node - 1)));
+      return;
+    }
     const hw::Path p = topology_.nvlink_path(member, next_local);
     add_path(p, sent);
     latency_ = std::max(latency_, p.latency_ns * steps);
@@ -239,8 +246,20 @@ void BundleBuilder::ring(int64_t member, std::span<const int64_t> group, double 
     }
   const hw::Path ib = topology_.route(member, target);
   add_path(ib, sent / double(on_node));
-  if (on_node > 1) add_path(topology_.nvlink_path(member, next_local), sent * double(on_node - 1) / double(on_node));
+  const double inside = sent * double(on_node - 1) / double(on_node);
+  if (on_node > 2 && topology_.mesh())
+    all_pairs_on_node(member, group, inside);
+  else if (on_node > 1)
+    add_path(topology_.nvlink_path(member, next_local), inside);
   latency_ = std::max(latency_, ib.latency_ns * steps);
+}
+
+void BundleBuilder::all_pairs_on_node(int64_t member, std::span<const int64_t> group, double bytes) {
+  const int64_t node = topology_.node_of(member);
+  int64_t peers = 0;
+  for (int64_t g : group) peers += g != member && topology_.node_of(g) == node;
+  for (int64_t g : group)
+    if (g != member && topology_.node_of(g) == node) add_path(topology_.nvlink_path(member, g), bytes / double(peers));
 }
 
 Bundle BundleBuilder::finish(const std::vector<char>* keep_node) const {
@@ -249,17 +268,14 @@ Bundle BundleBuilder::finish(const std::vector<char>* keep_node) const {
   b.flows = flows_;
   b.latency_ns = latency_;
   b.kernel_cap_bytes_per_s = kernel_cap_;
-  const int64_t gpu_links = 4 * topology_.gpus();
   for (int32_t l : touched_) {
     const double v = acc_[size_t(l)];
     if (v <= 0) continue;
     int64_t owner_gpu = -1;
-    if (l < gpu_links) {
-      owner_gpu = l / 4;
-      b.bytes_by_kind[size_t(topology_.links()[size_t(l)].kind)] += v;
-    } else if (l >= kernel_base_) {
+    if (l >= kernel_base_) {
       owner_gpu = l - kernel_base_;
     } else {
+      owner_gpu = topology_.gpu_of_link(l);   // -1 for switch links
       b.bytes_by_kind[size_t(topology_.links()[size_t(l)].kind)] += v;
     }
     if (keep_node && owner_gpu >= 0 && !(*keep_node)[size_t(topology_.node_of(owner_gpu))]) continue;

@@ -2,7 +2,8 @@
 // puts on every link (topology links plus one SM-limit link per GPU), the flows it stands for and
 // its latency. Expert all-to-all follows DeepEP's normal kernels (IB to the same-index GPU of each
 // target node, deduplicated per node, then NVLink); collectives are rail-aligned rings with the
-// nccl-tests bus factors; sends take the NCCL route.
+// nccl-tests bus factors (all-pairs inside a mesh domain, as RCCL runs on Infinity Fabric); sends take
+// the NCCL route.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -60,6 +61,8 @@ class BundleBuilder {
   void add(int32_t link, double bytes);
   void add_path(const hw::Path& p, double bytes);
   void kernel(int64_t gpu, double bytes, int64_t sms);
+  // `bytes` from member spread evenly over its mesh links to the group's other members on its domain.
+  void all_pairs_on_node(int64_t member, std::span<const int64_t> group, double bytes);
 
   const hw::Topology& topology_;
   const hw::CostModel& cost_;

@@ -1,6 +1,7 @@
 // The StepProgram implementation of ProgramView.
 #include "sim/program_view.h"
 
+#include "ir/domain_layout.h"
 #include "ir/memory.h"
 
 namespace tandem::sim {
@@ -14,6 +15,11 @@ void StepProgramView::ranks_of_role(size_t role, std::vector<int64_t>& out) cons
   const int64_t dp = program_.plan().dp;
   out.clear();
   for (int64_t d = 0; d < dp; ++d) out.push_back(int64_t(role) * dp + d);
+}
+
+bool StepProgramView::roles_alike_on_domains(const ir::ClusterConfig& cluster) const {
+  const ir::ParallelPlan& p = program_.plan();
+  return ir::stage_ranks_alike_on_domains(p.dp * p.tp, p.ep, cluster.domain_size());
 }
 
 ExpertRouting StepProgramView::expert_routing() const {

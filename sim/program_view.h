@@ -34,6 +34,9 @@ class ProgramView {
   // True when every rank of a role sends and receives the same bytes (the symmetric path's premise).
   virtual bool balanced_routing() const = 0;
   virtual ExpertRouting expert_routing() const { return {}; }
+  // Whether every rank of a role sits alike on the cluster's scale-up domains (the symmetric path's
+  // condition beside balanced routing; ir/domain_layout.h).
+  virtual bool roles_alike_on_domains(const ir::ClusterConfig& /*cluster*/) const { return true; }
   // SMs the FP8 GEMMs launch on, on a GPU of `gpu_sms` SMs (DeepGEMM's set_num_sms); such a kernel
   // gets the smaller of this and what communication kernels leave. Must lie in 1..gpu_sms.
   virtual int64_t compute_sms(int64_t gpu_sms) const { return gpu_sms; }
@@ -60,6 +63,7 @@ class StepProgramView final : public ProgramView {
     out = program_.a2a_send_bytes(rank, op);
   }
   bool balanced_routing() const override { return program_.plan().routing.kind == ir::RoutingKind::Balanced; }
+  bool roles_alike_on_domains(const ir::ClusterConfig& cluster) const override;
   ExpertRouting expert_routing() const override;
   int64_t compute_sms(int64_t gpu_sms) const override;
   int64_t static_bytes(size_t role) const override { return static_bytes_[role]; }

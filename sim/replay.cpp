@@ -461,12 +461,12 @@ SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster,
   if (options.host && mode == Mode::Symmetric)
     throw std::invalid_argument("the host device is simulated on the full path only (every rank's threads share its cores)");
   const bool symmetric_ok = !options.host && program.balanced_routing() && options.stragglers.empty() &&
-                            options.link_faults.empty();
+                            options.link_faults.empty() && program.roles_alike_on_domains(cluster);
   if (mode == Mode::Auto) mode = symmetric_ok ? Mode::Symmetric : Mode::Full;
   if (mode == Mode::Symmetric && !symmetric_ok)
     throw std::invalid_argument(
-        "the symmetric path needs balanced routing, no stragglers and no link faults (every rank of a role alike); "
-        "use the full path");
+        "the symmetric path needs balanced routing, no stragglers, no link faults and scale-up domains that cut every "
+        "stage's groups alike (every rank of a role alike); use the full path");
   detail::Replay replay(program, cluster, options, mode);
   return replay.run();
 }

@@ -113,6 +113,9 @@ Report make_report(const SimResult& r) {
   out.ops = r.ops;
   out.calibrated_kernels = r.calibrated_kernels;
   out.extrapolated_kernels = r.extrapolated_kernels;
+  // The host device has its own measured cost model, outside the catalogue: nothing borrowed.
+  if (r.gpu && hw::find_gpu(r.gpu->name) && hw::borrows_h800_efficiencies(*r.gpu))
+    out.efficiency_basis = std::string(hw::kEfficiencyBasisGpu);
   out.wall_s = r.wall_s;
   return out;
 }
@@ -172,12 +175,22 @@ nlohmann::json to_json(const Report& r) {
                      {"ops", r.ops},
                      {"calibrated_kernels", r.calibrated_kernels},
                      {"extrapolated_kernels", r.extrapolated_kernels}};
+  // Only when borrowed, so that the H800's reports (tests/golden) keep their fields.
+  if (!r.efficiency_basis.empty()) {
+    nlohmann::json figures = nlohmann::json::array();
+    for (const char* f : kBorrowedEfficiencyFigures) figures.push_back(f);
+    j["borrowed_efficiency"] = {{"from_gpu", r.efficiency_basis}, {"gpu", r.gpu}, {"figures", figures},
+                                {"kernels_from_calibration", r.calibrated_kernels + r.extrapolated_kernels}};
+  }
   return j;
 }
 
 std::string to_table(const Report& r) {
   std::string s;
   auto line = [&](const std::string& key, const std::string& value) { s += fmt::format("{:<32} {}\n", key, value); };
+  // A figure that rests on borrowed efficiencies carries a '*' before its value (key column kept aligned).
+  const bool borrowed = !r.efficiency_basis.empty();
+  auto flagged = [&](const std::string& key, const std::string& value) { line(borrowed ? key + " *" : key, value); };
   // Shares below 0.1% keep two significant digits (the tiny model's MFU on an H800 is 0.023%, not 0.0%).
   auto pct = [](double v) { return v > 0 && v < 1e-3 ? fmt::format("{:.2g}%", 100.0 * v) : fmt::format("{:.1f}%", 100.0 * v); };
   // Units per figure: times in the unit of the step (the tiny scenario's 4 ms step reads 4.214 ms, not
@@ -192,26 +205,26 @@ std::string to_table(const Report& r) {
                                                                               : std::pair{1024.0, "KiB"};
   auto mem = [&, memory_scale = memory_scale](int64_t bytes) { return double(bytes) / memory_scale; };
   line("scenario", fmt::format("{}  ({} x {}, {} path)", r.scenario, r.gpus, r.gpu, r.mode));
-  line("step time", fmt::format("{} {}", t(r.step_time_s), time_unit));
-  line("tokens per second", fmt::format("{:.0f}  ({:.1f} per GPU)", r.tokens_per_s, r.tokens_per_s_per_gpu));
-  line("MFU, BF16 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_bf16), pct(r.mfu_bf16_causal)));
-  line("MFU, FP8 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_fp8), pct(r.mfu_fp8_causal)));
-  line("GPU-hours per trillion tokens", fmt::format("{:.0f}", r.gpu_hours_per_trillion_tokens));
-  line("bubble", fmt::format("{}  ({} {} per rank: pipeline wait {}, issue gaps {}, tail {})", pct(r.bubble_fraction),
+  flagged("step time", fmt::format("{} {}", t(r.step_time_s), time_unit));
+  flagged("tokens per second", fmt::format("{:.0f}  ({:.1f} per GPU)", r.tokens_per_s, r.tokens_per_s_per_gpu));
+  flagged("MFU, BF16 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_bf16), pct(r.mfu_bf16_causal)));
+  flagged("MFU, FP8 peak", fmt::format("{}  (causal attention {})", pct(r.mfu_fp8), pct(r.mfu_fp8_causal)));
+  flagged("GPU-hours per trillion tokens", fmt::format("{:.0f}", r.gpu_hours_per_trillion_tokens));
+  flagged("bubble", fmt::format("{}  ({} {} per rank: pipeline wait {}, issue gaps {}, tail {})", pct(r.bubble_fraction),
                              t(r.bubble_s), time_unit, t(r.pipeline_wait_s), t(r.issue_gap_s), t(r.tail_s)));
-  line("exposed communication", fmt::format("{}  ({} {} per rank: all-to-all {}, collectives {})",
+  flagged("exposed communication", fmt::format("{}  ({} {} per rank: all-to-all {}, collectives {})",
                                             pct(r.exposed_comm_fraction), t(r.exposed_comm_s), time_unit,
                                             t(r.all_to_all_wait_s), t(r.collective_wait_s)));
-  line(fmt::format("phases ({}, mean per rank)", time_unit),
+  flagged(fmt::format("phases ({}, mean per rank)", time_unit),
        fmt::format("forward {}  backward-input {}  backward-weight {}  optimizer {}  other {}  "
                    "bubble {}  exposed comm {}  (steady window {})",
                    t(r.forward_s), t(r.backward_input_s), t(r.backward_weight_s), t(r.optimizer_s), t(r.other_compute_s),
                    t(r.bubble_s), t(r.exposed_comm_s), t(r.steady_s)));
-  line("SM-time", fmt::format("compute {}  communication {}  idle {}", pct(r.sm_compute), pct(r.sm_comm), pct(r.sm_idle)));
-  line("link utilisation", fmt::format("NVLink {}  InfiniBand {}", pct(r.nvlink_util), pct(r.ib_util)));
+  flagged("SM-time", fmt::format("compute {}  communication {}  idle {}", pct(r.sm_compute), pct(r.sm_comm), pct(r.sm_idle)));
+  flagged("link utilisation", fmt::format("NVLink {}  InfiniBand {}", pct(r.nvlink_util), pct(r.ib_util)));
   const StageBalance& b = r.balance;
   if (!b.split.empty())
-    line("stage balance", fmt::format("{} layer split; modelled compute per micro-batch max/mean {:.3f}, stage {} sets the "
+    flagged("stage balance", fmt::format("{} layer split; modelled compute per micro-batch max/mean {:.3f}, stage {} sets the "
                                       "pace ({:.2f} ms)",
                                       b.split, b.max_over_mean, b.pace_stage, 1e3 * b.stage_modelled_s[size_t(b.pace_stage)]));
   line(fmt::format("peak memory per stage ({})", memory_unit),
@@ -221,16 +234,20 @@ std::string to_table(const Report& r) {
     const std::string balance = i < b.stage_layers.size()
                                     ? fmt::format("   {:>3} layers, modelled {:.2f} ms", b.stage_layers[i], 1e3 * b.stage_modelled_s[i])
                                     : std::string();
-    s += fmt::format("  stage {:>3}: {:>6.1f} = static {:>5.1f} + activations {:>5.1f}   bubble {} {}{}{}\n", st.stage,
+    s += fmt::format("  stage {:>3}: {:>6.1f} = static {:>5.1f} + activations {:>5.1f}   bubble {} {}{}{}{}\n", st.stage,
                      mem(st.memory_peak_bytes), mem(st.static_bytes), mem(st.activation_peak_bytes), t(st.bubble_s), time_unit,
                      balance,
-                     st.out_of_memory ? "  OUT OF MEMORY" : "");
+                     st.out_of_memory ? "  OUT OF MEMORY" : "", borrowed ? "  *" : "");
   }
   line("simulation", fmt::format("{} events, {} transfers{}", r.events, r.transfers,
                                  r.calibrated_kernels + r.extrapolated_kernels > 0
                                      ? fmt::format(", {} kernels calibrated, {} outside the table", r.calibrated_kernels,
                                                    r.extrapolated_kernels)
                                      : ""));
+  if (borrowed)
+    s += fmt::format("* rests on efficiencies fitted on the {} (GEMM, attention, HBM, communication kernels, links), borrowed "
+                     "for the {}: a calibration table of the {} replaces the kernels' (tandem calibrate)\n",
+                     r.efficiency_basis, r.gpu, r.gpu);
   return s;
 }
 

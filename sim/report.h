@@ -61,8 +61,19 @@ struct Report {
   // How the simulation went.
   uint64_t events = 0, transfers = 0, solves = 0, ops = 0;
   uint64_t calibrated_kernels = 0, extrapolated_kernels = 0;
+  // The GPU whose fitted efficiencies this GPU's kernel and link times borrow (hw::borrows_h800_efficiencies):
+  // "H800" for every other catalogue GPU, empty for the H800 itself and the host device. When set, every
+  // time-derived figure rests on it and is flagged (kBorrowedEfficiencyFigures, the table's '*').
+  std::string efficiency_basis;
   double wall_s = 0;   // not part of the printed report: output is identical run to run
 };
+
+// The JSON fields of the report that rest on kernel and link efficiencies (all that derive from times;
+// memory and counts do not): what the report's borrowed_efficiency object lists.
+inline constexpr const char* kBorrowedEfficiencyFigures[] = {
+    "step_time_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu_bf16", "mfu_fp8", "mfu_bf16_causal", "mfu_fp8_causal",
+    "gpu_hours_per_trillion_tokens", "bubble_fraction", "exposed_comm_fraction", "phases", "compute_idle", "sm_time",
+    "links", "stages[].bubble_s", "stages[].exposed_comm_s", "stages[].activation_peak_bytes", "stage_balance.stage_modelled_s"};
 
 Report make_report(const SimResult& r);
 nlohmann::json to_json(const Report& r);

@@ -71,6 +71,18 @@ class HandProgram final : public ProgramView {
     }
     return ops;
   }
+  // A collective (all-reduce, reduce-scatter, all-gather) of `bytes` per member over `group`; one op per member.
+  std::vector<int32_t> collective(const std::vector<int64_t>& group, ir::CommKind kind, int64_t bytes, int64_t sms,
+                                  int64_t tag) {
+    groups_[tag] = group;
+    per_peer_[tag] = 0;
+    std::vector<int32_t> ops;
+    for (int64_t m : group) {
+      ir::Comm c{kind, ir::CommGroup::Data, ir::CommPurpose::GradAllReduce, bytes, int64_t(group.size()), sms};
+      ops.push_back(op(m, c, ir::Stream::Comm, ir::Phase::W, 0, {}, tag));
+    }
+    return ops;
+  }
   // Builds the dependency tables; call once after the last op.
   void finish() {
     for (size_t r = 0; r < programs_.size(); ++r) {

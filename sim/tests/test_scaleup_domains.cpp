@@ -1,0 +1,93 @@
+// Replays on scale-up domains, computed by hand: an all-reduce on an 8-GPU Infinity Fabric mesh (all-pairs
+// over a link per pair) against the same bandwidth behind a switch (a ring through one port), an
+// all-to-all inside a 72-GPU NVL72 domain (NVLink only, no NIC), and the symmetric path's layout condition.
+#include <catch2/catch.hpp>
+
+#include "hand_program.h"
+#include "ir/domain_layout.h"
+#include "sim/simulate.h"
+
+using namespace tandem;
+using sim::test::HandProgram;
+
+namespace {
+
+sim::SimResult run(const HandProgram& p, const ir::ClusterConfig& c) {
+  sim::SimOptions o;
+  o.mode = sim::Mode::Full;
+  return sim::simulate(p, c, o);
+}
+
+// One node of 8 MI300X at 896 GB/s per GPU, meshed or (what-if) behind a switch.
+ir::ClusterConfig eight(ir::ScaleUpFabric fabric) {
+  ir::ClusterConfig c = sim::test::test_cluster(1, 8);
+  c.gpu = "MI300X";
+  c.scaleup_fabric = fabric;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("an all-reduce on an 8-GPU mesh moves as fast as through one switch port of the same bandwidth, in 2 steps not 14",
+          "[sim][network][mesh]") {
+  // 448 MB per GPU, all-reduce over 8: each member sends 2 x 7/8 x 448e6 = 784e6 bytes.
+  // Switch: a ring through the GPU's port, 896e9 / 2 x 0.8 = 358.4 GB/s: 784e6 / 358.4e9 = 2,187,500 ns,
+  //   plus 2 x 7 = 14 ring steps of 3330 ns = 46,620 ns.
+  // Mesh: all-pairs, 784e6 / 7 = 112e6 bytes on each of 7 links of 358.4 / 7 = 51.2 GB/s: 2,187,500 ns,
+  //   plus 2 exchanges (reduce-scatter, all-gather) of 3330 ns = 6,660 ns.
+  const std::vector<int64_t> group = {0, 1, 2, 3, 4, 5, 6, 7};
+  HandProgram p(8);
+  p.collective(group, ir::CommKind::AllReduce, 448'000'000, 0, 1);
+  p.finish();
+  CHECK(run(p, eight(ir::ScaleUpFabric::Switch)).step_ns == 2'187'500 + 46'620);
+  CHECK(run(p, eight(ir::ScaleUpFabric::Mesh)).step_ns == 2'187'500 + 6'660);
+}
+
+TEST_CASE("a reduce-scatter over 4 of a mesh's 8 GPUs uses the 3 links among them", "[sim][network][mesh]") {
+  // 4 members, 300 MB each: each sends 3/4 x 300e6 = 225e6 bytes, 75e6 on each of its 3 links at 51.2 GB/s:
+  // 75e6 / 51.2e9 = 1,464,843.75 ns -> 1,464,844 ns, plus one exchange of 3330 ns.
+  HandProgram p(8);
+  p.collective({0, 2, 4, 6}, ir::CommKind::ReduceScatter, 300'000'000, 0, 1);
+  p.finish();
+  CHECK(run(p, eight(ir::ScaleUpFabric::Mesh)).step_ns == 1'464'844 + 3330);
+}
+
+TEST_CASE("an all-to-all of 64 GPUs inside an NVL72 domain stays on NVLink", "[sim][network][domain]") {
+  // Two NVL72 racks (36 trays of 4 GB200); the 64 members are GPUs 0-63 of rack 0, on 16 trays. Each sends
+  // 80 MB to each of 63 peers = 5.04 GB through its NVLink port at 1800e9 / 2 x 0.8 = 720 GB/s:
+  // 5.04e9 / 720e9 = 7 ms, plus 3330 ns. No byte crosses a NIC although the members span 16 trays.
+  ir::ClusterConfig c;
+  c.name = "nvl72";
+  c.gpu = "GB200";
+  c.nodes = 36;
+  c.gpus_per_node = 4;
+  c.nics_per_node = 4;
+  c.planes = 4;
+  c.gpus_per_domain = 72;
+  c.nodes_per_leaf = 36;
+  std::vector<int64_t> group;
+  for (int64_t g = 0; g < 64; ++g) group.push_back(g);
+  HandProgram p(144);
+  p.all_to_all(group, 80e6, 0, 1, ir::CommPurpose::Activation);
+  p.finish();
+  const sim::SimResult r = run(p, c);
+  CHECK(r.step_ns == 7'000'000 + 3330);
+  CHECK(r.link_bytes[size_t(hw::LinkKind::NicOut)] == 0.0);
+  CHECK(r.link_bytes[size_t(hw::LinkKind::NvlinkOut)] == Approx(64 * 5.04e9));
+  // With 8-GPU nodes (the HGX layout) the same group spans 8 nodes and 7/8 of each member's bytes go over
+  // its 40 GB/s NIC (IB): 7 x 8 x 80e6 = 4.48e9 bytes -> 112 ms.
+  c.gpus_per_domain = 0;
+  c.gpus_per_node = 8;
+  c.nics_per_node = 8;
+  c.nodes = 18;
+  c.nodes_per_leaf = 18;
+  CHECK(run(p, c).step_ns > 112'000'000);
+}
+
+TEST_CASE("stages sit alike on domains when domains hold whole stages or whole EP groups", "[sim][domain]") {
+  CHECK(ir::stage_ranks_alike_on_domains(128, 64, 8));     // DeepSeek-V3 on H800: EP64 = 8 whole nodes
+  CHECK(ir::stage_ranks_alike_on_domains(144, 8, 72));     // NVL72: 9 EP8 groups per domain
+  CHECK(ir::stage_ranks_alike_on_domains(128, 64, 384));   // CloudMatrix384: 3 stages per domain
+  CHECK_FALSE(ir::stage_ranks_alike_on_domains(144, 16, 72));   // EP16 groups straddle domains 0 and 1 (64-79)
+  CHECK_FALSE(ir::stage_ranks_alike_on_domains(128, 64, 72));   // stage 1 starts at GPU 128, inside domain 1
+}
