@@ -1,6 +1,7 @@
 // The op templates of one model chunk. Forward ops follow the DeepSeek-V3 kernels one by one; the
 // backward is derived from them: a GEMM with a weight gives a dgrad (B) and a wgrad (W) GEMM, FP8
 // GEMMs add the gradient quantisations, dispatch and combine swap roles, norms and SwiGLU are recomputed.
+// With plan.tp > 1 the MLA and FFN blocks are Megatron's tensor-parallel regions with sequence parallelism.
 #include "ir/chunk_builder.h"
 
 #include <algorithm>
@@ -21,7 +22,7 @@ class Builder {
  public:
   Builder(RankProgram& rp, int32_t chunk, const ChunkContext& ctx)
       : rp_(rp), chunk_(chunk), ctx_(ctx), m_(ctx.scenario.model), p_(ctx.scenario.plan),
-        tokens_(p_.micro_batch_tokens()), fp8_(p_.precision.fp8) {}
+        tp_(p_.tp), region_tokens_(p_.micro_batch_tokens()), tokens_(region_tokens_ / tp_), fp8_(p_.precision.fp8) {}
 
   ChunkTemplates build();
 
@@ -30,18 +31,24 @@ class Builder {
     rp_.tensors.push_back({name, {rows, cols, depth}, dt, role, chunk_});
     return int32_t(rp_.tensors.size() - 1);
   }
-  int32_t act(const std::string& name, int64_t cols, DType dt = DType::BF16) {
-    return tensor(fmt::format("{}.{}", prefix_, name), tokens_, cols, dt, TensorRole::Activation);
+  // An activation of `rows` tokens (0: the rank's sequence-split tokens).
+  int32_t act(const std::string& name, int64_t cols, DType dt = DType::BF16, int64_t rows = 0) {
+    return tensor(fmt::format("{}.{}", prefix_, name), rows > 0 ? rows : tokens_, cols, dt, TensorRole::Activation);
   }
-  int32_t weight(const std::string& name, int64_t rows, int64_t cols, InitClass init, bool expert = false, int64_t depth = 1) {
+  // A weight of this rank's shape: with a TP split, its part of the whole.
+  int32_t weight(const std::string& name, int64_t rows, int64_t cols, InitClass init, bool expert = false, int64_t depth = 1,
+                 TpSplit split = TpSplit::Replicated) {
     const int32_t w = tensor(fmt::format("{}.{}", prefix_, name), rows, cols, DType::BF16, TensorRole::Weight, depth);
     rp_.tensors[size_t(w)].init = init;
     rp_.tensors[size_t(w)].expert = expert;
+    rp_.tensors[size_t(w)].tp_split = tp_ > 1 ? split : TpSplit::Replicated;
     const int64_t n = rows * cols * depth;
     out_.params += n;
     if (expert) out_.expert_params += n;
+    if (!expert && rp_.tensors[size_t(w)].tp_split == TpSplit::Replicated) out_.tp_replicated_params += n;
     return w;
   }
+  int64_t rows_of(int32_t x) const { return rp_.tensors[size_t(x)].shape[0]; }
   int32_t op(OpRole role, ChunkPart part, OpPayload payload, std::vector<Operand> in, std::vector<Operand> outs,
              Stream stream = Stream::Compute) {
     OpTemplate t{role, Phase::F, part, stream, chunk_, layer_, false, std::move(payload), std::move(in), std::move(outs)};
@@ -71,24 +78,27 @@ class Builder {
     }
     return g;
   }
-  // y = x · W with W [k, n]; x already cast when FP8.
+  // y = x · W with W [k, n] (this rank's part of a column-parallel one); x already cast when FP8.
   int32_t linear(OpRole role, ChunkPart part, int32_t x, const std::string& wname, int64_t n, const std::string& yname,
-                 bool fp8, DType out = DType::BF16) {
-    const int64_t k = rp_.tensors[size_t(x)].shape[1];
-    const int32_t w = weight(wname, k, n, InitClass::Linear);
-    const int32_t y = act(yname, n, out);
-    op(role, part, linear_gemm(tokens_, n, k, fp8), {{x, S::Input}, {w, S::Weight}}, {{y, S::Output}});
+                 bool fp8, TpSplit split = TpSplit::Replicated) {
+    const int64_t k = rp_.tensors[size_t(x)].shape[1], rows = rows_of(x);
+    const int32_t w = weight(wname, k, n, InitClass::Linear, false, 1, split);
+    const int32_t y = act(yname, n, DType::BF16, rows);
+    op(role, part, linear_gemm(rows, n, k, fp8), {{x, S::Input}, {w, S::Weight}}, {{y, S::Output}});
     return y;
   }
   // RMSNorm of x's leading `cols` columns (all of them when cols <= 0): the KV norm covers the
   // latent of kv_down's output and leaves the decoupled rope key after it alone.
   int32_t norm(OpRole role, ChunkPart part, int32_t x, const std::string& name, int64_t leading_cols = 0) {
-    const int64_t cols = leading_cols > 0 ? leading_cols : rp_.tensors[size_t(x)].shape[1];
+    const int64_t cols = leading_cols > 0 ? leading_cols : rp_.tensors[size_t(x)].shape[1], rows = rows_of(x);
     const int32_t g = weight(name + ".weight", 1, cols, InitClass::Ones);
-    const int32_t y = act(name, cols);
-    op(role, part, Norm{NormKind::RMSNorm, tokens_, cols, false, DType::BF16}, {{x, S::Input}, {g, S::Weight}}, {{y, S::Output}});
+    const int32_t y = act(name, cols, DType::BF16, rows);
+    op(role, part, Norm{NormKind::RMSNorm, rows, cols, false, DType::BF16}, {{x, S::Input}, {g, S::Weight}}, {{y, S::Output}});
     return y;
   }
+  int32_t sequence_gather(OpRole role, ChunkPart part, int32_t x);
+  int32_t sequence_scatter(OpRole role, ChunkPart part, int32_t x);
+  int32_t residual_add(OpRole role, ChunkPart part, int32_t residual, int32_t x, const std::string& name);
   // DeepEP's cached_notify before an all-to-all that reuses the dispatch's layout: barriers only.
   Comm cached_notify(CommPurpose purpose) const {
     return Comm{CommKind::Notify, CommGroup::Expert, purpose, 0, p_.ep, p_.comm_sms, DType::INT32};
@@ -125,7 +135,9 @@ class Builder {
   const ChunkContext& ctx_;
   const ModelConfig& m_;
   const ParallelPlan& p_;
-  int64_t tokens_;
+  int64_t tp_;
+  int64_t region_tokens_;              // tokens of the micro-batch: inside a TP region, the full sequence
+  int64_t tokens_;                     // this rank's sequence-split part of them (all with tp = 1)
   bool fp8_;
   int32_t layer_ = -1;
   std::string prefix_;
@@ -136,38 +148,81 @@ class Builder {
 };
 
 int32_t Builder::attention_block(int32_t x) {
+  // With TP the heads are split (q_up, kv_up column-parallel, o_proj row-parallel); the low-rank down
+  // projections and the norms are replicated and run on the rank's sequence split, and their latents
+  // are all-gathered over the TP group before the up-projections (docs/ir.md, "Tensor parallelism").
   const auto A = ChunkPart::Attention;
-  const int64_t heads = m_.num_heads, qk = m_.qk_head_dim();
+  const int64_t heads = m_.num_heads / tp_, qk = m_.qk_head_dim(), T = region_tokens_;
   const int32_t n1 = norm(OpRole::AttnNorm, A, x, "attn_norm");
   const int32_t n1c = cast(OpRole::QDownQuant, A, n1);
   int32_t q;
   if (m_.q_lora_rank > 0) {
-    const int32_t cq = linear(OpRole::QDown, A, n1c, "q_down.w", m_.q_lora_rank, "q_latent", fp8_);
+    const int32_t cq = sequence_gather(OpRole::QLatentGather, A,
+                                       linear(OpRole::QDown, A, n1c, "q_down.w", m_.q_lora_rank, "q_latent", fp8_));
     const int32_t cqn = norm(OpRole::QNorm, A, cq, "q_norm");
-    q = linear(OpRole::QUp, A, cast(OpRole::QUpQuant, A, cqn), "q_up.w", heads * qk, "q", fp8_);
+    q = linear(OpRole::QUp, A, cast(OpRole::QUpQuant, A, cqn), "q_up.w", heads * qk, "q", fp8_, TpSplit::Columns);
   } else {
-    q = linear(OpRole::QUp, A, n1c, "q_proj.w", heads * qk, "q", fp8_);
+    q = linear(OpRole::QUp, A, sequence_gather(OpRole::QLatentGather, A, n1c), "q_proj.w", heads * qk, "q", fp8_, TpSplit::Columns);
   }
-  const int32_t ckv = linear(OpRole::KvDown, A, n1c, "kv_down.w", m_.kv_lora_rank + m_.qk_rope_head_dim, "kv_latent", fp8_);
+  const int32_t ckv = sequence_gather(
+      OpRole::KvLatentGather, A, linear(OpRole::KvDown, A, n1c, "kv_down.w", m_.kv_lora_rank + m_.qk_rope_head_dim, "kv_latent", fp8_));
   const int32_t ckvn = norm(OpRole::KvNorm, A, ckv, "kv_norm", m_.kv_lora_rank);
   const int32_t kv = linear(OpRole::KvUp, A, cast(OpRole::KvUpQuant, A, ckvn), "kv_up.w",
-                            heads * (m_.qk_nope_head_dim + m_.v_head_dim), "kv", fp8_);
+                            heads * (m_.qk_nope_head_dim + m_.v_head_dim), "kv", fp8_, TpSplit::Columns);
   // RoPE on the rope part of every query head and on the shared rope key.
-  const int64_t rope_elems = tokens_ * (heads + 1) * m_.qk_rope_head_dim;
-  const int32_t qr = act("q_rope", heads * qk);
-  const int32_t kr = act("k_rope", m_.qk_rope_head_dim);
+  const int64_t rope_elems = T * (heads + 1) * m_.qk_rope_head_dim;
+  const int32_t qr = act("q_rope", heads * qk, DType::BF16, T);
+  const int32_t kr = act("k_rope", m_.qk_rope_head_dim, DType::BF16, T);
   op(OpRole::Rope, A, elementwise(ElementwiseKind::Rope, rope_elems, rope_elems * 2, rope_elems * 2, 6.0),
      {{q, S::Query}, {ckv, S::KvLatent}}, {{qr, S::Query}, {kr, S::RopeKey}});
-  const int32_t o = act("attn_out", heads * m_.v_head_dim);
+  const int32_t o = act("attn_out", heads * m_.v_head_dim, DType::BF16, T);
   Attention at{p_.micro_batch_seqs, p_.seq_len, heads, qk, m_.v_head_dim, true, false, DType::BF16};
   op(OpRole::AttnCore, A, at, {{qr, S::Query}, {kv, S::KeyValue}, {kr, S::RopeKey}}, {{o, S::Output}});
-  // Output projection; the residual add is fused into its epilogue.
+  // Output projection; the residual add is fused into its epilogue (with TP, after the reduce-scatter
+  // of its partial sums).
   const int32_t oc = cast(OpRole::OProjQuant, A, o);
-  const int32_t w = weight("o_proj.w", heads * m_.v_head_dim, m_.hidden_size, InitClass::OutputProjection);
+  const int32_t w = weight("o_proj.w", heads * m_.v_head_dim, m_.hidden_size, InitClass::OutputProjection, false, 1, TpSplit::Rows);
+  const Gemm proj = linear_gemm(T, m_.hidden_size, heads * m_.v_head_dim, fp8_);
+  if (tp_ > 1) {
+    const int32_t partial = act("o_proj.partial", m_.hidden_size, DType::BF16, T);
+    op(OpRole::OProj, A, proj, {{oc, S::Input}, {w, S::Weight}}, {{partial, S::Output}});
+    return residual_add(OpRole::AttnResidual, A, x, sequence_scatter(OpRole::OProjScatter, A, partial), "h_attn");
+  }
   const int32_t h = act("h_attn", m_.hidden_size);
-  op(OpRole::OProj, A, linear_gemm(tokens_, m_.hidden_size, heads * m_.v_head_dim, fp8_),
-     {{oc, S::Input}, {w, S::Weight}, {x, S::Residual}}, {{h, S::Output}});
+  op(OpRole::OProj, A, proj, {{oc, S::Input}, {w, S::Weight}, {x, S::Residual}}, {{h, S::Output}});
   return h;
+}
+
+// Sequence parallelism: x [tokens/tp, c] all-gathered over the TP group into [tokens, c], in its own
+// dtype (an FP8 copy travels as FP8 with its 1x128 scales). Megatron without TP-communication overlap:
+// on the compute stream, which waits for it. x itself with tp = 1.
+int32_t Builder::sequence_gather(OpRole role, ChunkPart part, int32_t x) {
+  if (tp_ == 1) return x;
+  const TensorInfo info = rp_.tensors[size_t(x)];
+  const int64_t cols = info.shape[1];
+  const int32_t y = tensor(info.name + ".gathered", region_tokens_, cols, info.dtype, TensorRole::Activation);
+  const int64_t scales = info.dtype == DType::FP8E4M3 ? 4 * info.shape[0] * ((cols + 127) / 128) : 0;
+  op(role, part, Comm{CommKind::AllGather, CommGroup::Tensor, CommPurpose::SequenceGather, info.bytes() + scales, tp_, 0, info.dtype},
+     {{x, S::Input}}, {{y, S::Output}});
+  return y;
+}
+
+// The partial sums x [tokens, c] of a row-parallel GEMM, reduce-scattered over the TP group onto this
+// rank's sequence split [tokens/tp, c].
+int32_t Builder::sequence_scatter(OpRole role, ChunkPart part, int32_t x) {
+  const TensorInfo info = rp_.tensors[size_t(x)];
+  const int32_t y = tensor(info.name + ".scattered", tokens_, info.shape[1], info.dtype, TensorRole::Activation);
+  op(role, part, Comm{CommKind::ReduceScatter, CommGroup::Tensor, CommPurpose::SequenceScatter, info.bytes(), tp_, 0, info.dtype},
+     {{x, S::Input}}, {{y, S::Output}});
+  return y;
+}
+
+// residual + x, where a TP region's output can no longer fuse it into its last GEMM.
+int32_t Builder::residual_add(OpRole role, ChunkPart part, int32_t residual, int32_t x, const std::string& name) {
+  const int32_t y = act(name, m_.hidden_size);
+  const int64_t e = tokens_ * m_.hidden_size;
+  op(role, part, elementwise(ElementwiseKind::Add, e, 2 * 2 * e, 2 * e, 1.0), {{residual, S::Residual}, {x, S::Input}}, {{y, S::Output}});
+  return y;
 }
 
 int32_t Builder::swiglu_ffn(OpRole up_q, OpRole up, OpRole act_role, OpRole down_q, OpRole down, ChunkPart part,
@@ -175,24 +230,33 @@ int32_t Builder::swiglu_ffn(OpRole up_q, OpRole up, OpRole act_role, OpRole down
   // The shared expert reads the dispatch's FP8 copy; the dense FFN casts its own input.
   const bool already_cast = rp_.tensors[size_t(x)].dtype == DType::FP8E4M3 || up_q == up;
   const int32_t xc = already_cast ? x : cast(up_q, part, x);
+  // With TP (x gathered over the sequence, `width` this rank's part) up is column-parallel, down
+  // row-parallel: y holds partial sums for the caller to reduce-scatter.
+  const int64_t rows = rows_of(xc);
   const int32_t u = linear(up, part, xc, name + ".up.w", 2 * width, name + ".up",
-                           fp8_ && rp_.tensors[size_t(xc)].dtype == DType::FP8E4M3);
-  const int32_t a = act(name + ".act", width);
-  const int64_t e = tokens_ * width;
+                           fp8_ && rp_.tensors[size_t(xc)].dtype == DType::FP8E4M3, TpSplit::Columns);
+  const int32_t a = act(name + ".act", width, DType::BF16, rows);
+  const int64_t e = rows * width;
   op(act_role, part, elementwise(ElementwiseKind::SwiGLU, e, 4 * e, 2 * e, 5.0), {{u, S::Input}}, {{a, S::Output}});
   const int32_t ac = cast(down_q, part, a);
-  const int32_t w = weight(name + ".down.w", width, m_.hidden_size, InitClass::OutputProjection);
-  const int32_t y = act(name + ".out", m_.hidden_size);
+  const int32_t w = weight(name + ".down.w", width, m_.hidden_size, InitClass::OutputProjection, false, 1, TpSplit::Rows);
+  const int32_t y = act(name + ".out", m_.hidden_size, DType::BF16, rows);
   std::vector<Operand> in{{ac, S::Input}, {w, S::Weight}};
   if (residual >= 0) in.push_back({residual, S::Residual});
-  op(down, part, linear_gemm(tokens_, m_.hidden_size, width, fp8_), in, {{y, S::Output}});
+  op(down, part, linear_gemm(rows, m_.hidden_size, width, fp8_), in, {{y, S::Output}});
   return y;
 }
 
 int32_t Builder::dense_ffn(int32_t x) {
   const int32_t n2 = norm(OpRole::FfnNorm, ChunkPart::Mlp, x, "ffn_norm");
-  return swiglu_ffn(OpRole::FfnUpQuant, OpRole::FfnUp, OpRole::FfnSwiglu, OpRole::FfnDownQuant, OpRole::FfnDown,
-                    ChunkPart::Mlp, n2, "ffn", m_.dense_intermediate, x);
+  if (tp_ == 1)
+    return swiglu_ffn(OpRole::FfnUpQuant, OpRole::FfnUp, OpRole::FfnSwiglu, OpRole::FfnDownQuant, OpRole::FfnDown,
+                      ChunkPart::Mlp, n2, "ffn", m_.dense_intermediate, x);
+  // TP: cast on the sequence split, gather (FP8 under the recipe), the FFN's part, reduce-scatter, residual.
+  const int32_t gathered = sequence_gather(OpRole::FfnGather, ChunkPart::Mlp, cast(OpRole::FfnUpQuant, ChunkPart::Mlp, n2));
+  const int32_t partial = swiglu_ffn(OpRole::FfnUpQuant, OpRole::FfnUp, OpRole::FfnSwiglu, OpRole::FfnDownQuant, OpRole::FfnDown,
+                                     ChunkPart::Mlp, gathered, "ffn", m_.dense_intermediate / tp_, -1);
+  return residual_add(OpRole::FfnResidual, ChunkPart::Mlp, x, sequence_scatter(OpRole::FfnScatter, ChunkPart::Mlp, partial), "h_out");
 }
 
 int32_t Builder::moe_ffn(int32_t x) {
@@ -258,10 +322,15 @@ int32_t Builder::moe_ffn(int32_t x) {
   const int32_t back = tensor(prefix_ + ".experts.unpermuted", routed_rows, h, DType::BF16, TensorRole::Activation);
   op(OpRole::Unpermute, ChunkPart::Mlp, Permute{tokens_, k, h, DType::BF16, true}, {{d, S::Input}}, {{back, S::Output}});
   // Shared experts on the same FP8 input, overlapping the all-to-all.
+  // With TP the shared experts are a TP region: their input gathered over the sequence, their
+  // partial sums reduce-scattered back (the routed experts keep expert tensor parallelism 1).
   int32_t shared = -1;
-  if (m_.shared_experts > 0)
-    shared = swiglu_ffn(OpRole::SharedUp, OpRole::SharedUp, OpRole::SharedSwiglu, OpRole::SharedDownQuant,
-                        OpRole::SharedDown, ChunkPart::Mlp, n2c, "shared", m_.shared_experts * I, -1);
+  if (m_.shared_experts > 0) {
+    shared = swiglu_ffn(OpRole::SharedUp, OpRole::SharedUp, OpRole::SharedSwiglu, OpRole::SharedDownQuant, OpRole::SharedDown,
+                        ChunkPart::Mlp, sequence_gather(OpRole::SharedGather, ChunkPart::Mlp, n2c), "shared",
+                        m_.shared_experts * I / tp_, -1);
+    if (tp_ > 1) shared = sequence_scatter(OpRole::SharedScatter, ChunkPart::Mlp, shared);
+  }
   // Combine: expert outputs return in BF16 and are summed with the routing weights at the source.
   const int32_t combined = act("combined", h);
   op(OpRole::CachedNotify, ChunkPart::Combine, cached_notify(CommPurpose::Combine), {{back, S::Input}}, {}, Stream::Comm);
@@ -316,6 +385,7 @@ int32_t Builder::grad_of(int32_t t) {
   const int32_t g = int32_t(rp_.tensors.size() - 1);
   rp_.tensors[size_t(g)].gradient_of = t;
   rp_.tensors[size_t(g)].expert = info.expert;
+  rp_.tensors[size_t(g)].tp_split = info.tp_split;
   grads_[t] = g;
   return g;
 }
@@ -427,6 +497,18 @@ void Builder::backward_gemm(const OpTemplate& f, const BackwardOperands& o) {
 // the router's backward reads.
 void Builder::backward_comm(const OpTemplate& f, const BackwardOperands& o) {
   Comm c = std::get<Comm>(f.payload);
+  // Sequence parallelism: the gradient of an all-gather is a reduce-scatter of the gathered tensor's
+  // gradient (BF16, every rank's part summed), that of a reduce-scatter an all-gather; same stream.
+  if (c.group == CommGroup::Tensor) {
+    const bool gather = c.kind == CommKind::AllGather;
+    const TensorInfo& dy = rp_.tensors[size_t(o.output_grads.at(0).tensor)];
+    c.kind = gather ? CommKind::ReduceScatter : CommKind::AllGather;
+    c.purpose = gather ? CommPurpose::SequenceGatherGrad : CommPurpose::SequenceScatterGrad;
+    c.dtype = DType::BF16;
+    c.bytes = dy.bytes();
+    emit_backward(f, Phase::B, c, {o.output_grads.at(0)}, {gradient({f.in(S::Input), S::Input})}, f.stream);
+    return;
+  }
   const int64_t rows = tokens_ * m_.experts_per_token, h = m_.hidden_size;
   if (c.purpose == CommPurpose::Dispatch) {
     c.purpose = CommPurpose::DispatchGrad;

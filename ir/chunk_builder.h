@@ -25,6 +25,7 @@ struct ChunkTemplates {
   std::vector<int32_t> backward;     // B ops with each W op right after its B op
   int64_t saved_activation_bytes = 0;   // per micro-batch
   int64_t params = 0, expert_params = 0;
+  int64_t tp_replicated_params = 0;     // dense parameters whole on every rank of the TP group
 };
 
 struct ChunkContext {

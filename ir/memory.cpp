@@ -9,7 +9,7 @@ std::vector<RankMemory> rank_memory(const StepProgram& program) {
   const auto& p = program.plan();
   const PipelineShape shape = program.pipeline();
   const PipelineTimes times = evaluate(shape, ChunkCosts{});
-  const int64_t copies = parameter_copies(shape);
+  const GradientGroups groups = gradient_groups(p, shape);
   std::vector<RankMemory> out;
   for (const RankProgram& rp : program.roles()) {
     RankMemory m;
@@ -17,11 +17,12 @@ std::vector<RankMemory> rank_memory(const StepProgram& program) {
     m.chunks = rp.chunks;
     int64_t shard = 0;
     for (size_t i = 0; i < rp.chunks.size(); ++i) {
+      // The groups of add_step_end (step_program.cpp): with tp = 1 all dense parameters are one.
       const int64_t params = rp.chunk_param_count[i], expert = rp.chunk_expert_param_count[i];
+      const int64_t replicated = p.tp > 1 ? rp.chunk_tp_replicated_param_count[i] : 0;
       m.params += params;
-      const int64_t dense_group = copies * p.dp, expert_group = copies * (p.dp / p.ep);
-      shard += p.zero_stage == 1 ? (params - expert + dense_group - 1) / dense_group + (expert + expert_group - 1) / expert_group
-                                 : params;
+      shard += zero_shard(params - expert - replicated, groups.tp_split, p.zero_stage) +
+               zero_shard(replicated, groups.tp_replicated, p.zero_stage) + zero_shard(expert, groups.expert, p.zero_stage);
       m.activation_bytes_per_mb = std::max(m.activation_bytes_per_mb, rp.activation_bytes[i]);
     }
     m.weight_bytes = 2 * m.params;

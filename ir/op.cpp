@@ -80,6 +80,10 @@ std::string_view to_string(CommPurpose p) {
     case CommPurpose::ParamAllGather: return "param_all_gather";
     case CommPurpose::GradAllReduce: return "grad_all_reduce";
     case CommPurpose::SharedGradAllReduce: return "shared_grad_all_reduce";
+    case CommPurpose::SequenceGather: return "sequence_gather";
+    case CommPurpose::SequenceScatter: return "sequence_scatter";
+    case CommPurpose::SequenceGatherGrad: return "sequence_gather_grad";
+    case CommPurpose::SequenceScatterGrad: return "sequence_scatter_grad";
   }
   return "?";
 }

@@ -82,13 +82,18 @@ enum class CommKind : uint8_t { AllToAllV, AllReduce, ReduceScatter, AllGather, 
 // Expert: the EP group of a stage; Pipeline: point to point; Data: every rank holding a copy of the
 // chunk's dense weights; ExpertData: every rank holding the same experts (the same EP index);
 // SharedWeight: the ranks of one data-parallel index holding a copy of a shared weight (the
-// embedding and the MTP module's copy of it).
-enum class CommGroup : uint8_t { Expert, Pipeline, Data, ExpertData, SharedWeight };
+// embedding and the MTP module's copy of it). With tensor parallelism, Data holds the ranks of one TP
+// index (the copies of a TP-split weight); Tensor: the TP group (one pipeline position and data-parallel
+// index); ReplicatedData: every rank holding a copy of the chunk's TP-replicated weights (Data × Tensor).
+enum class CommGroup : uint8_t { Expert, Pipeline, Data, ExpertData, SharedWeight, Tensor, ReplicatedData };
 enum class CommPurpose : uint8_t {
   Dispatch, Combine, DispatchGrad, CombineGrad,   // expert all-to-all, forward and backward
   Activation, ActivationGrad,                      // pipeline send/receive
   GradReduceScatter, ParamAllGather, GradAllReduce, // ZeRO-1 / DualPipe copy reduction
-  SharedGradAllReduce                              // the copies of a shared weight (tied embeddings)
+  SharedGradAllReduce,                             // the copies of a shared weight (tied embeddings)
+  // Sequence parallelism: the all-gather of sequence-split activations into a TP region, the
+  // reduce-scatter of a TP region's partial sums back onto the split; the backward swaps them.
+  SequenceGather, SequenceScatter, SequenceGatherGrad, SequenceScatterGrad
 };
 std::string_view to_string(CommKind k);
 std::string_view to_string(CommPurpose p);

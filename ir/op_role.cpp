@@ -6,7 +6,7 @@
 namespace tandem::ir {
 
 std::string_view to_string(OpRole r) {
-  static constexpr std::array<std::string_view, 56> names = {
+  static constexpr std::array<std::string_view, 64> names = {
       "embedding", "final_norm", "head", "loss",
       "attn_norm", "q_down_quant", "q_down", "q_norm", "q_up_quant", "q_up", "kv_down", "kv_norm", "kv_up_quant", "kv_up", "rope",
       "attn_core", "o_proj_quant", "o_proj",
@@ -17,7 +17,8 @@ std::string_view to_string(OpRole r) {
       "mtp_embed_norm", "mtp_hidden_norm", "mtp_proj",
       "pipe_send", "pipe_recv", "grad_reduce_scatter", "param_all_gather", "grad_all_reduce", "shared_grad_all_reduce",
       "optimizer_step",
-      "scale_transpose", "weight_transpose", "cast_back", "rope_concat"};
+      "q_latent_gather", "kv_latent_gather", "o_proj_scatter", "attn_residual", "ffn_gather", "ffn_scatter", "shared_gather",
+      "shared_scatter", "scale_transpose", "weight_transpose", "cast_back", "rope_concat"};
   const size_t i = static_cast<size_t>(r);
   return i < names.size() ? names[i] : "?";
 }

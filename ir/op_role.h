@@ -24,6 +24,10 @@ enum class OpRole : uint8_t {
   MtpEmbedNorm, MtpHiddenNorm, MtpProj,
   // pipeline and data-parallel communication, optimizer
   PipeSend, PipeRecv, GradReduceScatter, ParamAllGather, GradAllReduce, SharedGradAllReduce, OptimizerStep,
+  // tensor parallelism with sequence parallelism: the all-gathers into each TP region (the MLA latents,
+  // the FFN's and the shared expert's input), the reduce-scatters out of it (the row-parallel output
+  // projections' partial sums) and the residual add the output projection no longer fuses
+  QLatentGather, KvLatentGather, OProjScatter, AttnResidual, FfnGather, FfnScatter, SharedGather, SharedScatter,
   // layout and precision kernels of the FP8 step (ir/layout_kernels.h): DeepGEMM's transpose of a GEMM
   // operand's 1x128 scales, the FP8 weight's transpose for the input gradient, the cast of an
   // FP8-cached activation back to BF16, RoPE's copy that concatenates a head's parts

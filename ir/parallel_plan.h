@@ -35,8 +35,8 @@ struct RoutingModel {
 struct ParallelPlan {
   int64_t pp = 1;                    // pipeline stages (ranks per pipeline)
   int64_t dp = 1;                    // data-parallel replicas of each stage
-  int64_t tp = 1;                    // tensor parallelism (only 1 is modelled)
-  int64_t ep = 1;                    // expert parallelism: ranks of one stage sharing the experts (divides dp)
+  int64_t tp = 1;                    // tensor parallelism with sequence parallelism (Megatron's; experts stay EP-split)
+  int64_t ep = 1;                    // expert parallelism: ranks of one stage sharing the experts (divides dp × tp)
   int64_t zero_stage = 1;            // ZeRO stage of the data-parallel optimizer (0 or 1)
   int64_t seq_len = 4096;            // tokens per sequence
   int64_t micro_batch_seqs = 1;      // sequences per micro-batch per rank
@@ -52,6 +52,7 @@ struct ParallelPlan {
   std::vector<int64_t> layers_per_stage;  // model chunk layer counts; empty: even split
 
   int64_t world_size() const { return pp * dp * tp; }
+  int64_t ranks_per_stage() const { return dp * tp; }   // ranks of one pipeline position
   int64_t micro_batch_tokens() const { return seq_len * micro_batch_seqs; }
   int64_t global_batch_tokens() const { return seq_len * global_batch_seqs; }
   // Micro-batches each pipeline processes per step.

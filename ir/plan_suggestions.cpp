@@ -104,7 +104,7 @@ std::string nearby_plans(const Scenario& scenario) {
   s.plan = own;
   if (pp > 0) found.push_back(fmt::format("pp = {} (dp {})", pp, world / (pp * own.tp)));
 
-  const int64_t ep = nearest_passing(s, own.ep, divisors(own.dp), [&](int64_t v) {
+  const int64_t ep = nearest_passing(s, own.ep, divisors(own.dp * own.tp), [&](int64_t v) {
     s.plan.ep = v;
     return true;
   });

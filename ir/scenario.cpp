@@ -202,7 +202,7 @@ void parse_plan(const json& j, const std::string& file, ParallelPlan& p, bool& d
   r.integer("pp", p.pp, 1, 1 << 16, true);
   dp_given = r.has("dp");
   r.integer("dp", p.dp, 1, 1 << 24);
-  r.integer("tp", p.tp, 1, 1);
+  r.integer("tp", p.tp, 1, 1024);
   r.integer("ep", p.ep, 1, 1 << 20, true);
   r.integer("zero_stage", p.zero_stage, 0, 1);
   r.integer("seq_len", p.seq_len, 1, 1 << 24, true);

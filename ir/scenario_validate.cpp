@@ -16,6 +16,29 @@ namespace tandem::ir {
 
 namespace {
 
+// plan.tp against the model (it splits the attention heads, the FFN widths and, for sequence
+// parallelism, the tokens of a micro-batch) and the cluster (a TP group stays inside one node).
+void tensor_parallel_rules(const Scenario& s) {
+  const auto& m = s.model;
+  const auto& p = s.plan;
+  if (p.tp == 1) return;
+  auto require = [&](int64_t value, const std::string& what) {
+    if (value % p.tp != 0)
+      throw ScenarioError(s.source, "plan.tp", fmt::format("a divisor of {} = {}", what, value), std::to_string(p.tp));
+  };
+  require(m.num_heads, "model.num_heads");
+  require(m.hidden_size, "model.hidden_size");
+  if (m.first_dense_layers > 0) require(m.dense_intermediate, "model.dense_intermediate");
+  const bool moe = m.moe_layers() > 0 || m.mtp_depth > 0;
+  if (moe && m.shared_experts > 0)
+    require(m.shared_experts * m.moe_intermediate, "the shared experts' width (shared_experts × moe_intermediate)");
+  require(p.seq_len * p.micro_batch_seqs, "the tokens of a micro-batch (seq_len × micro_batch_seqs, split by sequence parallelism)");
+  if (s.cluster.gpus_per_node % p.tp != 0)
+    throw ScenarioError(s.source, "plan.tp",
+                        fmt::format("a divisor of cluster.gpus_per_node = {} (a TP group stays on one node's NVLink)", s.cluster.gpus_per_node),
+                        std::to_string(p.tp));
+}
+
 // The plan against the model and cluster. With `suggest`, the refusals that another global batch,
 // micro-batch size, pp or ep can mend end with the nearest such plans (" (would work: ...)").
 void plan_rules(const Scenario& s, bool suggest) {
@@ -33,8 +56,12 @@ void plan_rules(const Scenario& s, bool suggest) {
   if (p.pp * p.dp * p.tp != world)
     throw ScenarioError(f, "plan", fmt::format("pp × dp × tp = the world size {} (nodes {} × {} GPUs)", world, c.nodes, c.gpus_per_node),
                         fmt::format("{} × {} × {} = {}", p.pp, p.dp, p.tp, p.pp * p.dp * p.tp));
-  if (p.dp % p.ep != 0)
-    throw ScenarioError(f, "plan.ep", fmt::format("a divisor of dp = {} (EP groups are carved out of the data-parallel ranks of a stage)", p.dp),
+  tensor_parallel_rules(s);
+  if (p.ranks_per_stage() % p.ep != 0)
+    throw ScenarioError(f, "plan.ep",
+                        p.tp == 1 ? fmt::format("a divisor of dp = {} (EP groups are carved out of the data-parallel ranks of a stage)", p.dp)
+                                  : fmt::format("a divisor of dp × tp = {} (EP groups are carved out of the ranks of a stage)",
+                                                p.ranks_per_stage()),
                         mend(std::to_string(p.ep)));
   if (moe && m.routed_experts % p.ep != 0)
     throw ScenarioError(f, "plan.ep", fmt::format("a divisor of the {} routed experts", m.routed_experts), mend(std::to_string(p.ep)));

@@ -17,12 +17,14 @@ constexpr SlotArity kOptional = SlotArity::Optional, kMany = SlotArity::Many;
 std::vector<SlotRule> make_rules() {
   const std::vector<Phase> F{Phase::F}, B{Phase::B}, W{Phase::W}, Step{Phase::Step};
   const std::vector<R> residual_gemms{R::OProj, R::FfnDown}, swiglu{R::FfnSwiglu, R::SharedSwiglu, R::ExpertSwiglu};
+  const std::vector<R> sequence_comm{R::QLatentGather, R::KvLatentGather, R::OProjScatter, R::FfnGather,
+                                     R::FfnScatter, R::SharedGather, R::SharedScatter};
   return {
       {OpKind::Gemm, {R::MtpProj}, F, {{S::Input}, {S::SecondInput}, {S::Weight}}, {{S::Output}}},
-      {OpKind::Gemm, residual_gemms, F, {{S::Input}, {S::Weight}, {S::Residual}}, {{S::Output}}},
+      {OpKind::Gemm, residual_gemms, F, {{S::Input}, {S::Weight}, {S::Residual, kOptional}}, {{S::Output}}},
       {OpKind::Gemm, {}, F, {{S::Input}, {S::Weight}}, {{S::Output}}},
       {OpKind::Gemm, {R::MtpProj}, B, {{S::OutputGrad}, {S::Weight}}, {{S::InputGrad}, {S::SecondInputGrad}}},
-      {OpKind::Gemm, residual_gemms, B, {{S::OutputGrad}, {S::Weight}}, {{S::InputGrad}, {S::ResidualGrad}}},
+      {OpKind::Gemm, residual_gemms, B, {{S::OutputGrad}, {S::Weight}}, {{S::InputGrad}, {S::ResidualGrad, kOptional}}},
       {OpKind::Gemm, {}, B, {{S::OutputGrad}, {S::Weight}}, {{S::InputGrad}}},
       {OpKind::Gemm, {R::MtpProj}, W, {{S::Input}, {S::SecondInput}, {S::OutputGrad}}, {{S::WeightGrad}}},
       {OpKind::Gemm, {}, W, {{S::Input}, {S::OutputGrad}}, {{S::WeightGrad}}},
@@ -38,6 +40,7 @@ std::vector<SlotRule> make_rules() {
       {OpKind::Elementwise, swiglu, F, {{S::Input}}, {{S::Output}}},
       {OpKind::Elementwise, swiglu, B, {{S::OutputGrad}, {S::Input}}, {{S::InputGrad}}},
       {OpKind::Elementwise, {R::FfnResidual}, F, {{S::Residual}, {S::Input}, {S::SharedExperts, kOptional}}, {{S::Output}}},
+      {OpKind::Elementwise, {R::AttnResidual}, F, {{S::Residual}, {S::Input}}, {{S::Output}}},
       {OpKind::Elementwise, {R::Embedding}, F, {{S::Tokens}, {S::Weight}}, {{S::Output}}},
       {OpKind::Elementwise, {R::Embedding}, W, {{S::OutputGrad}, {S::Tokens}}, {{S::WeightGrad}}},
       {OpKind::Elementwise, {R::Loss}, F, {{S::Input}}, {{S::Loss}}},
@@ -57,6 +60,8 @@ std::vector<SlotRule> make_rules() {
       {OpKind::Comm, {R::GradReduceScatter, R::GradAllReduce}, Step, {{S::WeightGrad, kMany}}, {{S::WeightGrad}}},
       {OpKind::Comm, {R::SharedGradAllReduce}, Step, {{S::WeightGrad}}, {{S::WeightGrad}}},
       {OpKind::Comm, {R::ParamAllGather}, Step, {{S::Weight}}, {}},
+      {OpKind::Comm, sequence_comm, F, {{S::Input}}, {{S::Output}}},
+      {OpKind::Comm, sequence_comm, B, {{S::OutputGrad}}, {{S::InputGrad}}},
       {OpKind::Quantize, {R::ScaleTranspose, R::CastBack}, {Phase::F, Phase::B}, {{S::Input}}, {}},
       {OpKind::Quantize, {R::WeightTranspose}, B, {{S::Weight}}, {}},
       {OpKind::Elementwise, {R::RopeConcat}, {Phase::F, Phase::B}, {{S::Input}}, {}},

@@ -13,10 +13,10 @@
 // all-to-all sends (it waits for it, as DeepEP's stream wait does).
 //
 //   gemm mtp_proj F: input second_input weight -> output
-//   gemm o_proj,ffn_down F: input weight residual -> output
+//   gemm o_proj,ffn_down F: input weight residual? -> output
 //   gemm * F: input weight -> output
 //   gemm mtp_proj B: output_grad weight -> input_grad second_input_grad
-//   gemm o_proj,ffn_down B: output_grad weight -> input_grad residual_grad
+//   gemm o_proj,ffn_down B: output_grad weight -> input_grad residual_grad?
 //   gemm * B: output_grad weight -> input_grad
 //   gemm mtp_proj W: input second_input output_grad -> weight_grad
 //   gemm * W: input output_grad -> weight_grad
@@ -30,6 +30,7 @@
 //   elementwise ffn_swiglu,shared_swiglu,expert_swiglu F: input -> output
 //   elementwise ffn_swiglu,shared_swiglu,expert_swiglu B: output_grad input -> input_grad
 //   elementwise ffn_residual F: residual input shared_experts? -> output
+//   elementwise attn_residual F: residual input -> output
 //   elementwise embedding F: tokens weight -> output
 //   elementwise embedding W: output_grad tokens -> weight_grad
 //   elementwise loss F: input -> loss
@@ -49,6 +50,8 @@
 //   comm grad_reduce_scatter,grad_all_reduce S: weight_grad+ -> weight_grad
 //   comm shared_grad_all_reduce S: weight_grad -> weight_grad
 //   comm param_all_gather S: weight -> -
+//   comm q_latent_gather,kv_latent_gather,o_proj_scatter,ffn_gather,ffn_scatter,shared_gather,shared_scatter F: input -> output
+//   comm q_latent_gather,kv_latent_gather,o_proj_scatter,ffn_gather,ffn_scatter,shared_gather,shared_scatter B: output_grad -> input_grad
 //   quantize scale_transpose,cast_back F,B: input -> -
 //   quantize weight_transpose B: weight -> -
 //   elementwise rope_concat F,B: input -> -

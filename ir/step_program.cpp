@@ -86,14 +86,28 @@ PipelineShape StepProgram::pipeline() const {
 RankCoord StepProgram::coord(int64_t rank) const {
   const auto& p = scenario_.plan;
   RankCoord c;
-  c.pp_index = rank / p.dp;
-  c.dp_index = rank % p.dp;
-  c.ep_group = c.dp_index / p.ep;
-  c.ep_index = c.dp_index % p.ep;
+  const int64_t stage_index = rank % p.ranks_per_stage();
+  c.pp_index = rank / p.ranks_per_stage();
+  c.dp_index = stage_index / p.tp;
+  c.tp_index = stage_index % p.tp;
+  c.ep_group = stage_index / p.ep;
+  c.ep_index = stage_index % p.ep;
   return c;
 }
 
-int64_t StepProgram::rank_of(const RankCoord& c) const { return c.pp_index * scenario_.plan.dp + c.dp_index; }
+int64_t StepProgram::rank_of(const RankCoord& c) const {
+  const auto& p = scenario_.plan;
+  return (c.pp_index * p.dp + c.dp_index) * p.tp + c.tp_index;
+}
+
+GradientGroups gradient_groups(const ParallelPlan& plan, const PipelineShape& shape) {
+  const int64_t copies = parameter_copies(shape);
+  return {copies * plan.dp, copies * plan.ranks_per_stage(), copies * (plan.ranks_per_stage() / plan.ep)};
+}
+
+int64_t zero_shard(int64_t params, int64_t group, int64_t zero_stage) {
+  return zero_stage == 1 ? (params + group - 1) / group : params;
+}
 
 namespace {
 
@@ -174,7 +188,8 @@ struct Expander {
     }
   }
 
-  int64_t comm_tag(const OpTemplate& t, int32_t mb) const {
+  int64_t comm_tag(int32_t tmpl, int32_t mb) const {
+    const OpTemplate& t = rp.templates[size_t(tmpl)];
     const Comm& c = std::get<Comm>(t.payload);
     if (c.group == CommGroup::Pipeline) {
       // The boundary between chunk b and b+1 names the transfer on both ends.
@@ -183,10 +198,13 @@ struct Expander {
     }
     if (c.group == CommGroup::Expert) return make_tag(c.purpose, t.layer, mb, shape.micro_batches, c.kind == CommKind::Notify);
     if (c.group == CommGroup::SharedWeight) return make_tag(c.purpose, -1, int64_t(c.group), shape.micro_batches);   // chunks differ
+    // A layer holds several TP collectives of one purpose: the template names one (every member of
+    // the TP group runs the same rank program).
+    if (c.group == CommGroup::Tensor) return make_tag(c.purpose, tmpl, mb, shape.micro_batches);
     return make_tag(c.purpose, t.chunk, int64_t(c.group), shape.micro_batches);   // one per chunk and group
   }
 
-  void issue_comm(int32_t tmpl, int32_t mb) { issue(tmpl, mb, comm_tag(rp.templates[size_t(tmpl)], mb)); }
+  void issue_comm(int32_t tmpl, int32_t mb) { issue(tmpl, mb, comm_tag(tmpl, mb)); }
 
   void issue_ops(const std::vector<int32_t>& list, int32_t mb, int phase_filter) {
     for (int32_t id : list) {
@@ -355,6 +373,7 @@ std::vector<ChunkTemplates> build_chunks(RankProgram& rp, const Scenario& scenar
     rp.activation_bytes.push_back(chunks.back().saved_activation_bytes);
     rp.chunk_param_count.push_back(chunks.back().params);
     rp.chunk_expert_param_count.push_back(chunks.back().expert_params);
+    rp.chunk_tp_replicated_param_count.push_back(chunks.back().tp_replicated_params);
   }
   return chunks;
 }
@@ -405,7 +424,9 @@ std::vector<Operand> in_slot(const std::vector<int32_t>& tensors, OperandSlot s)
 // send reads its Input, a receive writes its Output, whether they carry activations or gradients.
 void add_pipeline_transfers(Expander& ex) {
   RankProgram& rp = ex.rp;
-  const int64_t act_bytes = ex.program.plan().micro_batch_tokens() * ex.program.model().hidden_size * 2;
+  // Each rank of a TP group sends its sequence split to the same TP index of the next stage.
+  const auto& plan = ex.program.plan();
+  const int64_t act_bytes = plan.micro_batch_tokens() / plan.tp * ex.program.model().hidden_size * 2;
   for (const auto& ct : ex.chunks) {
     const bool has_in = ct.chunk > 0, has_out = ct.output >= 0;
     ex.recv_act.push_back(has_in ? add_transfer(rp, ct.chunk, act_bytes, OpRole::PipeRecv, CommKind::Recv, CommPurpose::Activation,
@@ -437,13 +458,14 @@ void add_shared_weight_reduction(Expander& ex, const ChunkTemplates& ct) {
 }
 
 // End of step: per chunk, the shared weight's all-reduce and the gradient reduction over the
-// data-parallel copies (dense and routed-expert parameters apart; ZeRO-1 reduce-scatters, else
+// data-parallel copies (dense and routed-expert parameters apart, and with TP the TP-replicated dense
+// ones apart from the split ones: their copies are on every TP rank too; ZeRO-1 reduce-scatters, else
 // all-reduces); one optimizer op for all chunks (clipping needs the norm of the whole gradient before
 // any update); then the ZeRO-1 parameter gathers.
 void add_step_end(Expander& ex) {
   RankProgram& rp = ex.rp;
   const auto& p = ex.program.plan();
-  const int64_t holders = parameter_copies(ex.shape);
+  const GradientGroups groups = gradient_groups(p, ex.shape);
   const bool zero = p.zero_stage == 1;
   std::vector<int32_t> reduced, updated;
   struct Gather {
@@ -455,24 +477,31 @@ void add_step_end(Expander& ex) {
   int64_t shard = 0;
   for (const auto& ct : ex.chunks) {
     add_shared_weight_reduction(ex, ct);
-    const int64_t dense = ct.params - ct.expert_params, expert = ct.expert_params;
-    const int64_t dense_group = holders * p.dp, expert_group = holders * (p.dp / p.ep);
-    std::vector<int32_t> dense_grads, expert_grads;
+    // With tp = 1 the replicated dense parameters are all of them, reduced as one group (Data).
+    const bool split = p.tp > 1;
+    const int64_t replicated = split ? ct.tp_replicated_params : 0;
+    const int64_t dense = ct.params - ct.expert_params - replicated, expert = ct.expert_params;
+    std::vector<int32_t> dense_grads, replicated_grads, expert_grads;
     for (size_t i = 0; i < rp.tensors.size(); ++i)
       if (rp.tensors[i].role == TensorRole::Gradient && rp.tensors[i].chunk == ct.chunk)
-        (rp.tensors[i].expert ? expert_grads : dense_grads).push_back(int32_t(i));
+        (rp.tensors[i].expert                                            ? expert_grads
+         : split && rp.tensors[i].tp_split == TpSplit::Replicated ? replicated_grads
+                                                                          : dense_grads)
+            .push_back(int32_t(i));
     int64_t chunk_shard = 0;
-    for (auto [grads, params, group, cg] : {std::tuple{dense_grads, dense, dense_group, CommGroup::Data},
-                                            std::tuple{expert_grads, expert, expert_group, CommGroup::ExpertData}}) {
+    for (auto [grads, params, group, cg] : {std::tuple{dense_grads, dense, groups.tp_split, CommGroup::Data},
+                                            std::tuple{replicated_grads, replicated, groups.tp_replicated, CommGroup::ReplicatedData},
+                                            std::tuple{expert_grads, expert, groups.expert, CommGroup::ExpertData}}) {
       if (params == 0) continue;
-      chunk_shard += zero ? (params + group - 1) / group : params;
+      chunk_shard += zero_shard(params, group, p.zero_stage);
       if (group <= 1) {
         reduced.insert(reduced.end(), grads.begin(), grads.end());
         continue;
       }
       const int32_t marker = int32_t(rp.tensors.size());
-      rp.tensors.push_back({fmt::format("C{}.{}grads.reduced", ct.chunk, cg == CommGroup::Data ? "" : "expert_"),
-                            {zero ? (params + group - 1) / group : params, 1, 1}, DType::FP32, TensorRole::Gradient, ct.chunk});
+      rp.tensors.push_back({fmt::format("C{}.{}grads.reduced", ct.chunk,
+                                        cg == CommGroup::Data ? "" : cg == CommGroup::ExpertData ? "expert_" : "replicated_"),
+                            {zero_shard(params, group, p.zero_stage), 1, 1}, DType::FP32, TensorRole::Gradient, ct.chunk});
       Comm c{zero ? CommKind::ReduceScatter : CommKind::AllReduce, cg,
              zero ? CommPurpose::GradReduceScatter : CommPurpose::GradAllReduce, params * 4, group, 0, DType::FP32};
       ex.issue_comm(add_step_template(rp, ct.chunk, zero ? OpRole::GradReduceScatter : OpRole::GradAllReduce, Stream::Comm, c,
@@ -622,15 +651,22 @@ std::vector<int64_t> StepProgram::group_ranks(int64_t rank, const OpInstance& op
   const Comm& c = std::get<Comm>(t.payload);
   const RankCoord rc = coord(rank);
   const auto& p = scenario_.plan;
+  const int64_t per_stage = p.ranks_per_stage();
+  // A stage's ranks are adjacent; stage_index = dp_index * tp + tp_index.
+  auto at = [&](int64_t pp_index, int64_t stage_index) { return pp_index * per_stage + stage_index; };
   std::vector<int64_t> out;
   switch (c.group) {
     case CommGroup::Pipeline:
       out = {rank, peer_rank(rank, op)};
       break;
     case CommGroup::Expert:
-      for (int64_t i = 0; i < p.ep; ++i) out.push_back(rank_of({rc.pp_index, rc.ep_group * p.ep + i, rc.ep_group, i}));
+      for (int64_t i = 0; i < p.ep; ++i) out.push_back(at(rc.pp_index, rc.ep_group * p.ep + i));
+      break;
+    case CommGroup::Tensor:
+      for (int64_t i = 0; i < p.tp; ++i) out.push_back(at(rc.pp_index, rc.dp_index * p.tp + i));
       break;
     case CommGroup::Data:
+    case CommGroup::ReplicatedData:
     case CommGroup::ExpertData: {
       std::vector<int32_t> holders;
       for (int32_t r = 0; r < int32_t(p.pp); ++r) {
@@ -638,12 +674,16 @@ std::vector<int64_t> StepProgram::group_ranks(int64_t rank, const OpInstance& op
         if (std::find(ch.begin(), ch.end(), t.chunk) != ch.end()) holders.push_back(r);
       }
       for (int32_t h : holders)
-        for (int64_t d = 0; d < p.dp; ++d)
-          if (c.group == CommGroup::Data || d % p.ep == rc.ep_index) out.push_back(rank_of({h, d, d / p.ep, d % p.ep}));
+        for (int64_t s = 0; s < per_stage; ++s) {
+          const bool member = c.group == CommGroup::ReplicatedData ? true
+                              : c.group == CommGroup::Data        ? s % p.tp == rc.tp_index
+                                                                  : s % p.ep == rc.ep_index;
+          if (member) out.push_back(at(h, s));
+        }
       break;
     }
     case CommGroup::SharedWeight:
-      for (int32_t h : shared_embedding_holders_) out.push_back(rank_of({h, rc.dp_index, rc.ep_group, rc.ep_index}));
+      for (int32_t h : shared_embedding_holders_) out.push_back(at(h, rc.dp_index * p.tp + rc.tp_index));
       break;
   }
   return out;

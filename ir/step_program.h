@@ -34,6 +34,13 @@ enum class SharedWeight : uint8_t { None, Embedding };
 // The label both copies of a shared weight draw their initial values from (the original's name).
 std::string_view initial_value_key(SharedWeight s);
 
+// How a weight lies on the ranks of a TP group (plan.tp): whole on each (replicated: norms, the MLA
+// down-projections, the router, embedding and head; their gradients are reduced over the TP group
+// too), or split: Columns holds columns [i·n/tp, (i+1)·n/tp) of a column-parallel [k, n] weight (a
+// SwiGLU up-projection [k, 2w]: that slice of each half, gate and up), Rows rows [i·k/tp, (i+1)·k/tp)
+// of a row-parallel one.
+enum class TpSplit : uint8_t { Replicated, Columns, Rows };
+
 // A tensor of the program: shape only, never data. Activation tensors are per micro-batch. Its
 // identity is typed: what it is the gradient or the FP8 copy of, expert or not, how it starts. The
 // name is a label for people and timelines; two tensors of one RankProgram never share one.
@@ -51,6 +58,7 @@ struct TensorInfo {
   InitClass init = InitClass::None; // weights: how they start
   SharedWeight shared = SharedWeight::None;
   bool shared_replica = false;      // the copy of a shared weight on a rank without the original
+  TpSplit tp_split = TpSplit::Replicated;  // weights and their gradients: this rank's part (shape is the part's)
   int64_t bytes() const { return shape[0] * shape[1] * shape[2] * dtype_bytes(dtype); }
   // An activation gradient: every op writing it adds a part; a reader sees the sum (see RankProgram).
   bool accumulates() const { return gradient_of >= 0 && role == TensorRole::Activation; }
@@ -111,6 +119,7 @@ struct RankProgram {
   std::vector<int64_t> activation_bytes;  // per chunk in `chunks`: bytes saved for backward per micro-batch
   std::vector<int64_t> chunk_param_count; // per chunk in `chunks`: parameters held (experts: this rank's share)
   std::vector<int64_t> chunk_expert_param_count;  // per chunk: the routed-expert part of it
+  std::vector<int64_t> chunk_tp_replicated_param_count;  // per chunk: dense parameters whole on every TP rank
   std::vector<OpInstance> ops;
   std::vector<int32_t> dep_offsets; // size ops.size() + 1
   std::vector<int32_t> deps;
@@ -125,11 +134,25 @@ struct RankProgram {
   const OpTemplate& tmpl(const OpInstance& op) const { return templates[size_t(op.tmpl)]; }
 };
 
-// Where a rank sits in the plan. rank = pp_index * dp + dp_index (ranks of one stage are adjacent,
-// so an EP group of 64 spans 8 consecutive nodes); ep_group = dp_index / ep, ep_index = dp_index % ep.
+// Where a rank sits in the plan. rank = (pp_index * dp + dp_index) * tp + tp_index: the ranks of one
+// stage are adjacent (an EP group of 64 spans 8 consecutive nodes) and so are those of a TP group (one
+// node). Experts are split over the stage's dp × tp ranks (expert tensor parallelism 1): with
+// stage_index = dp_index * tp + tp_index, ep_group = stage_index / ep, ep_index = stage_index % ep.
 struct RankCoord {
-  int64_t pp_index = 0, dp_index = 0, ep_group = 0, ep_index = 0;
+  int64_t pp_index = 0, dp_index = 0, ep_group = 0, ep_index = 0, tp_index = 0;
 };
+
+// The ranks over which one model chunk's gradients are reduced and its optimizer state is sharded
+// (ZeRO-1), per kind of parameter: TP-split dense weights (the copies of the same part: every
+// data-parallel index of one TP index), TP-replicated ones (every data-parallel and TP index) and
+// routed experts (the ranks of the stage holding the same experts). Each times the copies of the
+// chunk the schedule keeps (DualPipe: 2). With tp = 1 the first two are one group.
+struct GradientGroups {
+  int64_t tp_split = 1, tp_replicated = 1, expert = 1;
+};
+GradientGroups gradient_groups(const ParallelPlan& plan, const PipelineShape& shape);
+// Parameters of one ZeRO shard over `group` ranks (all of them without ZeRO).
+int64_t zero_shard(int64_t params, int64_t group, int64_t zero_stage);
 
 // What one op template costs per micro-batch, in the caller's units (hw/modelled_op_cost: modelled
 // nanoseconds). The default layer split balances the stages' sums of it.
@@ -150,7 +173,7 @@ class StepProgram {
 
   int64_t num_ranks() const { return scenario_.plan.world_size(); }
   RankCoord coord(int64_t rank) const;
-  int64_t rank_of(const RankCoord& c) const;
+  int64_t rank_of(const RankCoord& c) const;   // from pp_index, dp_index and tp_index
   const std::vector<RankProgram>& roles() const { return roles_; }
   const RankProgram& program_of(int64_t rank) const { return roles_[size_t(coord(rank).pp_index)]; }
 

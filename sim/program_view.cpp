@@ -12,9 +12,9 @@ StepProgramView::StepProgramView(const ir::StepProgram& program) : program_(prog
 }
 
 void StepProgramView::ranks_of_role(size_t role, std::vector<int64_t>& out) const {
-  const int64_t dp = program_.plan().dp;
+  const int64_t per_stage = program_.plan().ranks_per_stage();   // a stage's ranks (dp × tp) are adjacent
   out.clear();
-  for (int64_t d = 0; d < dp; ++d) out.push_back(int64_t(role) * dp + d);
+  for (int64_t d = 0; d < per_stage; ++d) out.push_back(int64_t(role) * per_stage + d);
 }
 
 bool StepProgramView::roles_alike_on_domains(const ir::ClusterConfig& cluster) const {

@@ -52,9 +52,9 @@ class StepProgramView final : public ProgramView {
   std::string name() const override { return program_.scenario().name; }
   int64_t num_ranks() const override { return program_.num_ranks(); }
   const std::vector<ir::RankProgram>& roles() const override { return program_.roles(); }
-  size_t role_of(int64_t rank) const override { return size_t(rank / program_.plan().dp); }
+  size_t role_of(int64_t rank) const override { return size_t(rank / program_.plan().ranks_per_stage()); }
   void ranks_of_role(size_t role, std::vector<int64_t>& out) const override;
-  int64_t representative(size_t role) const override { return int64_t(role) * program_.plan().dp; }
+  int64_t representative(size_t role) const override { return int64_t(role) * program_.plan().ranks_per_stage(); }
   int64_t peer_rank(int64_t rank, const ir::OpInstance& op) const override { return program_.peer_rank(rank, op); }
   void group_ranks(int64_t rank, const ir::OpInstance& op, std::vector<int64_t>& out) const override {
     out = program_.group_ranks(rank, op);

@@ -127,12 +127,16 @@ std::string_view comm_group_name(ir::CommGroup g) {
     case ir::CommGroup::Data: return "data";
     case ir::CommGroup::ExpertData: return "expert_data";
     case ir::CommGroup::SharedWeight: return "shared_weight";
+    case ir::CommGroup::Tensor: return "tensor";
+    case ir::CommGroup::ReplicatedData: return "replicated_data";
   }
   return "?";
 }
 
 std::string rank_process_name(const ir::StepProgram& program, int64_t rank) {
   const ir::RankCoord c = program.coord(rank);
+  if (program.plan().tp > 1)
+    return fmt::format("rank {} (stage {}, dp {}, tp {}, ep {})", rank, c.pp_index, c.dp_index, c.tp_index, c.ep_index);
   return fmt::format("rank {} (stage {}, dp {}, ep {})", rank, c.pp_index, c.dp_index, c.ep_index);
 }
 

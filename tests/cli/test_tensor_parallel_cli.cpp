@@ -1,0 +1,49 @@
+// `tandem inspect` and `tandem simulate` with plan.tp: a plan with TP runs end to end, and a TP that
+// does not divide what it splits is refused with exit code 2, one line naming plan.tp, what was
+// expected and what was found.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/run_command.h"
+
+using tandem::testing::run_tandem;
+
+namespace {
+
+void check_refused(const std::string& args, const std::string& expected) {
+  INFO(args);
+  const auto r = run_tandem("inspect " + args);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("plan.tp"));
+  CHECK_THAT(r.output, Catch::Contains(expected));
+  CHECK(std::count(r.output.begin(), r.output.end(), '\n') <= 1);
+}
+
+}  // namespace
+
+TEST_CASE("tandem inspect and simulate run a plan with tensor parallelism", "[cli][tp]") {
+  const auto r = run_tandem("inspect tiny --set plan.tp=2 --json --check", false);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  CHECK(j["plan"]["tp"] == 2);
+  CHECK(j["plan"]["dp"] == 1);   // 4 GPUs / (pp 2 × tp 2)
+  const auto s = run_tandem("simulate tiny --set plan.tp=2 --json", false);
+  REQUIRE(s.exit_code == 0);
+  CHECK(nlohmann::json::parse(s.output)["step_time_s"].get<double>() > 0);
+}
+
+TEST_CASE("a TP that does not divide the heads, hidden size, FFN widths or node is refused", "[cli][tp][errors]") {
+  // tiny: 4 heads, hidden 64, dense FFN 128, shared expert 32, 4 GPUs per node.
+  check_refused("tiny --set plan.tp=3 --set cluster.nodes=3", "a divisor of model.num_heads = 4, found 3");
+  check_refused("tiny --set plan.tp=2 --set model.num_heads=3", "a divisor of model.num_heads = 3, found 2");
+  check_refused("tiny --set plan.tp=2 --set model.hidden_size=65", "a divisor of model.hidden_size = 65, found 2");
+  check_refused("tiny --set plan.tp=2 --set model.dense_intermediate=129", "a divisor of model.dense_intermediate = 129, found 2");
+  check_refused("tiny --set plan.tp=2 --set model.moe_intermediate=33", "shared_experts × moe_intermediate) = 33, found 2");
+  check_refused("tiny --set plan.tp=4 --set plan.pp=1 --set model.num_heads=8 --set cluster.gpus_per_node=2 --set cluster.nodes=2 "
+                "--set cluster.nics_per_node=2 --set cluster.planes=2",
+                "a divisor of cluster.gpus_per_node = 2");
+  // Beyond the field's range (the reader's message, with the path).
+  const auto r = run_tandem("inspect tiny --set plan.tp=0");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("plan.tp"));
+}
