@@ -77,14 +77,15 @@ constexpr SquareSum kNoSum = ~SquareSum(0);
 SquareSum square(int64_t x) { return SquareSum(x) * SquareSum(x); }
 
 // The stages as groups of chunks taken from the ends of the model inwards: group k is chunk k alone
-// (1F1B, ZB1P), or chunks k and C-1-k (DualPipe, DualPipeV). State (k, i, j): groups 0..k-1 hold the
+// (1F1B, ZB1P; interleaved, whose chunks each take one turn of the pipeline), or chunks k and C-1-k
+// (DualPipe, DualPipeV). State (k, i, j): groups 0..k-1 hold the
 // first i and the last j layers. The last group takes what is left: chunk C-1 alone, or the middle
 // pair G-1, G split where its two costs are closest.
 class SplitSearch {
  public:
   SplitSearch(const LayerCosts& costs, const PipelineShape& shape, int64_t max_stage_layers) : costs_(costs) {
     chunks_ = model_chunks(shape);
-    paired_ = chunks_on_rank(shape, 0).size() == 2;
+    paired_ = shape.kind == ScheduleKind::DualPipe || shape.kind == ScheduleKind::DualPipeV;
     groups_ = paired_ ? chunks_ / 2 : chunks_;
     layers_ = int64_t(costs.layer.size());
     back_ = paired_ ? layers_ : 0;

@@ -42,6 +42,7 @@ struct ParallelPlan {
   int64_t micro_batch_seqs = 1;      // sequences per micro-batch per rank
   int64_t global_batch_seqs = 1;     // sequences per optimizer step over the whole cluster
   ScheduleKind schedule = ScheduleKind::OneFOneB;
+  int64_t virtual_stages = 1;        // model chunks per rank under the interleaved schedule (Megatron's VP)
   int64_t comm_sms = 20;             // SMs the all-to-all kernels hold
   int64_t compute_sms = 0;           // SMs the FP8 GEMMs launch on (DeepGEMM's set_num_sms);
                                      // 0: the default of compute_sms_budget

@@ -32,6 +32,7 @@ Scenario prototype(const Scenario& s, int64_t dense, int64_t moe) {
   p.plan.pp = p.plan.dp = p.plan.tp = p.plan.ep = 1;
   p.plan.global_batch_seqs = p.plan.micro_batch_seqs;
   p.plan.schedule = ScheduleKind::OneFOneB;
+  p.plan.virtual_stages = 1;
   p.plan.layers_per_stage.clear();
   p.plan.routing = RoutingModel{};
   return p;
@@ -82,7 +83,7 @@ ProgramSizeEstimate estimate_program_size(const Scenario& s) {
   const double ends_ops = base.mb_ops - dense_ops - (has_moe ? moe_ops : 0.0);
   const double ends_static = base.static_bytes - dense_static - (has_moe ? moe_static : 0.0);
 
-  const PipelineShape shape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches())};
+  const PipelineShape shape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches()), int32_t(p.virtual_stages)};
   const double chunks = model_chunks(shape), copies = parameter_copies(shape);
   const double dense = double(m.first_dense_layers), moe = double(m.moe_layers());
   ProgramSizeEstimate e;

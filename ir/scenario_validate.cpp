@@ -16,6 +16,28 @@ namespace tandem::ir {
 
 namespace {
 
+// Interleaved 1F1B's virtual stages (Megatron-LM's rule, read for stages of unequal size): each stage
+// holds at most ceil(layers / pp) layers, the even split's fullest stage, and its virtual stages split
+// them evenly, so their count divides it. A given layers_per_stage lists the pp × V chunks instead.
+void virtual_stage_rules(const Scenario& s) {
+  const auto& p = s.plan;
+  if (p.schedule != ScheduleKind::Interleaved) {
+    if (p.virtual_stages != 1)
+      throw ScenarioError(s.source, "plan.virtual_stages", "1 unless plan.schedule is \"interleaved\"",
+                          fmt::format("{} with schedule \"{}\"", p.virtual_stages, to_string(p.schedule)));
+    return;
+  }
+  if (p.virtual_stages < 2)
+    throw ScenarioError(s.source, "plan.virtual_stages", "at least 2 with schedule \"interleaved\" (one virtual stage is 1f1b)",
+                        std::to_string(p.virtual_stages));
+  const int64_t per_stage = (s.model.num_layers + p.pp - 1) / p.pp;
+  if (p.layers_per_stage.empty() && per_stage % p.virtual_stages != 0)
+    throw ScenarioError(s.source, "plan.virtual_stages",
+                        fmt::format("a divisor of the {} layers per stage ({} layers over pp = {}), or plan.layers_per_stage "
+                                    "with {} × {} chunks", per_stage, s.model.num_layers, p.pp, p.pp, p.virtual_stages),
+                        std::to_string(p.virtual_stages));
+}
+
 // plan.tp against the model (it splits the attention heads, the FFN widths and, for sequence
 // parallelism, the tokens of a micro-batch) and the cluster (a TP group stays inside one node).
 void tensor_parallel_rules(const Scenario& s) {
@@ -73,7 +95,8 @@ void plan_rules(const Scenario& s, bool suggest) {
     throw ScenarioError(f, "plan.global_batch_seqs",
                         fmt::format("at most {} micro-batches per step (global_batch_seqs / (dp × micro_batch_seqs))", kMaxMicroBatches),
                         mend(fmt::format("{} / ({} × {}) = {} micro-batches", p.global_batch_seqs, p.dp, p.micro_batch_seqs, p.micro_batches())));
-  const PipelineShape shape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches())};
+  virtual_stage_rules(s);
+  const PipelineShape shape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches()), int32_t(p.virtual_stages)};
   try {
     validate(shape);
   } catch (const std::invalid_argument& e) {
@@ -95,12 +118,11 @@ void plan_rules(const Scenario& s, bool suggest) {
                         mend(std::to_string(p.pp)));
   }
   if (p.ep > 1 && p.max_nodes_per_token > 0 && moe) {
-    // Node-limited routing counts scale-up domains: a token's copies leave over the NICs once per domain.
-    const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.domain_size());
+    const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.gpus_per_node);
     const int64_t per_node = std::max<int64_t>(1, m.routed_experts / ep_nodes);
     if (p.max_nodes_per_token * per_node < m.experts_per_token)
       throw ScenarioError(f, "plan.max_nodes_per_token",
-                          fmt::format("enough scale-up domains for {} experts per token ({} experts per domain)", m.experts_per_token, per_node),
+                          fmt::format("enough nodes for {} experts per token ({} experts per node)", m.experts_per_token, per_node),
                           std::to_string(p.max_nodes_per_token));
   }
   // NOTE: DeepEP's dispatch and combine are kernels on SMs; with none there is nothing that moves the

@@ -1,6 +1,7 @@
 // Schedule names, shape validation, chunk placement and the per-rank chunk orders of 1F1B, ZB1P (ZB-H1),
-// DualPipe and DualPipeV. The DualPipe orders follow the step structure of DeepSeek's public DualPipe code
-// (dualpipe.py / dualpipev.py); docs/schedules.md lists the orders and conventions.
+// DualPipe, DualPipeV and interleaved 1F1B. The DualPipe orders follow the step structure of DeepSeek's
+// public DualPipe code (dualpipe.py / dualpipev.py), the interleaved one Megatron-LM's
+// forward_backward_pipelining_with_interleaving; docs/schedules.md lists the orders and conventions.
 #include "ir/schedule.h"
 
 #include <algorithm>
@@ -14,6 +15,7 @@ namespace {
 
 std::string shape_text(const PipelineShape& s) {
   return std::string(to_string(s.kind)) + " (pp = " + std::to_string(s.pp) +
+         (s.virtual_stages != 1 ? ", virtual_stages = " + std::to_string(s.virtual_stages) : std::string()) +
          ", micro_batches = " + std::to_string(s.micro_batches) + ")";
 }
 
@@ -70,6 +72,36 @@ std::vector<ChunkTask> order_zb1p(const PipelineShape& s, int32_t r) {
     out.push_back(backward(ChunkKind::BackwardWeight, w++, r));
   }
   while (w < m) out.push_back(backward(ChunkKind::BackwardWeight, w++, r));
+  return out;
+}
+
+// Interleaved 1F1B as Megatron-LM runs it. Virtual micro-batch k (M V of them) is one micro-batch through
+// one of the rank's V chunks, taken from Megatron's schedule table: micro-batches in groups of pp (M is a
+// multiple of pp), each group through virtual stage 0, then 1, ... V-1 (backwards: V-1 first).
+// Rank r issues (pp-1-r) 2 + (V-1) pp warm-up forwards (all of them when M = pp), then one forward and one
+// backward at a time, then the remaining backwards. Virtual stage v of rank r is model chunk v pp + r.
+std::vector<ChunkTask> order_interleaved(const PipelineShape& s, int32_t r) {
+  const int32_t m = s.micro_batches, pp = s.pp, v_stages = s.virtual_stages;
+  std::vector<ChunkRef> table;   // (micro-batch, virtual stage) per virtual micro-batch
+  table.reserve(size_t(m) * size_t(v_stages));
+  for (int32_t first = 0; first < m; first += pp)
+    for (int32_t v = 0; v < v_stages; ++v)
+      for (int32_t mb = first; mb < first + pp; ++mb) table.push_back({mb, v});
+  const int32_t total = int32_t(table.size());
+  const int32_t warm = m == pp ? total : std::min((pp - 1 - r) * 2 + (v_stages - 1) * pp, total);
+  auto fwd = [&](int32_t k) { return forward(table[size_t(k)].mb, table[size_t(k)].chunk * pp + r); };
+  auto bwd = [&](int32_t k) {
+    return backward(ChunkKind::Backward, table[size_t(k)].mb, (v_stages - 1 - table[size_t(k)].chunk) * pp + r);
+  };
+  std::vector<ChunkTask> out;
+  out.reserve(size_t(2 * total));
+  int32_t f = 0, b = 0;
+  for (; f < warm; ++f) out.push_back(fwd(f));
+  while (f < total) {
+    out.push_back(fwd(f++));
+    out.push_back(bwd(b++));
+  }
+  while (b < total) out.push_back(bwd(b++));
   return out;
 }
 
@@ -194,13 +226,14 @@ std::string_view to_string(ScheduleKind kind) {
     case ScheduleKind::ZeroBubble1P: return "zb1p";
     case ScheduleKind::DualPipe: return "dualpipe";
     case ScheduleKind::DualPipeV: return "dualpipev";
+    case ScheduleKind::Interleaved: return "interleaved";
   }
   return "?";
 }
 
 std::optional<ScheduleKind> parse_schedule(std::string_view name) {
   for (ScheduleKind k : {ScheduleKind::OneFOneB, ScheduleKind::ZeroBubble1P, ScheduleKind::DualPipe,
-                         ScheduleKind::DualPipeV})
+                         ScheduleKind::DualPipeV, ScheduleKind::Interleaved})
     if (name == to_string(k)) return k;
   return std::nullopt;
 }
@@ -236,10 +269,24 @@ void validate(const PipelineShape& s) {
   if (s.kind == ScheduleKind::DualPipeV && s.micro_batches < 2 * s.pp)
     bad_shape(s, "dualpipev needs at least 2 * pp = " + std::to_string(2 * s.pp) + " micro-batches, found " +
                      std::to_string(s.micro_batches));
+  if (s.kind == ScheduleKind::Interleaved) {
+    if (s.virtual_stages < 2 || s.virtual_stages > kMaxVirtualStages)
+      bad_shape(s, "interleaved needs virtual_stages in [2, " + std::to_string(kMaxVirtualStages) +
+                       "] (one virtual stage is 1f1b), found " + std::to_string(s.virtual_stages));
+    if (int64_t(s.pp) * s.virtual_stages > kMaxPipelineRanks)
+      bad_shape(s, "interleaved needs at most " + std::to_string(kMaxPipelineRanks) + " model chunks (pp * virtual_stages), found " +
+                       std::to_string(int64_t(s.pp) * s.virtual_stages));
+    if (s.micro_batches % s.pp != 0)
+      bad_shape(s, "interleaved needs a multiple of pp = " + std::to_string(s.pp) +
+                       " micro-batches (they run in groups of pp through each virtual stage), found " + std::to_string(s.micro_batches));
+  } else if (s.virtual_stages != 1) {
+    bad_shape(s, "virtual_stages other than 1 only with the interleaved schedule, found " + std::to_string(s.virtual_stages));
+  }
 }
 
 int32_t model_chunks(const PipelineShape& s) {
   validate(s);
+  if (s.kind == ScheduleKind::Interleaved) return s.pp * s.virtual_stages;
   return s.kind == ScheduleKind::DualPipeV ? 2 * s.pp : s.pp;
 }
 
@@ -256,6 +303,7 @@ int32_t chunk_rank(const PipelineShape& s, int32_t chunk, int32_t mb) {
     case ScheduleKind::ZeroBubble1P: return chunk;
     case ScheduleKind::DualPipe: return mb < s.micro_batches / 2 ? chunk : s.pp - 1 - chunk;
     case ScheduleKind::DualPipeV: return chunk < s.pp ? chunk : 2 * s.pp - 1 - chunk;
+    case ScheduleKind::Interleaved: return chunk % s.pp;
   }
   return -1;
 }
@@ -268,6 +316,11 @@ std::vector<int32_t> chunks_on_rank(const PipelineShape& s, int32_t rank) {
     case ScheduleKind::ZeroBubble1P: return {rank};
     case ScheduleKind::DualPipe: return {std::min(rank, s.pp - 1 - rank), std::max(rank, s.pp - 1 - rank)};
     case ScheduleKind::DualPipeV: return {rank, 2 * s.pp - 1 - rank};
+    case ScheduleKind::Interleaved: {
+      std::vector<int32_t> out;
+      for (int32_t v = 0; v < s.virtual_stages; ++v) out.push_back(v * s.pp + rank);
+      return out;
+    }
   }
   return {};
 }
@@ -285,6 +338,7 @@ std::vector<ChunkTask> chunk_order(const PipelineShape& s, int32_t rank) {
     case ScheduleKind::ZeroBubble1P: return order_zb1p(s, rank);
     case ScheduleKind::DualPipe:
     case ScheduleKind::DualPipeV: return DualPipeOrder(s, rank).build();
+    case ScheduleKind::Interleaved: return order_interleaved(s, rank);
   }
   return {};
 }
@@ -297,6 +351,11 @@ double published_bubble(const PipelineShape& s, const ChunkCosts& c) {
     case ScheduleKind::ZeroBubble1P: return (pp - 1) * (c.f + full_b - 2 * c.w);
     case ScheduleKind::DualPipe:
     case ScheduleKind::DualPipeV: return (pp / 2 - 1) * (c.fb + full_b - 3 * c.w);
+    case ScheduleKind::Interleaved: {
+      // (pp-1)(F+B)/V with a stage's F = V f and B = V (b + w).
+      const double ranks = double(s.pp), v = double(s.virtual_stages);
+      return (ranks - 1) * (v * c.f + v * full_b) / v;
+    }
   }
   return 0;
 }

@@ -1,4 +1,5 @@
-// Pipeline schedules as generators of per-rank chunk orders (1F1B, ZB1P = ZB-H1, DualPipe, DualPipeV),
+// Pipeline schedules as generators of per-rank chunk orders (1F1B, ZB1P = ZB-H1, DualPipe, DualPipeV,
+// Megatron-LM's interleaved 1F1B),
 // plus a unit-cost evaluator that replays those orders to get the makespan, per-rank idle time and peak
 // live activations. Self-contained (std only); conventions and the exact sense of the bubble formulas
 // are written down in docs/schedules.md.
@@ -10,9 +11,9 @@
 
 namespace tandem::ir {
 
-enum class ScheduleKind : uint8_t { OneFOneB, ZeroBubble1P, DualPipe, DualPipeV };
+enum class ScheduleKind : uint8_t { OneFOneB, ZeroBubble1P, DualPipe, DualPipeV, Interleaved };
 
-std::string_view to_string(ScheduleKind kind);  // "1f1b", "zb1p", "dualpipe", "dualpipev"
+std::string_view to_string(ScheduleKind kind);  // "1f1b", "zb1p", "dualpipe", "dualpipev", "interleaved"
 std::optional<ScheduleKind> parse_schedule(std::string_view name);
 
 enum class ChunkKind : uint8_t {
@@ -45,23 +46,29 @@ struct PipelineShape {
   ScheduleKind kind = ScheduleKind::OneFOneB;
   int32_t pp = 1;              // ranks in one pipeline
   int32_t micro_batches = 1;   // micro-batches per step (for DualPipe: both directions together)
+  int32_t virtual_stages = 1;  // model chunks per rank under interleaved 1F1B (Megatron's virtual pipeline size)
 };
 
 // Limits that keep every index in int32 and the evaluator's tables small.
 inline constexpr int32_t kMaxPipelineRanks = 1 << 16;
 inline constexpr int32_t kMaxMicroBatches = 1 << 20;
+inline constexpr int32_t kMaxVirtualStages = 1 << 10;
 
 // Throws std::invalid_argument naming the schedule, the field, what was expected and what was found:
 // pp < 1, micro_batches < 1, DualPipe with odd pp, odd micro-batches or fewer than 2 * pp micro-batches,
-// DualPipeV with fewer than 2 * pp micro-batches (the assertions of the public DualPipe code).
+// DualPipeV with fewer than 2 * pp micro-batches (the assertions of the public DualPipe code);
+// interleaved with fewer than 2 virtual stages or micro-batches not a multiple of pp (Megatron-LM's), and
+// virtual_stages other than 1 for the other schedules.
 void validate(const PipelineShape& shape);
 
 // Model chunks the layers are split into: 1f1b, zb1p: pp; dualpipe: pp (each held by two ranks, one per
-// direction); dualpipev: 2 * pp (two per rank, in a V). This is the "PP" of the DualPipe README's table.
+// direction); dualpipev: 2 * pp (two per rank, in a V); interleaved: pp * virtual_stages (chunk c on rank
+// c mod pp). This is the "PP" of the DualPipe README's table.
 int32_t model_chunks(const PipelineShape& shape);
 // The rank that runs `chunk` for micro-batch `mb` (DualPipe: depends on the micro-batch's direction).
 int32_t chunk_rank(const PipelineShape& shape, int32_t chunk, int32_t mb);
-// Model chunks whose parameters `rank` holds, ascending (1 for 1f1b/zb1p, 2 for dualpipe/dualpipev).
+// Model chunks whose parameters `rank` holds, ascending (1 for 1f1b/zb1p, 2 for dualpipe/dualpipev,
+// virtual_stages for interleaved: rank, rank + pp, ...).
 std::vector<int32_t> chunks_on_rank(const PipelineShape& shape, int32_t rank);
 // Parameter bytes held per rank relative to a 1F1B rank of the same pp: dualpipe 2 (two stages of
 // 1/pp of the model each), the others 1 (dualpipev holds two chunks of 1/(2 pp) each).
@@ -115,7 +122,8 @@ PipelineTimes evaluate_orders(const PipelineShape& shape, const std::vector<std:
 void check_orders(const PipelineShape& shape, const std::vector<std::vector<ChunkTask>>& orders);
 
 // The bubble of the DualPipe README's table with PP = model_chunks(shape) and B = b + w (full backward):
-// 1f1b (PP-1)(F+B), zb1p (PP-1)(F+B-2W), dualpipe/dualpipev (PP/2-1)(F&B+B-3W).
+// 1f1b (PP-1)(F+B), zb1p (PP-1)(F+B-2W), dualpipe/dualpipev (PP/2-1)(F&B+B-3W); interleaved
+// (pp-1)(F+B)/V with F and B a whole stage's (V chunks), i.e. (pp-1)(f+b+w) in chunk costs.
 double published_bubble(const PipelineShape& shape, const ChunkCosts& costs);
 
 // Largest per-rank idle time: the sense in which the DualPipe formula holds (docs/schedules.md).

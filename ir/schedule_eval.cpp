@@ -17,6 +17,7 @@ namespace {
 
 std::string shape_text(const PipelineShape& s) {
   return std::string(to_string(s.kind)) + " (pp = " + std::to_string(s.pp) +
+         (s.virtual_stages != 1 ? ", virtual_stages = " + std::to_string(s.virtual_stages) : std::string()) +
          ", micro_batches = " + std::to_string(s.micro_batches) + ")";
 }
 

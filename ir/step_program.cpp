@@ -80,7 +80,7 @@ std::vector<int32_t> OpTemplate::ins(OperandSlot s) const {
 
 PipelineShape StepProgram::pipeline() const {
   const auto& p = scenario_.plan;
-  return PipelineShape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches())};
+  return PipelineShape{p.schedule, int32_t(p.pp), int32_t(p.micro_batches()), int32_t(p.virtual_stages)};
 }
 
 RankCoord StepProgram::coord(int64_t rank) const {
@@ -589,11 +589,13 @@ LayerSplit choose_layer_split(const Scenario& scenario, const PipelineShape& sha
     split.source = SplitSource::Given;
     split.layers = given;
   } else if (op_cost) {
-    // No stage holds more layers than the even split's fullest one (its memory was sized for that).
+    // No stage holds more layers than the even split's fullest one (its memory was sized for that);
+    // interleaved 1F1B balances chunk by chunk, so no chunk more than the even split's fullest chunk.
     int64_t cap = 0;
     for (int32_t r = 0; r < shape.pp; ++r) {
       int64_t held = 0;
-      for (int32_t c : chunks_on_rank(shape, r)) held += even[size_t(c)];
+      for (int32_t c : chunks_on_rank(shape, r))
+        held = shape.kind == ScheduleKind::Interleaved ? std::max(held, even[size_t(c)]) : held + even[size_t(c)];
       cap = std::max(cap, held);
     }
     split.layers = balanced_layer_split(split.costs, shape, cap);

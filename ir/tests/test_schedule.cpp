@@ -29,8 +29,10 @@ std::vector<std::vector<ChunkTask>> all_orders(const PipelineShape& s) {
 }  // namespace
 
 TEST_CASE("schedule names round-trip and bad names are rejected", "[schedule]") {
-  for (auto k : {ScheduleKind::OneFOneB, ScheduleKind::ZeroBubble1P, ScheduleKind::DualPipe, ScheduleKind::DualPipeV})
+  for (auto k : {ScheduleKind::OneFOneB, ScheduleKind::ZeroBubble1P, ScheduleKind::DualPipe, ScheduleKind::DualPipeV,
+                 ScheduleKind::Interleaved})
     CHECK(parse_schedule(to_string(k)) == k);
+  CHECK(to_string(ScheduleKind::Interleaved) == "interleaved");
   CHECK(to_string(ScheduleKind::OneFOneB) == "1f1b");
   CHECK(to_string(ScheduleKind::ZeroBubble1P) == "zb1p");
   CHECK(to_string(ScheduleKind::DualPipe) == "dualpipe");
@@ -59,6 +61,13 @@ TEST_CASE("validate rejects impossible pipeline shapes with clear messages", "[s
   CHECK_THROWS_WITH(validate({ScheduleKind::DualPipeV, 4, 7}), Contains("dualpipev needs at least 2 * pp = 8"));
   CHECK_THROWS_WITH(validate({ScheduleKind::DualPipe, 8, 14}), Contains("dualpipe (pp = 8, micro_batches = 14)"));
   CHECK_THROWS_AS(validate({ScheduleKind::DualPipe, 2, 2}), std::invalid_argument);
+  CHECK_NOTHROW(validate({ScheduleKind::Interleaved, 4, 4, 2}));   // M = pp: every forward warms up
+  CHECK_NOTHROW(validate({ScheduleKind::Interleaved, 1, 3, 5}));
+  CHECK_THROWS_WITH(validate({ScheduleKind::Interleaved, 4, 8, 1}), Contains("interleaved needs virtual_stages in [2, 1024]"));
+  CHECK_THROWS_WITH(validate({ScheduleKind::Interleaved, 4, 6, 2}),
+                    Contains("interleaved (pp = 4, virtual_stages = 2, micro_batches = 6): interleaved needs a multiple of pp = 4"));
+  CHECK_THROWS_WITH(validate({ScheduleKind::OneFOneB, 4, 8, 2}), Contains("virtual_stages other than 1 only with the interleaved"));
+  CHECK_THROWS_WITH(validate({ScheduleKind::Interleaved, 1 << 10, 1 << 10, 128}), Contains("at most 65536 model chunks"));
   // Every query validates first.
   CHECK_THROWS_AS(chunk_order({ScheduleKind::DualPipe, 4, 6}, 0), std::invalid_argument);
   CHECK_THROWS_AS(model_chunks({ScheduleKind::DualPipeV, 4, 6}), std::invalid_argument);
@@ -99,6 +108,14 @@ TEST_CASE("chunk placement per schedule", "[schedule]") {
     for (int32_t c = 0; c < 8; ++c) CHECK(chunk_rank(s, c, 5) == expected_rank[c]);
     CHECK(chunks_on_rank(s, 0) == std::vector<int32_t>{0, 7});
     CHECK(chunks_on_rank(s, 3) == std::vector<int32_t>{3, 4});
+  }
+  SECTION("interleaved: chunk c on rank c mod pp, V chunks per rank") {
+    const PipelineShape s{ScheduleKind::Interleaved, 4, 8, 3};
+    CHECK(model_chunks(s) == 12);
+    CHECK(parameter_copies(s) == 1);   // three chunks of 1/12 of the model = one 1F1B stage of 1/4
+    for (int32_t c = 0; c < 12; ++c) CHECK(chunk_rank(s, c, 5) == c % 4);
+    CHECK(chunks_on_rank(s, 0) == std::vector<int32_t>{0, 4, 8});
+    CHECK(chunks_on_rank(s, 3) == std::vector<int32_t>{3, 7, 11});
   }
   SECTION("out-of-range queries throw") {
     const PipelineShape s{ScheduleKind::DualPipe, 4, 8};
@@ -274,4 +291,34 @@ TEST_CASE("check_orders and evaluate_orders reject broken orders", "[schedule]")
     CHECK_THROWS_WITH(evaluate(s, {1, -1, 1, 2}), Contains("finite and >= 0"));
     CHECK_THROWS_AS(evaluate(s, {1, 1, std::numeric_limits<double>::quiet_NaN(), 2}), std::invalid_argument);
   }
+}
+
+TEST_CASE("interleaved 1F1B with PP=2, V=2, M=4: Megatron's order and unit-cost timeline", "[schedule]") {
+  const PipelineShape s{ScheduleKind::Interleaved, 2, 4, 2};
+  // Virtual micro-batches in Megatron's table: micro-batches {0, 1} through virtual stage 0 (chunks 0, 1),
+  // then through virtual stage 1 (chunks 2, 3), then {2, 3} the same; backwards take virtual stage 1 first.
+  // Warm-up forwards (pp-1-r) 2 + (V-1) pp: 4 on rank 0, 2 on rank 1; then F/B pairs, then the rest.
+  CHECK(chunk_order(s, 0) == std::vector<ChunkTask>{F(0, 0), F(1, 0), F(0, 2), F(1, 2), F(2, 0), B(0, 2), F(3, 0), B(1, 2),
+                                                    F(2, 2), B(0, 0), F(3, 2), B(1, 0), B(2, 2), B(3, 2), B(2, 0), B(3, 0)});
+  CHECK(chunk_order(s, 1) == std::vector<ChunkTask>{F(0, 1), F(1, 1), F(0, 3), B(0, 3), F(1, 3), B(1, 3), F(2, 1), B(0, 1),
+                                                    F(3, 1), B(1, 1), F(2, 3), B(2, 3), F(3, 3), B(3, 3), B(2, 1), B(3, 1)});
+  // Chunk F = 1, full B = 2 (a stage of two chunks: F = 2, B = 4).
+  // r0: F(0,0) [0,1] F(1,0) [1,2] F(0,2) [2,3] F(1,2) [3,4] F(2,0) [4,5] B(0,2) [6,8] F(3,0) [8,9] B(1,2) [9,11]
+  //     F(2,2) [11,12] B(0,0) [12,14] F(3,2) [14,15] B(1,0) [15,17] B(2,2) [18,20] B(3,2) [21,23] B(2,0) [23,25]
+  //     B(3,0) [25,27]
+  // r1: F(0,1) [1,2] F(1,1) [2,3] F(0,3) [3,4] B(0,3) [4,6] F(1,3) [6,7] B(1,3) [7,9] F(2,1) [9,10] B(0,1) [10,12]
+  //     F(3,1) [12,13] B(1,1) [13,15] F(2,3) [15,16] B(2,3) [16,18] F(3,3) [18,19] B(3,3) [19,21] B(2,1) [21,23]
+  //     B(3,1) [23,25]
+  // makespan 27, busy 8 x 1 + 8 x 2 = 24, idle 3 = (PP-1)(F+B)/V = 1 x 6 / 2; 1F1B on the same stages: 30, idle 6.
+  const PipelineTimes t = evaluate(s, {1, 1, 1, 2});
+  CHECK(t.makespan == 27);
+  CHECK(t.busy == std::vector<double>{24, 24});
+  CHECK(t.idle == std::vector<double>{3, 3});
+  CHECK(t.tasks[0][5].start == 6);
+  CHECK(t.tasks[0][12].start == 18);
+  CHECK(t.tasks[1][15].end == 25);
+  CHECK(evaluate({ScheduleKind::OneFOneB, 2, 4}, {2, 2, 2, 4}).makespan == 30);
+  // Live chunk activations: rank 0 holds its 4 warm-up forwards and F(2,0) before B(0,2) frees one: 5
+  // chunks = 2.5 stages against 1F1B's 2; rank 1: 3 chunks = 1.5 stages against 1.
+  CHECK(t.peak_live_activations == std::vector<int32_t>{5, 3});
 }

@@ -1,6 +1,6 @@
 // Schedules over many pipeline shapes: every chunk task once on the right rank, dependencies and rank order
-// respected in the replay, and the DualPipe README's bubble and memory columns reproduced by the unit-cost
-// evaluator in the sense stated in docs/schedules.md.
+// respected in the replay, and the DualPipe README's bubble and memory columns (and interleaved 1F1B's
+// (PP-1)(F+B)/V) reproduced by the unit-cost evaluator in the sense stated in docs/schedules.md.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -14,6 +14,14 @@ namespace {
 
 std::vector<PipelineShape> shapes(ScheduleKind kind) {
   std::vector<PipelineShape> out;
+  if (kind == ScheduleKind::Interleaved) {
+    // Megatron-LM's condition: micro-batches a multiple of pp (M = pp: every forward is a warm-up one).
+    for (int32_t pp : {1, 2, 3, 4, 8, 16})
+      for (int32_t v : {2, 3, 4})
+        for (int32_t groups : {1, 2, 3, 5, 8}) out.push_back({kind, pp, groups * pp, v});
+    out.push_back({kind, 16, 128, 2});   // DeepSeek-V3-like: PP16, 128 micro-batches, two virtual stages
+    return out;
+  }
   const bool dual = kind == ScheduleKind::DualPipe || kind == ScheduleKind::DualPipeV;
   const std::vector<int32_t> pps = kind == ScheduleKind::DualPipe ? std::vector<int32_t>{2, 4, 6, 8, 16}
                                                                    : std::vector<int32_t>{1, 2, 3, 4, 8, 16};
@@ -34,7 +42,7 @@ std::vector<PipelineShape> shapes(ScheduleKind kind) {
 }
 
 const ScheduleKind kAllKinds[] = {ScheduleKind::OneFOneB, ScheduleKind::ZeroBubble1P, ScheduleKind::DualPipe,
-                                  ScheduleKind::DualPipeV};
+                                  ScheduleKind::DualPipeV, ScheduleKind::Interleaved};
 
 double cost_of(ChunkKind k, const ChunkCosts& c) {
   switch (k) {
@@ -48,7 +56,8 @@ double cost_of(ChunkKind k, const ChunkCosts& c) {
 }
 
 std::string name(const PipelineShape& s) {
-  return std::string(to_string(s.kind)) + " pp=" + std::to_string(s.pp) + " m=" + std::to_string(s.micro_batches);
+  return std::string(to_string(s.kind)) + " pp=" + std::to_string(s.pp) + " v=" + std::to_string(s.virtual_stages) +
+         " m=" + std::to_string(s.micro_batches);
 }
 
 }  // namespace
@@ -145,6 +154,25 @@ TEST_CASE("1F1B idle per rank is (PP-1)(F+B)", "[schedule][bubble]") {
   }
 }
 
+// Interleaved 1F1B: with a stage's F = V f and B = V (b + w) (V chunks of f, b + w each), every rank's idle
+// is (PP-1)(F+B)/V = (PP-1)(f+b+w) for any costs, M a multiple of PP; 1F1B over the same stages idles V
+// times as long.
+TEST_CASE("interleaved 1F1B idle per rank is (PP-1)(F+B)/V", "[schedule][bubble]") {
+  const ChunkCosts costs[] = {{1, 1, 1, 0}, {1, 1.5, 0.5, 0}, {2, 1, 0.25, 0}, {0.5, 2, 1.5, 0}, {1, 0.25, 2, 0}};
+  for (const PipelineShape& s : shapes(ScheduleKind::Interleaved)) {
+    for (const ChunkCosts& c : costs) {
+      INFO(name(s) << " f=" << c.f << " b=" << c.b << " w=" << c.w);
+      const double v = s.virtual_stages, stage_f = v * c.f, stage_b = v * (c.b + c.w);
+      const double expected = (s.pp - 1) * (stage_f + stage_b) / v;
+      CHECK(published_bubble(s, c) == Approx(expected));
+      const PipelineTimes t = evaluate(s, c);
+      for (double idle : t.idle) CHECK(idle == Approx(expected).margin(1e-9));
+      const PipelineShape plain{ScheduleKind::OneFOneB, s.pp, s.micro_batches};
+      CHECK(evaluate(plain, {stage_f, v * c.b, v * c.w, 0}).idle[0] == Approx(v * expected).margin(1e-9));
+    }
+  }
+}
+
 // ZB1P: every rank's idle is (PP-1)(F+B-2W) when W <= F, W <= b (the input-grad part) and M >= PP; with
 // fewer micro-batches or a heavier W, the deferred W's cannot fill the bubble and idle is larger.
 TEST_CASE("ZB1P idle per rank is (PP-1)(F+B-2W) when W <= F, W <= b and M >= PP", "[schedule][bubble]") {
@@ -216,6 +244,13 @@ TEST_CASE("peak live activations and parameters match the DualPipe README's tabl
           case ScheduleKind::ZeroBubble1P: CHECK(peak[size_t(r)] == s.pp); break;
           case ScheduleKind::DualPipe: CHECK(peak[size_t(r)] == s.pp + 1); break;
           case ScheduleKind::DualPipeV: CHECK(peak[size_t(r)] == 2 * s.pp + 1); break;  // PP + 1 stages
+          case ScheduleKind::Interleaved: {
+            // Megatron's warm-up forwards plus the first steady one, in chunks of 1/V stage: rank 0 holds
+            // 2(pp-1) + (V-1)pp + 1 = pp V + pp - 1 chunks, pp (1 + (pp-1)/(pp V)) stages. M = pp: all of them.
+            const int32_t v = s.virtual_stages, all = s.micro_batches * v;
+            CHECK(peak[size_t(r)] == (s.micro_batches == s.pp ? all : std::min(all, 2 * (s.pp - 1 - r) + (v - 1) * s.pp + 1)));
+            break;
+          }
         }
       }
       CHECK(parameter_copies(s) == (kind == ScheduleKind::DualPipe ? 2 : 1));

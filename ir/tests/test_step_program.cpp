@@ -81,10 +81,11 @@ TEST_CASE("pipeline sends and receives match across ranks", "[ir][program]") {
 }
 
 TEST_CASE("every schedule gives an acyclic, fully matched program", "[ir][program][check]") {
-  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) {
+  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev", "interleaved"}) {
     INFO(schedule);
     const StepProgram p(load_scenario("deepseek-v3-pretrain", {std::string("plan.schedule=") + schedule, "plan.pp=4",
-                                                                  "cluster.nodes=4", "plan.ep=8", "plan.global_batch_seqs=64"}));
+                                                                  "cluster.nodes=4", "plan.ep=8", "plan.global_batch_seqs=64",
+                                                                  std::string("plan.virtual_stages=") + (schedule == std::string("interleaved") ? "2" : "1")}));
     const GraphCheck c = check_program(p);
     CHECK(c.ok());
     CHECK(c.acyclic);
@@ -140,6 +141,26 @@ TEST_CASE("memory per rank: ZeRO-1 shards the optimizer state, DualPipe doubles 
   // 1F1B: position 0 keeps PP micro-batches alive, the last one.
   CHECK(m1[0].peak_live_micro_batches == 16);
   CHECK(m1[15].peak_live_micro_batches == 1);
+}
+
+TEST_CASE("interleaved 1F1B: pp × V chunks, chunk c on position c mod pp, sends across the wrap", "[ir][program]") {
+  const StepProgram p(load_scenario("tiny", {"plan.schedule=interleaved", "plan.virtual_stages=2"}));
+  // 4 layers over 4 chunks; position 0 holds chunks 0 and 2 (embedding and layer 0, layer 2), position 1
+  // chunks 1 and 3 (layer 1, layer 3 with the head, loss and MTP module).
+  CHECK(p.layer_split().layers == std::vector<int64_t>{1, 1, 1, 1});
+  CHECK(p.program_of(0).chunks == std::vector<int32_t>{0, 2});
+  CHECK(p.program_of(2).chunks == std::vector<int32_t>{1, 3});
+  size_t sends = 0;
+  for (int64_t r = 0; r < p.num_ranks(); ++r)
+    for (const auto& op : p.program_of(r).ops) sends += p.program_of(r).tmpl(op).role == OpRole::PipeSend;
+  // Three chunk boundaries (0|1, 1|2 from position 1 back to 0, 2|3), each an activation and a gradient
+  // per micro-batch: 3 × 2 × 4 micro-batches × 2 replicas.
+  CHECK(sends == 48);
+  // Activations (in units of one chunk's, all chunks here alike but the ends): position 0 keeps 5 chunks
+  // alive at its peak, position 1 three (docs/schedules.md).
+  const auto mem = rank_memory(p);
+  CHECK(mem[0].peak_live_micro_batches == 5);
+  CHECK(mem[1].peak_live_micro_batches == 3);
 }
 
 TEST_CASE("op FLOPs and bytes are functions of the payload", "[ir][op]") {
@@ -251,10 +272,11 @@ TEST_CASE("the program's weights add up to the published parameter counts", "[ir
 TEST_CASE("every schedule writes an activation before any op of its micro-batch reads it", "[ir][program]") {
   // DualPipe issues a pair part by part (attention, dispatch, MLP, combine); the MTP module's head
   // follows its layer and its projection's backward follows the layer's backward, in every schedule.
-  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) {
+  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev", "interleaved"}) {
     INFO(schedule);
     const StepProgram p(load_scenario("deepseek-v3-pretrain", {std::string("plan.schedule=") + schedule, "plan.pp=4",
-                                                                  "cluster.nodes=4", "plan.ep=8", "plan.global_batch_seqs=64"}));
+                                                                  "cluster.nodes=4", "plan.ep=8", "plan.global_batch_seqs=64",
+                                                                  std::string("plan.virtual_stages=") + (schedule == std::string("interleaved") ? "2" : "1")}));
     for (const auto& rp : p.roles()) {
       std::set<std::pair<int32_t, int32_t>> written, read_early;   // (tensor, mb)
       for (const auto& op : rp.ops) {
@@ -281,6 +303,7 @@ TEST_CASE("tensors have typed identity, unique names, and every input is written
   for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"}) plans.push_back({std::string("plan.schedule=") + schedule});
   plans.push_back({"plan.schedule=zb1p", "plan.precision.fp8=false"});
   plans.push_back({"plan.schedule=dualpipev", "model.mtp_depth=0"});
+  plans.push_back({"plan.schedule=interleaved", "plan.virtual_stages=2"});
   for (const auto& overrides : plans) {
     INFO(overrides.front());
     const StepProgram p(load_scenario("tiny", overrides));
