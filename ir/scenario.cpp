@@ -131,6 +131,25 @@ void parse_model(const json& j, const std::string& file, ModelConfig& m) {
   if (m.qk_rope_head_dim % 2 != 0) r.fail("qk_rope_head_dim", "an even number (RoPE rotates pairs)", std::to_string(m.qk_rope_head_dim));
 }
 
+// The scale-up domain against the node and the cluster (ClusterConfig::gpus_per_domain): whole nodes, a
+// whole number of domains, whole domains under a leaf, a mesh small enough to hold a link per pair.
+void check_scaleup_domain(const FieldReader& r, const ClusterConfig& c) {
+  const int64_t d = c.domain_size(), world = c.world_size();
+  if (d % c.gpus_per_node != 0)
+    r.fail("gpus_per_domain", fmt::format("a multiple of gpus_per_node = {} (a domain holds whole nodes)", c.gpus_per_node),
+           std::to_string(d));
+  if (world % d != 0)
+    r.fail("gpus_per_domain", fmt::format("a divisor of the GPU count {} (nodes {} × {} GPUs)", world, c.nodes, c.gpus_per_node),
+           std::to_string(d));
+  if (c.scaleup_fabric == ScaleUpFabric::Mesh && d > kMaxMeshDomainGpus)
+    r.fail("gpus_per_domain", fmt::format("at most {} GPUs in a \"mesh\" domain (a link per pair)", kMaxMeshDomainGpus),
+           std::to_string(d));
+  // A leaf of one plane serves whole domains (hw::Topology counts leaves in domains).
+  if (c.switch_tiers == 2 && d > c.gpus_per_node && (c.nodes_per_leaf * c.gpus_per_node) % d != 0)
+    r.fail("nodes_per_leaf", fmt::format("a multiple of the {} nodes of a scale-up domain (gpus_per_domain {})", d / c.gpus_per_node, d),
+           std::to_string(c.nodes_per_leaf));
+}
+
 void parse_cluster(const json& j, const std::string& file, ClusterConfig& c) {
   FieldReader r(j, "cluster", file);
   r.string("name", c.name);
@@ -147,9 +166,12 @@ void parse_cluster(const json& j, const std::string& file, ClusterConfig& c) {
   r.integer("ib_latency_ns", c.ib_latency_ns, 0, 1000000000);
   r.integer("ib_cross_leaf_latency_ns", c.ib_cross_leaf_latency_ns, 0, 1000000000);
   r.integer("nodes_per_leaf", c.nodes_per_leaf, 1, 1 << 20);
+  r.integer("gpus_per_domain", c.gpus_per_domain, 1, 1 << 20);
+  r.choice<ScaleUpFabric>("scaleup_fabric", c.scaleup_fabric, {{"switch", ScaleUpFabric::Switch}, {"mesh", ScaleUpFabric::Mesh}});
   r.finish();
   if (c.planes > c.nics_per_node)
     r.fail("planes", fmt::format("at most nics_per_node = {}", c.nics_per_node), std::to_string(c.planes));
+  check_scaleup_domain(r, c);
 }
 
 void parse_routing(const json& j, const std::string& file, RoutingModel& m) {

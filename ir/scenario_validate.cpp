@@ -16,28 +16,6 @@ namespace tandem::ir {
 
 namespace {
 
-// Interleaved 1F1B's virtual stages (Megatron-LM's rule, read for stages of unequal size): each stage
-// holds at most ceil(layers / pp) layers, the even split's fullest stage, and its virtual stages split
-// them evenly, so their count divides it. A given layers_per_stage lists the pp × V chunks instead.
-void virtual_stage_rules(const Scenario& s) {
-  const auto& p = s.plan;
-  if (p.schedule != ScheduleKind::Interleaved) {
-    if (p.virtual_stages != 1)
-      throw ScenarioError(s.source, "plan.virtual_stages", "1 unless plan.schedule is \"interleaved\"",
-                          fmt::format("{} with schedule \"{}\"", p.virtual_stages, to_string(p.schedule)));
-    return;
-  }
-  if (p.virtual_stages < 2)
-    throw ScenarioError(s.source, "plan.virtual_stages", "at least 2 with schedule \"interleaved\" (one virtual stage is 1f1b)",
-                        std::to_string(p.virtual_stages));
-  const int64_t per_stage = (s.model.num_layers + p.pp - 1) / p.pp;
-  if (p.layers_per_stage.empty() && per_stage % p.virtual_stages != 0)
-    throw ScenarioError(s.source, "plan.virtual_stages",
-                        fmt::format("a divisor of the {} layers per stage ({} layers over pp = {}), or plan.layers_per_stage "
-                                    "with {} × {} chunks", per_stage, s.model.num_layers, p.pp, p.pp, p.virtual_stages),
-                        std::to_string(p.virtual_stages));
-}
-
 // plan.tp against the model (it splits the attention heads, the FFN widths and, for sequence
 // parallelism, the tokens of a micro-batch) and the cluster (a TP group stays inside one node).
 void tensor_parallel_rules(const Scenario& s) {
@@ -59,6 +37,28 @@ void tensor_parallel_rules(const Scenario& s) {
     throw ScenarioError(s.source, "plan.tp",
                         fmt::format("a divisor of cluster.gpus_per_node = {} (a TP group stays on one node's NVLink)", s.cluster.gpus_per_node),
                         std::to_string(p.tp));
+}
+
+// Interleaved 1F1B's virtual stages (Megatron-LM's rule, read for stages of unequal size): each stage
+// holds at most ceil(layers / pp) layers, the even split's fullest stage, and its virtual stages split
+// them evenly, so their count divides it. A given layers_per_stage lists the pp × V chunks instead.
+void virtual_stage_rules(const Scenario& s) {
+  const auto& p = s.plan;
+  if (p.schedule != ScheduleKind::Interleaved) {
+    if (p.virtual_stages != 1)
+      throw ScenarioError(s.source, "plan.virtual_stages", "1 unless plan.schedule is \"interleaved\"",
+                          fmt::format("{} with schedule \"{}\"", p.virtual_stages, to_string(p.schedule)));
+    return;
+  }
+  if (p.virtual_stages < 2)
+    throw ScenarioError(s.source, "plan.virtual_stages", "at least 2 with schedule \"interleaved\" (one virtual stage is 1f1b)",
+                        std::to_string(p.virtual_stages));
+  const int64_t per_stage = (s.model.num_layers + p.pp - 1) / p.pp;
+  if (p.layers_per_stage.empty() && per_stage % p.virtual_stages != 0)
+    throw ScenarioError(s.source, "plan.virtual_stages",
+                        fmt::format("a divisor of the {} layers per stage ({} layers over pp = {}), or plan.layers_per_stage "
+                                    "with {} × {} chunks", per_stage, s.model.num_layers, p.pp, p.pp, p.virtual_stages),
+                        std::to_string(p.virtual_stages));
 }
 
 // The plan against the model and cluster. With `suggest`, the refusals that another global batch,
@@ -118,11 +118,12 @@ void plan_rules(const Scenario& s, bool suggest) {
                         mend(std::to_string(p.pp)));
   }
   if (p.ep > 1 && p.max_nodes_per_token > 0 && moe) {
-    const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.gpus_per_node);
+    // Node-limited routing counts scale-up domains: a token's copies leave over the NICs once per domain.
+    const int64_t ep_nodes = std::max<int64_t>(1, p.ep / c.domain_size());
     const int64_t per_node = std::max<int64_t>(1, m.routed_experts / ep_nodes);
     if (p.max_nodes_per_token * per_node < m.experts_per_token)
       throw ScenarioError(f, "plan.max_nodes_per_token",
-                          fmt::format("enough nodes for {} experts per token ({} experts per node)", m.experts_per_token, per_node),
+                          fmt::format("enough scale-up domains for {} experts per token ({} experts per domain)", m.experts_per_token, per_node),
                           std::to_string(p.max_nodes_per_token));
   }
   // NOTE: DeepEP's dispatch and combine are kernels on SMs; with none there is nothing that moves the
