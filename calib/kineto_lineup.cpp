@@ -183,10 +183,12 @@ KinetoLineup line_up_kineto(const trace::Timeline& measured, const trace::Timeli
     } else if (double(s.size()) < kMinSimulatedShare * double(m.size())) {
       fit.kept_because = fmt::format("{} simulated ops for {} kernels: not the same work", s.size(), m.size());
     } else {
-      // From the totals: overhead the default launch cost, scale so that the simulated ops (on the SMs
-      // they had) sum to the measured kernels' time.
+      // From the totals: overhead the default launch cost, scale so that the simulated ops sum to the
+      // measured kernels' time. Their simulated durations, not the model on the SMs they started with:
+      // a kernel's SMs change while DeepEP's kernels start and end beside it (the simulated trace is of
+      // the default model, docs/calibrate.md).
       double body = 0.0;
-      for (const SimOp* o : s) body += times.on(o->payload, o->event->sms) - fit.default_overhead_ns;
+      for (const SimOp* o : s) body += double(o->event->dur_ns) - fit.default_overhead_ns;
       const double scale = (row.measured_ns - double(s.size()) * fit.default_overhead_ns) / body;
       if (body > 0 && scale > 0 && scale <= 1e9) {
         LinearFit f;
