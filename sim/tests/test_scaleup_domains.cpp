@@ -1,6 +1,7 @@
 // Replays on scale-up domains, computed by hand: an all-reduce on an 8-GPU Infinity Fabric mesh (all-pairs
 // over a link per pair) against the same bandwidth behind a switch (a ring through one port), an
-// all-to-all inside a 72-GPU NVL72 domain (NVLink only, no NIC), and the symmetric path's layout condition.
+// all-to-all and a DeepEP dispatch inside a 72-GPU NVL72 domain (NVLink only, no NIC), and the symmetric
+// path's layout condition.
 #include <catch2/catch.hpp>
 
 #include "hand_program.h"
@@ -82,6 +83,35 @@ TEST_CASE("an all-to-all of 64 GPUs inside an NVL72 domain stays on NVLink", "[s
   c.nodes = 18;
   c.nodes_per_leaf = 18;
   CHECK(run(p, c).step_ns > 112'000'000);
+}
+
+TEST_CASE("DeepEP's dispatch among 64 GPUs of one NVL72 domain sends one copy per target GPU, all over NVLink",
+          "[sim][network][domain]") {
+  // DeepSeek-V3's routing on EP64 (4 experts per GPU, 8 per token, at most 4 domains per token), the group
+  // inside rack 0. The token visits one domain (its own), so no copy crosses a NIC; NVLink carries one
+  // copy per distinct target GPU: among 8 experts drawn from 64 x 4, 64 (1 - C(252,8)/C(256,8)) = 7.6758
+  // distinct GPUs, 0.95947 of the 8 rows the IR counts. Each member's 63 x 80 MB of rows become
+  // 5.04e9 x 0.95947 = 4.8357e9 bytes at 720 GB/s: 6,716,281.4 ns, plus 3330 ns.
+  ir::ClusterConfig c;
+  c.name = "nvl72";
+  c.gpu = "GB200";
+  c.nodes = 36;
+  c.gpus_per_node = 4;
+  c.nics_per_node = 4;
+  c.planes = 4;
+  c.gpus_per_domain = 72;
+  c.nodes_per_leaf = 36;
+  std::vector<int64_t> group;
+  for (int64_t g = 0; g < 64; ++g) group.push_back(g);
+  HandProgram p(144);
+  p.routing.top_k = 8;
+  p.routing.max_nodes_per_token = 4;
+  p.routing.experts_per_rank = 4;
+  p.all_to_all(group, 80e6, 0, 1, ir::CommPurpose::Dispatch);
+  p.finish();
+  const sim::SimResult r = run(p, c);
+  CHECK(double(r.step_ns) == Approx(6'716'281.4 + 3330).margin(1.0));
+  CHECK(r.link_bytes[size_t(hw::LinkKind::NicOut)] == 0.0);
 }
 
 TEST_CASE("stages sit alike on domains when domains hold whole stages or whole EP groups", "[sim][domain]") {
