@@ -6,6 +6,8 @@
 
 #include "hand_program.h"
 #include "ir/domain_layout.h"
+#include "ir/scenario.h"
+#include "ir/step_program.h"
 #include "sim/simulate.h"
 
 using namespace tandem;
@@ -120,4 +122,31 @@ TEST_CASE("stages sit alike on domains when domains hold whole stages or whole E
   CHECK(ir::stage_ranks_alike_on_domains(128, 64, 384));   // CloudMatrix384: 3 stages per domain
   CHECK_FALSE(ir::stage_ranks_alike_on_domains(144, 16, 72));   // EP16 groups straddle domains 0 and 1 (64-79)
   CHECK_FALSE(ir::stage_ranks_alike_on_domains(128, 64, 72));   // stage 1 starts at GPU 128, inside domain 1
+}
+
+TEST_CASE("where domains hold whole stages the symmetric path gives the full path's step; elsewhere the full path is taken",
+          "[sim][domain]") {
+  // The tiny model (PP2, EP2) on servers of 2 GPUs in scale-up domains of 4.
+  const std::vector<std::string> base = {"cluster.gpus_per_node=2", "cluster.nics_per_node=2", "cluster.planes=2",
+                                         "cluster.gpus_per_domain=4"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), base.begin(), base.end());
+    return more;
+  };
+  // 4 servers = 8 GPUs: stages of 4 ranks, one per domain.
+  const ir::StepProgram aligned(ir::load_scenario("tiny", with({"cluster.nodes=4"})));
+  const sim::StepProgramView a(aligned);
+  CHECK(a.roles_alike_on_domains(aligned.cluster()));
+  sim::SimOptions o;
+  o.mode = sim::Mode::Full;
+  const sim::SimResult full = sim::simulate(a, aligned.cluster(), o);
+  o.mode = sim::Mode::Symmetric;
+  const sim::SimResult sym = sim::simulate(a, aligned.cluster(), o);
+  CHECK(sym.step_ns == full.step_ns);
+  // 6 servers = 12 GPUs: stages of 6 ranks on domains of 4, the second stage starting inside domain 1.
+  const ir::StepProgram skewed(ir::load_scenario("tiny", with({"cluster.nodes=6", "plan.global_batch_seqs=48"})));
+  const sim::StepProgramView v(skewed);
+  CHECK_FALSE(v.roles_alike_on_domains(skewed.cluster()));
+  CHECK(sim::simulate(v, skewed.cluster()).mode == sim::Mode::Full);
+  CHECK_THROWS_WITH(sim::simulate(v, skewed.cluster(), o), Catch::Contains("scale-up domains that cut every stage's groups alike"));
 }
