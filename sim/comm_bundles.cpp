@@ -47,6 +47,7 @@ std::vector<double> BundleBuilder::capacities() const {
 void BundleBuilder::clear() {
   for (int32_t l : touched_) acc_[size_t(l)] = 0.0;
   touched_.clear();
+  by_kind_ = {};
   bytes_ = flows_ = kernel_cap_ = 0;
   latency_ = 0;
 }
@@ -55,6 +56,7 @@ void BundleBuilder::add(int32_t link, double bytes) {
   if (bytes <= 0) return;
   if (acc_[size_t(link)] == 0.0) touched_.push_back(link);
   acc_[size_t(link)] += bytes;
+  if (link < kernel_base_) by_kind_[size_t(topology_.links()[size_t(link)].kind)].add(bytes);
 }
 
 void BundleBuilder::add_path(const hw::Path& p, double bytes) {
@@ -268,6 +270,8 @@ Bundle BundleBuilder::finish(const std::vector<char>* keep_node) const {
   b.flows = flows_;
   b.latency_ns = latency_;
   b.kernel_cap_bytes_per_s = kernel_cap_;
+  b.exact_by_kind = by_kind_;
+  for (size_t k = 0; k < by_kind_.size(); ++k) b.bytes_by_kind[k] = by_kind_[k].value();
   for (int32_t l : touched_) {
     const double v = acc_[size_t(l)];
     if (v <= 0) continue;
@@ -276,7 +280,6 @@ Bundle BundleBuilder::finish(const std::vector<char>* keep_node) const {
       owner_gpu = l - kernel_base_;
     } else {
       owner_gpu = topology_.gpu_of_link(l);   // -1 for switch links
-      b.bytes_by_kind[size_t(topology_.links()[size_t(l)].kind)] += v;
     }
     if (keep_node && owner_gpu >= 0 && !(*keep_node)[size_t(topology_.node_of(owner_gpu))]) continue;
     b.loads.push_back(LinkLoad{l, v});

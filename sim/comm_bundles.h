@@ -12,6 +12,7 @@
 
 #include "hw/cost_model.h"
 #include "hw/topology.h"
+#include "sim/exact_sum.h"
 #include "sim/flow_network.h"
 #include "sim/program_view.h"
 
@@ -22,7 +23,10 @@ struct Bundle {
   double bytes = 0;                                   // bytes sent in total (progress unit)
   double flows = 0;                                   // point-to-point flows it stands for
   int64_t latency_ns = 0;                             // added once, after the last byte
-  std::array<double, hw::kLinkKinds> bytes_by_kind{}; // all the traffic it stands for, per link kind
+  // All the traffic it stands for, per link kind: every part's bytes summed exactly (sim/exact_sum.h), so
+  // that a bundle of several copies totals what the copies' own bundles do.
+  std::array<ExactSum, hw::kLinkKinds> exact_by_kind{};
+  std::array<double, hw::kLinkKinds> bytes_by_kind{}; // the same, rounded
   double kernel_cap_bytes_per_s = 0;                  // capacity of its SM-limit links (0: none)
 };
 
@@ -56,6 +60,15 @@ class BundleBuilder {
   // The accumulated bundle. keep_node (indexed by node, may be null): keep only links of GPUs on
   // nodes marked there, plus switch links; bytes_by_kind, bytes and flows always count everything.
   Bundle finish(const std::vector<char>* keep_node) const;
+  // What has been accumulated since clear(), for builders that replicate it (sim/copy_bundle.h): the
+  // links touched in order of first touch, a link's bytes, the totals.
+  std::span<const int32_t> touched() const { return touched_; }
+  double load(int32_t link) const { return acc_[size_t(link)]; }
+  double bytes() const { return bytes_; }
+  double flows() const { return flows_; }
+  int64_t latency_ns() const { return latency_; }
+  double kernel_cap_bytes_per_s() const { return kernel_cap_; }
+  const std::array<ExactSum, hw::kLinkKinds>& bytes_by_kind() const { return by_kind_; }
 
  private:
   void add(int32_t link, double bytes);
@@ -71,6 +84,7 @@ class BundleBuilder {
   std::vector<double> acc_;
   std::vector<int32_t> touched_;
   double bytes_ = 0, flows_ = 0, kernel_cap_ = 0;
+  std::array<ExactSum, hw::kLinkKinds> by_kind_{};   // every add() of a topology link, per kind
   int64_t latency_ = 0;
   std::vector<double> node_bytes_;     // scratch: per node of the group
   std::vector<int64_t> node_ids_;

@@ -18,6 +18,7 @@ const char* to_string(Mode m) {
     case Mode::Auto: return "auto";
     case Mode::Full: return "full";
     case Mode::Symmetric: return "symmetric";
+    case Mode::Classes: return "classes";
   }
   return "?";
 }
@@ -141,6 +142,9 @@ void Replay::build_ranks() {
   std::vector<int64_t> sim_ranks;
   if (mode_ == Mode::Symmetric) {
     for (size_t r = 0; r < roles_.size(); ++r) sim_ranks.push_back(program_.representative(r));
+  } else if (mode_ == Mode::Classes) {
+    classes_ = expert_place_classes(program_);
+    for (const auto& members : classes_.ranks) sim_ranks.push_back(members.front());
   } else {
     for (int64_t r = 0; r < n; ++r) sim_ranks.push_back(r);
   }
@@ -165,7 +169,9 @@ void Replay::build_ranks() {
     r.p2p_done.assign(roles_[r.role].stream_ops[size_t(kAsyncStream)].size() / 64 + 1, 0);
     r.stats.rank = r.rank;
     r.stats.role = r.role;
-    r.stats.weight = mode_ == Mode::Symmetric ? double(roles_[r.role].ranks) : 1.0;
+    r.stats.weight = mode_ == Mode::Symmetric ? double(roles_[r.role].ranks)
+                     : mode_ == Mode::Classes ? double(classes_.ranks[classes_.of_rank[size_t(r.rank)]].size())
+                                              : 1.0;
     r.stats.static_bytes = program_.static_bytes(r.role);
     r.measurer.emplace(int32_t(r.rank), roles_[r.role].prog->pp_index, 0, false);
     slot_of_[size_t(r.rank)] = int32_t(i);
@@ -400,6 +406,7 @@ SimResult Replay::run() {
           r.p2p_in_flight > 0)
         report_deadlock();
   finish_accounting();
+  for (size_t k = 0; k < link_bytes_.size(); ++k) result_.link_bytes[k] = link_bytes_[k].value();
   result_.events = queue_.popped();
   result_.transfers = net_.started();
   result_.solves = net_.solves();
@@ -458,11 +465,18 @@ SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster,
                                                            cluster.name, cluster.gpu)
                                              : std::string("cluster.gpu \"host\" needs the host's description (tandem probe)"));
   // Every rank's threads share the host's cores: no rank stands for others.
-  if (options.host && mode == Mode::Symmetric)
+  if (options.host && (mode == Mode::Symmetric || mode == Mode::Classes))
     throw std::invalid_argument("the host device is simulated on the full path only (every rank's threads share its cores)");
-  const bool symmetric_ok = !options.host && program.balanced_routing() && options.stragglers.empty() &&
-                            options.link_faults.empty() && program.roles_alike_on_domains(cluster);
-  if (mode == Mode::Auto) mode = symmetric_ok ? Mode::Symmetric : Mode::Full;
+  // Ranks of a class (or of a role, under balanced routing) behave alike unless a straggler or a fault
+  // sets one apart.
+  const bool classes_ok = !options.host && options.stragglers.empty() && options.link_faults.empty() &&
+                          program.roles_alike_on_domains(cluster);
+  const bool symmetric_ok = classes_ok && program.balanced_routing();
+  if (mode == Mode::Auto) mode = symmetric_ok ? Mode::Symmetric : classes_ok ? Mode::Classes : Mode::Full;
+  if (mode == Mode::Classes && !classes_ok)
+    throw std::invalid_argument(
+        "the class path needs no stragglers, no link faults and scale-up domains that cut every stage's groups alike "
+        "(every rank of a class alike); use the full path");
   if (mode == Mode::Symmetric && !symmetric_ok)
     throw std::invalid_argument(
         "the symmetric path needs balanced routing, no stragglers, no link faults and scale-up domains that cut every "

@@ -13,6 +13,7 @@
 #include "sim/comm_bundles.h"
 #include "sim/event_queue.h"
 #include "sim/flow_network.h"
+#include "sim/rank_classes.h"
 #include "sim/simulate.h"
 #include "sim/sm_pool.h"
 
@@ -166,6 +167,8 @@ class Replay {
   std::vector<RoleTables> roles_;
   std::vector<RankState> ranks_;       // simulated ranks
   std::vector<int32_t> slot_of_;       // rank -> slot, -1 when not simulated
+  RankClasses classes_;                // Mode::Classes: the classes of ranks, one simulated per class
+  std::array<ExactSum, hw::kLinkKinds> link_bytes_;   // SimResult::link_bytes, summed exactly
   std::vector<Collective> colls_;
   std::vector<uint32_t> free_colls_;
   std::unordered_map<CollKey, uint32_t, CollKeyHash> pending_;

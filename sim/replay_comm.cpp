@@ -6,12 +6,15 @@
 // the role moving in step, kept on the links of the representative's group (and switch links).
 #include <algorithm>
 
+#include "sim/copy_bundle.h"
 #include "sim/replay.h"
 
 namespace tandem::sim::detail {
 
 int64_t Replay::mapped(int64_t rank) const {
-  return mode_ == Mode::Symmetric ? program_.representative(program_.role_of(rank)) : rank;
+  if (mode_ == Mode::Symmetric) return program_.representative(program_.role_of(rank));
+  if (mode_ == Mode::Classes) return classes_.ranks[classes_.of_rank[size_t(rank)]].front();
+  return rank;
 }
 
 const GroupInfo& Replay::group_info(RankState& r, const ir::OpInstance& op) {
@@ -90,7 +93,7 @@ void Replay::launch(uint32_t cid) {
   Collective& c = colls_[cid];
   c.bundle = bi;
   const Bundle& b = *bundles_[size_t(bi)];
-  for (size_t k = 0; k < b.bytes_by_kind.size(); ++k) result_.link_bytes[k] += b.bytes_by_kind[k];
+  for (size_t k = 0; k < b.exact_by_kind.size(); ++k) link_bytes_[k] += b.exact_by_kind[k];
   if (!(b.bytes > 0) || b.loads.empty()) {
     queue_.push(now_ + b.latency_ns, kCommDone, cid, 0);
     return;
@@ -175,9 +178,10 @@ int32_t Replay::bundle_for(const Collective& coll) {
     }
     bundle = builder_.finish(nullptr);
   } else {
-    // Every rank of each role taking part, each in its own copy of the collective.
+    // Every rank of each role taking part, each in its own copy of the collective (sim/copy_bundle.h).
     std::vector<char> keep(size_t(topology_.nodes()), 0);
-    std::vector<int64_t> role_ranks;
+    std::vector<std::vector<int64_t>> role_ranks(coll.members.size());
+    std::vector<CopyMember> copies;
     for (const auto& [slot, op, start] : coll.members) {
       auto [inst, c] = comm_of(slot, op);
       const int64_t rep = ranks_[slot].rank;
@@ -188,10 +192,14 @@ int32_t Replay::bundle_for(const Collective& coll) {
         program_.group_ranks(rep, *inst, scratch_group_);
         for (int64_t g : scratch_group_) keep[size_t(topology_.node_of(g))] = 1;
       }
-      program_.ranks_of_role(ranks_[slot].role, role_ranks);
-      for (int64_t m : role_ranks) add_member(m, *inst, *c);
+      if (mode_ == Mode::Classes) {
+        copies.push_back(CopyMember{inst, c, comm_sms(*c), classes_.ranks[classes_.of_rank[size_t(rep)]]});
+        continue;
+      }
+      program_.ranks_of_role(ranks_[slot].role, role_ranks[copies.size()]);
+      copies.push_back(CopyMember{inst, c, comm_sms(*c), role_ranks[copies.size()]});
     }
-    bundle = builder_.finish(&keep);
+    bundle = CopyBundleBuilder(program_, topology_, builder_).build(copies, keep);
   }
   bundles_.push_back(std::make_unique<Bundle>(std::move(bundle)));
   const int32_t id = int32_t(bundles_.size() - 1);

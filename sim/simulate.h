@@ -18,7 +18,9 @@
 
 namespace tandem::sim {
 
-enum class Mode : uint8_t { Auto, Full, Symmetric };
+// Full: every rank. Symmetric: one rank per role (balanced routing). Classes: one rank per class of
+// ranks that see the same routing (sim/rank_classes.h; skewed routing without stragglers or faults).
+enum class Mode : uint8_t { Auto, Full, Symmetric, Classes };
 const char* to_string(Mode m);
 
 // A GPU whose kernels take `factor` times as long (thermal throttling, a weak part).

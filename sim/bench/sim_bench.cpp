@@ -1,8 +1,10 @@
-// Benchmark of the simulator: the DeepSeek-V3 pretraining step at 2048, 8192 and 16384 H800 GPUs
-// (PP16 DualPipe, EP64, 120 micro-batches per pipeline), full and symmetric paths: wall time of the
-// program build and of the replay, peak memory (getrusage, one child process per case), events/s.
-// Usage: sim_bench                      the whole table
-//        sim_bench GPUS full|symmetric  one case
+// Benchmark of the simulator: the DeepSeek-V3 pretraining step at 2048 to 131,072 H800 GPUs (PP16
+// DualPipe, EP64, 120 micro-batches per pipeline), full and symmetric paths under balanced routing and
+// the class path under Zipf routing (exponent 1.2): wall time of the program build and of the replay,
+// peak memory (getrusage, one child process per case), events/s, and the replay's CPU time (user +
+// system), which a box loaded by other work stretches less than its wall time.
+// Usage: sim_bench                              the whole table
+//        sim_bench GPUS full|symmetric|classes  one case
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,41 +27,53 @@ using namespace tandem;
 
 namespace {
 
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 int run_case(int64_t gpus, const std::string& mode) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t dp = gpus / 16;
-  const std::vector<std::string> sets = {fmt::format("cluster.nodes={}", gpus / 8),
-                                         fmt::format("plan.global_batch_seqs={}", 120 * dp)};
+  std::vector<std::string> sets = {fmt::format("cluster.nodes={}", gpus / 8),
+                                   fmt::format("plan.global_batch_seqs={}", 120 * dp)};
+  if (mode == "classes") sets.push_back(R"(plan.routing={"kind":"zipf","zipf_exponent":1.2})");
   const ir::StepProgram program(ir::load_scenario("deepseek-v3-pretrain", sets));
   const auto t1 = std::chrono::steady_clock::now();
+  const double cpu1 = cpu_seconds();
   const sim::StepProgramView view(program);
   sim::SimOptions options;
-  options.mode = mode == "full" ? sim::Mode::Full : sim::Mode::Symmetric;
+  options.mode = mode == "full" ? sim::Mode::Full : mode == "classes" ? sim::Mode::Classes : sim::Mode::Symmetric;
   const sim::SimResult r = sim::simulate(view, program.cluster(), options);
   const auto t2 = std::chrono::steady_clock::now();
+  const double sim_cpu_s = cpu_seconds() - cpu1;
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double build_s = std::chrono::duration<double>(t1 - t0).count();
   const double sim_s = std::chrono::duration<double>(t2 - t1).count();
   const sim::Report rep = sim::make_report(r);
-  fmt::print("{:>6} {:>10} {:>9.3f} {:>9.3f} {:>10.1f} {:>13} {:>12.2e} {:>10.4f} {:>7.1f}%\n", gpus, mode, build_s, sim_s,
-             double(usage.ru_maxrss) / 1024.0, r.events, double(r.events) / sim_s, rep.step_time_s, 100 * rep.mfu_bf16);
+  fmt::print("{:>6} {:>10} {:>9.3f} {:>9.3f} {:>9.3f} {:>10.1f} {:>13} {:>12.2e} {:>10.4f} {:>7.1f}%\n", gpus, mode, build_s,
+             sim_s, sim_cpu_s, double(usage.ru_maxrss) / 1024.0, r.events, double(r.events) / sim_s, rep.step_time_s,
+             100 * rep.mfu_bf16);
   return io::finish_standard_output(0);   // the row reached stdout, or exit code 1
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3) return run_case(std::atoll(argv[1]), argv[2]);
+  if (argc == 3 && (std::string(argv[2]) == "full" || std::string(argv[2]) == "symmetric" ||
+                    std::string(argv[2]) == "classes"))
+    return run_case(std::atoll(argv[1]), argv[2]);
   if (argc != 1) {
-    std::fprintf(stderr, "usage: sim_bench [GPUS full|symmetric]\n");
+    std::fprintf(stderr, "usage: sim_bench [GPUS full|symmetric|classes]\n");
     return 2;
   }
-  fmt::print("{:>6} {:>10} {:>9} {:>9} {:>10} {:>13} {:>12} {:>10} {:>8}\n", "gpus", "path", "build_s", "sim_s",
-             "peak_MiB", "events", "events/s", "step_s", "MFU");
+  fmt::print("{:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>13} {:>12} {:>10} {:>8}\n", "gpus", "path", "build_s", "sim_s",
+             "sim_cpu_s", "peak_MiB", "events", "events/s", "step_s", "MFU");
   std::fflush(stdout);
-  for (int64_t gpus : {2048, 8192, 16384})
-    for (const char* mode : {"symmetric", "full"}) {
+  for (int64_t gpus : {2048, 16384, 65536, 131072})
+    for (const char* mode : {"symmetric", "classes", "full"}) {
       // One child per case so that each peak-memory figure is its own.
       const pid_t pid = fork();
       if (pid == 0) _exit(run_case(gpus, mode));
