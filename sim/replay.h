@@ -176,7 +176,9 @@ class Replay {
   std::unordered_map<BundleKey, int32_t, BundleKeyHash> bundle_cache_;
   std::vector<uint32_t> transfer_owner_;
   std::vector<FlowNetwork::Finish> finishes_;
-  std::vector<int64_t> scratch_ranks_, scratch_group_;
+  std::vector<int64_t> scratch_group_;
+  std::vector<uint32_t> slot_mark_;    // group_info: per slot, the last count that met it
+  uint32_t mark_ = 0;
   std::vector<double> scratch_bytes_;
   SmPool machine_pool_;                // host: the machine's cores, shared by every rank's streams
   int32_t machine_computing_ = 0;      // host: compute ops running on the machine

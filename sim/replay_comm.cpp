@@ -21,12 +21,20 @@ const GroupInfo& Replay::group_info(RankState& r, const ir::OpInstance& op) {
   GroupInfo& g = r.groups[size_t(roles_[r.role].comm_index[size_t(op.tmpl)])];
   if (g.leader >= 0) return g;
   program_.group_ranks(r.rank, op, scratch_group_);
-  scratch_ranks_.clear();
-  for (int64_t m : scratch_group_) scratch_ranks_.push_back(mapped(m));
-  std::sort(scratch_ranks_.begin(), scratch_ranks_.end());
-  scratch_ranks_.erase(std::unique(scratch_ranks_.begin(), scratch_ranks_.end()), scratch_ranks_.end());
-  g.leader = scratch_ranks_.front();
-  g.expected = int32_t(scratch_ranks_.size());
+  // The simulated ranks standing for the members: counted by marking their slots, in time linear in the
+  // group (a data-parallel group holds every rank of two stages).
+  if (slot_mark_.size() != ranks_.size()) slot_mark_.assign(ranks_.size(), 0);
+  ++mark_;
+  g.leader = -1;
+  g.expected = 0;
+  for (int64_t m : scratch_group_) {
+    const int64_t s = mapped(m);
+    uint32_t& seen = slot_mark_[size_t(slot_of_[size_t(s)])];
+    if (seen == mark_) continue;
+    seen = mark_;
+    g.leader = g.leader < 0 ? s : std::min(g.leader, s);
+    g.expected += 1;
+  }
   return g;
 }
 
