@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -122,6 +123,7 @@ class Builder {
   void mirror_backward();
   void alias_gradients();
   void emit_recomputation(int32_t layer);
+  bool recomputed(const OpTemplate& f) const;
   void backward_of(const OpTemplate& f);
   void backward_gemm(const OpTemplate& f, const BackwardOperands& o);
   void backward_comm(const OpTemplate& f, const BackwardOperands& o);
@@ -144,6 +146,7 @@ class Builder {
   int32_t embedding_weight_ = -1;
   int32_t shared_copy_ = -1;           // this chunk's copy of a shared weight (-1: none)
   std::map<int32_t, int32_t> grads_;
+  std::set<int32_t> layer_outputs_;    // each layer's output tensor (the next layer's input): never recomputed
   ChunkTemplates out_;
 };
 
@@ -390,17 +393,41 @@ int32_t Builder::grad_of(int32_t t) {
   return g;
 }
 
-// Recomputed in the backward pass instead of kept (DeepSeek-V3 section 3.2.3): RMSNorms, the MLA
-// up-projections with their casts and RoPE, and SwiGLU (its input is kept, in FP8 under the recipe).
-bool recomputed_kind(const OpTemplate& f) {
+// Whether plan.recompute re-runs forward op `f` in the backward pass instead of keeping its outputs
+// (the default, DeepSeek-V3 section 3.2.3: RMSNorms, the MLA up-projections with their casts and RoPE,
+// and SwiGLU, whose input is kept, in FP8 under the recipe). Only ops of the layers (and the MTP
+// module's layer); `full` leaves out communication, the gating and routing (their outputs are small
+// and the routing is decided once) and the op writing the layer's output (the next layer's input).
+bool Builder::recomputed(const OpTemplate& f) const {
+  const RecomputeModules& r = p_.recompute;
+  if (f.layer < 0) return false;
   switch (f.role) {
     case OpRole::AttnNorm: case OpRole::QNorm: case OpRole::KvNorm: case OpRole::FfnNorm:
+      if (r.norm) return true;
+      break;
     case OpRole::QUpQuant: case OpRole::QUp: case OpRole::KvUpQuant: case OpRole::KvUp: case OpRole::Rope:
+      if (r.mla_up_proj) return true;
+      break;
+    case OpRole::AttnCore:
+      if (r.core_attn) return true;
+      break;
     case OpRole::FfnSwiglu: case OpRole::SharedSwiglu: case OpRole::ExpertSwiglu:
-      return true;
-    default:
-      return false;
+      if (r.moe_act || (r.mlp && f.role == OpRole::FfnSwiglu)) return true;
+      break;
+    case OpRole::FfnUpQuant: case OpRole::FfnUp: case OpRole::FfnDownQuant:
+      if (r.mlp) return true;
+      break;
+    default: break;
   }
+  if (!r.full) return false;
+  switch (f.role) {
+    case OpRole::Embedding: case OpRole::MtpEmbedNorm: case OpRole::MtpHiddenNorm: case OpRole::MtpProj:
+    case OpRole::FinalNorm: case OpRole::Head: case OpRole::Loss: case OpRole::Gate: case OpRole::Router:
+      return false;
+    default: break;
+  }
+  if (kind_of(f.payload) == OpKind::Comm) return false;
+  return std::none_of(f.outputs.begin(), f.outputs.end(), [&](const Operand& o) { return layer_outputs_.count(o.tensor) > 0; });
 }
 
 void Builder::emit_backward(const OpTemplate& f, Phase phase, OpPayload payload, std::vector<Operand> in,
@@ -427,11 +454,15 @@ void Builder::alias_gradients() {
   }
 }
 
-// The recomputation of a layer's norms, up-projections, RoPE and SwiGLUs at the start of its backward.
+// The recomputation of a layer's recomputed ops (plan.recompute) at the start of its backward. Under
+// `full` they are all of part Other, so DualPipe's overlapped pairs run the whole recomputation before
+// the layer's backward parts (the MLP's backward reads what the attention part recomputes).
 void Builder::emit_recomputation(int32_t layer) {
   for (int32_t id : std::vector<int32_t>(out_.forward)) {
-    const OpTemplate g = rp_.templates[size_t(id)];
-    if (g.layer == layer && recomputed_kind(g)) emit_backward(g, Phase::B, g.payload, g.inputs, g.outputs, Stream::Compute, true);
+    OpTemplate g = rp_.templates[size_t(id)];
+    if (g.layer != layer || !recomputed(g)) continue;
+    if (p_.recompute.full) g.part = ChunkPart::Other;
+    emit_backward(g, Phase::B, g.payload, g.inputs, g.outputs, Stream::Compute, true);
   }
 }
 
@@ -605,7 +636,7 @@ void Builder::mirror_backward() {
   const std::vector<int32_t> fwd = out_.forward;
   for (size_t i = fwd.size(); i-- > 0;) {
     const OpTemplate f = rp_.templates[size_t(fwd[i])];
-    if (p_.recompute_norm_and_swiglu && f.layer != current_layer) {
+    if (p_.recompute.any() && f.layer != current_layer) {
       current_layer = f.layer;
       emit_recomputation(f.layer);
     }
@@ -638,6 +669,7 @@ ChunkTemplates Builder::build() {
     prefix_ = fmt::format("L{}", l);
     x = attention_block(x);
     x = m_.is_moe_layer(l) ? moe_ffn(x) : dense_ffn(x);
+    layer_outputs_.insert(x);
   }
   (void)main_input;
   if (ctx_.last_chunk) {
@@ -665,6 +697,7 @@ ChunkTemplates Builder::build() {
       prefix_ = fmt::format("L{}", m_.num_layers);
       int32_t y = attention_block(px);
       y = moe_ffn(y);
+      layer_outputs_.insert(y);
       layer_ = int32_t(m_.num_layers);
       prefix_ = "mtp";
       head_and_loss(y, "mtp", head);
@@ -694,7 +727,7 @@ ChunkTemplates Builder::build() {
   }
   // SwiGLU inputs are cached in FP8 (1x128 tiles) under the recipe: one byte per value plus scales.
   std::vector<char> fp8_cached(rp_.tensors.size(), 0);
-  if (fp8_ && p_.recompute_norm_and_swiglu)
+  if (fp8_ && p_.recompute.moe_act)
     for (int32_t id : out_.forward) {
       const OpTemplate& t = rp_.templates[size_t(id)];
       if (t.role == OpRole::ExpertSwiglu || t.role == OpRole::SharedSwiglu || t.role == OpRole::FfnSwiglu)

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/schedule.h"
@@ -21,6 +22,26 @@ struct PrecisionRecipe {
   bool power_of_two_scales = false;  // scales rounded to powers of two
   // Kept in higher precision regardless of `fp8`: embedding, output head, gating, norms, attention core.
 };
+
+// Forward work re-run in the backward pass instead of kept from the forward (plan.recompute, after
+// Megatron-LM's --recompute-modules), per layer. The default is DeepSeek-V3's choice (section 3.2.3):
+// the RMSNorms, the MLA up-projections and the SwiGLUs. docs/schedules.md, "Recomputation".
+struct RecomputeModules {
+  bool norm = true;          // "norm": the layers' RMSNorms
+  bool mla_up_proj = true;   // "mla_up_proj": MLA's q and kv up-projections (with their FP8 casts) and RoPE
+  bool core_attn = false;    // "core_attn": the attention core
+  bool moe_act = true;       // "moe_act": the SwiGLUs (routed experts, shared expert, the dense layers' FFN)
+  bool mlp = false;          // "mlp": the dense layers' FFN but its down-projection (which writes the layer's output)
+  bool full = false;         // "full": every compute op of a layer but the router's and the layer output's writer;
+                             // the expert all-to-all is not re-run (its outputs stay saved)
+  bool any() const { return norm || mla_up_proj || core_attn || moe_act || mlp || full; }
+  bool operator==(const RecomputeModules&) const = default;
+};
+// The names plan.recompute takes, each with its field.
+inline constexpr std::pair<const char*, bool RecomputeModules::*> kRecomputeModuleNames[] = {
+    {"norm", &RecomputeModules::norm},       {"mla_up_proj", &RecomputeModules::mla_up_proj},
+    {"core_attn", &RecomputeModules::core_attn}, {"moe_act", &RecomputeModules::moe_act},
+    {"mlp", &RecomputeModules::mlp},         {"full", &RecomputeModules::full}};
 
 enum class RoutingKind : uint8_t { Balanced, Zipf, File };
 
@@ -47,7 +68,7 @@ struct ParallelPlan {
   int64_t compute_sms = 0;           // SMs the FP8 GEMMs launch on (DeepGEMM's set_num_sms);
                                      // 0: the default of compute_sms_budget
   int64_t max_nodes_per_token = 4;   // node-limited routing (0: no limit)
-  bool recompute_norm_and_swiglu = true;  // recomputed in backward instead of stored (DeepSeek-V3 3.2.3)
+  RecomputeModules recompute;        // recomputed in the backward instead of stored (plan.recompute)
   PrecisionRecipe precision;
   RoutingModel routing;
   std::vector<int64_t> layers_per_stage;  // model chunk layer counts; empty: even split

@@ -196,6 +196,76 @@ void parse_routing(const json& j, const std::string& file, RoutingModel& m) {
     r.fail("expert_load", "per-expert loads (or load_file) for kind \"loads\"", "neither");
 }
 
+// plan.recompute: a list of module names (kRecomputeModuleNames), [] for none. The older flag
+// recompute_norm_and_swiglu stays valid: true is the default list, false is [].
+void parse_recompute(FieldReader& r, const json& plan, RecomputeModules& m) {
+  std::string names;
+  std::vector<std::string> known;
+  for (const auto& [name, field] : kRecomputeModuleNames) {
+    names += (names.empty() ? "" : ", ") + std::string(name);
+    known.push_back(name);
+  }
+  if (r.has("recompute") && r.has("recompute_norm_and_swiglu"))
+    r.fail("recompute_norm_and_swiglu", "either plan.recompute or this older flag, not both", "both");
+  if (r.has("recompute_norm_and_swiglu")) {
+    bool on = true;
+    r.boolean("recompute_norm_and_swiglu", on);
+    m = on ? RecomputeModules{} : RecomputeModules{false, false, false, false, false, false};
+  }
+  r.skip("recompute");
+  if (!r.has("recompute")) return;
+  const json& list = plan["recompute"];
+  if (!list.is_array()) r.fail("recompute", "a list of module names (" + names + "), [] for none", describe_json(list));
+  RecomputeModules out{false, false, false, false, false, false};
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string at = fmt::format("recompute[{}]", i);
+    if (!list[i].is_string()) r.fail(at, "a module name (" + names + ")", describe_json(list[i]));
+    const std::string name = list[i].get<std::string>();
+    bool found = false;
+    for (const auto& [known_name, field] : kRecomputeModuleNames)
+      if (name == known_name) {
+        out.*field = found = true;
+      }
+    if (!found) {
+      const std::string near = nearest_name(name, known);
+      r.fail(at, "a module name (" + names + ")", describe_json(list[i]) + (near.empty() ? "" : " (did you mean \"" + near + "\"?)"));
+    }
+  }
+  m = out;
+}
+
+// plan.precision: a recipe name, "fp8" (DeepSeek-V3's: FP8 GEMMs with 1x128 / 128x128 scales, FP8
+// dispatch) or "bf16" (BF16 GEMMs at the BF16 peak, BF16 all-to-all, no casts), or an object of the
+// FP8 recipe's fields with an optional "recipe" naming the one they refine.
+void parse_precision(const json& j, const std::string& file, PrecisionRecipe& p) {
+  const std::vector<std::pair<std::string, bool>> recipes{{"fp8", true}, {"bf16", false}};
+  auto set_recipe = [&](bool fp8) {
+    p.fp8 = fp8;
+    p.fp8_dispatch = fp8;
+  };
+  if (j.is_string()) {
+    for (const auto& [name, fp8] : recipes)
+      if (j.get<std::string>() == name) return set_recipe(fp8);
+    const std::string near = nearest_name(j.get<std::string>(), {"fp8", "bf16"});
+    throw ScenarioError(file, "plan.precision", "a recipe (fp8, bf16) or an object of its fields",
+                        describe_json(j) + (near.empty() ? "" : " (did you mean \"" + near + "\"?)"));
+  }
+  FieldReader pr(j, "plan.precision", file);
+  bool fp8 = true;
+  pr.choice<bool>("recipe", fp8, recipes);
+  if (pr.has("recipe")) set_recipe(fp8);
+  if (!fp8)
+    for (const char* key : {"fp8", "fp8_dispatch", "activation_tile", "weight_block", "power_of_two_scales"})
+      if (pr.has(key)) pr.fail(key, "no FP8 setting with recipe \"bf16\" (BF16 throughout)", describe_json(j[key]));
+  pr.boolean("fp8", p.fp8);
+  pr.integer("activation_tile", p.activation_tile, 128, 128);
+  pr.integer("weight_block", p.weight_block, 128, 128);
+  pr.boolean("fp8_dispatch", p.fp8_dispatch);
+  pr.boolean("bf16_combine", p.bf16_combine);
+  pr.boolean("power_of_two_scales", p.power_of_two_scales);
+  pr.finish();
+}
+
 void parse_plan(const json& j, const std::string& file, ParallelPlan& p, bool& dp_given) {
   FieldReader r(j, "plan", file);
   constexpr int64_t big = int64_t(1) << 40;
@@ -216,18 +286,10 @@ void parse_plan(const json& j, const std::string& file, ParallelPlan& p, bool& d
   r.integer("comm_sms", p.comm_sms, 0, 1024);
   r.integer("compute_sms", p.compute_sms, 0, 1024);
   r.integer("max_nodes_per_token", p.max_nodes_per_token, 0, 1 << 20);
-  r.boolean("recompute_norm_and_swiglu", p.recompute_norm_and_swiglu);
+  parse_recompute(r, j, p.recompute);
   r.integer_list("layers_per_stage", p.layers_per_stage, 0, 4096);
-  if (const json* prec = r.child("precision")) {
-    FieldReader pr(*prec, "plan.precision", file);
-    pr.boolean("fp8", p.precision.fp8);
-    pr.integer("activation_tile", p.precision.activation_tile, 128, 128);
-    pr.integer("weight_block", p.precision.weight_block, 128, 128);
-    pr.boolean("fp8_dispatch", p.precision.fp8_dispatch);
-    pr.boolean("bf16_combine", p.precision.bf16_combine);
-    pr.boolean("power_of_two_scales", p.precision.power_of_two_scales);
-    pr.finish();
-  }
+  if (r.has("precision")) parse_precision(j["precision"], file, p.precision);
+  r.skip("precision");
   if (const json* routing = r.child("routing")) parse_routing(*routing, file, p.routing);
   r.finish();
 }
