@@ -108,6 +108,21 @@ struct ModelVisitor {
     return e;
   }
 
+  // The forward: its kernels' launches and two top-k passes over the scores (CostParams); the
+  // vector-and-memory bound of the rest when that is longer. The backward: vector work.
+  KernelEstimate operator()(const ir::Router& r) const {
+    KernelEstimate e = simple(ir::OpPayload(r));
+    if (r.backward) return e;
+    const double topk = 2.0 * double(r.tokens) * double(r.experts) / p.router_topk_values_per_s *
+                        std::max(1.0, double(gpu.sms) / double(sms));
+    const int64_t ns = p.router_forward_kernels * p.kernel_launch_ns + to_ns(topk);
+    if (ns > e.ns) {
+      e.ns = ns;
+      e.compute_bound = true;
+    }
+    return e;
+  }
+
   KernelEstimate operator()(const ir::Comm&) const { return {}; }
 
   template <typename T>

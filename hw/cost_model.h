@@ -46,6 +46,12 @@ struct CostParams {
   // RoPE (rotary_kernel on the query heads' and the shared key's rope columns, [4096, 129, 64] BF16 in
   // place): 126 + 5 us per pass for 135 MB -> 1.03 TB/s = 0.31.
   double rope_hbm_efficiency = 0.31;
+  // The router's forward as DeepSeek's H800 profile runs it: 6 kernels (sigmoid, the groups' top-2
+  // sums, the group choice, two torch.topk passes over [tokens, experts] `gatherTopK`, the balance
+  // statistics `aux_fi`), the two top-k passes at the rate of `gatherTopK` over [4096, 256] FP32 in
+  // 66-67 us: 4096 * 256 / 66.5 us = 1.58e10 values/s. The backward stays vector work.
+  int64_t router_forward_kernels = 6;
+  double router_topk_values_per_s = 1.58e10;
   // Assumption: backward attention kernels reach about 3/4 of the forward's throughput (the ratio
   // FlashAttention-2/-3 papers report); no published H800 MLA backward figure.
   double attention_bwd_efficiency = 0.5;

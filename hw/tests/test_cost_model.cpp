@@ -91,6 +91,19 @@ TEST_CASE("casts, transposes and RoPE move their bytes at the trace's achieved b
   CHECK(model.estimate(rope, 132).ns == 132252);
 }
 
+TEST_CASE("the router's forward costs its kernels' launches and two top-k passes", "[hw][cost]") {
+  const hw::CostModel model(hw::gpu_spec("H800"));
+  // 6 launches of 2 us and two top-k passes over [4096, 256] at 1.58e10 values/s:
+  // 2 * 4096 * 256 / 1.58e10 s = 132,731.1 ns -> 132732 ns, + 12000 ns = 144732 ns (the profile: 150 us
+  // of router kernels per layer's forward).
+  ir::Router r{4096, 256, 8, 4, 8, false};
+  CHECK(model.estimate(r, 132).ns == 144732);
+  // The backward is vector work: 3 * 4 * 4096 * 256 bytes / (3.35e12 * 0.85) s = 4,418.9 ns -> 4419 +
+  // 2000 ns = 6419 ns.
+  r.backward = true;
+  CHECK(model.estimate(r, 132).ns == 6419);
+}
+
 TEST_CASE("compute-bound GEMM on 112 of 132 SMs takes 132/112 as long, launch aside", "[hw][cost]") {
   // m = 128*112, n = 128*132: 112 x 132 = 14784 tiles of 128x128 -> 112 full waves on 132 SMs and 132
   // full waves on 112 SMs; k = 7168 keeps it compute-bound. Per-wave time is the same, so the part
