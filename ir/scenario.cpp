@@ -197,7 +197,8 @@ void parse_routing(const json& j, const std::string& file, RoutingModel& m) {
 }
 
 // plan.recompute: a list of module names (kRecomputeModuleNames), [] for none. The older flag
-// recompute_norm_and_swiglu stays valid: true is the default list, false is [].
+// recompute_norm_and_swiglu stays valid: true is the default list, false is []; where both are given
+// (a scenario with the flag and --set plan.recompute=...), the list decides.
 void parse_recompute(FieldReader& r, const json& plan, RecomputeModules& m) {
   std::string names;
   std::vector<std::string> known;
@@ -205,8 +206,6 @@ void parse_recompute(FieldReader& r, const json& plan, RecomputeModules& m) {
     names += (names.empty() ? "" : ", ") + std::string(name);
     known.push_back(name);
   }
-  if (r.has("recompute") && r.has("recompute_norm_and_swiglu"))
-    r.fail("recompute_norm_and_swiglu", "either plan.recompute or this older flag, not both", "both");
   if (r.has("recompute_norm_and_swiglu")) {
     bool on = true;
     r.boolean("recompute_norm_and_swiglu", on);

@@ -56,8 +56,10 @@ TEST_CASE("plan.recompute reads a list of modules; the older flag stays valid", 
                  Contains("\"mpl\"") && Contains("did you mean \"mlp\""));
   CHECK_THAT(error({"plan.recompute=full"}), Contains("plan.recompute") && Contains("a list of module names"));
   CHECK_THAT(error({"plan.recompute=[3]"}), Contains("plan.recompute[0]") && Contains("the integer 3"));
-  CHECK_THAT(error({"plan.recompute=[]", "plan.recompute_norm_and_swiglu=true"}),
-             Contains("plan.recompute_norm_and_swiglu") && Contains("not both"));
+  // Both: the list decides (a scenario that says the flag, with --set plan.recompute=...).
+  CHECK(load_scenario("deepseek-v3-pretrain", {"plan.recompute=[]"}).plan.recompute == none());
+  CHECK(load_scenario("tiny", {"plan.recompute=[]", "plan.recompute_norm_and_swiglu=true"}).plan.recompute == none());
+  CHECK(load_scenario("tiny", {R"(plan.recompute=["full"])", "plan.recompute_norm_and_swiglu=false"}).plan.recompute == full);
 }
 
 TEST_CASE("each recompute module re-runs its forward ops at the start of the layer's backward", "[ir][recompute]") {
