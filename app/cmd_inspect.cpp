@@ -87,8 +87,14 @@ void run_inspect(const InspectOptions& o) {
   if (o.json) {
     fmt::print("{}\n", j.dump(2));
   } else {
-    fmt::print("scenario      {}  ({} GPUs {} x {}, model {})\n", program.scenario().name, program.num_ranks(),
-               program.cluster().nodes, program.cluster().gpus_per_node, program.model().name);
+    const ir::ClusterConfig& c = program.cluster();
+    // The scale-up domain when it is not one switched server (an NVL72 rack, a CloudMatrix384, a mesh).
+    const std::string domain = c.domain_size() == c.gpus_per_node && c.scaleup_fabric == ir::ScaleUpFabric::Switch
+                                   ? std::string()
+                                   : fmt::format(" in scale-up domains of {} ({})", c.domain_size(),
+                                                 c.scaleup_fabric == ir::ScaleUpFabric::Mesh ? "mesh" : "switch");
+    fmt::print("scenario      {}  ({} GPUs {} x {}{}, model {})\n", program.scenario().name, program.num_ranks(), c.nodes,
+               c.gpus_per_node, domain, program.model().name);
     fmt::print("plan          pp {}  dp {}  ep {}  tp {}  schedule {}  micro-batches {}  tokens/step {}\n", p.pp, p.dp, p.ep,
                p.tp, to_string(p.schedule), p.micro_batches(), p.global_batch_tokens());
     fmt::print("parameters    total {:.2f}B (main model)  MTP {:.2f}B  activated {:.2f}B per token\n",

@@ -88,7 +88,7 @@ class Topology {
   // The GPU whose links a link belongs to (NVLink, NIC, mesh pair: its sender), -1 for switch links.
   int64_t gpu_of_link(int32_t link) const {
     if (link < 4 * gpus_) return link / 4;
-    if (mesh_ && link >= pair_base_) return (link - pair_base_) / (per_node_ - 1);
+    if (mesh_ && per_node_ > 1 && link >= pair_base_) return (link - pair_base_) / (per_node_ - 1);
     return -1;
   }
 

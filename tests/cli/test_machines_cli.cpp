@@ -1,7 +1,7 @@
-// The machines end to end: `tandem presets` lists and shows the machine presets, `tandem simulate` flags
-// every figure of a GPU that borrows the H800's efficiencies (table '*' and the JSON borrowed_efficiency
-// object) and not the H800's, and a scale-up domain that does not divide the GPU count is exit code 2 with
-// one line naming the JSON path, what was expected and what was found.
+// The machines end to end: `tandem presets` lists and shows the machine presets (inspect names the scale-up
+// domain), `tandem simulate` flags every figure of a GPU that borrows the H800's efficiencies (table '*' and
+// the JSON borrowed_efficiency object) and not the H800's, and a scale-up domain that does not divide the GPU
+// count is exit code 2 with one line naming the JSON path, what was expected and what was found.
 #include <algorithm>
 
 #include <catch2/catch.hpp>
@@ -26,6 +26,10 @@ TEST_CASE("tandem presets lists and shows the machine presets", "[cli][presets][
   const auto mesh = run_tandem("presets --show clusters/mi300x", false);
   REQUIRE(mesh.exit_code == 0);
   CHECK(nlohmann::json::parse(mesh.output)["scaleup_fabric"] == "mesh");
+  // inspect names the domain when it is not one switched server.
+  const auto inspect = run_tandem("inspect deepseek-v3-pretrain --set cluster=gb200-nvl72 --set plan.pp=18", false);
+  REQUIRE(inspect.exit_code == 0);
+  CHECK_THAT(inspect.output, Catch::Contains("(2304 GPUs 576 x 4 in scale-up domains of 72 (switch)"));
 }
 
 TEST_CASE("tandem simulate flags the figures that rest on borrowed efficiencies", "[cli][simulate][machines]") {
