@@ -3,6 +3,8 @@
 // What-if options: stragglers, degraded or failed links, a calibration table; --full/--symmetric
 // choose the path (default: symmetric when routing is balanced and nothing is degraded).
 #ifdef TANDEM_SIM
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -38,6 +40,8 @@ struct SimulateOptions {
   std::string trace_file, trace_ranks, calibration, expert_load, host;
   std::vector<std::string> stragglers, degraded, failed;
   int64_t trace_pair = -1;   // --trace-pair STAGE; -1: the whole step
+  bool progress = false;     // progress lines also where stderr is not a terminal
+  double time_limit_s = 0;   // --time-limit; 0: none
 };
 
 // The scenario, with a per-expert load file (--expert-load, or plan.routing.load_file) read into
@@ -59,8 +63,13 @@ ir::Scenario load_with_routing(const SimulateOptions& o) {
 }
 
 void run_simulate(const SimulateOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
   const ir::StepProgram program = make_step_program(load_with_routing(o));
   sim::SimOptions options;
+  // The limit counts from the command's start; the replay checks it as it runs (docs/simulator.md).
+  if (o.time_limit_s > 0)
+    options.deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(std::min(o.time_limit_s, 1e9)));   // 1e9 s: past any run
   options.mode = o.full ? sim::Mode::Full : o.symmetric ? sim::Mode::Symmetric : sim::Mode::Auto;
   hw::CalibrationTable calibration;
   hw::HostSpec host;
@@ -145,15 +154,21 @@ void run_simulate(const SimulateOptions& o) {
   }
   sim::SimResult result;
   try {
-    // Large clusters on the full path take seconds to minutes: a progress line on a terminal.
-    io::ProgressLine progress("simulate");
-    options.progress = [&progress](uint64_t done, uint64_t total) { progress.update(done, total); };
+    // Large clusters on the full path take seconds to minutes: a progress line on a terminal (lines
+    // into a log with --progress): simulated time, events and their rate, ops issued, time left.
+    io::ProgressLine progress("simulate", true, o.progress);
+    options.progress = [&progress](const sim::SimProgress& p) {
+      progress.update_text([&p] { return sim::progress_text("simulate", p); }, p.finished);
+    };
     // Links fitted by `tandem calibrate` set the cluster's NVLink and IB efficiency and latency.
     ir::ClusterConfig cluster = program.cluster();
     if (options.calibration) options.calibration->apply_links(cluster, options.network);
     result = sim::simulate(view, cluster, options);
   } catch (const std::invalid_argument& e) {
     throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
+  } catch (const sim::TimeLimitReached& e) {
+    throw CommandExit{kExitTimeLimit, fmt::format("error: --time-limit {:g} s: {}; nothing written (exit code {})",
+                                                  o.time_limit_s, e.what(), kExitTimeLimit)};
   }
   sim::Report report = sim::make_report(result);
   report.balance = sim::stage_balance(program);
@@ -233,6 +248,13 @@ const RegisterCommand reg(20, "simulate", [](CLI::App& root) {
   cmd->add_option("--host", opts->host,
                   "Host description written by `tandem probe` for cluster.gpu \"host\" (default: the file probe "
                   "writes, $HOME/.config/tandem/host.json)");
+  cmd->add_flag("--progress", opts->progress,
+                "Print progress lines on stderr (simulated time, events, events/s, share of ops, time left) also "
+                "when it is not a terminal (on a terminal one line is always shown for runs over a second)");
+  cmd->add_option("--time-limit", opts->time_limit_s,
+                  "End the run after SECONDS of wall time (from the command's start) with one line on stderr and "
+                  "exit code 3, writing no report or timeline")
+      ->check(number_above(0, false));
   cmd->add_option("--expert-load", opts->expert_load,
                   "Skewed routing from a file of per-expert loads (JSON array or numbers, one per routed expert)");
   cmd->callback([opts] { run_simulate(*opts); });

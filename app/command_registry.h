@@ -12,8 +12,10 @@
 
 namespace tandem::app {
 
-// Exit codes: 0 success, 1 runtime failure, 2 bad input (scenario, files, arguments).
+// Exit codes: 0 success, 1 runtime failure, 2 bad input (scenario, files, arguments), 3 a run ended at
+// its --time-limit (nothing written).
 inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitTimeLimit = 3;
 
 struct CommandSpec {
   int order;                                   // position in --help

@@ -1,4 +1,5 @@
-// ProgressLine: a carriage-return line on stderr, throttled, only on a terminal.
+// ProgressLine: a carriage-return line on stderr, throttled, on a terminal; newline-ended lines
+// elsewhere when asked.
 #include "io/progress_line.h"
 
 #include <cstdio>
@@ -12,6 +13,7 @@ namespace tandem::io {
 namespace {
 constexpr auto kFirstAfter = std::chrono::seconds(1);
 constexpr auto kEvery = std::chrono::milliseconds(250);
+constexpr auto kEveryLine = std::chrono::seconds(1);   // lines into a log or pipe
 
 std::string amount(uint64_t n) {
   if (n >= 1'000'000'000) return fmt::format("{:.1f} G", double(n) / 1e9);
@@ -21,12 +23,14 @@ std::string amount(uint64_t n) {
 }
 }  // namespace
 
-ProgressLine::ProgressLine(std::string label, bool enabled)
-    : label_(std::move(label)), enabled_(enabled && ::isatty(STDERR_FILENO) == 1),
-      start_(std::chrono::steady_clock::now()), last_(start_) {}
+ProgressLine::ProgressLine(std::string label, bool enabled, bool lines)
+    : label_(std::move(label)), terminal_(::isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()),
+      last_(start_) {
+  enabled_ = enabled && (terminal_ || lines);
+}
 
 ProgressLine::~ProgressLine() {
-  if (shown_) {
+  if (shown_ && terminal_) {
     std::fputs("\r\033[K", stderr);
     std::fflush(stderr);
   }
@@ -55,14 +59,23 @@ void ProgressLine::update_counted(uint64_t done, uint64_t total, const char* uni
   show([&](double seconds) { return format_counted(label_, done, total, unit, seconds); });
 }
 
-void ProgressLine::show(const std::function<std::string(double)>& text) {
+void ProgressLine::update_text(const std::function<std::string()>& text, bool last) {
+  show([&](double) { return text(); }, last);
+}
+
+void ProgressLine::show(const std::function<std::string(double)>& text, bool last) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
-  if (now - start_ < kFirstAfter || (shown_ && now - last_ < kEvery)) return;
+  if (terminal_ ? (now - start_ < kFirstAfter || (shown_ && now - last_ < kEvery))
+                : (!last && shown_ && now - last_ < kEveryLine))
+    return;
   last_ = now;
   shown_ = true;
   const double seconds = std::chrono::duration<double>(now - start_).count();
-  std::fprintf(stderr, "\r\033[K%s", text(seconds).c_str());
+  if (terminal_)
+    std::fprintf(stderr, "\r\033[K%s", text(seconds).c_str());
+  else
+    std::fprintf(stderr, "%s\n", text(seconds).c_str());
   std::fflush(stderr);
 }
 

@@ -133,6 +133,31 @@ void Replay::build_roles() {
     for (const auto& [key, i] : first_f) t.act[size_t(i)] |= 1;
     for (const auto& [key, i] : last_b)
       if (first_f.count(key)) t.act[size_t(i)] |= 2;
+    t.need.assign(p.ops.size(), {0, 0});
+    t.p2p_begin.assign(p.ops.size() + 1, 0);
+    t.p2p_deps.clear();
+    for (size_t i = 0; i < p.ops.size(); ++i) {
+      t.p2p_begin[i] = int32_t(t.p2p_deps.size());
+      for (int32_t d : p.deps_of(i)) {
+        const int ds = int(p.ops[size_t(d)].stream);
+        if (ds == kAsyncStream)
+          t.p2p_deps.push_back(t.pos[size_t(d)]);
+        else
+          t.need[i][size_t(ds)] = std::max(t.need[i][size_t(ds)], t.pos[size_t(d)] + 1);
+      }
+    }
+    t.p2p_begin[p.ops.size()] = int32_t(t.p2p_deps.size());
+    t.info.assign(p.templates.size(), {});
+    for (size_t k = 0; k < p.templates.size(); ++k) {
+      const ir::OpTemplate& ot = p.templates[k];
+      RoleTables::TemplateInfo& in = t.info[k];
+      in.comm = ir::kind_of(ot.payload) == ir::OpKind::Comm;
+      in.budgeted = launched_on_budget(ot.payload);
+      if (in.comm) in.cause = trace::gap_cause_of(ir::to_string(std::get<ir::Comm>(ot.payload).kind));
+      in.phase = trace::compute_phase(
+          ir::kind_of(ot.payload) == ir::OpKind::Optimizer ? trace::OpClass::Optimizer : trace::OpClass::Compute,
+          ot.phase == ir::Phase::Step ? char(0) : ir::phase_letter(ot.phase));
+    }
   }
 }
 
@@ -207,15 +232,11 @@ int64_t Replay::kernel_ns(RankState& r, int32_t tmpl, int64_t sms, bool count) {
 }
 
 bool Replay::ready(const RankState& r, const RoleTables& t, int32_t op) const {
-  const ir::RankProgram& p = *t.prog;
-  for (int32_t d : p.deps_of(size_t(op))) {
-    const int ds = int(p.ops[size_t(d)].stream);
-    const int32_t pos = t.pos[size_t(d)];
-    if (ds == kAsyncStream) {
-      if (!((r.p2p_done[size_t(pos) / 64] >> (pos % 64)) & 1)) return false;
-    } else if (r.done[size_t(ds)] <= pos) {
-      return false;
-    }
+  const std::array<int32_t, 2>& need = t.need[size_t(op)];
+  if (r.done[0] < need[0] || r.done[1] < need[1]) return false;
+  for (int32_t i = t.p2p_begin[size_t(op)]; i < t.p2p_begin[size_t(op) + 1]; ++i) {
+    const int32_t pos = t.p2p_deps[size_t(i)];
+    if (!((r.p2p_done[size_t(pos) / 64] >> (pos % 64)) & 1)) return false;
   }
   return true;
 }
@@ -250,18 +271,17 @@ void Replay::start_op(uint32_t slot, int s, int32_t op) {
   RankState& r = ranks_[slot];
   const RoleTables& t = roles_[r.role];
   const ir::OpInstance& inst = t.prog->ops[size_t(op)];
-  const ir::OpTemplate& ot = t.prog->templates[size_t(inst.tmpl)];
   if (s != kAsyncStream) {
     r.running[size_t(s)] = op;
     r.start_ns[size_t(s)] = now_;
   }
   r.stats.ops += 1;
-  if (++started_ops_ % kProgressOps == 0 && options_.progress) options_.progress(started_ops_, total_ops_);
+  ++started_ops_;
   if ((t.act[size_t(op)] & 1) && t.chunk_pos[size_t(inst.tmpl)] >= 0) {
     r.live_activation += t.prog->activation_bytes[size_t(t.chunk_pos[size_t(inst.tmpl)])];
     r.stats.activation_peak_bytes = std::max(r.stats.activation_peak_bytes, r.live_activation);
   }
-  if (ir::kind_of(ot.payload) == ir::OpKind::Comm)
+  if (t.info[size_t(inst.tmpl)].comm)
     start_comm(slot, op);
   else
     start_compute(slot, s, op);
@@ -269,10 +289,10 @@ void Replay::start_op(uint32_t slot, int s, int32_t op) {
 
 void Replay::start_compute(uint32_t slot, int s, int32_t op) {
   RankState& r = ranks_[slot];
-  const ir::RankProgram& prog = *roles_[r.role].prog;
-  const ir::OpInstance& inst = prog.ops[size_t(op)];
+  const RoleTables& t = roles_[r.role];
+  const ir::OpInstance& inst = t.prog->ops[size_t(op)];
   computing_of(r) += 1;
-  const int64_t sms = share_of(r, launched_on_budget(prog.templates[size_t(inst.tmpl)].payload));
+  const int64_t sms = share_of(r, t.info[size_t(inst.tmpl)].budgeted);
   KernelProgress& k = r.kernel[size_t(s)];
   k = KernelProgress{1.0, now_, kernel_ns(r, inst.tmpl, sms, true), sms};
   r.kver[size_t(s)] += 1;
@@ -302,9 +322,9 @@ void Replay::rerate_rank(uint32_t slot) {
     const int32_t op = r.running[size_t(s)];
     if (op < 0) continue;
     const ir::OpInstance& inst = t.prog->ops[size_t(op)];
-    const ir::OpPayload& payload = t.prog->templates[size_t(inst.tmpl)].payload;
-    if (ir::kind_of(payload) == ir::OpKind::Comm) continue;
-    const int64_t sms = share_of(r, launched_on_budget(payload));
+    const RoleTables::TemplateInfo& info = t.info[size_t(inst.tmpl)];
+    if (info.comm) continue;
+    const int64_t sms = share_of(r, info.budgeted);
     KernelProgress& k = r.kernel[size_t(s)];
     if (k.sms == sms) continue;
     r.stats.compute_sm_ns += double(now_ - k.since_ns) * double(k.sms);
@@ -318,8 +338,8 @@ void Replay::complete_op(uint32_t slot, int s, int32_t op, int64_t start) {
   RankState& r = ranks_[slot];
   const RoleTables& t = roles_[r.role];
   const ir::OpInstance& inst = t.prog->ops[size_t(op)];
-  const ir::OpTemplate& ot = t.prog->templates[size_t(inst.tmpl)];
-  const bool comm = ir::kind_of(ot.payload) == ir::OpKind::Comm;
+  const RoleTables::TemplateInfo& info = t.info[size_t(inst.tmpl)];
+  const bool comm = info.comm;
   if (s == kAsyncStream) {
     const int32_t pos = t.pos[size_t(op)];
     r.p2p_done[size_t(pos) / 64] |= uint64_t(1) << (pos % 64);
@@ -330,12 +350,9 @@ void Replay::complete_op(uint32_t slot, int s, int32_t op, int64_t start) {
   }
   // The measures see each op as it completes (nondecreasing end times), as measure_timeline does.
   if (comm)
-    r.measurer->add_comm(now_, trace::gap_cause_of(ir::to_string(std::get<ir::Comm>(ot.payload).kind)));
+    r.measurer->add_comm(now_, info.cause);
   else if (s == int(ir::Stream::Compute))
-    r.measurer->add_compute(start, now_,
-                            trace::compute_phase(ir::kind_of(ot.payload) == ir::OpKind::Optimizer ? trace::OpClass::Optimizer
-                                                                                                 : trace::OpClass::Compute,
-                                                 ot.phase == ir::Phase::Step ? char(0) : ir::phase_letter(ot.phase)));
+    r.measurer->add_compute(start, now_, info.phase);
   else
     r.measurer->add_other(now_);
   if ((t.act[size_t(op)] & 2) && t.chunk_pos[size_t(inst.tmpl)] >= 0)
@@ -343,7 +360,7 @@ void Replay::complete_op(uint32_t slot, int s, int32_t op, int64_t start) {
   if (r.record) {
     int32_t sms = 0;
     if (comm)
-      sms = int32_t(comm_sms(std::get<ir::Comm>(ot.payload)));
+      sms = int32_t(comm_sms(std::get<ir::Comm>(t.prog->templates[size_t(inst.tmpl)].payload)));
     else
       sms = int32_t(r.kernel[size_t(s)].sms);
     options_.sink->record(OpRecord{r.rank, r.role, op, uint8_t(s), sms, start, now_});
@@ -365,6 +382,8 @@ SimResult Replay::run() {
   }
   for (const hw::Link& l : topology_.links()) result_.link_capacity[size_t(l.kind)] += l.capacity_bytes_per_s;
 
+  wall0_ = wall0;
+  check_progress();
   for (uint32_t slot = 0; slot < ranks_.size(); ++slot) try_start(slot);
   for (;;) {
     if (net_.needs_solve() && (queue_.empty() || queue_.top_time() > now_)) {
@@ -376,6 +395,7 @@ SimResult Replay::run() {
     if (queue_.empty()) break;
     const Event e = queue_.pop();
     now_ = e.time_ns;
+    if (queue_.popped() % kProgressEvents == 0) check_progress();
     switch (e.kind) {
       case kKernelDone: {
         RankState& r = ranks_[e.a];
@@ -405,6 +425,7 @@ SimResult Replay::run() {
       if (r.running[size_t(s)] >= 0 || r.next[size_t(s)] < int32_t(roles_[r.role].stream_ops[size_t(s)].size()) ||
           r.p2p_in_flight > 0)
         report_deadlock();
+  check_progress(true);
   finish_accounting();
   for (size_t k = 0; k < link_bytes_.size(); ++k) result_.link_bytes[k] = link_bytes_[k].value();
   result_.events = queue_.popped();
@@ -412,6 +433,23 @@ SimResult Replay::run() {
   result_.solves = net_.solves();
   result_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   return std::move(result_);
+}
+
+void Replay::check_progress(bool finished) const {
+  const bool report = bool(options_.progress);
+  const bool bounded = !finished && options_.deadline != std::chrono::steady_clock::time_point::max();
+  if (!report && !bounded) return;
+  const auto wall = std::chrono::steady_clock::now();
+  const SimProgress p{now_, queue_.popped(), started_ops_, total_ops_, std::chrono::duration<double>(wall - wall0_).count(),
+                      finished};
+  if (report) options_.progress(p);
+  if (bounded && wall >= options_.deadline)
+    throw TimeLimitReached(fmt::format("the time limit was reached after {:.1f} s of simulation, at {:.3f} s of simulated "
+                                       "time ({} events, {:.0f}% of {} ops issued)",
+                                       p.wall_s, double(p.simulated_ns) * 1e-9, p.events,
+                                       p.ops_total ? 100.0 * double(p.ops_started) / double(p.ops_total) : 0.0,
+                                       p.ops_total),
+                           p);
 }
 
 void Replay::finish_accounting() {

@@ -2,6 +2,7 @@
 // network and the event loop). simulate() in simulate.h is the public entry point.
 #pragma once
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,6 +31,19 @@ struct RoleTables {
   std::vector<int8_t> chunk_pos;       // per template: index of its chunk in prog->chunks, -1 none
   std::vector<int32_t> comm_index;     // per template: index among the role's comm templates, -1 none
   int32_t comm_templates = 0;
+  // Per op, what ready() checks: the done counts of the in-order streams (compute, comm) it needs (the
+  // largest stream position among its dependencies there, plus one) and the positions of the posted
+  // p2p ops it waits for (p2p_deps[p2p_begin[op] .. p2p_begin[op + 1]]).
+  std::vector<std::array<int32_t, 2>> need;
+  std::vector<int32_t> p2p_begin, p2p_deps;
+  // Per template, what the event loop asks of its payload on every op.
+  struct TemplateInfo {
+    bool comm = false;             // a communication op
+    bool budgeted = false;         // launched on plan.compute_sms (FP8 GEMM)
+    trace::GapCause cause = trace::GapCause::None;             // communication: the gap cause it ends
+    trace::ComputePhase phase = trace::ComputePhase::Other;    // compute: its phase in the measures
+  };
+  std::vector<TemplateInfo> info;
   struct CostSlot {
     std::array<int32_t, 4> sms{};
     std::array<int64_t, 4> ns{};
@@ -44,6 +58,7 @@ struct RoleTables {
 struct GroupInfo {
   int64_t leader = -1;
   int32_t expected = 0;
+  int32_t bundle = -1;   // the collective's link loads when this rank arrives first (a function of rank and template)
 };
 
 struct RankState {
@@ -140,6 +155,9 @@ class Replay {
   // SMs a communication op holds: none on a host (its threads wait without running; the copy is the network's).
   int64_t comm_sms(const ir::Comm& c) const { return host_ ? 0 : c.sms; }
   int64_t kernel_ns(RankState& r, int32_t tmpl, int64_t sms, bool count);
+  // Reports progress (SimOptions::progress) and throws TimeLimitReached past SimOptions::deadline;
+  // `finished`: the replay's last report (no deadline check).
+  void check_progress(bool finished = false) const;
   void finish_accounting();
   [[noreturn]] void report_deadlock() const;
 
@@ -163,6 +181,7 @@ class Replay {
   EventQueue queue_;
   int64_t now_ = 0;
   uint64_t started_ops_ = 0, total_ops_ = 0;   // for SimOptions::progress
+  std::chrono::steady_clock::time_point wall0_;   // when run() began
 
   std::vector<RoleTables> roles_;
   std::vector<RankState> ranks_;       // simulated ranks

@@ -142,9 +142,18 @@ int32_t Replay::bundle_for(const Collective& coll) {
   const ir::OpInstance& inst0 = roles_[r0.role].prog->ops[size_t(op0)];
   const ir::Comm& c0 = std::get<ir::Comm>(roles_[r0.role].prog->templates[size_t(inst0.tmpl)].payload);
   const bool p2p = c0.kind == ir::CommKind::Send || c0.kind == ir::CommKind::Recv;
+  // A collective's key below is a function of its first member's rank and template: remembered there.
+  GroupInfo* remembered = nullptr;
+  if (!p2p) {
+    remembered = &ranks_[slot0].groups[size_t(roles_[r0.role].comm_index[size_t(inst0.tmpl)])];
+    if (remembered->bundle >= 0) return remembered->bundle;
+  }
   BundleKey key{coll.key.a, p2p ? coll.key.b : -1, c0.bytes, int32_t(comm_sms(c0)), uint8_t(c0.kind), uint8_t(c0.purpose),
                 uint8_t(c0.group)};
-  if (auto it = bundle_cache_.find(key); it != bundle_cache_.end()) return it->second;
+  if (auto it = bundle_cache_.find(key); it != bundle_cache_.end()) {
+    if (remembered) remembered->bundle = it->second;
+    return it->second;
+  }
 
   builder_.clear();
   auto add_member = [&](int64_t m, const ir::OpInstance& inst, const ir::Comm& c) {
@@ -212,6 +221,7 @@ int32_t Replay::bundle_for(const Collective& coll) {
   bundles_.push_back(std::make_unique<Bundle>(std::move(bundle)));
   const int32_t id = int32_t(bundles_.size() - 1);
   bundle_cache_.emplace(key, id);
+  if (remembered) remembered->bundle = id;
   return id;
 }
 

@@ -3,6 +3,7 @@
 // stragglers or faults), its collectives standing for every copy of the role moving in step.
 #pragma once
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "hw/topology.h"
 #include "ir/cluster_config.h"
 #include "sim/program_view.h"
+#include "sim/progress.h"
 #include "trace/measures.h"
 
 namespace tandem::sim {
@@ -61,11 +63,14 @@ struct SimOptions {
   const hw::HostSpec* host = nullptr;
   OpSink* sink = nullptr;
   std::vector<int64_t> trace_ranks;   // ranks whose ops go to the sink; empty: every simulated rank
-  // Called every kProgressOps started ops with (ops started, ops of the simulated ranks); it must not
-  // touch the simulation (a progress line on a terminal, say).
-  std::function<void(uint64_t, uint64_t)> progress;
+  // Called every kProgressEvents events with where the replay stands; it must not touch the
+  // simulation (a progress line on a terminal, say).
+  std::function<void(const SimProgress&)> progress;
+  // Wall-clock bound: checked when the replay starts and every kProgressEvents events; past it,
+  // simulate() throws TimeLimitReached (sim/progress.h). The default never comes.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
-inline constexpr uint64_t kProgressOps = uint64_t(1) << 16;
+inline constexpr uint64_t kProgressEvents = uint64_t(1) << 16;
 
 // Time accounting of one simulated rank. The step's measures (phases, bubble, exposed communication
 // with the cause of each compute gap) are trace/'s, taken as the ops complete: the same numbers the
@@ -100,7 +105,8 @@ struct SimResult {
 
 // Throws std::invalid_argument on options that do not fit the program (a symmetric path asked for
 // skewed routing, stragglers or faults; a straggler or traced rank out of range) and
-// std::runtime_error when the program deadlocks (naming the stuck ops).
+// std::runtime_error when the program deadlocks (naming the stuck ops), TimeLimitReached past
+// options.deadline.
 SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options = {});
 
 }  // namespace tandem::sim

@@ -3,6 +3,7 @@
 // Tagged [.cli]: CTest runs them as one test with TANDEM_BIN set (sim/CMakeLists.txt).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -118,7 +119,9 @@ TEST_CASE("tandem simulate refuses bad input with exit code 2", "[.cli]") {
                         Case{"simulate tiny --set plan.pp=-1", "plan.pp"},
                         Case{"simulate no-such-scenario", "no-such-scenario"},
                         Case{"simulate deepseek-v3-pretrain --full --trace /dev/null --trace-ranks all",
-                             "keep fewer ranks"}}) {
+                             "keep fewer ranks"},
+                        Case{"simulate tiny --time-limit 0", "--time-limit: expected a number > 0, found '0'"},
+                        Case{"simulate tiny --time-limit soon", "--time-limit: expected a number > 0, found 'soon'"}}) {
     INFO(c.args);
     const Output o = tandem(c.args);
     CHECK(o.code == 2);
@@ -148,4 +151,30 @@ TEST_CASE("tandem simulate runs the what-if options on the full path", "[.cli]")
   CHECK(j["mode"] == "full");
   const Output base = tandem("simulate tiny --json", false);
   CHECK(j["step_time_s"].get<double>() > nlohmann::json::parse(base.text)["step_time_s"].get<double>());
+}
+
+TEST_CASE("tandem simulate --progress prints progress lines on stderr without a terminal", "[.cli]") {
+  // The replay reports at its start and at its end; line mode prints the first and the last whatever the interval.
+  const Output o = tandem("simulate tiny --full --progress");
+  REQUIRE(o.code == 0);
+  CHECK(o.text.find("simulate: 0.000 s simulated, 0 events (0/s), 0% of ") != std::string::npos);
+  const size_t end = o.text.find("100% of ");
+  REQUIRE(end != std::string::npos);
+  CHECK(o.text.find(" ops, done in ", end) != std::string::npos);
+  // Without --progress and without a terminal: no progress lines.
+  CHECK(tandem("simulate tiny --full").text.find("s simulated, ") == std::string::npos);
+}
+
+TEST_CASE("tandem simulate --time-limit ends a large run with one line, exit code 3 and nothing written", "[.cli]") {
+  // Building DeepSeek-V3's 128-rank program alone takes longer than 1 ms: the replay stops at its first check.
+  const std::string trace = temp_path("limited_trace.json");
+  std::remove(trace.c_str());
+  const Output o = tandem("simulate scenarios/deepseek-v3-128.json --full --straggler 5:1.5 --time-limit 0.001 --json --trace " + trace +
+                          " --trace-ranks 0");
+  CHECK(o.code == 3);
+  CHECK(o.text.rfind("error: --time-limit 0.001 s: the time limit was reached after ", 0) == 0);
+  CHECK(o.text.find("nothing written (exit code 3)") != std::string::npos);
+  CHECK(std::count(o.text.begin(), o.text.end(), '\n') == 1);   // one line, no report
+  std::ifstream in(trace);
+  CHECK_FALSE(in.good());
 }
