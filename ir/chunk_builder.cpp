@@ -140,6 +140,7 @@ class Builder {
   int64_t tp_;
   int64_t region_tokens_;              // tokens of the micro-batch: inside a TP region, the full sequence
   int64_t tokens_;                     // this rank's sequence-split part of them (all with tp = 1)
+  int32_t stream_output_ = -1;         // the residual stream after the chunk's last layer
   bool fp8_;
   int32_t layer_ = -1;
   std::string prefix_;
@@ -447,6 +448,9 @@ Operand Builder::gradient(const Operand& x) {
 // earlier-built chunk's; an FP8 copy's is its BF16 source's (straight-through).
 void Builder::alias_gradients() {
   if (ctx_.input_tensor >= 0 && ctx_.input_grad >= 0) grads_[ctx_.input_tensor] = ctx_.input_grad;
+  // With TP every residual add passes its output's gradient on, so a chunk's residual stream has one
+  // gradient tensor from its last layer back to its input: the earlier-built chunk's, when given.
+  if (tp_ > 1 && ctx_.input_tensor >= 0 && ctx_.input_grad >= 0) grads_[stream_output_] = ctx_.input_grad;
   if (ctx_.shared_embedding >= 0 && ctx_.shared_embedding_grad >= 0) grads_[ctx_.shared_embedding] = ctx_.shared_embedding_grad;
   for (int32_t id : out_.forward) {
     const OpTemplate& f = rp_.templates[size_t(id)];
@@ -672,6 +676,7 @@ ChunkTemplates Builder::build() {
     layer_outputs_.insert(x);
   }
   (void)main_input;
+  stream_output_ = x;
   if (ctx_.last_chunk) {
     const int32_t final_hidden = x;
     layer_ = -1;

@@ -17,7 +17,7 @@ namespace tandem::ir {
 namespace {
 
 // plan.tp against the model (it splits the attention heads, the FFN widths and, for sequence
-// parallelism, the tokens of a micro-batch) and the cluster (a TP group stays inside one node).
+// parallelism, the tokens of a micro-batch) and the cluster (a TP group stays inside one scale-up domain).
 void tensor_parallel_rules(const Scenario& s) {
   const auto& m = s.model;
   const auto& p = s.plan;
@@ -33,9 +33,9 @@ void tensor_parallel_rules(const Scenario& s) {
   if (moe && m.shared_experts > 0)
     require(m.shared_experts * m.moe_intermediate, "the shared experts' width (shared_experts × moe_intermediate)");
   require(p.seq_len * p.micro_batch_seqs, "the tokens of a micro-batch (seq_len × micro_batch_seqs, split by sequence parallelism)");
-  if (s.cluster.gpus_per_node % p.tp != 0)
+  if (s.cluster.domain_size() % p.tp != 0)
     throw ScenarioError(s.source, "plan.tp",
-                        fmt::format("a divisor of cluster.gpus_per_node = {} (a TP group stays on one node's NVLink)", s.cluster.gpus_per_node),
+                        fmt::format("a divisor of the scale-up domain's {} GPUs (a TP group stays on NVLink)", s.cluster.domain_size()),
                         std::to_string(p.tp));
 }
 

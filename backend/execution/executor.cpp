@@ -42,7 +42,7 @@ void check_cpu_plan(const ir::StepProgram& program) {
     throw std::invalid_argument(fmt::format("{}: the CPU backend cannot run this plan: at {}: expected {}, found {}", where,
                                             field, expected, found));
   };
-  if (p.tp != 1) refuse("plan.tp", "1 (tensor parallelism is not modelled)", std::to_string(p.tp));
+  if (p.tp != 1) refuse("plan.tp", "1 (tensor parallelism is simulated, not yet run by the CPU backend)", std::to_string(p.tp));
   if (p.zero_stage != 0 && p.zero_stage != 1) refuse("plan.zero_stage", "0 or 1", std::to_string(p.zero_stage));
   if (m.score_function != ir::ScoreFunction::Sigmoid) refuse("model.score_function", "\"sigmoid\"", "\"softmax\"");
   if (m.tie_embeddings) refuse("model.tie_embeddings", "false", "true");

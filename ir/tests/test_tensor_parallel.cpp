@@ -172,3 +172,14 @@ TEST_CASE("memory per rank: split weights and activations shrink, replicated one
   CHECK(two[0].activation_bytes_per_mb < one[0].activation_bytes_per_mb);
   CHECK(two[0].activation_bytes_per_mb > one[0].activation_bytes_per_mb / 2);
 }
+
+TEST_CASE("every schedule lays out a TP plan that passes the checks", "[ir][tp][check]") {
+  for (const char* schedule : {"1f1b", "zb1p", "dualpipe", "dualpipev"})
+    for (const char* fp8 : {"true", "false"}) {
+      INFO(schedule << " fp8 " << fp8);
+      const StepProgram p = tiny_tp2({std::string("plan.schedule=") + schedule, std::string("plan.precision.fp8=") + fp8});
+      const GraphCheck g = check_program(p, 0);
+      for (const auto& problem : g.problems) UNSCOPED_INFO(problem);
+      CHECK(g.ok());
+    }
+}

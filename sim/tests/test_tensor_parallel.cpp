@@ -48,3 +48,16 @@ TEST_CASE("TP all-gathers and reduce-scatters take their ring's NVLink time plus
   // The FFN's input gathered in FP8 with its scales: 128 × (64 + 4) = 8,704 bytes, 54.4 ns.
   CHECK(double(sink.duration_ns.at("L0.ffn_gather")) == Approx(8704 / per_direction * 1e9 + 3330).margin(1));
 }
+
+TEST_CASE("a TP plan replays the same on the full and the symmetric path", "[sim][tp][paths]") {
+  // tiny on 8 GPUs of two nodes: pp 2, tp 2, dp 2, ep 4 (over each stage's 4 ranks).
+  const ir::StepProgram p(ir::load_scenario("tiny", {"plan.tp=2", "plan.ep=4", "cluster.nodes=2"}));
+  sim::SimOptions full, sym;
+  full.mode = sim::Mode::Full;
+  sym.mode = sim::Mode::Symmetric;
+  const sim::SimResult a = sim::simulate(sim::StepProgramView(p), p.cluster(), full);
+  const sim::SimResult b = sim::simulate(sim::StepProgramView(p), p.cluster(), sym);
+  CHECK(a.step_ns == b.step_ns);
+  CHECK(a.ops == b.ops);
+  CHECK(a.step_ns > 0);
+}
