@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -77,15 +78,14 @@ constexpr SquareSum kNoSum = ~SquareSum(0);
 SquareSum square(int64_t x) { return SquareSum(x) * SquareSum(x); }
 
 // The stages as groups of chunks taken from the ends of the model inwards: group k is chunk k alone
-// (1F1B, ZB1P; interleaved, whose chunks each take one turn of the pipeline), or chunks k and C-1-k
-// (DualPipe, DualPipeV). State (k, i, j): groups 0..k-1 hold the
+// (1F1B, ZB1P), or chunks k and C-1-k (DualPipe, DualPipeV). State (k, i, j): groups 0..k-1 hold the
 // first i and the last j layers. The last group takes what is left: chunk C-1 alone, or the middle
 // pair G-1, G split where its two costs are closest.
 class SplitSearch {
  public:
   SplitSearch(const LayerCosts& costs, const PipelineShape& shape, int64_t max_stage_layers) : costs_(costs) {
     chunks_ = model_chunks(shape);
-    paired_ = shape.kind == ScheduleKind::DualPipe || shape.kind == ScheduleKind::DualPipeV;
+    paired_ = chunks_on_rank(shape, 0).size() == 2;
     groups_ = paired_ ? chunks_ / 2 : chunks_;
     layers_ = int64_t(costs.layer.size());
     back_ = paired_ ? layers_ : 0;
@@ -276,6 +276,64 @@ class SplitSearch {
   }
 };
 
+// Interleaved 1F1B: a rank runs its V chunks {r, r+pp, ...} for every micro-batch, so its stage cost is
+// their sum, a grouping the search above (groups from both ends of the model) does not cover. A local
+// search from the even split instead: move one layer's worth of count from one chunk to another while
+// that lowers (largest stage cost, summed squared chunk costs), taking the first improving move in a
+// fixed order, so the result is a function of the costs alone. Not proven optimal; empty past `max_work`
+// evaluated layers.
+std::vector<int64_t> interleaved_split(const LayerCosts& costs, const PipelineShape& shape, int64_t max_stage_layers,
+                                       int64_t max_work) {
+  const int32_t chunks = model_chunks(shape);
+  const int64_t layers = int64_t(costs.layer.size());
+  std::vector<int64_t> counts = even_layer_split(layers, chunks);
+  struct Key {
+    int64_t max_stage = 0;
+    SquareSum squares = 0;
+    bool operator<(const Key& o) const { return max_stage != o.max_stage ? max_stage < o.max_stage : squares < o.squares; }
+  };
+  int64_t work = 0;
+  auto key_of = [&](const std::vector<int64_t>& c) -> std::optional<Key> {
+    work += layers + chunks;
+    const std::vector<int64_t> per_chunk = chunk_costs(costs, c);
+    Key k;
+    for (int32_t r = 0; r < shape.pp; ++r) {
+      int64_t sum = 0, held = 0;
+      for (int32_t v = r; v < chunks; v += shape.pp) {
+        sum += per_chunk[size_t(v)];
+        held += c[size_t(v)];
+      }
+      if (max_stage_layers > 0 && held > max_stage_layers) return std::nullopt;
+      k.max_stage = std::max(k.max_stage, sum);
+    }
+    for (int64_t x : per_chunk) k.squares += square(x);
+    return k;
+  };
+  std::optional<Key> best = key_of(counts);
+  if (!best) return {};
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (int32_t from = 0; from < chunks && !moved; ++from) {
+      if (counts[size_t(from)] <= 1) continue;
+      for (int32_t to = 0; to < chunks && !moved; ++to) {
+        if (to == from) continue;
+        --counts[size_t(from)];
+        ++counts[size_t(to)];
+        const std::optional<Key> k = key_of(counts);
+        if (k && *k < *best) {
+          best = k;
+          moved = true;
+        } else {
+          ++counts[size_t(from)];
+          --counts[size_t(to)];
+        }
+        if (work > max_work) return {};
+      }
+    }
+  }
+  return counts;
+}
+
 }  // namespace
 
 std::vector<int64_t> balanced_layer_split(const LayerCosts& costs, const PipelineShape& shape, int64_t max_stage_layers,
@@ -286,6 +344,7 @@ std::vector<int64_t> balanced_layer_split(const LayerCosts& costs, const Pipelin
   if (costs.first_chunk < 0 || costs.last_chunk < 0 ||
       std::any_of(costs.layer.begin(), costs.layer.end(), [](int64_t c) { return c < 0; }))
     throw std::invalid_argument("layer split: costs must not be negative");
+  if (shape.kind == ScheduleKind::Interleaved) return interleaved_split(costs, shape, max_stage_layers, max_states * 64);
   SplitSearch search(costs, shape, max_stage_layers);
   if (search.states() > double(max_states)) return {};
   return search.run(max_states * 64);

@@ -45,8 +45,9 @@ inline constexpr int64_t kMaxSplitStates = int64_t(1) << 21;
 
 // Layers per model chunk (at least one each) that balance the stages' costs. A stage's cost is the sum
 // of the costs of the chunks its rank holds: one chunk under 1F1B and ZB1P; under DualPipe and
-// DualPipeV the pair {c, chunks-1-c}, which the rank runs in every overlapped F&B round. Interleaved
-// 1F1B's chunks are balanced one by one (each is a turn of the pipeline on its own). The split
+// DualPipeV the pair {c, chunks-1-c}, which the rank runs in every overlapped F&B round; under
+// interleaved 1F1B its V chunks {r, r+pp, ...}, which it runs for every micro-batch (a local search
+// from the even split, not the exact search below: see layer_split.cpp). The split
 //   1. minimises the largest stage cost (which sets the pipeline's pace);
 //   2. among those, minimises the sum of squared chunk costs (even chunks within a pair too);
 //   3. among those, gives fewer layers to the outermost pair's lower chunk first, then its upper

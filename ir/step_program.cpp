@@ -589,13 +589,11 @@ LayerSplit choose_layer_split(const Scenario& scenario, const PipelineShape& sha
     split.source = SplitSource::Given;
     split.layers = given;
   } else if (op_cost) {
-    // No stage holds more layers than the even split's fullest one (its memory was sized for that);
-    // interleaved 1F1B balances chunk by chunk, so no chunk more than the even split's fullest chunk.
+    // No stage holds more layers than the even split's fullest one (its memory was sized for that).
     int64_t cap = 0;
     for (int32_t r = 0; r < shape.pp; ++r) {
       int64_t held = 0;
-      for (int32_t c : chunks_on_rank(shape, r))
-        held = shape.kind == ScheduleKind::Interleaved ? std::max(held, even[size_t(c)]) : held + even[size_t(c)];
+      for (int32_t c : chunks_on_rank(shape, r)) held += even[size_t(c)];
       cap = std::max(cap, held);
     }
     split.layers = balanced_layer_split(split.costs, shape, cap);

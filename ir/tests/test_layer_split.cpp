@@ -211,3 +211,16 @@ TEST_CASE("StepProgram splits as given, balanced on its op costs, or evenly with
   CHECK(given.layer_split().layers == std::vector<int64_t>{3, 5, 5, 3});
   CHECK(given.layer_split().stage_cost == stage_costs(split.costs, {3, 5, 5, 3}, given.pipeline()));
 }
+
+TEST_CASE("interleaved 1F1B balances the sum of each rank's chunks", "[ir][split]") {
+  // 10 unit layers, a head costing 2 layers, pp 2 with V = 2: rank 0 runs chunks 0 and 2, rank 1 chunks 1
+  // and 3 (with the head). Total 12: 6 per rank at best, every chunk 3: [3, 3, 3, 1] (3 + 3 | 3 + 1 + 2).
+  const PipelineShape s{ScheduleKind::Interleaved, 2, 4, 2};
+  CHECK(balanced_layer_split(unit_costs(10, 0, 2), s) == std::vector<int64_t>{3, 3, 3, 1});
+  CHECK(stage_costs(unit_costs(10, 0, 2), {3, 3, 3, 1}, s) == std::vector<int64_t>{6, 6});
+  // At most 5 layers a rank (the even split [2, 3, 3, 2]'s): rank 1 keeps 5 layers and the head, 7; the
+  // even split is as good as any other then (summed squares 38 either way), and the search stays there.
+  CHECK(balanced_layer_split(unit_costs(10, 0, 2), s, 5) == std::vector<int64_t>{2, 3, 3, 2});
+  // Without ends, the even split.
+  CHECK(balanced_layer_split(unit_costs(8), s) == std::vector<int64_t>{2, 2, 2, 2});
+}
