@@ -249,6 +249,8 @@ void parse_precision(const json& j, const std::string& file, PrecisionRecipe& p)
     throw ScenarioError(file, "plan.precision", "a recipe (fp8, bf16) or an object of its fields",
                         describe_json(j) + (near.empty() ? "" : " (did you mean \"" + near + "\"?)"));
   }
+  if (!j.is_object())
+    throw ScenarioError(file, "plan.precision", "a recipe (fp8, bf16) or an object of its fields", describe_json(j));
   FieldReader pr(j, "plan.precision", file);
   bool fp8 = true;
   pr.choice<bool>("recipe", fp8, recipes);
