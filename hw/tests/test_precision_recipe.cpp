@@ -27,6 +27,8 @@ TEST_CASE("plan.precision names a recipe; a bad one is refused with its path", "
   using Catch::Contains;
   CHECK_THAT(error("plan.precision=fp16"), Contains("at plan.precision:") && Contains("a recipe (fp8, bf16)") &&
                                                 Contains("\"fp16\"") && Contains("did you mean \"fp8\""));
+  CHECK_THAT(error("plan.precision=3"), Contains("at plan.precision:") && Contains("a recipe (fp8, bf16) or an object") &&
+                                          Contains("the integer 3"));
   CHECK_THAT(error(R"(plan.precision={"recipe":"int8"})"), Contains("plan.precision.recipe") && Contains("one of fp8, bf16"));
   CHECK_THAT(error(R"(plan.precision={"recipe":"bf16","fp8_dispatch":true})"),
              Contains("plan.precision.fp8_dispatch") && Contains("no FP8 setting with recipe \"bf16\""));
