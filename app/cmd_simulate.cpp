@@ -1,7 +1,8 @@
 // `tandem simulate SCENARIO`: replays the scenario's training step on the model of its cluster and
 // prints the report (table, or JSON with --json); --trace writes the Timeline (Chrome trace JSON).
-// What-if options: stragglers, degraded or failed links, a calibration table; --full/--symmetric
-// choose the path (default: symmetric when routing is balanced and nothing is degraded).
+// What-if options: stragglers, degraded or failed links, a calibration table; --full/--symmetric/--classes
+// choose the path (default: symmetric when routing is balanced and nothing is degraded, classes when
+// routing is skewed and nothing is degraded, else full).
 #ifdef TANDEM_SIM
 #include <algorithm>
 #include <chrono>
@@ -26,6 +27,7 @@
 #include "ir/step_program.h"
 #include "sim/expert_load.h"
 #include "sim/goodput.h"
+#include "sim/rank_classes.h"
 #include "sim/report.h"
 #include "sim/simulate.h"
 #include "trace/trace_writer.h"
@@ -36,7 +38,7 @@ namespace {
 struct SimulateOptions {
   std::string scenario;
   std::vector<std::string> overrides;
-  bool json = false, full = false, symmetric = false, goodput = false;
+  bool json = false, full = false, symmetric = false, classes = false, goodput = false;
   std::string trace_file, trace_ranks, calibration, expert_load, host;
   std::vector<std::string> stragglers, degraded, failed;
   int64_t trace_pair = -1;   // --trace-pair STAGE; -1: the whole step
@@ -70,7 +72,10 @@ void run_simulate(const SimulateOptions& o) {
   if (o.time_limit_s > 0)
     options.deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                      std::chrono::duration<double>(std::min(o.time_limit_s, 1e9)));   // 1e9 s: past any run
-  options.mode = o.full ? sim::Mode::Full : o.symmetric ? sim::Mode::Symmetric : sim::Mode::Auto;
+  options.mode = o.full        ? sim::Mode::Full
+                 : o.symmetric ? sim::Mode::Symmetric
+                 : o.classes   ? sim::Mode::Classes
+                               : sim::Mode::Auto;
   hw::CalibrationTable calibration;
   hw::HostSpec host;
   const bool on_host = hw::is_host_device(program.cluster().gpu);
@@ -131,11 +136,18 @@ void run_simulate(const SimulateOptions& o) {
     // A timeline is held in memory before it is written (about 500 bytes per event with its payload
     // args: 374 MB for DeepSeek-V3's 758,420): refuse sizes that would not fit rather than run out of
     // memory at the end.
+    // The path auto takes (sim::simulate's rule): one rank per role, one per class, or every rank.
+    const bool alike = options.stragglers.empty() && options.link_faults.empty() && !options.host &&
+                       view.roles_alike_on_domains(program.cluster());
     const bool symmetric = options.mode == sim::Mode::Symmetric ||
-                           (options.mode == sim::Mode::Auto && view.balanced_routing() && options.stragglers.empty() &&
-                            options.link_faults.empty());
+                           (options.mode == sim::Mode::Auto && alike && view.balanced_routing());
+    const bool classes = options.mode == sim::Mode::Classes ||
+                         (options.mode == sim::Mode::Auto && alike && !view.balanced_routing());
     double events = 0;
-    if (options.trace_ranks.empty()) {
+    if (options.trace_ranks.empty() && classes) {
+      for (const auto& ranks : sim::expert_place_classes(view).ranks)
+        events += double(program.program_of(ranks.front()).ops.size());
+    } else if (options.trace_ranks.empty()) {
       for (size_t role = 0; role < program.roles().size(); ++role) {
         std::vector<int64_t> ranks;
         view.ranks_of_role(role, ranks);
@@ -228,7 +240,12 @@ const RegisterCommand reg(20, "simulate", [](CLI::App& root) {
   auto* full = cmd->add_flag("--full", opts->full, "Simulate every rank (needed for skewed routing, stragglers, faults)");
   auto* sym = cmd->add_flag("--symmetric", opts->symmetric,
                             "Simulate one rank per pipeline stage (balanced routing only; the default when it applies)");
+  auto* cls = cmd->add_flag("--classes", opts->classes,
+                            "Simulate one rank per class of ranks that behave alike (skewed routing without stragglers "
+                            "or faults; the default when it applies)");
   full->excludes(sym);
+  full->excludes(cls);
+  sym->excludes(cls);
   auto* trace = cmd->add_option("--trace", opts->trace_file, "Write the timeline (Chrome trace JSON, Perfetto) to FILE");
   auto* trace_ranks = cmd->add_option("--trace-ranks", opts->trace_ranks,
                                       "Ranks to keep in the timeline: 'all' or a list like 0,128-135 (default: every "

@@ -40,12 +40,13 @@ sim::SimOptions options_of(const SweepPoint& p) {
   for (const auto& s : specs(p.sim, "sim.degrade_link")) o.link_faults.push_back(hw::parse_link_fault(s, false));
   for (const auto& s : specs(p.sim, "sim.fail_link")) o.link_faults.push_back(hw::parse_link_fault(s, true));
   const auto mode = specs(p.sim, "sim.mode");
-  if (mode.size() > 1) throw std::invalid_argument("sim.mode: expected one of auto, full, symmetric, found a list");
+  if (mode.size() > 1) throw std::invalid_argument("sim.mode: expected one of auto, full, symmetric, classes, found a list");
   if (!mode.empty()) {
     if (mode[0] == "full") o.mode = sim::Mode::Full;
     else if (mode[0] == "symmetric") o.mode = sim::Mode::Symmetric;
+    else if (mode[0] == "classes") o.mode = sim::Mode::Classes;
     else if (mode[0] == "auto") o.mode = sim::Mode::Auto;
-    else throw std::invalid_argument(fmt::format("sim.mode: expected one of auto, full, symmetric, found \"{}\"", mode[0]));
+    else throw std::invalid_argument(fmt::format("sim.mode: expected one of auto, full, symmetric, classes, found \"{}\"", mode[0]));
   }
   return o;
 }

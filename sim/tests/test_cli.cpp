@@ -114,6 +114,8 @@ TEST_CASE("tandem simulate refuses bad input with exit code 2", "[.cli]") {
                         Case{"simulate tiny --trace-ranks 9 --trace /dev/null", "--trace-ranks '9'"},
                         Case{"simulate tiny --symmetric --straggler 1:1.5", "symmetric path needs"},
                         Case{"simulate tiny --full --symmetric", "excludes"},
+                        Case{"simulate tiny --classes --symmetric", "excludes"},
+                        Case{"simulate tiny --classes --straggler 1:1.5", "class path needs"},
                         Case{"simulate tiny --calibration /nonexistent.json", "/nonexistent.json: at (file): expected a calibration table"},
                         Case{"simulate tiny --expert-load /nonexistent.txt", "/nonexistent.txt: at (file): expected"},
                         Case{"simulate tiny --set plan.pp=-1", "plan.pp"},
@@ -142,6 +144,23 @@ TEST_CASE("tandem simulate --expert-load replaces a scenario's zipf routing", "[
   CHECK(nlohmann::json::parse(o.text)["step_time_s"] == nlohmann::json::parse(same.text)["step_time_s"]);
   CHECK(nlohmann::json::parse(o.text)["step_time_s"] != nlohmann::json::parse(zipf.text)["step_time_s"]);
   std::remove(loads.c_str());
+}
+
+TEST_CASE("tandem simulate --classes is the path auto takes for skewed routing and gives the full path's step", "[.cli]") {
+  const std::string zipf = " --json --set plan.routing.kind=zipf --set plan.routing.zipf_exponent=1.0";
+  const Output automatic = tandem("simulate tiny" + zipf, false);
+  const Output classes = tandem("simulate tiny --classes" + zipf, false);
+  const Output full = tandem("simulate tiny --full" + zipf, false);
+  REQUIRE(automatic.code == 0);
+  REQUIRE(classes.code == 0);
+  REQUIRE(full.code == 0);
+  const auto a = nlohmann::json::parse(automatic.text), c = nlohmann::json::parse(classes.text),
+             f = nlohmann::json::parse(full.text);
+  CHECK(a["mode"] == "classes");
+  CHECK(c["mode"] == "classes");
+  CHECK(f["mode"] == "full");
+  CHECK(c["step_time_s"] == a["step_time_s"]);
+  CHECK(c["step_time_s"] == f["step_time_s"]);
 }
 
 TEST_CASE("tandem simulate runs the what-if options on the full path", "[.cli]") {
