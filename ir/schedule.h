@@ -115,6 +115,11 @@ PipelineTimes evaluate(const PipelineShape& shape, const ChunkCosts& costs);
 // on the wrong rank, or deadlocks (message names the stuck tasks).
 PipelineTimes evaluate_orders(const PipelineShape& shape, const std::vector<std::vector<ChunkTask>>& orders,
                               const ChunkCosts& costs);
+// The same with a cost per model chunk (chunk_costs[c] for the tasks of chunk c; a ForwardBackward pair
+// costs its forward chunk's fb): chunks that differ, as a model's ends make them. Throws
+// std::invalid_argument unless there is one entry per model chunk.
+PipelineTimes evaluate_orders(const PipelineShape& shape, const std::vector<std::vector<ChunkTask>>& orders,
+                              const std::vector<ChunkCosts>& chunk_costs);
 
 // Throws std::logic_error unless every (mb, chunk) has exactly one Forward, one input-grad backward and
 // one weight-grad backward (a full Backward or ForwardBackward counts as both), each on chunk_rank, and

@@ -1,4 +1,4 @@
-// Checks per-rank chunk orders for completeness and placement, and replays them with unit chunk costs:
+// Checks per-rank chunk orders for completeness and placement, and replays them with chunk costs:
 // each rank runs its tasks strictly in order, a task starts once the rank is free and the tasks it
 // depends on have ended (zero transfer time). Gives the makespan, per-rank busy/idle and peak live
 // activations used by the bubble tests and by `tandem inspect`.
@@ -118,13 +118,22 @@ void check_orders(const PipelineShape& s, const std::vector<std::vector<ChunkTas
 
 PipelineTimes evaluate_orders(const PipelineShape& s, const std::vector<std::vector<ChunkTask>>& orders,
                               const ChunkCosts& costs) {
-  for (double v : {costs.f, costs.b, costs.w, costs.fb})
-    if (!std::isfinite(v) || v < 0)
-      throw std::invalid_argument("pipeline evaluation: chunk costs must be finite and >= 0, found f = " +
-                                  std::to_string(costs.f) + ", b = " + std::to_string(costs.b) + ", w = " +
-                                  std::to_string(costs.w) + ", fb = " + std::to_string(costs.fb));
-  check_orders(s, orders);
+  return evaluate_orders(s, orders, std::vector<ChunkCosts>(size_t(model_chunks(s)), costs));
+}
+
+PipelineTimes evaluate_orders(const PipelineShape& s, const std::vector<std::vector<ChunkTask>>& orders,
+                              const std::vector<ChunkCosts>& chunk_costs) {
   const int32_t chunks = model_chunks(s);
+  if (chunk_costs.size() != size_t(chunks))
+    throw std::invalid_argument("pipeline evaluation of " + shape_text(s) + ": expected costs for " + std::to_string(chunks) +
+                                " model chunks, found " + std::to_string(chunk_costs.size()));
+  for (const ChunkCosts& costs : chunk_costs)
+    for (double v : {costs.f, costs.b, costs.w, costs.fb})
+      if (!std::isfinite(v) || v < 0)
+        throw std::invalid_argument("pipeline evaluation: chunk costs must be finite and >= 0, found f = " +
+                                    std::to_string(costs.f) + ", b = " + std::to_string(costs.b) + ", w = " +
+                                    std::to_string(costs.w) + ", fb = " + std::to_string(costs.fb));
+  check_orders(s, orders);
   const KeyIndex key{chunks};
   const size_t keys = size_t(s.micro_batches) * size_t(chunks);
   constexpr double kNotYet = -1.0;
@@ -184,7 +193,7 @@ PipelineTimes evaluate_orders(const PipelineShape& s, const std::vector<std::vec
       const std::optional<double> deps = ready_at(t, nullptr);
       if (!deps) break;
       const double start = std::max(free_at[ru], *deps);
-      const double cost = task_cost(t.kind, costs);
+      const double cost = task_cost(t.kind, chunk_costs[size_t(has_fwd(t.kind) ? t.fwd.chunk : t.bwd.chunk)]);
       const double end = start + cost;
       out.tasks[ru][next[ru]] = {start, end};
       free_at[ru] = end;

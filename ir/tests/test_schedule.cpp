@@ -322,3 +322,39 @@ TEST_CASE("interleaved 1F1B with PP=2, V=2, M=4: Megatron's order and unit-cost 
   // chunks = 2.5 stages against 1F1B's 2; rank 1: 3 chunks = 1.5 stages against 1.
   CHECK(t.peak_live_activations == std::vector<int32_t>{5, 3});
 }
+
+TEST_CASE("interleaved 1F1B with PP=2, V=2, M=4: chunks of one rank that differ lose the bubble's gain", "[schedule]") {
+  using Catch::Contains;
+  const PipelineShape s{ScheduleKind::Interleaved, 2, 4, 2};
+  const std::vector<std::vector<ChunkTask>> orders{chunk_order(s, 0), chunk_order(s, 1)};
+  // Every chunk F = 2, full B = 4 (the timeline above, doubled): makespan 54, idle 6 = (PP-1)(F+B)/V.
+  const PipelineTimes even = evaluate_orders(s, orders, std::vector<ChunkCosts>(4, ChunkCosts{2, 2, 2, 4}));
+  CHECK(even.makespan == 54);
+  CHECK(even.idle == std::vector<double>{6, 6});
+  // Rank 1 holds chunk 1 at F = 1, B = 2 and chunk 3 at F = 3, B = 6: the same stage sum (4 F + 8 B per
+  // micro-batch pair of chunks), the way a model's head makes the last chunk heavy.
+  // r0: F(0,0) [0,2] F(1,0) [2,4] F(0,2) [4,6] F(1,2) [6,8] F(2,0) [8,10] B(0,2) [15,19] F(3,0) [19,21]
+  //     B(1,2) [24,28] F(2,2) [28,30] B(0,0) [30,34] F(3,2) [34,36] B(1,0) [36,40] B(2,2) [40,44]
+  //     B(3,2) [48,52] B(2,0) [52,56] B(3,0) [56,60]
+  // r1: F(0,1) [2,3] F(1,1) [4,5] F(0,3) [6,9] B(0,3) [9,15] F(1,3) [15,18] B(1,3) [18,24] F(2,1) [24,25]
+  //     B(0,1) [25,27] F(3,1) [27,28] B(1,1) [28,30] F(2,3) [30,33] B(2,3) [33,39] F(3,3) [39,42]
+  //     B(3,3) [42,48] B(2,1) [48,50] B(3,1) [52,54]
+  // Rank 0 waits for rank 1's heavy chunk 3 (B(0,2) from 10 to 15, B(1,2) from 21 to 24, B(3,2) from 44 to
+  // 48), rank 1 for rank 0 while it runs its light chunk 1 (F(0,1), F(1,1), B(3,1)): makespan 60, idle 12,
+  // twice the formula and as long as 1F1B on the same stages (5 x (4 + 8) = 60).
+  std::vector<ChunkCosts> uneven(4, ChunkCosts{2, 2, 2, 4});
+  uneven[1] = ChunkCosts{1, 1, 1, 2};
+  uneven[3] = ChunkCosts{3, 3, 3, 6};
+  const PipelineTimes t = evaluate_orders(s, orders, uneven);
+  CHECK(t.makespan == 60);
+  CHECK(t.busy == std::vector<double>{48, 48});
+  CHECK(t.idle == std::vector<double>{12, 12});
+  CHECK(t.tasks[0][5].start == 15);    // B(0,2) after B(0,3) on rank 1
+  CHECK(t.tasks[0][7].start == 24);    // B(1,2) after B(1,3)
+  CHECK(t.tasks[1][6].start == 24);    // F(2,1): rank 1 itself busy with chunk 3 until 24
+  CHECK(t.tasks[1][15].start == 52);   // B(3,1) after B(3,2) on rank 0
+  CHECK(evaluate({ScheduleKind::OneFOneB, 2, 4}, {4, 4, 4, 8}).makespan == 60);
+  CHECK_THROWS_WITH(evaluate_orders(s, orders, std::vector<ChunkCosts>(3)), Contains("expected costs for 4 model chunks, found 3"));
+  CHECK_THROWS_WITH(evaluate_orders(s, orders, std::vector<ChunkCosts>{{2, 2, 2, 4}, {1, -1, 1, 2}, {}, {}}),
+                    Contains("finite and >= 0"));
+}
