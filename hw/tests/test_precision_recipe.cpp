@@ -9,7 +9,7 @@
 
 using namespace tandem;
 
-TEST_CASE("plan.precision names a recipe; a bad one is refused with its path", "[hw][precision]") {
+TEST_CASE("plan.precision names a recipe and a bad one is refused with its path", "[hw][precision]") {
   const auto fp8 = ir::load_scenario("tiny", {"plan.precision=fp8"}).plan.precision;
   CHECK((fp8.fp8 && fp8.fp8_dispatch));
   const auto bf16 = ir::load_scenario("tiny", {"plan.precision=bf16"}).plan.precision;

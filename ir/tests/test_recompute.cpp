@@ -26,7 +26,7 @@ int64_t recomputed_total(const RankProgram& rp) {
 
 }  // namespace
 
-TEST_CASE("plan.recompute reads a list of modules; the older flag stays valid", "[scenario][recompute]") {
+TEST_CASE("plan.recompute reads a list of modules and the older flag stays valid", "[scenario][recompute]") {
   CHECK(load_scenario("tiny").plan.recompute == RecomputeModules{});
   const RecomputeModules dflt{};
   CHECK((dflt.norm && dflt.mla_up_proj && dflt.moe_act && !dflt.core_attn && !dflt.mlp && !dflt.full));

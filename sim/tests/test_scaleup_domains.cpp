@@ -124,7 +124,7 @@ TEST_CASE("stages sit alike on domains when domains hold whole stages or whole E
   CHECK_FALSE(ir::stage_ranks_alike_on_domains(128, 64, 72));   // stage 1 starts at GPU 128, inside domain 1
 }
 
-TEST_CASE("where domains hold whole stages the symmetric path gives the full path's step; elsewhere the full path is taken",
+TEST_CASE("where domains hold whole stages the symmetric path gives the full path's step and elsewhere the full path is taken",
           "[sim][domain]") {
   // The tiny model (PP2, EP2) on servers of 2 GPUs in scale-up domains of 4.
   const std::vector<std::string> base = {"cluster.gpus_per_node=2", "cluster.nics_per_node=2", "cluster.planes=2",
