@@ -29,6 +29,20 @@ ir::ClusterConfig eight(ir::ScaleUpFabric fabric) {
   return c;
 }
 
+// Two NVL72 racks of GB200: 36 trays of 4 GPUs (a NIC each), 72-GPU NVLink domains, one leaf.
+ir::ClusterConfig two_nvl72_racks() {
+  ir::ClusterConfig c;
+  c.name = "nvl72";
+  c.gpu = "GB200";
+  c.nodes = 36;
+  c.gpus_per_node = 4;
+  c.nics_per_node = 4;
+  c.planes = 4;
+  c.gpus_per_domain = 72;
+  c.nodes_per_leaf = 36;
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("an all-reduce on an 8-GPU mesh moves as fast as through one switch port of the same bandwidth, in 2 steps not 14",
@@ -59,15 +73,7 @@ TEST_CASE("an all-to-all of 64 GPUs inside an NVL72 domain stays on NVLink", "[s
   // Two NVL72 racks (36 trays of 4 GB200); the 64 members are GPUs 0-63 of rack 0, on 16 trays. Each sends
   // 80 MB to each of 63 peers = 5.04 GB through its NVLink port at 1800e9 / 2 x 0.8 = 720 GB/s:
   // 5.04e9 / 720e9 = 7 ms, plus 3330 ns. No byte crosses a NIC although the members span 16 trays.
-  ir::ClusterConfig c;
-  c.name = "nvl72";
-  c.gpu = "GB200";
-  c.nodes = 36;
-  c.gpus_per_node = 4;
-  c.nics_per_node = 4;
-  c.planes = 4;
-  c.gpus_per_domain = 72;
-  c.nodes_per_leaf = 36;
+  ir::ClusterConfig c = two_nvl72_racks();
   std::vector<int64_t> group;
   for (int64_t g = 0; g < 64; ++g) group.push_back(g);
   HandProgram p(144);
@@ -94,15 +100,7 @@ TEST_CASE("DeepEP's dispatch among 64 GPUs of one NVL72 domain sends one copy pe
   // copy per distinct target GPU: among 8 experts drawn from 64 x 4, 64 (1 - C(252,8)/C(256,8)) = 7.6758
   // distinct GPUs, 0.95947 of the 8 rows the IR counts. Each member's 63 x 80 MB of rows become
   // 5.04e9 x 0.95947 = 4.8357e9 bytes at 720 GB/s: 6,716,281.4 ns, plus 3330 ns.
-  ir::ClusterConfig c;
-  c.name = "nvl72";
-  c.gpu = "GB200";
-  c.nodes = 36;
-  c.gpus_per_node = 4;
-  c.nics_per_node = 4;
-  c.planes = 4;
-  c.gpus_per_domain = 72;
-  c.nodes_per_leaf = 36;
+  ir::ClusterConfig c = two_nvl72_racks();
   std::vector<int64_t> group;
   for (int64_t g = 0; g < 64; ++g) group.push_back(g);
   HandProgram p(144);
