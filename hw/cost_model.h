@@ -61,9 +61,20 @@ struct CostParams {
   double memory_saturation_sm_fraction = 0.5;
   // Assumption: CUDA-core work (router top-k, optimizer math) reaches half of the FP32 peak.
   double vector_efficiency = 0.5;
-  // DeepEP README: normal kernels on 20 SMs move 153-158 GB/s over NVLink (intranode EP8): the SMs
-  // of a communication kernel push at least 158e9 / 20 = 7.9 GB/s each (DeepSeek-V3 report 3.5.1: 20 SMs).
+  // DeepEP README: intranode normal kernels (EP8) move 153-158 GB/s over NVLink, measured on 24 SMs
+  // (tests/test_intranode.py); DeepSeek-V3 report 3.2.2: 20 SMs suffice to fill IB and NVLink. Taken as
+  // NVLink's 158 GB/s on 20 SMs: a communication kernel's SMs push 158e9 / 20 = 7.9 GB/s each.
   double comm_bytes_per_s_per_sm = 7.9e9;
+  // DeepEP's internode normal kernels (an expert all-to-all whose group spans nodes): what their SMs move,
+  // counted as DeepEP's benchmark counts it, one row per token and node it visits (its own node included:
+  // "logical" RDMA bytes). DeepEP README, EP64 over 8 H800 nodes, 4096 tokens, hidden 7168, top-8 within
+  // 4 nodes: dispatch (FP8) 46 GB/s, combine (BF16) 45 GB/s, the rows of February 2025 (the kernels of
+  // DeepSeek's profile of 2025-03; the IBGDA update of 2025-04 gives 51 and 50), measured by
+  // tests/test_internode.py at num_sms = 24 -> 46e9 / 24 and 45e9 / 24 per SM. Assumption: at other SM
+  // counts they move in proportion (10 channels of 2 SMs at 20 SMs against 12), capped by the links.
+  // docs/h800-pair.md compares the 20-SM figures with the profile's kernels.
+  double deepep_dispatch_bytes_per_s_per_sm = 46e9 / 24.0;
+  double deepep_combine_bytes_per_s_per_sm = 45e9 / 24.0;
 };
 
 // Where an estimate came from: the default model, a calibration point (interpolated inside the
@@ -102,6 +113,12 @@ class CostModel {
   // (copy-engine transfers, sms == 0).
   double comm_kernel_bytes_per_s(int64_t sms) const {
     return sms > 0 ? double(sms) * params_.comm_bytes_per_s_per_sm : 0.0;
+  }
+  // Logical RDMA bytes per second (CostParams) of DeepEP's internode dispatch (`towards` the experts:
+  // dispatch and the backward of combine) or combine kernel on `sms` SMs; 0 when sms == 0.
+  double deepep_internode_bytes_per_s(int64_t sms, bool towards) const {
+    const double per_sm = towards ? params_.deepep_dispatch_bytes_per_s_per_sm : params_.deepep_combine_bytes_per_s_per_sm;
+    return sms > 0 ? double(sms) * per_sm : 0.0;
   }
 
  private:

@@ -64,9 +64,13 @@ void BundleBuilder::add_path(const hw::Path& p, double bytes) {
 }
 
 void BundleBuilder::kernel(int64_t gpu, double bytes, int64_t sms) {
-  if (sms <= 0 || bytes <= 0) return;
+  kernel_at(gpu, bytes, cost_.comm_kernel_bytes_per_s(sms));
+}
+
+void BundleBuilder::kernel_at(int64_t gpu, double bytes, double cap) {
+  if (cap <= 0 || bytes <= 0) return;
   add(kernel_link(gpu), bytes);
-  kernel_cap_ = cost_.comm_kernel_bytes_per_s(sms);
+  kernel_cap_ = cap;
 }
 
 void BundleBuilder::p2p(int64_t src, int64_t dst, double bytes, int64_t sms) {
@@ -113,6 +117,16 @@ void BundleBuilder::all_to_all(int64_t src, std::span<const int64_t> group, std:
   // on each target node, then NVLink to the target GPUs. Back from the experts (combine, backward of
   // dispatch): NVLink to the GPU on the sender's node with the target's index, then IB to the target.
   const bool towards = purpose == ir::CommPurpose::Dispatch || purpose == ir::CommPurpose::CombineGrad;
+  // NOTE: across nodes DeepEP's internode kernels run: their SMs' limit is on the rows per token and node
+  // visited, own node included (CostParams::deepep_*_bytes_per_s_per_sm, DeepEP's benchmark's count),
+  // which covers the NVLink forwarding those SMs do too. Inside one node the SMs push the NVLink copies.
+  const bool internode = node_ids_.size() > 1;
+  if (internode) {
+    double logical = 0;
+    for (size_t i = 0; i < group.size(); ++i) logical += bytes_to[i] * d.ib;
+    kernel_at(src, logical, cost_.deepep_internode_bytes_per_s(sms, towards));
+    sms = 0;   // no per-link SM limit below
+  }
   node_bytes_.assign(node_ids_.size(), 0.0);
   double own_kernel = 0;
   for (size_t i = 0; i < group.size(); ++i) {

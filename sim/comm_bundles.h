@@ -74,6 +74,8 @@ class BundleBuilder {
   void add(int32_t link, double bytes);
   void add_path(const hw::Path& p, double bytes);
   void kernel(int64_t gpu, double bytes, int64_t sms);
+  // `bytes` on the SM-limit link of `gpu`, whose capacity is `cap` (nothing when cap is 0).
+  void kernel_at(int64_t gpu, double bytes, double cap);
   // `bytes` from member spread evenly over its mesh links to the group's other members on its domain.
   void all_pairs_on_node(int64_t member, std::span<const int64_t> group, double bytes);
 

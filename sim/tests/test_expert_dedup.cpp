@@ -170,10 +170,12 @@ TEST_CASE("a dispatch bundle puts one copy per node on IB and one per GPU on NVL
     CHECK(load(x, topo.nvlink_in(9)) == Approx(b * d.nvlink).epsilon(1e-12));
     CHECK(load(x, topo.nvlink_in(8)) == 0.0);
     CHECK(kind(x, hw::LinkKind::NvlinkOut) == Approx(14 * b * d.nvlink).epsilon(1e-12));
-    // The sender's 20 SMs push its NVLink copies and its IB copy: 7 · 5.339 MB + 8 MB.
-    CHECK(load(x, builder.kernel_link(0)) == Approx(7 * b * d.nvlink + 8 * b * d.ib).epsilon(1e-12));
-    CHECK(load(x, builder.kernel_link(8)) == Approx(7 * b * d.nvlink).epsilon(1e-12));
-    CHECK(x.kernel_cap_bytes_per_s == Approx(20 * 7.9e9).epsilon(1e-12));
+    // DeepEP's internode kernel: the sender's 20 SMs are limited on its rows per token and node visited,
+    // its own node included (15 b · 1/8: the 7 local targets' rows and the 8 remote ones'), at 20 x 46e9 / 24
+    // = 38.33 GB/s (hw::CostParams); the forwarding GPU's SMs are counted in that rate, not on their own.
+    CHECK(load(x, builder.kernel_link(0)) == Approx(15 * b * d.ib).epsilon(1e-12));
+    CHECK(load(x, builder.kernel_link(8)) == 0.0);
+    CHECK(x.kernel_cap_bytes_per_s == Approx(20 * 46e9 / 24).epsilon(1e-12));
     // Latency: IB same leaf 2.8 us plus the NVLink hop 3.33 us.
     CHECK(x.latency_ns == 2800 + 3330);
   }
@@ -193,6 +195,9 @@ TEST_CASE("a dispatch bundle puts one copy per node on IB and one per GPU on NVL
     // NVLink out of GPU 0: 7 local targets and 7 relays, each b · 0.667420.
     CHECK(load(x, topo.nvlink_out(0)) == Approx(14 * b * d.nvlink).epsilon(1e-12));
     CHECK(kind(x, hw::LinkKind::NvlinkOut) == Approx(14 * b * d.nvlink).epsilon(1e-12));
+    // The combine kernel's SM limit: the same rows at 20 x 45e9 / 24 = 37.5 GB/s.
+    CHECK(load(x, builder.kernel_link(0)) == Approx(15 * b * d.ib).epsilon(1e-12));
+    CHECK(x.kernel_cap_bytes_per_s == Approx(20 * 45e9 / 24).epsilon(1e-12));
   }
 }
 
@@ -221,4 +226,40 @@ TEST_CASE("a simulated EP16 dispatch over 2 nodes lasts as long as its busiest d
   CHECK(nvlink_ns == Approx(9'343'875).margin(1));
   CHECK(double(simulate(v3_routing(16, 1))) == Approx(nvlink_ns + 2800 + 3330).margin(2));
   CHECK(double(simulate(sim::ExpertRouting{})) == Approx(32e6 + 2800 + 3330).margin(2));
+}
+
+TEST_CASE("DeepSeek-V3's dispatch and combine at EP64 over 8 nodes take DeepEP's published bandwidth at 20 SMs",
+          "[sim][dedup][replay][deepep]") {
+  // DeepEP's benchmark setting: 4096 tokens, top-8 within 4 of 8 nodes, FP8 rows of 7168 + 7168/128 x 4
+  // = 7392 bytes (dispatch), BF16 rows of 14336 bytes (combine). The IR counts a row per token and expert,
+  // 4096 x 8 spread evenly over the 64 GPUs, 512 to each; this hand program sends them to the 63 others
+  // (an IR program also counts the rank's own 512). DeepEP counts a row per token and node visited, own
+  // node included: 63 x 512 / 2 rows, 119,218,176 bytes (FP8) and 231,211,008 bytes (BF16).
+  // On 20 SMs at 46e9 / 24 and 45e9 / 24 per SM (38.33 and 37.5 GB/s): 3,110,039.4 ns and 6,165,626.9 ns;
+  // IB (56 x 512 / 2 rows per NIC at 40 GB/s: 2,649,292.8 and 5,138,022.4 ns) and NVLink stay below.
+  // On 24 SMs (DeepEP's benchmark) IB binds instead: with the own rows too, 4096 x 4 x 7392 bytes in
+  // 2.649 ms is 45.7 GB/s against the published 46 (dispatch), 4096 x 4 x 14336 in 5.138 ms 45.7 against
+  // 45 (combine). Latency: cross-leaf IB (3700 ns) and the NVLink hop (3330 ns): 7030 ns.
+  auto simulate = [&](double row_bytes, ir::CommPurpose purpose, int64_t sms) {
+    sim::test::HandProgram p(64);
+    p.routing = v3_routing(64, 4);
+    std::vector<int64_t> group(64);
+    std::iota(group.begin(), group.end(), 0);
+    p.all_to_all(group, 512 * row_bytes, sms, 7, purpose);
+    p.finish();
+    sim::SimOptions o;
+    o.mode = sim::Mode::Full;
+    ir::ClusterConfig c = sim::test::test_cluster(8, 8);
+    c.nodes_per_leaf = 4;   // two leaves: the group's farthest peer is cross-leaf
+    return double(sim::simulate(p, c, o).step_ns);
+  };
+  const double fp8 = 7392, bf16 = 14336;
+  CHECK(63 * 512 / 2 * fp8 == 119'218'176);
+  CHECK(simulate(fp8, ir::CommPurpose::Dispatch, 20) == Approx(3'110'039.4 + 7030).margin(2));
+  CHECK(simulate(bf16, ir::CommPurpose::Combine, 20) == Approx(6'165'626.9 + 7030).margin(2));
+  CHECK(simulate(fp8, ir::CommPurpose::Dispatch, 24) == Approx(2'649'292.8 + 7030).margin(2));
+  CHECK(simulate(bf16, ir::CommPurpose::Combine, 24) == Approx(5'138'022.4 + 7030).margin(2));
+  // The backward of combine is a dispatch kernel, the backward of dispatch a combine kernel.
+  CHECK(simulate(fp8, ir::CommPurpose::CombineGrad, 20) == simulate(fp8, ir::CommPurpose::Dispatch, 20));
+  CHECK(simulate(bf16, ir::CommPurpose::DispatchGrad, 20) == simulate(bf16, ir::CommPurpose::Combine, 20));
 }
