@@ -1,8 +1,8 @@
 // `tandem simulate SCENARIO`: replays the scenario's training step on the model of its cluster and
 // prints the report (table, or JSON with --json); --trace writes the Timeline (Chrome trace JSON).
 // What-if options: stragglers, degraded or failed links, a calibration table; --full/--symmetric/--classes
-// choose the path (default: symmetric when routing is balanced and nothing is degraded, classes when
-// routing is skewed and nothing is degraded, else full).
+// choose the path (default: symmetric when routing is balanced and nothing is degraded, else classes split
+// where stragglers and faults set ranks apart, full only when every rank is a class of its own).
 #ifdef TANDEM_SIM
 #include <algorithm>
 #include <chrono>
@@ -136,22 +136,23 @@ void run_simulate(const SimulateOptions& o) {
     // A timeline is held in memory before it is written (about 500 bytes per event with its payload
     // args: 374 MB for DeepSeek-V3's 758,420): refuse sizes that would not fit rather than run out of
     // memory at the end.
-    // The path auto takes (sim::simulate's rule): one rank per role, one per class, or every rank.
-    const bool alike = options.stragglers.empty() && options.link_faults.empty() && !options.host &&
-                       view.roles_alike_on_domains(program.cluster());
-    const bool symmetric = options.mode == sim::Mode::Symmetric ||
-                           (options.mode == sim::Mode::Auto && alike && view.balanced_routing());
-    const bool classes = options.mode == sim::Mode::Classes ||
-                         (options.mode == sim::Mode::Auto && alike && !view.balanced_routing());
+    // The path the replay will take (sim::choose_path, as simulate() takes it): one rank per role, one
+    // per class, or every rank. A path that does not fit is refused below by simulate(), with its message.
+    sim::PathChoice path;
+    try {
+      path = sim::choose_path(view, program.cluster(), options);
+    } catch (const std::invalid_argument& e) {
+      throw CommandExit{kExitBadInput, fmt::format("error: {}", e.what())};
+    }
     double events = 0;
-    if (options.trace_ranks.empty() && classes) {
-      for (const auto& ranks : sim::expert_place_classes(view).ranks)
-        events += double(program.program_of(ranks.front()).ops.size());
+    if (options.trace_ranks.empty() && path.mode == sim::Mode::Classes) {
+      for (const auto& ranks : path.classes.ranks) events += double(program.program_of(ranks.front()).ops.size());
     } else if (options.trace_ranks.empty()) {
       for (size_t role = 0; role < program.roles().size(); ++role) {
         std::vector<int64_t> ranks;
         view.ranks_of_role(role, ranks);
-        events += double(program.roles()[role].ops.size()) * (symmetric ? 1.0 : double(ranks.size()));
+        events += double(program.roles()[role].ops.size()) *
+                  (path.mode == sim::Mode::Symmetric ? 1.0 : double(ranks.size()));
       }
     } else {
       for (int64_t r : options.trace_ranks) events += double(program.program_of(r).ops.size());
@@ -237,12 +238,12 @@ const RegisterCommand reg(20, "simulate", [](CLI::App& root) {
   cmd->add_flag("--goodput", opts->goodput,
                 "Add the goodput at the scenario's scale: interruptions per day, checkpoint interval, effective "
                 "training-time fraction, tokens per day, days to train reliability.train_tokens (docs/goodput.md)");
-  auto* full = cmd->add_flag("--full", opts->full, "Simulate every rank (needed for skewed routing, stragglers, faults)");
+  auto* full = cmd->add_flag("--full", opts->full, "Simulate every rank (the class path gives the same report, faster)");
   auto* sym = cmd->add_flag("--symmetric", opts->symmetric,
                             "Simulate one rank per pipeline stage (balanced routing only; the default when it applies)");
   auto* cls = cmd->add_flag("--classes", opts->classes,
-                            "Simulate one rank per class of ranks that behave alike (skewed routing without stragglers "
-                            "or faults; the default when it applies)");
+                            "Simulate one rank per class of ranks that behave alike (split where stragglers or faults "
+                            "set ranks apart; the default unless the symmetric path applies)");
   full->excludes(sym);
   full->excludes(cls);
   sym->excludes(cls);

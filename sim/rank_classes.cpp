@@ -1,8 +1,13 @@
-// Classes of ranks by role and place in their expert-parallel group (see rank_classes.h).
+// Classes of ranks by role and place in their expert-parallel group, and their refinement where stragglers
+// or link faults set ranks apart (see rank_classes.h).
 #include "sim/rank_classes.h"
 
 #include <algorithm>
 #include <map>
+#include <span>
+#include <string>
+#include <tuple>
+#include <unordered_map>
 #include <stdexcept>
 #include <variant>
 
@@ -47,6 +52,267 @@ RankClasses expert_place_classes(const ProgramView& program) {
     c.ranks[it->second].push_back(r);
   }
   return c;
+}
+
+namespace {
+
+// Sequences of colours numbered by first sight: equal sequences get equal numbers.
+class Interner {
+ public:
+  uint32_t id(const std::vector<uint32_t>& seq) {
+    const auto [it, added] = ids_.try_emplace(seq, uint32_t(ids_.size()));
+    return it->second;
+  }
+  size_t size() const { return ids_.size(); }
+  void clear() { ids_.clear(); }
+
+ private:
+  struct Hash {
+    size_t operator()(const std::vector<uint32_t>& v) const {
+      uint64_t h = 0x9E3779B97F4A7C15ull ^ v.size();
+      for (uint32_t x : v) h = (h ^ x) * 0x100000001B3ull + (h >> 29);
+      return size_t(h);
+    }
+  };
+  std::unordered_map<std::vector<uint32_t>, uint32_t, Hash> ids_;
+};
+
+// Groups of ranks, flat: group g holds members[begin[g] .. begin[g + 1]], in the group's order.
+struct Groups {
+  std::vector<int64_t> members;
+  std::vector<size_t> begin{0};
+  size_t size() const { return begin.size() - 1; }
+  void add(std::span<const int64_t> g) {
+    members.insert(members.end(), g.begin(), g.end());
+    begin.push_back(members.size());
+  }
+};
+
+// What a rank of a role communicates with: per rank of the role (by its index in the role's ranks) a group
+// of `groups`, or (peer) a single rank. ring: the group's traffic goes from each member to the next (ring
+// collectives); otherwise between every two members (all-to-all, handshake).
+struct Relation {
+  size_t role = 0;
+  bool peer = false, ring = false;
+  Groups groups;
+  std::vector<int64_t> of;   // per rank of the role: its group, or its peer
+};
+
+// Every relation of every role, one per distinct group (or peer) a role's communication ops name.
+struct Relations {
+  std::vector<Relation> all;
+  std::vector<std::vector<size_t>> of_role;   // per role: its relations
+  std::vector<int64_t> index_in_role;         // per rank: its index in its role's ranks
+  std::vector<std::vector<int64_t>> ranks_of_role;
+};
+
+Relations relations_of(const ProgramView& program) {
+  const int64_t n = program.num_ranks();
+  Relations out;
+  out.of_role.resize(program.roles().size());
+  std::vector<std::vector<int64_t>>& role_ranks = out.ranks_of_role;
+  role_ranks.resize(program.roles().size());
+  out.index_in_role.assign(size_t(n), -1);
+  std::vector<int64_t> group;
+  for (size_t role = 0; role < program.roles().size(); ++role) {
+    program.ranks_of_role(role, role_ranks[role]);
+    for (size_t i = 0; i < role_ranks[role].size(); ++i) out.index_in_role[size_t(role_ranks[role][i])] = int64_t(i);
+  }
+  for (size_t role = 0; role < program.roles().size(); ++role) {
+    const std::vector<int64_t>& ranks = role_ranks[role];
+    if (ranks.empty()) continue;
+    const ir::RankProgram& prog = program.roles()[role];
+    // Key: (0, peer of the role's first rank) for sends and receives; (1 + comm group, chunk, ring) otherwise.
+    std::map<std::tuple<int64_t, int64_t, bool>, const ir::OpInstance*> kinds;
+    for (const ir::OpInstance& op : prog.ops) {
+      const ir::OpTemplate& t = prog.templates[size_t(op.tmpl)];
+      const auto* c = std::get_if<ir::Comm>(&t.payload);
+      if (!c) continue;
+      const bool p2p = c->kind == ir::CommKind::Send || c->kind == ir::CommKind::Recv || c->group == ir::CommGroup::Pipeline;
+      const bool ring = c->kind == ir::CommKind::AllReduce || c->kind == ir::CommKind::ReduceScatter ||
+                        c->kind == ir::CommKind::AllGather;
+      kinds.try_emplace(p2p ? std::make_tuple(int64_t(0), program.peer_rank(ranks.front(), op), false)
+                            : std::make_tuple(int64_t(1) + int64_t(c->group), int64_t(t.chunk), ring),
+                        &op);
+    }
+    for (const auto& [key, op] : kinds) {
+      Relation rel;
+      rel.role = role;
+      rel.peer = std::get<0>(key) == 0;
+      rel.ring = std::get<2>(key);
+      rel.of.assign(ranks.size(), -1);
+      for (size_t i = 0; i < ranks.size(); ++i) {
+        if (rel.peer) {
+          rel.of[i] = program.peer_rank(ranks[i], *op);
+          continue;
+        }
+        if (rel.of[i] >= 0) continue;
+        // One call per group: every member of a group names the same group.
+        program.group_ranks(ranks[i], *op, group);
+        for (int64_t m : group)
+          if (program.role_of(m) == role) rel.of[size_t(out.index_in_role[size_t(m)])] = int64_t(rel.groups.size());
+        rel.groups.add(group);
+        if (rel.of[i] < 0) throw std::logic_error("a rank's communication group does not hold the rank itself");
+      }
+      out.of_role[role].push_back(out.all.size());
+      out.all.push_back(std::move(rel));
+    }
+  }
+  return out;
+}
+
+RankClasses refine(const ProgramView& program, const Relations& rels, const RankClasses& start,
+                   std::span<const uint64_t> mark, const hw::Topology* topology) {
+  const int64_t n = program.num_ranks();
+  if (int64_t(start.of_rank.size()) != n || int64_t(mark.size()) != n)
+    throw std::logic_error("refine_classes: the classes or marks do not cover the program's ranks");
+  const std::vector<Relation>& relations = rels.all;
+  const std::vector<std::vector<size_t>>& role_relations = rels.of_role;
+  const std::vector<int64_t>& index_in_role = rels.index_in_role;
+  // Ranks that share links: those of a scale-up domain, and those under one leaf switch (two tiers).
+  Groups domains, leaves;
+  if (topology) {
+    for (int64_t node = 0; node * topology->gpus_per_node() < n; ++node) {
+      std::vector<int64_t> g;
+      for (int64_t r = node * topology->gpus_per_node(); r < std::min(n, (node + 1) * topology->gpus_per_node()); ++r)
+        g.push_back(r);
+      domains.add(g);
+    }
+    // Ranks lie on GPUs 0..n-1 and leaves hold consecutive domains: each leaf's ranks are consecutive.
+    if (topology->leaves() > 1)
+      for (int64_t r = 0; r < n;) {
+        const int64_t leaf = topology->leaf_of(topology->node_of(r));
+        std::vector<int64_t> g;
+        for (; r < n && topology->leaf_of(topology->node_of(r)) == leaf; ++r) g.push_back(r);
+        leaves.add(g);
+      }
+  }
+
+  // The start: the given class and the mark.
+  std::vector<uint32_t> colour(static_cast<size_t>(n)), next(static_cast<size_t>(n));
+  Interner interner;
+  std::map<std::pair<uint32_t, uint64_t>, uint32_t> first;
+  for (int64_t r = 0; r < n; ++r)
+    colour[size_t(r)] =
+        first.try_emplace({start.of_rank[size_t(r)], mark[size_t(r)]}, uint32_t(first.size())).first->second;
+  size_t count = first.size();
+  int rounds = 0;
+  std::vector<uint32_t> seq;
+  auto signatures = [&](const Groups& g, std::vector<uint32_t>& out) {
+    out.resize(g.size());
+    for (size_t k = 0; k < g.size(); ++k) {
+      seq.clear();
+      for (size_t i = g.begin[k]; i < g.begin[k + 1]; ++i) seq.push_back(colour[size_t(g.members[i])]);
+      out[k] = interner.id(seq);
+    }
+  };
+  std::vector<std::vector<uint32_t>> rel_sig(relations.size());
+  std::vector<uint32_t> domain_sig, leaf_sig;
+  for (;;) {
+    // Each group's colours in its order, numbered; then each rank's colour and the numbers of its groups.
+    interner.clear();
+    for (size_t k = 0; k < relations.size(); ++k)
+      if (!relations[k].peer) signatures(relations[k].groups, rel_sig[k]);
+    signatures(domains, domain_sig);
+    signatures(leaves, leaf_sig);
+    Interner ranks_interner;
+    std::vector<uint32_t> sig;
+    for (int64_t r = 0; r < n; ++r) {
+      sig.clear();
+      sig.push_back(colour[size_t(r)]);
+      const size_t role = program.role_of(r);
+      const size_t i = size_t(index_in_role[size_t(r)]);
+      for (size_t k : role_relations[role]) {
+        const Relation& rel = relations[k];
+        sig.push_back(rel.peer ? colour[size_t(rel.of[i])] : rel_sig[k][size_t(rel.of[i])]);
+      }
+      if (topology) {
+        sig.push_back(domain_sig[size_t(r / topology->gpus_per_node())]);
+        if (!leaves.members.empty()) sig.push_back(leaf_sig[size_t(topology->leaf_of(topology->node_of(r)))]);
+      }
+      next[size_t(r)] = ranks_interner.id(sig);
+    }
+    ++rounds;
+    colour.swap(next);
+    if (ranks_interner.size() == count) break;   // nothing split: a fixed point (each round only splits)
+    count = ranks_interner.size();
+  }
+  RankClasses c;
+  c.rounds = rounds;
+  c.of_rank = colour;   // numbered by first rank: the classes in order of their first rank
+  c.ranks.resize(count);
+  for (int64_t r = 0; r < n; ++r) c.ranks[colour[size_t(r)]].push_back(r);
+  return c;
+}
+
+// Nodes that exchange traffic with nodes marked in `at` (indexed by node), by the relations: every node of an
+// all-to-all group holding a rank there, the nodes of the ring neighbours of such a rank, the node of its peer.
+std::vector<char> partner_nodes(const Relations& rels, const hw::Topology& topology, const std::vector<char>& at) {
+  std::vector<char> out(at.size(), 0);
+  auto node = [&](int64_t r) { return size_t(topology.node_of(r)); };
+  for (const Relation& rel : rels.all) {
+    if (rel.peer) {
+      for (size_t i = 0; i < rel.of.size(); ++i) {
+        const int64_t r = rels.ranks_of_role[rel.role][i], peer = rel.of[i];
+        if (at[node(r)]) out[node(peer)] = 1;
+        if (at[node(peer)]) out[node(r)] = 1;
+      }
+      continue;
+    }
+    for (size_t g = 0; g < rel.groups.size(); ++g) {
+      const std::span<const int64_t> m(rel.groups.members.data() + rel.groups.begin[g], rel.groups.begin[g + 1] - rel.groups.begin[g]);
+      for (size_t j = 0; j < m.size(); ++j) {
+        if (!at[node(m[j])]) continue;
+        if (!rel.ring) {
+          for (int64_t x : m) out[node(x)] = 1;
+          break;
+        }
+        out[node(m[(j + m.size() - 1) % m.size()])] = 1;
+        out[node(m[(j + 1) % m.size()])] = 1;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+RankClasses refine_classes(const ProgramView& program, const RankClasses& start, std::span<const uint64_t> mark,
+                           const hw::Topology* topology) {
+  return refine(program, relations_of(program), start, mark, topology);
+}
+
+RankClasses exact_classes(const ProgramView& program, const hw::Topology& topology, std::span<const int64_t> slow_ranks,
+                          std::span<const hw::LinkFault> faults) {
+  RankClasses start = expert_place_classes(program);
+  const int64_t n = program.num_ranks();
+  if ((slow_ranks.empty() && faults.empty()) || int64_t(start.ranks.size()) == n) return start;
+  const Relations rels = relations_of(program);
+  // A straggler: its own mark. A link fault changes the links of the GPUs whose traffic crosses it (a
+  // failed link reroutes that traffic over other rails): every rank on the nodes at the fault (the GPU's
+  // domain; a leaf's domains, which share one mark) and on the nodes exchanging traffic with them gets its
+  // own mark.
+  std::vector<uint64_t> mark(size_t(n), 0);
+  for (int64_t r : slow_ranks)
+    if (r >= 0 && r < n) mark[size_t(r)] = uint64_t(r) + 1;
+  const size_t nodes = size_t(topology.node_of(n - 1) + 1);
+  for (size_t k = 0; k < faults.size(); ++k) {
+    const hw::LinkFault& f = faults[k];
+    std::vector<char> at(nodes, 0);
+    const bool leaf = f.target == hw::LinkFault::Target::Leaf;
+    for (size_t node = 0; node < nodes; ++node)
+      at[node] = leaf ? topology.leaf_of(int64_t(node)) == f.leaf : int64_t(node) == topology.node_of(f.gpu);
+    const std::vector<char> partners = partner_nodes(rels, topology, at);
+    for (int64_t r = 0; r < n; ++r) {
+      const size_t node = size_t(topology.node_of(r));
+      if (mark[size_t(r)] != 0) continue;
+      if (leaf && at[node])
+        mark[size_t(r)] = uint64_t(n) + 1 + k;
+      else if (at[node] || partners[node])
+        mark[size_t(r)] = uint64_t(r) + 1;
+    }
+  }
+  return refine(program, rels, start, mark, &topology);
 }
 
 }  // namespace tandem::sim

@@ -1,10 +1,13 @@
 // Classes of ranks that behave alike, for the class path: ranks of one role at the same place of their
 // expert-parallel groups see the same routing (the same bytes to and from the same places), so without
-// stragglers or faults they run the same ops at the same times; one rank per class is simulated.
+// stragglers or faults they run the same ops at the same times; one rank per class is simulated. With
+// stragglers or link faults the classes are refined until every member of a class provably does the same.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "hw/topology.h"
 #include "sim/program_view.h"
 
 namespace tandem::sim {
@@ -12,6 +15,7 @@ namespace tandem::sim {
 struct RankClasses {
   std::vector<uint32_t> of_rank;                 // the class of each rank
   std::vector<std::vector<int64_t>> ranks;       // per class its ranks, ascending; the first stands for the others
+  int rounds = 0;                                // refine_classes: rounds until nothing split
 };
 
 // The classes of (role, index in the group of the role's first expert all-to-all), ordered by their
@@ -19,5 +23,21 @@ struct RankClasses {
 // all-to-all bytes depend on its place in its group and its peers' places only, as routing by expert
 // load gives them.
 RankClasses expert_place_classes(const ProgramView& program);
+
+// The coarsest refinement of `start` in which ranks with different `mark`s lie in different classes and
+// every two ranks of a class see the same classes, place by place, in each group they communicate in:
+// the group of each collective of their role, the peer of each send and receive, and (with a topology)
+// the ranks of their scale-up domain and of their leaf switch, which share their links. Colour refinement
+// to a fixed point; classes ordered by their first rank. Premise (as ir::StepProgram gives them): a
+// collective's group is a function of the rank, the comm group and the template's chunk; a send's peer of
+// the rank and of the peer the role's first rank has for the same op.
+RankClasses refine_classes(const ProgramView& program, const RankClasses& start, std::span<const uint64_t> mark,
+                           const hw::Topology* topology);
+
+// The classes the class path simulates exactly: expert_place_classes, refined (refine_classes) where a
+// straggler (each its own mark), a GPU whose NVLink or NIC is degraded or failed (each its own mark) or
+// the ranks under a faulty leaf switch set ranks apart. Without stragglers or faults: expert_place_classes.
+RankClasses exact_classes(const ProgramView& program, const hw::Topology& topology, std::span<const int64_t> slow_ranks,
+                          std::span<const hw::LinkFault> faults);
 
 }  // namespace tandem::sim

@@ -61,7 +61,8 @@ bool launched_on_budget(const ir::OpPayload& p) {
 }
 }  // namespace
 
-Replay::Replay(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options, Mode mode)
+Replay::Replay(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options, Mode mode,
+               RankClasses classes)
     : program_(program),
       options_(options),
       mode_(mode),
@@ -71,7 +72,8 @@ Replay::Replay(const ProgramView& program, const ir::ClusterConfig& cluster, con
                 options.host ? hw::host_network() : options.network, options.link_faults),
       cost_(gpu_, options.cost, options.calibration, options.host),
       builder_(topology_, cost_, program.expert_routing()),
-      net_(builder_.capacities()) {
+      net_(builder_.capacities()),
+      classes_(std::move(classes)) {
   if (topology_.gpus() < program.num_ranks())
     throw std::invalid_argument(fmt::format("the program has {} ranks but the cluster only {} GPUs", program.num_ranks(),
                                             topology_.gpus()));
@@ -168,7 +170,7 @@ void Replay::build_ranks() {
   if (mode_ == Mode::Symmetric) {
     for (size_t r = 0; r < roles_.size(); ++r) sim_ranks.push_back(program_.representative(r));
   } else if (mode_ == Mode::Classes) {
-    classes_ = expert_place_classes(program_);
+    if (int64_t(classes_.of_rank.size()) != n) throw std::logic_error("the class path's classes do not cover the ranks");
     for (const auto& members : classes_.ranks) sim_ranks.push_back(members.front());
   } else {
     for (int64_t r = 0; r < n; ++r) sim_ranks.push_back(r);
@@ -495,7 +497,8 @@ void Replay::report_deadlock() const {
 
 }  // namespace detail
 
-SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options) {
+PathChoice choose_path(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options) {
+  PathChoice choice;
   Mode mode = options.mode;
   if (hw::is_host_device(cluster.gpu) != (options.host != nullptr))
     throw std::invalid_argument(options.host ? fmt::format("a host description was given for cluster '{}' of {} GPUs: it "
@@ -505,21 +508,40 @@ SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster,
   // Every rank's threads share the host's cores: no rank stands for others.
   if (options.host && (mode == Mode::Symmetric || mode == Mode::Classes))
     throw std::invalid_argument("the host device is simulated on the full path only (every rank's threads share its cores)");
-  // Ranks of a class (or of a role, under balanced routing) behave alike unless a straggler or a fault
-  // sets one apart.
-  const bool classes_ok = !options.host && options.stragglers.empty() && options.link_faults.empty() &&
-                          program.roles_alike_on_domains(cluster);
-  const bool symmetric_ok = classes_ok && program.balanced_routing();
-  if (mode == Mode::Auto) mode = symmetric_ok ? Mode::Symmetric : classes_ok ? Mode::Classes : Mode::Full;
-  if (mode == Mode::Classes && !classes_ok)
-    throw std::invalid_argument(
-        "the class path needs no stragglers, no link faults and scale-up domains that cut every stage's groups alike "
-        "(every rank of a class alike); use the full path");
+  // Ranks of a role (under balanced routing) or of a class behave alike when their scale-up domains cut
+  // every stage's groups alike; stragglers and faults split the classes where they set ranks apart.
+  const bool alike = !options.host && program.roles_alike_on_domains(cluster);
+  const bool symmetric_ok =
+      alike && options.stragglers.empty() && options.link_faults.empty() && program.balanced_routing();
   if (mode == Mode::Symmetric && !symmetric_ok)
     throw std::invalid_argument(
         "the symmetric path needs balanced routing, no stragglers, no link faults and scale-up domains that cut every "
         "stage's groups alike (every rank of a role alike); use the full path");
-  detail::Replay replay(program, cluster, options, mode);
+  if (mode == Mode::Classes && !alike)
+    throw std::invalid_argument(
+        "the class path needs scale-up domains that cut every stage's groups alike (every rank of a class alike); use "
+        "the full path");
+  if (mode == Mode::Auto && symmetric_ok) mode = Mode::Symmetric;
+  if (mode == Mode::Auto && !alike) mode = Mode::Full;
+  if (mode == Mode::Auto || mode == Mode::Classes) {
+    const hw::Topology topology(cluster, hw::gpu_spec(cluster.gpu), options.network, options.link_faults);
+    std::vector<int64_t> slow;
+    for (const Straggler& s : options.stragglers) slow.push_back(s.rank);
+    choice.classes = exact_classes(program, topology, slow, options.link_faults);
+    // Auto: where stragglers or faults leave as many classes as ranks, the full path does the same work
+    // without the classes' bookkeeping.
+    const bool split = !options.stragglers.empty() || !options.link_faults.empty();
+    if (mode == Mode::Auto)
+      mode = !split || int64_t(choice.classes.ranks.size()) < program.num_ranks() ? Mode::Classes : Mode::Full;
+  }
+  choice.mode = mode;
+  if (mode != Mode::Classes) choice.classes = {};
+  return choice;
+}
+
+SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options) {
+  PathChoice choice = choose_path(program, cluster, options);
+  detail::Replay replay(program, cluster, options, choice.mode, std::move(choice.classes));
   return replay.run();
 }
 

@@ -131,7 +131,9 @@ struct BundleKeyHash {
 
 class Replay {
  public:
-  Replay(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options, Mode mode);
+  // classes: Mode::Classes, the classes (choose_path); one rank of each is simulated.
+  Replay(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options, Mode mode,
+         RankClasses classes = {});
   SimResult run();
 
  private:

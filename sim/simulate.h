@@ -16,12 +16,14 @@
 #include "ir/cluster_config.h"
 #include "sim/program_view.h"
 #include "sim/progress.h"
+#include "sim/rank_classes.h"
 #include "trace/measures.h"
 
 namespace tandem::sim {
 
 // Full: every rank. Symmetric: one rank per role (balanced routing). Classes: one rank per class of
-// ranks that see the same routing (sim/rank_classes.h; skewed routing without stragglers or faults).
+// ranks that behave alike (sim/rank_classes.h: the same routing; with stragglers or link faults, split
+// where those set ranks apart).
 enum class Mode : uint8_t { Auto, Full, Symmetric, Classes };
 const char* to_string(Mode m);
 
@@ -103,10 +105,20 @@ struct SimResult {
   double wall_s = 0;
 };
 
+// The path a replay takes and, on the class path, its classes. Auto: symmetric under balanced routing
+// without stragglers or faults; else classes (exact_classes), unless stragglers or faults leave every rank a
+// class of its own (then full); full where scale-up domains cut a stage's groups unlike.
+// Throws std::invalid_argument where the path asked for does not fit (as simulate()).
+struct PathChoice {
+  Mode mode = Mode::Full;
+  RankClasses classes;   // Mode::Classes
+};
+PathChoice choose_path(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options);
+
 // Throws std::invalid_argument on options that do not fit the program (a symmetric path asked for
-// skewed routing, stragglers or faults; a straggler or traced rank out of range) and
-// std::runtime_error when the program deadlocks (naming the stuck ops), TimeLimitReached past
-// options.deadline.
+// skewed routing, stragglers or faults, a class path for ranks on unlike scale-up domains; a straggler
+// or traced rank out of range) and std::runtime_error when the program deadlocks (naming the stuck ops),
+// TimeLimitReached past options.deadline.
 SimResult simulate(const ProgramView& program, const ir::ClusterConfig& cluster, const SimOptions& options = {});
 
 }  // namespace tandem::sim

@@ -115,7 +115,7 @@ TEST_CASE("tandem simulate refuses bad input with exit code 2", "[.cli]") {
                         Case{"simulate tiny --symmetric --straggler 1:1.5", "symmetric path needs"},
                         Case{"simulate tiny --full --symmetric", "excludes"},
                         Case{"simulate tiny --classes --symmetric", "excludes"},
-                        Case{"simulate tiny --classes --straggler 1:1.5", "class path needs"},
+                        Case{"simulate tiny --classes --straggler 9:1.5", "straggler rank 9 is outside"},
                         Case{"simulate tiny --calibration /nonexistent.json", "/nonexistent.json: at (file): expected a calibration table"},
                         Case{"simulate tiny --expert-load /nonexistent.txt", "/nonexistent.txt: at (file): expected"},
                         Case{"simulate tiny --set plan.pp=-1", "plan.pp"},

@@ -1,6 +1,7 @@
 // The class path: ranks of a role at the same place of their EP groups form a class (counted by hand on
 // a small cluster), one rank per class is simulated, and under skewed routing its report is the full
-// path's to the nanosecond and in every figure; stragglers and faults are refused there.
+// path's to the nanosecond and in every figure; stragglers and link faults split the classes (counted by
+// hand) and the report stays the full path's.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -8,6 +9,8 @@
 
 #include "ir/scenario.h"
 #include "ir/step_program.h"
+#include "hw/gpu_catalogue.h"
+#include "hw/topology.h"
 #include "sim/rank_classes.h"
 #include "sim/report.h"
 #include "sim/simulate.h"
@@ -88,14 +91,94 @@ TEST_CASE("balanced routing on the class path gives the full path's report too",
   check_same_report(run(p, sim::Mode::Full), run(p, sim::Mode::Classes));
 }
 
-TEST_CASE("stragglers and faults set ranks apart: the class path refuses them", "[sim][classes]") {
+// DeepSeek-V3 shapes on 256 GPUs with four EP groups per stage: PP4 DualPipe (dp 64), EP16 over 2 nodes.
+std::vector<std::string> four_groups_a_stage(bool zipf) {
+  std::vector<std::string> s = {"cluster.nodes=32", "plan.pp=4", "plan.ep=8", "plan.global_batch_seqs=512",
+                                "model.num_layers=6", "model.first_dense_layers=1"};
+  if (zipf) s.push_back(R"(plan.routing={"kind":"zipf","zipf_exponent":1.2})");
+  return s;
+}
+
+sim::RankClasses exact(const ir::StepProgram& p, const std::vector<int64_t>& slow, const std::vector<hw::LinkFault>& faults) {
+  const hw::Topology topology(p.cluster(), hw::gpu_spec(p.cluster().gpu), {}, faults);
+  return sim::exact_classes(sim::StepProgramView(p), topology, slow, faults);
+}
+
+TEST_CASE("a straggler and a failed NIC split the classes where they set ranks apart", "[sim][classes]") {
+  // rank = 64 stage + d, EP group d / 8 (one node: node = rank / 8), place d % 8; 8 places x 4 stages = 32
+  // classes of 8 ranks to start with.
+  const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", four_groups_a_stage(true)));
+  CHECK(exact(p, {}, {}).ranks.size() == 32);
+  // A straggler at rank 3 (stage 0, EP group 0) sets its EP group apart (its all-to-alls wait for it),
+  // hence its pipeline peers, the same EP group of every stage (same d), and their EP groups: each stage
+  // splits into group 0 (8 ranks, each its own class) and groups 1-7 (8 classes of 7 ranks). 64 classes.
+  const sim::RankClasses slow = exact(p, {3}, {});
+  CHECK(slow.ranks.size() == 64);
+  for (int64_t stage = 0; stage < 4; ++stage)
+    for (int64_t place = 0; place < 8; ++place) {
+      CHECK(slow.ranks[slow.of_rank[size_t(64 * stage + place)]] == std::vector<int64_t>{64 * stage + place});
+      std::vector<int64_t> rest;
+      for (int64_t g = 1; g < 8; ++g) rest.push_back(64 * stage + 8 * g + place);
+      CHECK(slow.ranks[slow.of_rank[size_t(rest.front())]] == rest);
+    }
+  // A failed NIC on GPU 200 (node 25: stage 3, EP group 1) reroutes the traffic of node 25 and of the nodes
+  // it exchanges with: its data-parallel ring neighbours (nodes 24 and 26), its expert-data ring neighbours
+  // (192 on node 24, 208 on node 26) and its pipeline peers (stage 2, group 1). Those nodes' ranks are
+  // marked apart; their EP groups 0, 1 and 2 set the same groups of every stage apart through the pipeline:
+  // each stage keeps 24 ranks of their own and 8 classes of the 5 ranks of groups 3-7. 128 classes.
+  const auto failed = std::vector<hw::LinkFault>{hw::parse_link_fault("nic:200", true)};
+  const sim::RankClasses nic = exact(p, {}, failed);
+  CHECK(nic.ranks.size() == 128);
+  for (int64_t stage = 0; stage < 4; ++stage)
+    for (int64_t place = 0; place < 8; ++place) {
+      for (int64_t g = 0; g < 3; ++g)
+        CHECK(nic.ranks[nic.of_rank[size_t(64 * stage + 8 * g + place)]].size() == 1);
+      std::vector<int64_t> rest;
+      for (int64_t g = 3; g < 8; ++g) rest.push_back(64 * stage + 8 * g + place);
+      CHECK(nic.ranks[nic.of_rank[size_t(rest.front())]] == rest);
+    }
+  // Both together: the straggler's group 0 is among those set apart already.
+  CHECK(exact(p, {3}, failed).of_rank == nic.of_rank);
+}
+
+TEST_CASE("a straggler, a degraded and a failed link on the class path give the full path's report", "[sim][classes]") {
+  const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", four_groups_a_stage(true)));
+  const sim::StepProgramView view(p);
+  struct Case {
+    const char* name;
+    std::vector<sim::Straggler> stragglers;
+    std::vector<hw::LinkFault> faults;
+    size_t classes;
+  };
+  for (const Case& c : {Case{"straggler 3:1.5", {sim::Straggler{3, 1.5}}, {}, 64},
+                        Case{"degraded nic:200=0.25", {}, {hw::parse_link_fault("nic:200=0.25", false)}, 128},
+                        Case{"failed nic:200", {}, {hw::parse_link_fault("nic:200", true)}, 128}}) {
+    INFO(c.name);
+    sim::SimOptions o;
+    o.stragglers = c.stragglers;
+    o.link_faults = c.faults;
+    const sim::SimResult classes = sim::simulate(view, p.cluster(), o);
+    CHECK(classes.mode == sim::Mode::Classes);
+    CHECK(classes.ranks.size() == c.classes);
+    o.mode = sim::Mode::Full;
+    const sim::SimResult full = sim::simulate(view, p.cluster(), o);
+    check_same_report(full, classes);
+    o.stragglers.clear();
+    o.link_faults.clear();
+    CHECK(full.step_ns > sim::simulate(view, p.cluster(), o).step_ns);   // the fault is seen
+  }
+}
+
+TEST_CASE("where every rank is set apart auto takes the full path, and the symmetric path refuses stragglers", "[sim][classes]") {
+  // Two EP groups a stage: a straggler sets every rank apart (each class held two ranks, one per group).
   const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", small_cluster(true)));
   const sim::StepProgramView view(p);
   sim::SimOptions o;
   o.stragglers.push_back(sim::Straggler{3, 1.5});
-  CHECK(sim::simulate(view, p.cluster(), o).mode == sim::Mode::Full);   // auto: the full path
-  o.mode = sim::Mode::Classes;
-  CHECK_THROWS_WITH(sim::simulate(view, p.cluster(), o), Catch::Contains("class path needs no stragglers"));
+  CHECK(exact(p, {3}, {}).ranks.size() == 256);
+  CHECK(sim::simulate(view, p.cluster(), o).mode == sim::Mode::Full);
+  o.mode = sim::Mode::Symmetric;
+  CHECK_THROWS_WITH(sim::simulate(view, p.cluster(), o), Catch::Contains("symmetric path needs"));
 }
 
 TEST_CASE("Zipf routing on 2048 GPUs: the class path gives the full path's report", "[.slow][sim][classes]") {
