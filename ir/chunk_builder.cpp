@@ -609,6 +609,14 @@ void Builder::backward_of(const OpTemplate& f) {
         for (const Operand& x : o.values) grads_[x.tensor] = dy.at(0).tensor;
       } else if (e.kind == ElementwiseKind::CrossEntropy) {
         emit_backward(f, Phase::B, e, o.values, dx, Stream::Compute);
+      } else if (e.kind == ElementwiseKind::SwiGLU) {
+        // dgate and dup from gate, up and dy: reads the input and a gradient of the output's size,
+        // writes a gradient of the input's size, with about twice the forward's arithmetic.
+        Elementwise b = e;
+        b.elements = 2 * e.elements;
+        b.read_bytes = e.read_bytes + e.write_bytes;
+        b.write_bytes = e.read_bytes;
+        emit_backward(f, Phase::B, b, cat(dy, o.values), dx, Stream::Compute);
       } else {
         emit_backward(f, Phase::B, e, cat(dy, o.values), dx, Stream::Compute);
       }

@@ -322,3 +322,32 @@ TEST_CASE("tensors have typed identity, unique names, and every input is written
       }
   }
 }
+
+TEST_CASE("SwiGLU's backward reads the input and the output's gradient and writes the input's gradient",
+          "[ir][op][swiglu]") {
+  // DeepSeek-V3's experts on a middle stage: e = rows x 2048 SwiGLU outputs. Forward: reads gate and up
+  // (2e BF16 values, 4e bytes), writes e BF16 (2e bytes). Backward: reads gate, up and dy (6e bytes),
+  // writes dgate and dup (2e values, 4e bytes): 10e bytes, 5/3 of the forward's 6e (a recomputation
+  // is the forward again).
+  const StepProgram p(load_scenario("deepseek-v3-pretrain"));
+  int forward = 0, backward = 0, recomputed = 0;
+  for (const auto& t : p.program_of(1024).templates) {
+    if (t.role != OpRole::ExpertSwiglu) continue;
+    const Elementwise& e = std::get<Elementwise>(t.payload);
+    REQUIRE(e.elements % 2048 == 0);
+    if (t.phase == Phase::F || t.recompute) {
+      (t.recompute ? recomputed : forward) += 1;
+      CHECK(e.read_bytes == 4 * e.elements);
+      CHECK(e.write_bytes == 2 * e.elements);
+      continue;
+    }
+    ++backward;
+    const int64_t fwd_elements = e.elements / 2;
+    CHECK(e.read_bytes == 6 * fwd_elements);
+    CHECK(e.write_bytes == 4 * fwd_elements);
+    CHECK(op_hbm_bytes(OpPayload(e)) == 10 * fwd_elements);
+  }
+  CHECK(forward > 0);
+  CHECK(backward == forward);
+  CHECK(recomputed == forward);
+}
