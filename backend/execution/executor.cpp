@@ -42,7 +42,12 @@ void check_cpu_plan(const ir::StepProgram& program) {
     throw std::invalid_argument(fmt::format("{}: the CPU backend cannot run this plan: at {}: expected {}, found {}", where,
                                             field, expected, found));
   };
-  if (p.tp != 1) refuse("plan.tp", "1 (tensor parallelism is simulated, not yet run by the CPU backend)", std::to_string(p.tp));
+  // With TP a rank routes whole sequences only when they do not straddle its split: the sequence-wise
+  // balance loss needs every token of a sequence on one rank (the program has no collective for it).
+  if (p.tp > 1 && m.balance_loss_alpha > 0 && p.micro_batch_seqs % p.tp != 0)
+    refuse("plan.micro_batch_seqs",
+           fmt::format("a multiple of plan.tp = {} (each rank of a TP group holds whole sequences for the sequence-wise balance loss)", p.tp),
+           std::to_string(p.micro_batch_seqs));
   if (p.zero_stage != 0 && p.zero_stage != 1) refuse("plan.zero_stage", "0 or 1", std::to_string(p.zero_stage));
   if (m.score_function != ir::ScoreFunction::Sigmoid) refuse("model.score_function", "\"sigmoid\"", "\"softmax\"");
   if (m.tie_embeddings) refuse("model.tie_embeddings", "false", "true");

@@ -44,6 +44,7 @@ void run_op(const OpContext& c, OpKernels& k) {
       }
       break;
     case ir::OpKind::Comm:
+      if (std::get<ir::Comm>(c.t.payload).group == ir::CommGroup::Tensor) return run_sequence_comm(c, k);
       switch (c.t.role) {
         case ir::OpRole::NotifyDispatch:
         case ir::OpRole::CachedNotify: return run_notify(c, k);

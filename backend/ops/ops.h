@@ -30,6 +30,7 @@ void run_grad_reduce(const OpContext& c, OpKernels& k);
 void run_shared_grad_reduce(const OpContext& c, OpKernels& k);
 void run_param_gather(const OpContext& c, OpKernels& k);
 void run_optimizer(const OpContext& c, OpKernels& k);
+void run_sequence_comm(const OpContext& c, OpKernels& k); // ops_sequence.cpp
 
 // Any op, chosen by payload and role, with the kernels of `k` (execute_op: the CPU table; the CUDA
 // runner: the CUDA table).
@@ -38,8 +39,13 @@ void run_op(const OpContext& c, OpKernels& k);
 // The name an op is counted under: the elementwise kind, the communication role, else the op kind.
 std::string op_kind_name(const ir::OpTemplate& t);
 
+// Float values on the wire: BF16 (2 bytes a value; the values are BF16-rounded), or FP32 in the exact mode.
+std::vector<std::byte> pack_values(const std::vector<float>& v, bool exact);
+std::vector<float> unpack_values(const std::vector<std::byte>& bytes, size_t n, bool exact);
+
 // Token ids of the op's micro-batch: token `offset + i` of each window for i in [0, seq_len)
-// (offset 0: model inputs, 1: next-token targets and MTP inputs, 2: MTP targets).
+// (offset 0: model inputs, 1: next-token targets and MTP inputs, 2: MTP targets); with TP, the rows
+// of this rank's sequence split.
 std::vector<int32_t> token_ids(const OpContext& c, int offset);
 
 }  // namespace tandem::backend

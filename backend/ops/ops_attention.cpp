@@ -24,7 +24,8 @@ struct Dims {
 Dims dims_of(const OpContext& c) {
   const auto& m = c.rt.program.model();
   const auto& p = c.rt.program.plan();
-  return {p.micro_batch_seqs, p.seq_len, m.num_heads, m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim,
+  // With TP the rank's heads (q_up and kv_up are column-split by head), on the gathered sequence.
+  return {p.micro_batch_seqs, p.seq_len, m.num_heads / p.tp, m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim,
           m.qk_head_dim(), m.kv_lora_rank + m.qk_rope_head_dim};
 }
 

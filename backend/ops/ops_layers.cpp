@@ -100,9 +100,14 @@ std::vector<int32_t> token_ids(const OpContext& c, int offset) {
   const auto& plan = c.rt.program.plan();
   const int64_t L = plan.seq_len, S = plan.micro_batch_seqs;
   const auto& w = c.rt.windows.at(size_t(c.mb()));
-  std::vector<int32_t> ids(size_t(S * L));
-  for (int64_t s = 0; s < S; ++s)
-    for (int64_t i = 0; i < L; ++i) ids[size_t(s * L + i)] = w[size_t(s * (L + 2) + i + offset)];
+  // Sequence parallelism: this rank's rows of the micro-batch's S × L (sequence-major), the
+  // tp_index-th of tp equal parts (the order the TP all-gathers concatenate them in).
+  const int64_t rows = S * L / plan.tp, first = c.rt.coord.tp_index * rows;
+  std::vector<int32_t> ids(static_cast<size_t>(rows));
+  for (int64_t t = 0; t < rows; ++t) {
+    const int64_t s = (first + t) / L, i = (first + t) % L;
+    ids[size_t(t)] = w[size_t(s * (L + 2) + i + offset)];
+  }
   return ids;
 }
 
@@ -152,7 +157,8 @@ struct LossState {
 
 // Cross-entropy of the main head against the next tokens x[1..L+1), or of the MTP head (weight λ)
 // against the tokens two ahead x[2..L+2). The loss gradient is that of the mean over every token of
-// the step: each micro-batch's mean is scaled by 1 / (micro-batches × data-parallel replicas).
+// the step: each micro-batch's mean is scaled by 1 / (micro-batches × data-parallel replicas), and with
+// TP by 1 / tp more (a rank's mean is over its sequence split: 1 / tp of the micro-batch's tokens).
 void run_loss(const OpContext& c, OpKernels& k) {
   const auto& m = c.rt.program.model();
   const auto& plan = c.rt.program.plan();
@@ -182,7 +188,7 @@ void run_loss(const OpContext& c, OpKernels& k) {
   }
   const auto st = c.rt.aux<LossState>(key, false);
   const double weight = mtp ? m.mtp_loss_weight : 1.0;
-  const double micro_batches = double(plan.micro_batches() * plan.dp);
+  const double micro_batches = double(plan.micro_batches() * plan.dp * plan.tp);
   Value g;
   g.rows = logits->rows;
   g.cols = logits->cols;

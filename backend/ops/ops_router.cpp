@@ -15,10 +15,18 @@ namespace {
 
 using S = ir::OperandSlot;
 
-// Each micro-batch's balance loss is a mean over its sequences; the step's is the mean over all.
+// The whole sequences this rank routes per micro-batch: all of them, or with TP its sequence split's
+// (check_cpu_plan asks micro_batch_seqs to be a multiple of tp when the balance loss is on).
+int64_t rank_seqs(const OpContext& c) {
+  const auto& plan = c.rt.program.plan();
+  return plan.micro_batch_seqs / plan.tp;
+}
+
+// Each micro-batch's balance loss is a mean over its sequences (a rank's over those it routes); the
+// step's is the mean over all.
 double micro_batch_share(const OpContext& c) {
   const auto& plan = c.rt.program.plan();
-  return double(plan.micro_batch_seqs) / double(plan.global_batch_seqs);
+  return double(rank_seqs(c)) / double(plan.global_batch_seqs);
 }
 
 // The balance loss's weight at this op's layer: alpha, times the MTP factor lambda in the MTP module
@@ -50,7 +58,7 @@ void record_routing(const OpContext& c, std::span<const float> scores, std::span
   const auto& m = c.rt.program.model();
   const auto& plan = c.rt.program.plan();
   if (m.balance_loss_alpha > 0)
-    c.rt.local_balance_sum += micro_batch_share(c) * kernels::balance_loss_forward(scores, topk, plan.micro_batch_seqs, plan.seq_len,
+    c.rt.local_balance_sum += micro_batch_share(c) * kernels::balance_loss_forward(scores, topk, rank_seqs(c), plan.seq_len,
                                                                                    m.routed_experts, m.experts_per_token,
                                                                                    balance_weight(c));
   const int64_t layer = c.rt.moe_layer_index(c.t.layer);
@@ -65,7 +73,7 @@ void add_balance_loss_gradient(const OpContext& c, std::span<const float> scores
   const auto& m = c.rt.program.model();
   const auto& plan = c.rt.program.plan();
   if (m.balance_loss_alpha > 0)
-    kernels::balance_loss_backward(scores, topk, plan.micro_batch_seqs, plan.seq_len, m.routed_experts, m.experts_per_token,
+    kernels::balance_loss_backward(scores, topk, rank_seqs(c), plan.seq_len, m.routed_experts, m.experts_per_token,
                                    balance_weight(c), micro_batch_share(c), dscores);
 }
 

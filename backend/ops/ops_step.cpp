@@ -19,34 +19,6 @@ namespace {
 
 using S = ir::OperandSlot;
 
-// Activations travel as BF16 (2 bytes per value), or FP32 in the exact mode.
-std::vector<std::byte> pack(const std::vector<float>& v, bool exact) {
-  std::vector<std::byte> out(v.size() * (exact ? 4 : 2));
-  if (exact) {
-    std::memcpy(out.data(), v.data(), out.size());
-  } else {
-    for (size_t i = 0; i < v.size(); ++i) {
-      const uint16_t b = kernels::float_to_bf16_bits(v[i]);
-      std::memcpy(out.data() + 2 * i, &b, 2);
-    }
-  }
-  return out;
-}
-
-std::vector<float> unpack(const std::vector<std::byte>& bytes, size_t n, bool exact) {
-  std::vector<float> out(n);
-  if (exact) {
-    std::memcpy(out.data(), bytes.data(), n * 4);
-  } else {
-    for (size_t i = 0; i < n; ++i) {
-      uint16_t b;
-      std::memcpy(&b, bytes.data() + 2 * i, 2);
-      out[i] = kernels::bf16_bits_to_float(b);
-    }
-  }
-  return out;
-}
-
 constexpr int64_t kRoundTagBase = -1000;   // world all-reduces of the optimizer rounds (program tags are >= 0)
 
 // The step's token-expert pairs of MoE layer `l` (exact integers, summed as doubles).
@@ -209,11 +181,38 @@ void apply_adamw(const OpContext& c, OpKernels& k, const std::vector<ParamShard*
 
 }  // namespace
 
+std::vector<std::byte> pack_values(const std::vector<float>& v, bool exact) {
+  std::vector<std::byte> out(v.size() * (exact ? 4 : 2));
+  if (exact) {
+    std::memcpy(out.data(), v.data(), out.size());
+  } else {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const uint16_t b = kernels::float_to_bf16_bits(v[i]);
+      std::memcpy(out.data() + 2 * i, &b, 2);
+    }
+  }
+  return out;
+}
+
+std::vector<float> unpack_values(const std::vector<std::byte>& bytes, size_t n, bool exact) {
+  std::vector<float> out(n);
+  if (exact) {
+    std::memcpy(out.data(), bytes.data(), n * 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t b;
+      std::memcpy(&b, bytes.data() + 2 * i, 2);
+      out[i] = kernels::bf16_bits_to_float(b);
+    }
+  }
+  return out;
+}
+
 void run_pipeline(const OpContext& c, OpKernels&) {
   const int peer = int(c.rt.program.peer_rank(c.rt.rank, c.op));
   if (c.t.role == ir::OpRole::PipeSend) {
     const ValuePtr v = c.read(c.t.in(S::Input));
-    const auto bytes = pack(v->data, c.exact());
+    const auto bytes = pack_values(v->data, c.exact());
     c.rt.comm->send(peer, bytes.data(), bytes.size(), c.op.tag, c.stream);
     c.record().bytes = double(bytes.size());
   } else {
@@ -225,7 +224,7 @@ void run_pipeline(const OpContext& c, OpKernels&) {
     const size_t n = size_t(v.rows * v.cols);
     std::vector<std::byte> bytes(n * (c.exact() ? 4 : 2));
     c.rt.comm->recv(peer, bytes.data(), bytes.size(), c.op.tag, c.stream);
-    v.data = unpack(bytes, n, c.exact());
+    v.data = unpack_values(bytes, n, c.exact());
     c.record().bytes = double(bytes.size());
     c.write(received, std::move(v));
   }
@@ -233,7 +232,7 @@ void run_pipeline(const OpContext& c, OpKernels&) {
 
 void run_grad_reduce(const OpContext& c, OpKernels&) {
   const auto& comm = std::get<ir::Comm>(c.t.payload);
-  ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group == ir::CommGroup::ExpertData);
+  ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group);
   const int64_t g = int64_t(s.group.size());
   if (c.t.role == ir::OpRole::GradReduceScatter) {
     std::vector<float> flat(size_t(s.shard * g), 0.0f);
@@ -264,15 +263,15 @@ void run_shared_grad_reduce(const OpContext& c, OpKernels&) {
 
 void run_param_gather(const OpContext& c, OpKernels&) {
   const auto& comm = std::get<ir::Comm>(c.t.payload);
-  ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group == ir::CommGroup::ExpertData);
+  ParamShard& s = c.rt.params.shard_of(c.t.chunk, comm.group);
   const int64_t g = int64_t(s.group.size());
   // Each member contributes its updated range (as stored: BF16 values, 2 bytes on the wire).
   std::vector<float> mine(size_t(s.shard), 0.0f);
   s.gather(false, s.lo, s.hi - s.lo, mine.data());
-  const auto packed = pack(mine, c.exact());
+  const auto packed = pack_values(mine, c.exact());
   std::vector<std::byte> all(packed.size() * size_t(g));
   c.rt.comm->all_gather(s.group, packed.data(), all.data(), packed.size(), c.op.tag, c.stream);
-  const auto values = unpack(all, size_t(s.shard * g), c.exact());
+  const auto values = unpack_values(all, size_t(s.shard * g), c.exact());
   for (int64_t j = 0; j < g; ++j) {
     if (j == s.member) continue;
     const int64_t lo = std::min(s.total, j * s.shard), hi = std::min(s.total, lo + s.shard);

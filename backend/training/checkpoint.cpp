@@ -86,7 +86,9 @@ constexpr size_t kHeaderBytes = 32;   // magic, version, reserved, json bytes, d
 constexpr size_t kTrailerBytes = 16;  // checksum, end magic
 constexpr uint32_t kVersion = 1;
 
-// Walks every element a rank owns in its shards: fn(entry name, index within the entry, shard, flat index).
+// Walks every element a rank owns in its shards, in runs contiguous in the whole entry: fn(entry name,
+// index within the whole entry, shard, flat index, run length, the whole entry's size). A TP part
+// (Param::whole_index) is its place in the whole weight, so a checkpoint holds whole tensors at any tp.
 template <typename Runtime, typename Fn>
 void for_owned(Runtime& rt, Fn fn) {
   for (auto& s : rt.params.shards()) {
@@ -97,7 +99,11 @@ void for_owned(Runtime& rt, Fn fn) {
         const int64_t within = i - base;
         const int64_t e = within / p->per_expert();
         const int64_t end = std::min(hi, base + (e + 1) * p->per_expert());
-        fn(p->entry_name(e), within - e * p->per_expert(), s, i, end - i, p->per_expert());
+        for (int64_t j = i; j < end;) {
+          const int64_t at = j - base - e * p->per_expert(), n = p->whole_run(at, end - j);
+          fn(p->entry_name(e), p->whole_index(at), s, j, n, p->whole_per_expert());
+          j += n;
+        }
         i = end;
       }
       base += p->size();
@@ -325,8 +331,8 @@ void restore_checkpoint(Executor& ex, const Checkpoint& c) {
         p->value = find("bias/" + p->name, p->size());
       } else {
         for (int64_t e = 0; e < p->experts; ++e) {
-          const auto& master = find("master/" + p->entry_name(e), p->per_expert());
-          std::copy(master.begin(), master.end(), p->value.begin() + e * p->per_expert());
+          const auto& master = find("master/" + p->entry_name(e), p->whole_per_expert());
+          for (int64_t i = 0; i < p->per_expert(); ++i) p->value[size_t(e * p->per_expert() + i)] = master[size_t(p->whole_index(i))];
         }
         round_bf16_unless(rt.options.exact, p->value);
       }

@@ -66,6 +66,22 @@ const Fp8Matrix& Param::fp8(int64_t e, bool transposed, bool pow2_scales) const 
   return transposed ? *fp8_t_[size_t(e)] : *fp8_[size_t(e)];
 }
 
+int64_t Param::whole_index(int64_t i) const {
+  if (tp_split == ir::TpSplit::Replicated) return i;
+  const int64_t r = i / cols, c = i % cols;
+  if (tp_split == ir::TpSplit::Rows) return r * whole_cols() + tp_index * cols + c;
+  // Columns: stored rows; of each half alike for [gate | up].
+  if (!halves) return (tp_index * rows + r) * cols + c;
+  const int64_t half = rows / 2, whole_half = half * tp_parts;
+  const int64_t wr = r < half ? tp_index * half + r : whole_half + tp_index * half + (r - half);
+  return wr * cols + c;
+}
+
+int64_t Param::whole_run(int64_t i, int64_t n) const {
+  if (tp_split == ir::TpSplit::Replicated) return n;
+  return std::min(n, cols - i % cols);   // a stored row of the part is contiguous in the whole
+}
+
 void ParamShard::gather(bool grads, int64_t from, int64_t n, float* out) const {
   int64_t base = 0;
   for (const Param* p : params) {
@@ -105,6 +121,25 @@ void ParamShard::scatter_values(int64_t from, int64_t n, const float* in) {
 }
 
 std::vector<float> ParamStore::initial_values(const Param& p, const InitConfig& init) {
+  if (p.tp_split != ir::TpSplit::Replicated) {
+    // The whole weight's values as tp = 1 draws them, then this rank's slice.
+    Param whole;
+    whole.name = p.name;
+    whole.kind = p.kind;
+    whole.init = p.init;
+    whole.shared = p.shared;
+    whole.expert = p.expert;
+    whole.experts = p.experts;
+    whole.first_expert = p.first_expert;
+    whole.rows = p.whole_rows();
+    whole.cols = p.whole_cols();
+    const std::vector<float> all = initial_values(whole, init);
+    std::vector<float> out(size_t(p.size()));
+    for (int64_t e = 0; e < p.experts; ++e)
+      for (int64_t i = 0; i < p.per_expert(); ++i)
+        out[size_t(e * p.per_expert() + i)] = all[size_t(e * whole.per_expert() + p.whole_index(i))];
+    return out;
+  }
   std::vector<float> out(size_t(p.size()), 0.0f);
   // Seeded by the entry's label: the copies of a shared weight share it, so they start equal.
   switch (p.init) {
@@ -139,9 +174,18 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
   const auto coord = program.coord(rank);
   const auto& model = program.model();
   const int64_t local_experts = model.routed_experts / program.plan().ep;
-  // How each weight is used.
+  const int64_t tp = program.plan().tp;
+  // How each weight is used. A GEMM whose output SwiGLU reads holds [gate | up] (TP: sliced per half).
   std::vector<int8_t> kind(rp.tensors.size(), -1);
+  std::vector<char> swiglu_input(rp.tensors.size(), 0), halves(rp.tensors.size(), 0);
+  for (const auto& t : rp.templates)
+    if (ir::kind_of(t.payload) == ir::OpKind::Elementwise && std::get<ir::Elementwise>(t.payload).kind == ir::ElementwiseKind::SwiGLU &&
+        t.phase == ir::Phase::F)
+      swiglu_input[size_t(t.in(ir::OperandSlot::Input))] = 1;
   for (const auto& t : rp.templates) {
+    if (ir::kind_of(t.payload) == ir::OpKind::Gemm && t.phase == ir::Phase::F && t.has_in(ir::OperandSlot::Weight) &&
+        t.has_out(ir::OperandSlot::Output) && swiglu_input[size_t(t.out(ir::OperandSlot::Output))])
+      halves[size_t(t.in(ir::OperandSlot::Weight))] = 1;
     ParamKind k;
     switch (ir::kind_of(t.payload)) {
       case ir::OpKind::Gemm: k = ParamKind::Linear; break;
@@ -181,6 +225,16 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
         throw std::logic_error(fmt::format("{}: {} experts in the program, {} expected", info.name, p->experts, local_experts));
       p->first_expert = coord.ep_index * local_experts;
     }
+    if (tp > 1 && info.tp_split != ir::TpSplit::Replicated) {
+      if (p->kind != ParamKind::Linear || p->expert)
+        throw std::logic_error(fmt::format("weight {} is TP-split but not a dense linear weight", info.name));
+      p->tp_split = info.tp_split;
+      p->tp_parts = tp;
+      p->tp_index = coord.tp_index;
+      p->halves = halves[i] != 0;
+      if (p->halves && info.shape[1] % 2 != 0)
+        throw std::logic_error(fmt::format("weight {}: a [gate | up] part of {} columns", info.name, info.shape[1]));
+    }
     switch (p->kind) {
       case ParamKind::Linear: p->rows = info.shape[1]; p->cols = info.shape[0]; break;
       case ParamKind::Table: p->rows = info.shape[0]; p->cols = info.shape[1]; break;
@@ -199,14 +253,20 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
     params_.push_back(std::move(p));
   }
 
-  // ZeRO groups from the end-of-step collectives of each chunk.
+  // ZeRO groups from the end-of-step collectives of each chunk, one per kind of reduction (with tp = 1
+  // the program reduces every dense parameter as Data).
+  auto kind_of_param = [&](const Param& p) {
+    return p.expert ? ir::CommGroup::ExpertData
+           : tp > 1 && rp.tensors[size_t(p.tensor)].tp_split == ir::TpSplit::Replicated ? ir::CommGroup::ReplicatedData
+                                                                                        : ir::CommGroup::Data;
+  };
   for (int32_t chunk : rp.chunks)
-    for (bool expert : {false, true}) {
+    for (ir::CommGroup shard_kind : {ir::CommGroup::Data, ir::CommGroup::ReplicatedData, ir::CommGroup::ExpertData}) {
       ParamShard s;
       s.chunk = chunk;
-      s.expert = expert;
+      s.kind = shard_kind;
       for (auto& p : params_)
-        if (p->chunk == chunk && p->expert == expert && p->kind != ParamKind::Bias) s.params.push_back(p.get());
+        if (p->chunk == chunk && kind_of_param(*p) == shard_kind && p->kind != ParamKind::Bias) s.params.push_back(p.get());
       if (s.params.empty()) continue;
       std::sort(s.params.begin(), s.params.end(), [](const Param* a, const Param* b) { return a->name < b->name; });
       for (const Param* p : s.params) s.total += p->size();
@@ -216,7 +276,7 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
         const auto& t = rp.tmpl(op);
         if (t.chunk != chunk || (t.role != ir::OpRole::GradReduceScatter && t.role != ir::OpRole::GradAllReduce)) continue;
         const auto& c = std::get<ir::Comm>(t.payload);
-        if ((c.group == ir::CommGroup::ExpertData) != expert) continue;
+        if (c.group != shard_kind) continue;
         s.group.clear();
         for (int64_t r : program.group_ranks(rank, op)) s.group.push_back(int(r));
         all_reduce = t.role == ir::OpRole::GradAllReduce;
@@ -258,10 +318,11 @@ Param* ParamStore::find(const std::string& name) const {
   return nullptr;
 }
 
-ParamShard& ParamStore::shard_of(int32_t chunk, bool expert) {
+ParamShard& ParamStore::shard_of(int32_t chunk, ir::CommGroup kind) {
   for (auto& s : shards_)
-    if (s.chunk == chunk && s.expert == expert) return s;
-  throw std::logic_error(fmt::format("no {} parameter shard for chunk {}", expert ? "expert" : "dense", chunk));
+    if (s.chunk == chunk && s.kind == kind) return s;
+  const char* what = kind == ir::CommGroup::ExpertData ? "expert" : kind == ir::CommGroup::ReplicatedData ? "TP-replicated" : "dense";
+  throw std::logic_error(fmt::format("no {} parameter shard for chunk {}", what, chunk));
 }
 
 void ParamStore::zero_grads() {

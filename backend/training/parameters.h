@@ -2,7 +2,8 @@
 // FP8 copies the GEMMs read (128x128 blocks, cached per weight version), and the ZeRO-1 shards of the
 // optimizer state (FP32 master weights, BF16 moments) in the flat order shared by a group's members.
 // Initial values depend only on the seed, the program's initialisation class, the weight's label (the
-// original's for the copies of a shared weight) and the expert index, not on the plan.
+// original's for the copies of a shared weight) and the expert index, not on the plan (a TP part is
+// its slice of the whole weight).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -38,12 +39,27 @@ struct Param {
   int64_t experts = 1;         // local experts held (1 for non-expert weights)
   int64_t first_expert = 0;    // global index of local expert 0
   int64_t rows = 0, cols = 0;  // per expert, as stored: Linear [out, in], Table [vocab, hidden], Vector [1, n]
+  // Tensor parallelism (plan.tp > 1): this rank's part of a split Linear weight (rows and cols are the
+  // part's). Columns of the IR's [in, out] are stored rows [index·rows, (index+1)·rows) of the whole;
+  // Rows are stored columns alike. A SwiGLU up-projection's stored rows are [gate | up]: the part holds
+  // the same slice of each half (`halves`).
+  ir::TpSplit tp_split = ir::TpSplit::Replicated;
+  int64_t tp_parts = 1, tp_index = 0;
+  bool halves = false;
   std::vector<float> value;    // [experts, rows, cols]
   std::vector<float> grad;     // same shape, FP32, summed over micro-batches
   int64_t version = 0;         // bumped whenever `value` changes
 
   int64_t per_expert() const { return rows * cols; }
   int64_t size() const { return experts * rows * cols; }
+  // The whole weight this rank holds a part of (per expert; the part itself when not split).
+  int64_t whole_rows() const { return tp_split == ir::TpSplit::Columns ? rows * tp_parts : rows; }
+  int64_t whole_cols() const { return tp_split == ir::TpSplit::Rows ? cols * tp_parts : cols; }
+  int64_t whole_per_expert() const { return whole_rows() * whole_cols(); }
+  // Element `i` of one expert's part, as an index into that expert's whole weight.
+  int64_t whole_index(int64_t i) const;
+  // How many elements from `i` on (at most n) lie one after another in the whole weight too.
+  int64_t whole_run(int64_t i, int64_t n) const;
   // Name of the element block for checkpoints and the initialisation seed: "L3.experts.up.w" + "[e]"
   // for experts; the original's label for every copy of a shared weight ("embed.embedding.w").
   std::string entry_name(int64_t local_expert) const;
@@ -57,11 +73,13 @@ struct Param {
   mutable std::vector<std::unique_ptr<Fp8Matrix>> fp8_, fp8_t_;
 };
 
-// Elements of one chunk's dense (or routed-expert) parameters in one flat order, split into equal
-// shards over the ranks of its ZeRO group; this rank owns [lo, hi).
+// Elements of one chunk's parameters of one kind in one flat order, split into equal shards over the
+// ranks of its ZeRO group; this rank owns [lo, hi). The kinds are the program's gradient reductions:
+// Data (dense parameters; with tp > 1 the TP-split ones), ReplicatedData (with tp > 1 the dense ones
+// whole on every TP rank) and ExpertData (routed experts).
 struct ParamShard {
   int32_t chunk = -1;
-  bool expert = false;
+  ir::CommGroup kind = ir::CommGroup::Data;
   std::vector<Param*> params;    // sorted by name: the same order on every member
   int64_t total = 0;             // elements
   std::vector<int> group;        // ranks in group order; {this rank} when there is no collective
@@ -99,11 +117,12 @@ class ParamStore {
   Param* find(const std::string& name) const;
   std::vector<ParamShard>& shards() { return shards_; }
   const std::vector<ParamShard>& shards() const { return shards_; }
-  ParamShard& shard_of(int32_t chunk, bool expert);
+  ParamShard& shard_of(int32_t chunk, ir::CommGroup kind);   // kind: the gradient reduction's group
   void zero_grads();
   int64_t total_elements() const;
 
-  // The FP32 initial values of a parameter (what every rank computes for the same name and experts).
+  // The FP32 initial values of a parameter (what every rank computes for the same name and experts):
+  // of a TP part, its slice of the whole weight's, so every tp starts from the same model.
   static std::vector<float> initial_values(const Param& p, const InitConfig& init);
 
  private:
