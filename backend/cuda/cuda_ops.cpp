@@ -134,7 +134,19 @@ int cuda_visible_gpus(std::string* why) {
   return status.count;
 }
 
+namespace {
+// NOTE: the op layer the CUDA runner shares with the CPU backend runs tensor parallelism, but no GPU
+// has run it yet: refused, as the CPU backend refused it, until a GPU run of backend_tests "[tp]".
+void refuse_tensor_parallelism(const ir::StepProgram& program) {
+  if (program.plan().tp != 1)
+    throw std::invalid_argument(fmt::format("{}: the CUDA backend cannot run this plan: at plan.tp: expected 1 (tensor parallelism "
+                                            "runs on the CPU backend, not yet on --device cuda), found {}",
+                                            program.scenario().source, program.plan().tp));
+}
+}  // namespace
+
 void check_cuda_runnable(const ir::StepProgram& program, const CudaOpOptions& options) {
+  refuse_tensor_parallelism(program);
   std::string why;
   const int gpus = cuda_visible_gpus(&why);
   if (gpus == 0)
@@ -142,10 +154,11 @@ void check_cuda_runnable(const ir::StepProgram& program, const CudaOpOptions& op
                                             why.empty() ? "the CUDA runtime reports none" : why));
   if (options.gpus < 0 || options.gpus > gpus)
     throw std::invalid_argument(fmt::format("--device cuda: {} GPUs asked for, {} visible", options.gpus, gpus));
-  (void)program;   // any world size: ranks share GPUs round-robin
+  // Any world size: ranks share GPUs round-robin.
 }
 
 ExecutorParts cuda_executor_parts(const ir::StepProgram& program, std::shared_ptr<CudaOpRunner> runner, CudaOpOptions options) {
+  refuse_tensor_parallelism(program);
   if (!runner) runner = std::make_shared<CudaOpRunner>(program.num_ranks(), options);
   const int visible = cuda_visible_gpus();
   const int gpus = runner->options().gpus > 0 ? runner->options().gpus : visible;
