@@ -161,6 +161,29 @@ Relations relations_of(const ProgramView& program) {
   return out;
 }
 
+// Whether a leaf switch's link can be a transfer's bottleneck: every transfer over a leaf's link of plane p
+// leaves (or enters) by the NIC of a plane-p GPU under that leaf, so a link at least as wide as those NICs
+// together (no oversubscription, no degraded leaf) saturates only with them, and the leaf's ranks need no
+// split of their own.
+bool leaf_links_can_bind(const hw::Topology& topology, int64_t n) {
+  const auto& links = topology.links();
+  const size_t leaves = size_t(topology.leaves());
+  std::vector<double> out(size_t(topology.planes()) * leaves, 0.0), in(out.size(), 0.0);
+  for (int64_t r = 0; r < n; ++r) {
+    const size_t k = size_t(topology.plane_of_rail(topology.local_of(r))) * leaves + size_t(topology.leaf_of(topology.node_of(r)));
+    out[k] += links[size_t(topology.nic_out(r))].capacity_bytes_per_s;
+    in[k] += links[size_t(topology.nic_in(r))].capacity_bytes_per_s;
+  }
+  for (int64_t p = 0; p < topology.planes(); ++p)
+    for (size_t leaf = 0; leaf < leaves; ++leaf) {
+      const size_t k = size_t(p) * leaves + leaf;
+      if (links[size_t(topology.leaf_up(p, int64_t(leaf)))].capacity_bytes_per_s < out[k] ||
+          links[size_t(topology.leaf_down(p, int64_t(leaf)))].capacity_bytes_per_s < in[k])
+        return true;
+    }
+  return false;
+}
+
 RankClasses refine(const ProgramView& program, const Relations& rels, const RankClasses& start,
                    std::span<const uint64_t> mark, const hw::Topology* topology) {
   const int64_t n = program.num_ranks();
@@ -179,7 +202,7 @@ RankClasses refine(const ProgramView& program, const Relations& rels, const Rank
       domains.add(g);
     }
     // Ranks lie on GPUs 0..n-1 and leaves hold consecutive domains: each leaf's ranks are consecutive.
-    if (topology->leaves() > 1)
+    if (topology->leaves() > 1 && leaf_links_can_bind(*topology, n))
       for (int64_t r = 0; r < n;) {
         const int64_t leaf = topology->leaf_of(topology->node_of(r));
         std::vector<int64_t> g;
@@ -288,10 +311,11 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
   const int64_t n = program.num_ranks();
   if ((slow_ranks.empty() && faults.empty()) || int64_t(start.ranks.size()) == n) return start;
   const Relations rels = relations_of(program);
-  // A straggler: its own mark. A link fault changes the links of the GPUs whose traffic crosses it (a
-  // failed link reroutes that traffic over other rails): every rank on the nodes at the fault (the GPU's
-  // domain; a leaf's domains, which share one mark) and on the nodes exchanging traffic with them gets its
-  // own mark.
+  // A straggler: its own mark. A link fault: every rank on the nodes at the fault (the GPU's domain, each
+  // its own mark; a leaf's domains, one mark for the leaf). A failed link also reroutes the traffic that
+  // crossed it over other rails, onto the links of other GPUs of both ends' nodes: every rank on the nodes
+  // exchanging traffic with the fault's gets its own mark too. (A ring collective is one group to the
+  // refinement, but only the ring neighbours of the fault's ranks send to them.)
   std::vector<uint64_t> mark(size_t(n), 0);
   for (int64_t r : slow_ranks)
     if (r >= 0 && r < n) mark[size_t(r)] = uint64_t(r) + 1;
@@ -302,7 +326,9 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
     const bool leaf = f.target == hw::LinkFault::Target::Leaf;
     for (size_t node = 0; node < nodes; ++node)
       at[node] = leaf ? topology.leaf_of(int64_t(node)) == f.leaf : int64_t(node) == topology.node_of(f.gpu);
-    const std::vector<char> partners = partner_nodes(rels, topology, at);
+    // Only a failed link reroutes: a degraded one slows what crosses it, which sets apart the groups holding
+    // ranks of its nodes (and so the nodes of their members) without marks of their own.
+    const std::vector<char> partners = f.factor > 0 ? std::vector<char>(nodes, 0) : partner_nodes(rels, topology, at);
     for (int64_t r = 0; r < n; ++r) {
       const size_t node = size_t(topology.node_of(r));
       if (mark[size_t(r)] != 0) continue;
