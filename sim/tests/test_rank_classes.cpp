@@ -169,6 +169,28 @@ TEST_CASE("a straggler, a degraded and a failed link on the class path give the 
   }
 }
 
+TEST_CASE("under oversubscribed leaves the classes split by leaf too and stay exact", "[sim][classes]") {
+  // Leaves of 4 nodes (4 EP groups, half a stage), links to the spine at half the NICs under them: a leaf
+  // link can bind, so ranks are split by their leaf's classes as well. A straggler at rank 3 sets EP
+  // group 0 of every stage apart (8 ranks of their own), and with it its leaf's groups 1-3 (8 classes of
+  // 3 ranks) from groups 4-7 (8 classes of 4): 24 classes a stage, 96.
+  std::vector<std::string> sets = four_groups_a_stage(true);
+  sets.insert(sets.end(), {"cluster.nodes_per_leaf=4", "cluster.oversubscription=2"});
+  const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", sets));
+  const sim::StepProgramView view(p);
+  for (const bool leaf_fault : {false, true}) {
+    INFO("leaf fault " << leaf_fault);
+    sim::SimOptions o;
+    o.stragglers.push_back(sim::Straggler{3, 1.5});
+    if (leaf_fault) o.link_faults.push_back(hw::parse_link_fault("leaf:0.2=0.5", false));
+    const sim::SimResult classes = sim::simulate(view, p.cluster(), o);
+    CHECK(classes.mode == sim::Mode::Classes);
+    CHECK(classes.ranks.size() == 96);
+    o.mode = sim::Mode::Full;
+    check_same_report(sim::simulate(view, p.cluster(), o), classes);
+  }
+}
+
 TEST_CASE("where every rank is set apart auto takes the full path, and the symmetric path refuses stragglers", "[sim][classes]") {
   // Two EP groups a stage: a straggler sets every rank apart (each class held two ranks, one per group).
   const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", small_cluster(true)));
