@@ -165,3 +165,19 @@ TEST_CASE("a TP plan whose sequences straddle the TP ranks is refused while the 
   REQUIRE(logs.size() == 1);
   CHECK(std::isfinite(logs[0].stats.loss));
 }
+
+TEST_CASE("without ZeRO the gradient norm counts each all-reduced element once, at tp 1 and 2", "[training][plans][tp]") {
+  // zero_stage 0 all-reduces the gradients: every member of a group holds all of them (dp 2 copies of
+  // the dense ones at tp 1; at tp 2 the replicated ones on both TP ranks). The norm and so the clipping
+  // are zero_stage 1's (FP32 sums in another order).
+  for (const auto& overrides : {std::vector<std::string>{}, kTp2Pp1}) {
+    auto zero0 = overrides;
+    zero0.push_back("plan.zero_stage=0");
+    const auto a = train(*tiny(with(zero0)), options(2, true)), b = train(*tiny(with(overrides)), options(2, true));
+    for (size_t i = 0; i < a.size(); ++i) {
+      INFO("step " << i + 1 << ", " << overrides.size() << " overrides");
+      CHECK(a[i].stats.grad_norm == Approx(b[i].stats.grad_norm).epsilon(1e-6));
+      CHECK(a[i].stats.loss == Approx(b[i].stats.loss).epsilon(1e-6));
+    }
+  }
+}

@@ -96,9 +96,15 @@ void ParamShard::gather(bool grads, int64_t from, int64_t n, float* out) const {
 
 std::vector<std::pair<int64_t, int64_t>> ParamShard::norm_ranges() const {
   std::vector<std::pair<int64_t, int64_t>> out;
+  int64_t count_lo = lo, count_hi = hi;
+  if (all_reduced) {
+    const int64_t g = int64_t(group.size()), stripe = (total + g - 1) / g;
+    count_lo = std::min(total, member * stripe);
+    count_hi = std::min(total, count_lo + stripe);
+  }
   int64_t base = 0;
   for (const Param* p : params) {
-    const int64_t from = std::max(lo, base), to = std::min(hi, base + p->size());
+    const int64_t from = std::max(count_lo, base), to = std::min(count_hi, base + p->size());
     if (from < to && !p->shared_replica) {
       if (!out.empty() && out.back().first + out.back().second == from - lo) out.back().second += to - from;   // adjacent: one range
       else out.emplace_back(from - lo, to - from);
@@ -286,6 +292,7 @@ ParamStore::ParamStore(const ir::StepProgram& program, int64_t rank, const InitC
       s.shard = (s.total + g - 1) / g;
       s.lo = all_reduce ? 0 : std::min(s.total, s.member * s.shard);
       s.hi = all_reduce ? s.total : std::min(s.total, s.lo + s.shard);
+      s.all_reduced = all_reduce && s.group.size() > 1;
       s.master.resize(size_t(s.hi - s.lo));
       int64_t base = 0;
       for (const Param* p : s.params) {

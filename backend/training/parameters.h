@@ -86,11 +86,13 @@ struct ParamShard {
   int member = 0;
   int64_t shard = 0;             // ceil(total / group size)
   int64_t lo = 0, hi = 0;
+  bool all_reduced = false;      // without ZeRO: every member of the group holds and updates [0, total)
   std::vector<float> master;     // [hi - lo] FP32
   std::vector<float> m, v;       // [hi - lo] BF16-rounded moments
   std::vector<float> reduced;    // [shard] the reduced gradient of this rank's range
   // The ranges of `reduced` (offset, count) the gradient norm counts: all but the copies of shared
-  // weights, whose gradient equals the original's and is counted on the original's rank.
+  // weights, whose gradient equals the original's and is counted on the original's rank; of an
+  // all-reduced gradient, which every member holds, the member's 1/group of it (each element once).
   std::vector<std::pair<int64_t, int64_t>> norm_ranges() const;
   // Copies flat elements [from, from + n) of the values (or gradients) into out.
   void gather(bool grads, int64_t from, int64_t n, float* out) const;
