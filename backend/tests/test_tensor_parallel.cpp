@@ -181,3 +181,23 @@ TEST_CASE("without ZeRO the gradient norm counts each all-reduced element once, 
     }
   }
 }
+
+TEST_CASE("tensor parallelism composes with the schedules and recomputation and runs tp = 4", "[training][plans][tp]") {
+  // Each trains tp = 1's model: DualPipe and interleaved 1F1B on pp 2 × tp 2, full recomputation
+  // (the TP regions' forward ops re-run in the backward, their collectives not), and tp = 4 on one
+  // pipeline position (1 head a rank). FP32, 2 steps, within 1e-5 relative.
+  const auto one = train(*tiny(with({})), options(2, true));
+  const std::vector<std::vector<std::string>> plans = {{"plan.tp=2", "plan.schedule=dualpipe"},
+                                                        {"plan.tp=2", "plan.schedule=interleaved", "plan.virtual_stages=2"},
+                                                        {"plan.tp=2", R"(plan.recompute=["full"])"},
+                                                        {"plan.tp=4", "plan.pp=1", "plan.micro_batch_seqs=4"}};
+  for (const auto& plan : plans) {
+    INFO(plan.at(1));
+    const auto got = train(*tiny(with(plan)), options(2, true));
+    REQUIRE(got.size() == one.size());
+    for (size_t i = 0; i < one.size(); ++i) {
+      CHECK(got[i].stats.loss == Approx(one[i].stats.loss).epsilon(1e-5));
+      CHECK(got[i].stats.grad_norm == Approx(one[i].stats.grad_norm).epsilon(1e-5));
+    }
+  }
+}
