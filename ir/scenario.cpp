@@ -336,10 +336,16 @@ Scenario parse_scenario(const json& doc_in, const std::string& source, const std
   if (doc.contains("reliability")) parse_reliability(doc["reliability"], source, s.reliability);
   const int64_t world = s.cluster.world_size();
   if (!dp_given) {
-    if (world % (s.plan.pp * s.plan.tp) != 0)
+    // The factor that breaks it is named: pp alone, or tp once pp divides the world.
+    if (world % s.plan.pp != 0)
       throw ScenarioError(source, "plan.pp", fmt::format("a pp that divides the world size {} (nodes {} × {} GPUs)",
                                                          world, s.cluster.nodes, s.cluster.gpus_per_node),
                           std::to_string(s.plan.pp));
+    if (world % (s.plan.pp * s.plan.tp) != 0)
+      throw ScenarioError(source, "plan.tp",
+                          fmt::format("a tp that divides the world size {} over pp = {} ({} GPUs a stage)", world,
+                                      s.plan.pp, world / s.plan.pp),
+                          std::to_string(s.plan.tp));
     s.plan.dp = world / (s.plan.pp * s.plan.tp);
     doc["plan"]["dp"] = s.plan.dp;
   }

@@ -43,6 +43,8 @@ TEST_CASE("tandem run trains the tiny model with tensor parallelism on the CPU b
 TEST_CASE("a TP that does not divide the heads, hidden size, FFN widths or scale-up domain is refused", "[cli][tp][errors]") {
   // tiny: 4 heads, hidden 64, dense FFN 128, shared expert 32, 4 GPUs per node.
   check_refused("tiny --set plan.tp=3 --set cluster.nodes=3", "a divisor of model.num_heads = 4, found 3");
+  // A TP that does not divide a pipeline stage's GPUs is named, not the pp that does divide the world.
+  check_refused("tiny --set plan.tp=3", "a tp that divides the world size 4 over pp = 2 (2 GPUs a stage), found 3");
   check_refused("tiny --set plan.tp=2 --set model.num_heads=3", "a divisor of model.num_heads = 3, found 2");
   check_refused("tiny --set plan.tp=2 --set model.hidden_size=65", "a divisor of model.hidden_size = 65, found 2");
   check_refused("tiny --set plan.tp=2 --set model.dense_intermediate=129", "a divisor of model.dense_intermediate = 129, found 2");
