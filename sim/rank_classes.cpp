@@ -300,6 +300,23 @@ std::vector<char> partner_nodes(const Relations& rels, const hw::Topology& topol
 
 }  // namespace
 
+RankClasses role_classes(const ProgramView& program) {
+  RankClasses c;
+  c.of_rank.assign(size_t(program.num_ranks()), 0);
+  std::vector<std::pair<int64_t, size_t>> first;   // (first rank, role)
+  std::vector<std::vector<int64_t>> ranks(program.roles().size());
+  for (size_t role = 0; role < program.roles().size(); ++role) {
+    program.ranks_of_role(role, ranks[role]);
+    if (!ranks[role].empty()) first.emplace_back(ranks[role].front(), role);
+  }
+  std::sort(first.begin(), first.end());
+  for (const auto& [r0, role] : first) {
+    for (int64_t r : ranks[role]) c.of_rank[size_t(r)] = uint32_t(c.ranks.size());
+    c.ranks.push_back(std::move(ranks[role]));
+  }
+  return c;
+}
+
 RankClasses refine_classes(const ProgramView& program, const RankClasses& start, std::span<const uint64_t> mark,
                            const hw::Topology* topology) {
   return refine(program, relations_of(program), start, mark, topology);
@@ -307,15 +324,18 @@ RankClasses refine_classes(const ProgramView& program, const RankClasses& start,
 
 RankClasses exact_classes(const ProgramView& program, const hw::Topology& topology, std::span<const int64_t> slow_ranks,
                           std::span<const hw::LinkFault> faults) {
-  RankClasses start = expert_place_classes(program);
+  // Under balanced routing every rank of a role sees the same bytes whatever its place (the symmetric
+  // path's premise): the roles are the start, as on the symmetric path.
+  RankClasses start = program.balanced_routing() ? role_classes(program) : expert_place_classes(program);
   const int64_t n = program.num_ranks();
   if ((slow_ranks.empty() && faults.empty()) || int64_t(start.ranks.size()) == n) return start;
   const Relations rels = relations_of(program);
   // A straggler: its own mark. A link fault: every rank on the nodes at the fault (the GPU's domain, each
-  // its own mark; a leaf's domains, one mark for the leaf). A failed link also reroutes the traffic that
-  // crossed it over other rails, onto the links of other GPUs of both ends' nodes: every rank on the nodes
-  // exchanging traffic with the fault's gets its own mark too. (A ring collective is one group to the
-  // refinement, but only the ring neighbours of the fault's ranks send to them.)
+  // its own mark; a degraded leaf's domains, one mark for the leaf). A failed link also reroutes the
+  // traffic that crossed it over other rails, onto the links of other GPUs of both ends' nodes: the ranks
+  // on those GPUs of the nodes exchanging traffic with the fault's get their own marks too. (A ring
+  // collective is one group to the refinement, but only the ring neighbours of the fault's ranks send to
+  // them.)
   std::vector<uint64_t> mark(size_t(n), 0);
   for (int64_t r : slow_ranks)
     if (r >= 0 && r < n) mark[size_t(r)] = uint64_t(r) + 1;
@@ -328,14 +348,30 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
       at[node] = leaf ? topology.leaf_of(int64_t(node)) == f.leaf : int64_t(node) == topology.node_of(f.gpu);
     // Only a failed link reroutes: a degraded one slows what crosses it, which sets apart the groups holding
     // ranks of its nodes (and so the nodes of their members) without marks of their own.
-    const std::vector<char> partners = f.factor > 0 ? std::vector<char>(nodes, 0) : partner_nodes(rels, topology, at);
+    const bool failed = !(f.factor > 0);
+    const std::vector<char> partners = failed ? partner_nodes(rels, topology, at) : std::vector<char>(nodes, 0);
+    // A failed NIC of GPU g (rail r of node n) moves the traffic between node n and a partner node m from
+    // rail r to rail r' (Topology::ib_rail): on m only the GPUs of rails r and r' carry other loads
+    // (their NICs, the NVLink hops to and from them, the SM limits of DeepEP's relays). A failed leaf link
+    // moves several rails: every rank of the partner nodes.
+    const int64_t fault_node = leaf ? -1 : topology.node_of(f.gpu);
     for (int64_t r = 0; r < n; ++r) {
       const size_t node = size_t(topology.node_of(r));
       if (mark[size_t(r)] != 0) continue;
-      if (leaf && at[node])
+      if (leaf && at[node] && !failed) {
         mark[size_t(r)] = uint64_t(n) + 1 + k;
-      else if (at[node] || partners[node])
+      } else if (at[node]) {
         mark[size_t(r)] = uint64_t(r) + 1;
+      } else if (partners[node]) {
+        const int64_t local = topology.local_of(r);
+        bool moved = leaf;
+        if (!leaf) {
+          const int64_t lost = topology.local_of(f.gpu);
+          moved = local == lost || local == topology.ib_rail(int64_t(node), fault_node, lost) ||
+                  local == topology.ib_rail(fault_node, int64_t(node), lost);
+        }
+        if (moved) mark[size_t(r)] = uint64_t(r) + 1;
+      }
     }
   }
   return refine(program, rels, start, mark, &topology);

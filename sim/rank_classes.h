@@ -24,6 +24,9 @@ struct RankClasses {
 // load gives them.
 RankClasses expert_place_classes(const ProgramView& program);
 
+// One class per role (the symmetric path's representatives), ordered by their first rank.
+RankClasses role_classes(const ProgramView& program);
+
 // The coarsest refinement of `start` in which ranks with different `mark`s lie in different classes and
 // every two ranks of a class see the same classes, place by place, in each group they communicate in:
 // the group of each collective of their role, the peer of each send and receive, and (with a topology)
@@ -34,9 +37,10 @@ RankClasses expert_place_classes(const ProgramView& program);
 RankClasses refine_classes(const ProgramView& program, const RankClasses& start, std::span<const uint64_t> mark,
                            const hw::Topology* topology);
 
-// The classes the class path simulates exactly: expert_place_classes, refined (refine_classes) where a
-// straggler (each its own mark), a GPU whose NVLink or NIC is degraded or failed (each its own mark) or
-// the ranks under a faulty leaf switch set ranks apart. Without stragglers or faults: expert_place_classes.
+// The classes the class path simulates exactly: expert_place_classes (role_classes under balanced
+// routing), refined (refine_classes) where a straggler (its own mark), a degraded or failed link (the ranks
+// of its nodes, and for a failed one of the nodes exchanging traffic with them) sets ranks apart. Without
+// stragglers or faults: the start.
 RankClasses exact_classes(const ProgramView& program, const hw::Topology& topology, std::span<const int64_t> slow_ranks,
                           std::span<const hw::LinkFault> faults);
 

@@ -121,11 +121,12 @@ TEST_CASE("a straggler and a failed NIC split the classes where they set ranks a
       for (int64_t g = 1; g < 8; ++g) rest.push_back(64 * stage + 8 * g + place);
       CHECK(slow.ranks[slow.of_rank[size_t(rest.front())]] == rest);
     }
-  // A failed NIC on GPU 200 (node 25: stage 3, EP group 1) reroutes the traffic of node 25 and of the nodes
-  // it exchanges with: its data-parallel ring neighbours (nodes 24 and 26), its expert-data ring neighbours
-  // (192 on node 24, 208 on node 26) and its pipeline peers (stage 2, group 1). Those nodes' ranks are
-  // marked apart; their EP groups 0, 1 and 2 set the same groups of every stage apart through the pipeline:
-  // each stage keeps 24 ranks of their own and 8 classes of the 5 ranks of groups 3-7. 128 classes.
+  // A failed NIC on GPU 200 (node 25: stage 3, EP group 1, rail 0) moves the traffic between node 25 and
+  // the nodes it exchanges with to rail 1: its data-parallel ring neighbours (nodes 24 and 26), its
+  // expert-data ring neighbours (192 on node 24, 208 on node 26) and its pipeline peers (stage 2, group 1).
+  // Node 25's ranks and those nodes' GPUs of rails 0 and 1 are marked apart; their EP groups 0, 1 and 2 set
+  // the same groups of every stage apart through the pipeline: each stage keeps 24 ranks of their own and
+  // 8 classes of the 5 ranks of groups 3-7. 128 classes.
   const auto failed = std::vector<hw::LinkFault>{hw::parse_link_fault("nic:200", true)};
   const sim::RankClasses nic = exact(p, {}, failed);
   CHECK(nic.ranks.size() == 128);
@@ -166,6 +167,29 @@ TEST_CASE("a straggler, a degraded and a failed link on the class path give the 
     o.stragglers.clear();
     o.link_faults.clear();
     CHECK(full.step_ns > sim::simulate(view, p.cluster(), o).step_ns);   // the fault is seen
+  }
+}
+
+TEST_CASE("under balanced routing the classes start from the roles and stay exact", "[sim][classes]") {
+  // Every rank of a stage alike to start with (4 classes). A straggler at rank 3 sets apart itself, the
+  // rest of its EP group 0 (node 0) and the other members of the expert-data ring of its place (place 3 of
+  // groups 1-7) from the rest; through the pipeline and the rings the same four kinds in every stage: 16
+  // classes. A failed NIC on GPU 200 marks node 25 and rails 0 and 1 of the nodes it exchanges with: 128.
+  const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", four_groups_a_stage(false)));
+  CHECK(exact(p, {}, {}).ranks.size() == 4);
+  const sim::StepProgramView view(p);
+  for (const bool straggler : {true, false}) {
+    INFO((straggler ? "straggler 3:1.5" : "failed nic:200"));
+    sim::SimOptions o;
+    if (straggler)
+      o.stragglers.push_back(sim::Straggler{3, 1.5});
+    else
+      o.link_faults.push_back(hw::parse_link_fault("nic:200", true));
+    const sim::SimResult classes = sim::simulate(view, p.cluster(), o);
+    CHECK(classes.mode == sim::Mode::Classes);
+    CHECK(classes.ranks.size() == (straggler ? 16u : 128u));
+    o.mode = sim::Mode::Full;
+    check_same_report(sim::simulate(view, p.cluster(), o), classes);
   }
 }
 
@@ -212,30 +236,34 @@ TEST_CASE("Zipf routing on 2048 GPUs: the class path gives the full path's repor
 }
 
 TEST_CASE("a straggler, a degraded and a failed link on 2048 GPUs: the class path gives the full path's report", "[.slow][sim][classes]") {
-  // DeepSeek-V3's plan with EP16 (8 EP groups a stage); with its EP64 (2 a stage) a straggler or a fault
-  // sets every rank apart and auto takes the full path (docs/simulator.md).
-  const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", {"plan.ep=16"}));
-  const sim::StepProgramView view(p);
+  // DeepSeek-V3's scenario (EP64: 2 EP groups a stage) under balanced routing, whose classes start from the
+  // roles; and with EP16 (8 groups a stage) under Zipf routing, whose classes start from the EP places.
+  // With EP64 under Zipf a straggler sets every rank apart (each place's class held one rank of each of
+  // the 2 groups) and auto takes the full path.
+  const ir::StepProgram balanced(ir::load_scenario("deepseek-v3-pretrain"));
+  const ir::StepProgram zipf(ir::load_scenario("deepseek-v3-pretrain", {"plan.ep=16", R"(plan.routing={"kind":"zipf","zipf_exponent":1.2})"}));
   struct Case {
     const char* name;
     std::vector<sim::Straggler> stragglers;
     std::vector<hw::LinkFault> faults;
   };
-  for (const Case& c : {Case{"straggler 3:1.2", {sim::Straggler{3, 1.2}}, {}},
-                        Case{"degraded nic:200=0.5", {}, {hw::parse_link_fault("nic:200=0.5", false)}},
-                        Case{"failed nic:200", {}, {hw::parse_link_fault("nic:200", true)}}}) {
-    INFO(c.name);
-    sim::SimOptions o;
-    o.stragglers = c.stragglers;
-    o.link_faults = c.faults;
-    const sim::SimResult classes = sim::simulate(view, p.cluster(), o);
-    CHECK(classes.mode == sim::Mode::Classes);
-    CHECK(classes.ranks.size() < 2048);
-    o.mode = sim::Mode::Full;
-    check_same_report(sim::simulate(view, p.cluster(), o), classes);
-  }
+  for (const ir::StepProgram* p : {&balanced, &zipf})
+    for (const Case& c : {Case{"straggler 3:1.2", {sim::Straggler{3, 1.2}}, {}},
+                          Case{"degraded nic:200=0.5", {}, {hw::parse_link_fault("nic:200=0.5", false)}},
+                          Case{"failed nic:200", {}, {hw::parse_link_fault("nic:200", true)}}}) {
+      INFO(c.name << (p == &zipf ? ", EP16 Zipf" : ", balanced"));
+      const sim::StepProgramView view(*p);
+      sim::SimOptions o;
+      o.stragglers = c.stragglers;
+      o.link_faults = c.faults;
+      const sim::SimResult classes = sim::simulate(view, p->cluster(), o);
+      CHECK(classes.mode == sim::Mode::Classes);
+      CHECK(classes.ranks.size() < 2048);
+      o.mode = sim::Mode::Full;
+      check_same_report(sim::simulate(view, p->cluster(), o), classes);
+    }
   sim::SimOptions o;
   o.stragglers.push_back(sim::Straggler{3, 1.2});
-  const ir::StepProgram ep64(ir::load_scenario("deepseek-v3-pretrain"));
+  const ir::StepProgram ep64(ir::load_scenario("deepseek-v3-pretrain", {R"(plan.routing={"kind":"zipf","zipf_exponent":1.2})"}));
   CHECK(sim::choose_path(sim::StepProgramView(ep64), ep64.cluster(), o).mode == sim::Mode::Full);
 }
