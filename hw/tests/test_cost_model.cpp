@@ -145,6 +145,17 @@ TEST_CASE("communication kernel bandwidth grows with the SMs it holds", "[hw][co
   CHECK(model.comm_kernel_bytes_per_s(0) == 0.0);   // copy engine: no SM limit
 }
 
+TEST_CASE("DeepEP's internode kernels move DeepEP's published EP64 bandwidth per SM of its benchmark", "[hw][cost][deepep]") {
+  const hw::CostModel model(hw::gpu_spec("H800"));
+  // README (February 2025 rows, on test_internode.py's 24 SMs): dispatch 46 GB/s, combine 45 GB/s of
+  // rows per token and node visited. On 24 SMs those; on DeepSeek-V3's 20, 20/24 of them.
+  CHECK(model.deepep_internode_bytes_per_s(24, true) == Approx(46e9).epsilon(1e-12));
+  CHECK(model.deepep_internode_bytes_per_s(24, false) == Approx(45e9).epsilon(1e-12));
+  CHECK(model.deepep_internode_bytes_per_s(20, true) == Approx(46e9 * 20 / 24).epsilon(1e-12));   // 38.33 GB/s
+  CHECK(model.deepep_internode_bytes_per_s(20, false) == Approx(37.5e9).epsilon(1e-12));
+  CHECK(model.deepep_internode_bytes_per_s(0, true) == 0.0);
+}
+
 TEST_CASE("bus factors follow nccl-tests", "[hw][cost]") {
   CHECK(hw::bus_bytes_factor(ir::CommKind::AllReduce, 8) == Approx(2.0 * 7 / 8));
   CHECK(hw::bus_bytes_factor(ir::CommKind::ReduceScatter, 4) == Approx(0.75));
