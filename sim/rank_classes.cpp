@@ -269,16 +269,20 @@ RankClasses refine(const ProgramView& program, const Relations& rels, const Rank
 }
 
 // Nodes that exchange traffic with nodes marked in `at` (indexed by node), by the relations: every node of an
-// all-to-all group holding a rank there, the nodes of the ring neighbours of such a rank, the node of its peer.
-std::vector<char> partner_nodes(const Relations& rels, const hw::Topology& topology, const std::vector<char>& at) {
-  std::vector<char> out(at.size(), 0);
+// all-to-all group holding a rank there, the nodes of the ring neighbours of such a rank, the node of its
+// peer. Per node, how it does (empty: it does not): a code per relation and way, in the relations' order.
+std::vector<std::vector<uint32_t>> partner_nodes(const Relations& rels, const hw::Topology& topology,
+                                                 const std::vector<char>& at) {
+  std::vector<std::vector<uint32_t>> out(at.size());
   auto node = [&](int64_t r) { return size_t(topology.node_of(r)); };
-  for (const Relation& rel : rels.all) {
+  for (size_t k = 0; k < rels.all.size(); ++k) {
+    const Relation& rel = rels.all[k];
+    auto reason = [&](int64_t r, uint32_t way) { out[node(r)].push_back(uint32_t(k) * 8 + way); };
     if (rel.peer) {
       for (size_t i = 0; i < rel.of.size(); ++i) {
         const int64_t r = rels.ranks_of_role[rel.role][i], peer = rel.of[i];
-        if (at[node(r)]) out[node(peer)] = 1;
-        if (at[node(peer)]) out[node(r)] = 1;
+        if (at[node(r)]) reason(peer, 0);
+        if (at[node(peer)]) reason(r, 1);
       }
       continue;
     }
@@ -287,11 +291,11 @@ std::vector<char> partner_nodes(const Relations& rels, const hw::Topology& topol
       for (size_t j = 0; j < m.size(); ++j) {
         if (!at[node(m[j])]) continue;
         if (!rel.ring) {
-          for (int64_t x : m) out[node(x)] = 1;
+          for (int64_t x : m) reason(x, 2);
           break;
         }
-        out[node(m[(j + m.size() - 1) % m.size()])] = 1;
-        out[node(m[(j + 1) % m.size()])] = 1;
+        reason(m[(j + m.size() - 1) % m.size()], 3);   // sends to it
+        reason(m[(j + 1) % m.size()], 4);              // receives from it
       }
     }
   }
@@ -333,13 +337,16 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
   // A straggler: its own mark. A link fault: every rank on the nodes at the fault (the GPU's domain, each
   // its own mark; a degraded leaf's domains, one mark for the leaf). A failed link also reroutes the
   // traffic that crossed it over other rails, onto the links of other GPUs of both ends' nodes: the ranks
-  // on those GPUs of the nodes exchanging traffic with the fault's get their own marks too. (A ring
-  // collective is one group to the refinement, but only the ring neighbours of the fault's ranks send to
-  // them.)
+  // on those GPUs of the nodes exchanging traffic with the fault's get marks too, shared by those alike.
+  // (A ring collective is one group to the refinement, but only the ring neighbours of the fault's ranks
+  // send to them and receive from them: the marks say which.)
   std::vector<uint64_t> mark(size_t(n), 0);
   for (int64_t r : slow_ranks)
     if (r >= 0 && r < n) mark[size_t(r)] = uint64_t(r) + 1;
   const size_t nodes = size_t(topology.node_of(n - 1) + 1);
+  // Marks shared by GPUs alike to a fault (below) lie past the ranks' own (1..n) and the leaves' ones.
+  const uint64_t shared_base = 2 * uint64_t(n) + faults.size() + 2;
+  std::map<std::tuple<size_t, std::vector<uint32_t>, int64_t>, uint64_t> kinds;
   for (size_t k = 0; k < faults.size(); ++k) {
     const hw::LinkFault& f = faults[k];
     std::vector<char> at(nodes, 0);
@@ -349,11 +356,13 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
     // Only a failed link reroutes: a degraded one slows what crosses it, which sets apart the groups holding
     // ranks of its nodes (and so the nodes of their members) without marks of their own.
     const bool failed = !(f.factor > 0);
-    const std::vector<char> partners = failed ? partner_nodes(rels, topology, at) : std::vector<char>(nodes, 0);
+    const std::vector<std::vector<uint32_t>> partners =
+        failed ? partner_nodes(rels, topology, at) : std::vector<std::vector<uint32_t>>(nodes);
     // A failed NIC of GPU g (rail r of node n) moves the traffic between node n and a partner node m from
-    // rail r to rail r' (Topology::ib_rail): on m only the GPUs of rails r and r' carry other loads
-    // (their NICs, the NVLink hops to and from them, the SM limits of DeepEP's relays). A failed leaf link
-    // moves several rails: every rank of the partner nodes.
+    // rail r to rail r' (Topology::ib_rail): on m only the GPUs of rails r and r' carry other loads (their
+    // NICs, the NVLink hops to and from them, the SM limits of DeepEP's relays), the same on every partner
+    // node that exchanges with n in the same ways: one mark per fault, ways and GPU index. A failed leaf
+    // link moves every rail of its plane: every GPU of the partner nodes is marked so.
     const int64_t fault_node = leaf ? -1 : topology.node_of(f.gpu);
     for (int64_t r = 0; r < n; ++r) {
       const size_t node = size_t(topology.node_of(r));
@@ -362,7 +371,7 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
         mark[size_t(r)] = uint64_t(n) + 1 + k;
       } else if (at[node]) {
         mark[size_t(r)] = uint64_t(r) + 1;
-      } else if (partners[node]) {
+      } else if (!partners[node].empty()) {
         const int64_t local = topology.local_of(r);
         bool moved = leaf;
         if (!leaf) {
@@ -370,7 +379,8 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
           moved = local == lost || local == topology.ib_rail(int64_t(node), fault_node, lost) ||
                   local == topology.ib_rail(fault_node, int64_t(node), lost);
         }
-        if (moved) mark[size_t(r)] = uint64_t(r) + 1;
+        if (moved)
+          mark[size_t(r)] = shared_base + kinds.try_emplace({k, partners[node], local}, kinds.size()).first->second;
       }
     }
   }
