@@ -39,8 +39,8 @@ RankClasses refine_classes(const ProgramView& program, const RankClasses& start,
 
 // The classes the class path simulates exactly: expert_place_classes (role_classes under balanced
 // routing), refined (refine_classes) where a straggler (its own mark), a degraded or failed link (the ranks
-// of its nodes, and for a failed one of the nodes exchanging traffic with them) sets ranks apart. Without
-// stragglers or faults: the start.
+// of its nodes; for a failed one also the GPUs its traffic moves onto, one mark for those alike) sets ranks
+// apart. Without stragglers or faults: the start.
 RankClasses exact_classes(const ProgramView& program, const hw::Topology& topology, std::span<const int64_t> slow_ranks,
                           std::span<const hw::LinkFault> faults);
 
