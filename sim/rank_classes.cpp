@@ -376,8 +376,9 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
         bool moved = leaf;
         if (!leaf) {
           const int64_t lost = topology.local_of(f.gpu);
-          moved = local == lost || local == topology.ib_rail(int64_t(node), fault_node, lost) ||
-                  local == topology.ib_rail(fault_node, int64_t(node), lost);
+          // (Nodes cut apart are bad input: ib_rail says so, from the fault's node, as the replay would.)
+          moved = local == lost || local == topology.ib_rail(fault_node, int64_t(node), lost) ||
+                  local == topology.ib_rail(int64_t(node), fault_node, lost);
         }
         if (moved)
           mark[size_t(r)] = shared_base + kinds.try_emplace({k, partners[node], local}, kinds.size()).first->second;
