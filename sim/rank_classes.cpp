@@ -335,7 +335,7 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
   if ((slow_ranks.empty() && faults.empty()) || int64_t(start.ranks.size()) == n) return start;
   const Relations rels = relations_of(program);
   // A straggler: its own mark. A link fault: every rank on the nodes at the fault (the GPU's domain, each
-  // its own mark; a degraded leaf's domains, one mark for the leaf). A failed link also reroutes the
+  // its own mark; under a degraded leaf link, its plane's GPUs, one mark for them). A failed link also reroutes the
   // traffic that crossed it over other rails, onto the links of other GPUs of both ends' nodes: the ranks
   // on those GPUs of the nodes exchanging traffic with the fault's get marks too, shared by those alike.
   // (A ring collective is one group to the refinement, but only the ring neighbours of the fault's ranks
@@ -368,7 +368,9 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
       const size_t node = size_t(topology.node_of(r));
       if (mark[size_t(r)] != 0) continue;
       if (leaf && at[node] && !failed) {
-        mark[size_t(r)] = uint64_t(n) + 1 + k;
+        // A degraded leaf link of plane p carries only what plane-p GPUs under the leaf send and receive
+        // (their NICs are its ends): those share a mark, and the leaf's other GPUs keep none.
+        if (topology.plane_of_rail(topology.local_of(r)) == f.plane) mark[size_t(r)] = uint64_t(n) + 1 + k;
       } else if (at[node]) {
         mark[size_t(r)] = uint64_t(r) + 1;
       } else if (!partners[node].empty()) {

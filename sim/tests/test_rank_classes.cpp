@@ -215,6 +215,22 @@ TEST_CASE("under oversubscribed leaves the classes split by leaf too and stay ex
   }
 }
 
+TEST_CASE("a degraded leaf link sets apart only its plane's GPUs under the leaf", "[sim][classes]") {
+  // Leaves of 8 nodes (one stage each), oversubscribed, balanced routing: the link of plane 1 of leaf 0
+  // carries what GPUs of index 1 under it send and receive. Marking the whole leaf alike set nothing apart
+  // (the leaf is stage 0) and the class path missed the fault (exposed communication and phases moved).
+  std::vector<std::string> sets = four_groups_a_stage(false);
+  sets.insert(sets.end(), {"cluster.nodes_per_leaf=8", "cluster.oversubscription=2"});
+  const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", sets));
+  const sim::StepProgramView view(p);
+  sim::SimOptions o;
+  o.link_faults.push_back(hw::parse_link_fault("leaf:1.0=0.5", false));
+  const sim::SimResult classes = sim::simulate(view, p.cluster(), o);
+  CHECK(classes.mode == sim::Mode::Classes);
+  o.mode = sim::Mode::Full;
+  check_same_report(sim::simulate(view, p.cluster(), o), classes);
+}
+
 TEST_CASE("where every rank is set apart auto takes the full path, and the symmetric path refuses stragglers", "[sim][classes]") {
   // Two EP groups a stage: a straggler sets every rank apart (each class held two ranks, one per group).
   const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", small_cluster(true)));
