@@ -192,8 +192,10 @@ RankClasses refine(const ProgramView& program, const Relations& rels, const Rank
   const std::vector<Relation>& relations = rels.all;
   const std::vector<std::vector<size_t>>& role_relations = rels.of_role;
   const std::vector<int64_t>& index_in_role = rels.index_in_role;
-  // Ranks that share links: those of a scale-up domain, and those under one leaf switch (two tiers).
+  // Ranks that share links: those of a scale-up domain, and those of one plane under one leaf switch (the
+  // ends of that plane's leaf links; two tiers, where those links can bind).
   Groups domains, leaves;
+  std::vector<size_t> leaf_group(size_t(n), 0);   // per rank: its group in `leaves`
   if (topology) {
     for (int64_t node = 0; node * topology->gpus_per_node() < n; ++node) {
       std::vector<int64_t> g;
@@ -201,14 +203,15 @@ RankClasses refine(const ProgramView& program, const Relations& rels, const Rank
         g.push_back(r);
       domains.add(g);
     }
-    // Ranks lie on GPUs 0..n-1 and leaves hold consecutive domains: each leaf's ranks are consecutive.
-    if (topology->leaves() > 1 && leaf_links_can_bind(*topology, n))
-      for (int64_t r = 0; r < n;) {
-        const int64_t leaf = topology->leaf_of(topology->node_of(r));
-        std::vector<int64_t> g;
-        for (; r < n && topology->leaf_of(topology->node_of(r)) == leaf; ++r) g.push_back(r);
+    if (topology->leaves() > 1 && leaf_links_can_bind(*topology, n)) {
+      std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>> by_leaf_plane;
+      for (int64_t r = 0; r < n; ++r)
+        by_leaf_plane[{topology->leaf_of(topology->node_of(r)), topology->plane_of_rail(topology->local_of(r))}].push_back(r);
+      for (const auto& [key, g] : by_leaf_plane) {
+        for (int64_t r : g) leaf_group[size_t(r)] = leaves.size();
         leaves.add(g);
       }
+    }
   }
 
   // The start: the given class and the mark.
@@ -251,7 +254,7 @@ RankClasses refine(const ProgramView& program, const Relations& rels, const Rank
       }
       if (topology) {
         sig.push_back(domain_sig[size_t(r / topology->gpus_per_node())]);
-        if (!leaves.members.empty()) sig.push_back(leaf_sig[size_t(topology->leaf_of(topology->node_of(r)))]);
+        if (!leaves.members.empty()) sig.push_back(leaf_sig[leaf_group[size_t(r)]]);
       }
       next[size_t(r)] = ranks_interner.id(sig);
     }

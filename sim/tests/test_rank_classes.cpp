@@ -231,6 +231,25 @@ TEST_CASE("a degraded leaf link sets apart only its plane's GPUs under the leaf"
   check_same_report(sim::simulate(view, p.cluster(), o), classes);
 }
 
+TEST_CASE("oversubscribed leaf links split the classes by plane", "[sim][classes]") {
+  // Leaves of 8 nodes (one stage), spine links at a quarter of the NICs under them, 1F1B, EP32 (two EP
+  // groups a stage). The straggler's pipeline sends leave its leaf on plane 5 (GPU 221 is index 5 of its
+  // node) later than those of the other planes, so GPUs of its EP group's neighbour on plane 5 meet other
+  // contention than those on plane 4: a class per leaf was not exact (exposed communication moved), a
+  // class per leaf and plane is.
+  const ir::StepProgram p(ir::load_scenario(
+      "deepseek-v3-pretrain", {"cluster.nodes=32", "plan.pp=4", "plan.ep=32", "plan.global_batch_seqs=512", "model.num_layers=6",
+                               "model.first_dense_layers=1", "cluster.nodes_per_leaf=8", "cluster.oversubscription=4",
+                               "plan.schedule=1f1b"}));
+  const sim::StepProgramView view(p);
+  sim::SimOptions o;
+  o.stragglers.push_back(sim::Straggler{221, 3});
+  const sim::SimResult classes = sim::simulate(view, p.cluster(), o);
+  CHECK(classes.mode == sim::Mode::Classes);
+  o.mode = sim::Mode::Full;
+  check_same_report(sim::simulate(view, p.cluster(), o), classes);
+}
+
 TEST_CASE("where every rank is set apart auto takes the full path, and the symmetric path refuses stragglers", "[sim][classes]") {
   // Two EP groups a stage: a straggler sets every rank apart (each class held two ranks, one per group).
   const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", small_cluster(true)));

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+# Differential check of the class path under stragglers and faults: random small cases (DeepSeek-V3
+# shapes on 256 H800, random EP width, leaves, oversubscription, routing, schedule, tp, and one to three
+# stragglers, degraded or failed NICs, NVLinks and leaf links), each simulated by auto and by --full;
+# prints every case and the report fields that differ (any: a bug), then the count of such cases.
+# usage: scripts/compare-class-path.py [BUILD_DIR] [SEED] [CASES]   (default: build 1 20; ~1-2 s a case)
+import json, random, subprocess, sys
+
+build = sys.argv[1] if len(sys.argv) > 1 else "build"
+random.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+cases = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+tandem = f"{build}/app/tandem"
+base = ["--set", "cluster.nodes=32", "--set", "plan.pp=4", "--set", "plan.global_batch_seqs=512",
+        "--set", "model.num_layers=6", "--set", "model.first_dense_layers=1"]
+bad = 0
+for _ in range(cases):
+    args = list(base)
+    args += ["--set", f"plan.ep={random.choice([8, 16, 32])}"]
+    per_leaf = random.choice([32, 8, 4])
+    args += ["--set", f"cluster.nodes_per_leaf={per_leaf}"]
+    if random.random() < 0.5:
+        args += ["--set", "cluster.oversubscription=" + random.choice(["1.5", "2", "4"])]
+    if random.random() < 0.4:
+        args += ["--set", 'plan.routing={"kind":"zipf","zipf_exponent":1.2}']
+    if random.random() < 0.3:
+        args += ["--set", "plan.schedule=1f1b"]
+    if random.random() < 0.3:
+        args += ["--set", "plan.tp=2"]
+    leaves = 32 // per_leaf
+    for _ in range(random.randint(1, 3)):
+        k = random.random()
+        if k < 0.3:
+            args += ["--straggler", f"{random.randrange(256)}:{random.choice(['1.1', '1.5', '3'])}"]
+        elif k < 0.5:
+            args += ["--fail-link", f"nic:{random.randrange(256)}"]
+        elif k < 0.65:
+            args += ["--degrade-link", f"nic:{random.randrange(256)}={random.choice(['0.5', '0.1'])}"]
+        elif k < 0.8:
+            args += ["--degrade-link", f"nvlink:{random.randrange(256)}=0.5"]
+        elif leaves > 1 and k < 0.9:
+            args += ["--degrade-link", f"leaf:{random.randrange(8)}.{random.randrange(leaves)}=0.5"]
+        elif leaves > 1:
+            args += ["--fail-link", f"leaf:{random.randrange(8)}.{random.randrange(leaves)}"]
+    runs = [subprocess.run([tandem, "simulate", "deepseek-v3-pretrain", "--json"] + extra + args,
+                           capture_output=True, text=True) for extra in ([], ["--full"])]
+    shown = " ".join(args[len(base):])
+    if any(r.returncode != 0 for r in runs):
+        print("refused", [r.returncode for r in runs], shown, runs[0].stderr.strip()[:120])
+        continue
+    auto, full = (json.loads(r.stdout) for r in runs)
+    path = auto.pop("mode")
+    full.pop("mode")
+    events = auto.pop("simulation")["events"], full.pop("simulation")["events"]
+    differ = sorted(k for k in set(auto) | set(full)
+                    if json.dumps(auto.get(k), sort_keys=True) != json.dumps(full.get(k), sort_keys=True))
+    bad += bool(differ)
+    print("DIFFERS" if differ else "same", path, events, shown, differ if differ else "")
+print(f"{bad} of {cases} cases differ")
+sys.exit(1 if bad else 0)
