@@ -120,11 +120,17 @@ void BundleBuilder::all_to_all(int64_t src, std::span<const int64_t> group, std:
   // NOTE: across nodes DeepEP's internode kernels run: their SMs' limit is on the rows per token and node
   // visited, own node included (CostParams::deepep_*_bytes_per_s_per_sm, DeepEP's benchmark's count),
   // which covers the NVLink forwarding those SMs do too. Inside one node the SMs push the NVLink copies.
+  // Towards the experts the sender's SMs issue every RDMA write; back from them the rows for another
+  // node are written by the relay (the GPU of the target's index on the sender's node), so its SMs carry
+  // them: under balanced routing every GPU carries the same bytes either way, but a hot expert's combine
+  // is spread over its node's relays as DeepEP spreads it, not held to one GPU's rate.
   const bool internode = node_ids_.size() > 1;
+  const double internode_cap = internode ? cost_.deepep_internode_bytes_per_s(sms, towards) : 0.0;
   if (internode) {
     double logical = 0;
-    for (size_t i = 0; i < group.size(); ++i) logical += bytes_to[i] * d.ib;
-    kernel_at(src, logical, cost_.deepep_internode_bytes_per_s(sms, towards));
+    for (size_t i = 0; i < group.size(); ++i)
+      if (towards || topology_.node_of(group[i]) == topology_.node_of(src)) logical += bytes_to[i] * d.ib;
+    kernel_at(src, logical, internode_cap);
     sms = 0;   // no per-link SM limit below
   }
   node_bytes_.assign(node_ids_.size(), 0.0);
@@ -159,7 +165,7 @@ void BundleBuilder::all_to_all(int64_t src, std::span<const int64_t> group, std:
       }
       const hw::Path ib = topology_.rail_path(relay, dst, rail);
       add_path(ib, b * d.ib);
-      kernel(relay, b * d.ib, sms);
+      kernel_at(relay, b * d.ib, internode_cap);   // another node: internode kernels run
       latency_ = std::max(latency_, ib.latency_ns + (relay != src ? topology_.nvlink_latency_ns() : 0));
     }
   }

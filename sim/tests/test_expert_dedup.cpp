@@ -195,8 +195,13 @@ TEST_CASE("a dispatch bundle puts one copy per node on IB and one per GPU on NVL
     // NVLink out of GPU 0: 7 local targets and 7 relays, each b · 0.667420.
     CHECK(load(x, topo.nvlink_out(0)) == Approx(14 * b * d.nvlink).epsilon(1e-12));
     CHECK(kind(x, hw::LinkKind::NvlinkOut) == Approx(14 * b * d.nvlink).epsilon(1e-12));
-    // The combine kernel's SM limit: the same rows at 20 x 45e9 / 24 = 37.5 GB/s.
-    CHECK(load(x, builder.kernel_link(0)) == Approx(15 * b * d.ib).epsilon(1e-12));
+    // The combine kernel's SM limit, 20 x 45e9 / 24 = 37.5 GB/s, on the same 15 rows, but each remote
+    // target's row on the relay that writes it: GPU 0 keeps the 7 local rows and the one it relays itself
+    // (to GPU 8), GPUs 1..7 one each. A member sending alone is then bound by NVLink and the NICs, not by
+    // one GPU's kernel; under balanced routing every GPU relays as much as it hands over.
+    CHECK(load(x, builder.kernel_link(0)) == Approx(8 * b * d.ib).epsilon(1e-12));
+    for (int64_t i = 1; i < 8; ++i) CHECK(load(x, builder.kernel_link(i)) == Approx(b * d.ib).epsilon(1e-12));
+    CHECK(load(x, builder.kernel_link(8)) == 0.0);
     CHECK(x.kernel_cap_bytes_per_s == Approx(20 * 45e9 / 24).epsilon(1e-12));
   }
 }
