@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build ccache pkg-config
+packages=(build-essential cmake ninja-build ccache pkg-config python3
           libboost-graph-dev libfmt-dev libcli11-dev nlohmann-json3-dev catch2
           libimgui-dev libglfw3-dev libegl-dev libgl-dev libgles-dev libegl-mesa0 libgl1-mesa-dri libpng-dev)
 # The fuzz targets (scripts/fuzz.sh, part of the test command) need clang and libFuzzer's runtime; a
