@@ -19,7 +19,12 @@ void StepProgramView::ranks_of_role(size_t role, std::vector<int64_t>& out) cons
 
 bool StepProgramView::roles_alike_on_domains(const ir::ClusterConfig& cluster) const {
   const ir::ParallelPlan& p = program_.plan();
-  return ir::stage_ranks_alike_on_domains(p.dp * p.tp, p.ep, cluster.domain_size());
+  // Leaf switches cut the stages too: a group inside one leaf pays the leaf's latency, one across leaves
+  // the spine's, so with several leaves their boundaries must fall alike for every stage (as domains').
+  const int64_t leaf = cluster.nodes_per_leaf * cluster.gpus_per_node;
+  const bool one_leaf = leaf <= 0 || leaf >= cluster.world_size();
+  return ir::stage_ranks_alike_on_domains(p.dp * p.tp, p.ep, cluster.domain_size()) &&
+         (one_leaf || ir::stage_ranks_alike_on_domains(p.dp * p.tp, p.ep, leaf));
 }
 
 ExpertRouting StepProgramView::expert_routing() const {

@@ -34,8 +34,8 @@ class ProgramView {
   // True when every rank of a role sends and receives the same bytes (the symmetric path's premise).
   virtual bool balanced_routing() const = 0;
   virtual ExpertRouting expert_routing() const { return {}; }
-  // Whether every rank of a role sits alike on the cluster's scale-up domains (the symmetric path's
-  // condition beside balanced routing; ir/domain_layout.h).
+  // Whether every rank of a role sits alike on the cluster's scale-up domains and leaf switches (the
+  // symmetric and class paths' condition beside balanced routing; ir/domain_layout.h).
   virtual bool roles_alike_on_domains(const ir::ClusterConfig& /*cluster*/) const { return true; }
   // SMs the FP8 GEMMs launch on, on a GPU of `gpu_sms` SMs (DeepGEMM's set_num_sms); such a kernel
   // gets the smaller of this and what communication kernels leave. Must lie in 1..gpu_sms.

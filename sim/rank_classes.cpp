@@ -350,6 +350,9 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
   // Marks shared by GPUs alike to a fault (below) lie past the ranks' own (1..n) and the leaves' ones.
   const uint64_t shared_base = 2 * uint64_t(n) + faults.size() + 2;
   std::map<std::tuple<size_t, std::vector<uint32_t>, int64_t>, uint64_t> kinds;
+  // Marks of ranks that several faults set apart, by the pair (mark so far, this fault's): past all others.
+  constexpr uint64_t kCombinedMarks = uint64_t(1) << 62;
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> combined;
   for (size_t k = 0; k < faults.size(); ++k) {
     const hw::LinkFault& f = faults[k];
     std::vector<char> at(nodes, 0);
@@ -369,13 +372,13 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
     const int64_t fault_node = leaf ? -1 : topology.node_of(f.gpu);
     for (int64_t r = 0; r < n; ++r) {
       const size_t node = size_t(topology.node_of(r));
-      if (mark[size_t(r)] != 0) continue;
+      uint64_t fault_mark = 0;   // what this fault sets this rank apart by (0: nothing)
       if (leaf && at[node] && !failed) {
         // A degraded leaf link of plane p carries only what plane-p GPUs under the leaf send and receive
         // (their NICs are its ends): those share a mark, and the leaf's other GPUs keep none.
-        if (topology.plane_of_rail(topology.local_of(r)) == f.plane) mark[size_t(r)] = uint64_t(n) + 1 + k;
+        if (topology.plane_of_rail(topology.local_of(r)) == f.plane) fault_mark = uint64_t(n) + 1 + k;
       } else if (at[node]) {
-        mark[size_t(r)] = uint64_t(r) + 1;
+        fault_mark = uint64_t(r) + 1;
       } else if (!partners[node].empty()) {
         const int64_t local = topology.local_of(r);
         bool moved = leaf;
@@ -385,9 +388,14 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
           moved = local == lost || local == topology.ib_rail(fault_node, int64_t(node), lost) ||
                   local == topology.ib_rail(int64_t(node), fault_node, lost);
         }
-        if (moved)
-          mark[size_t(r)] = shared_base + kinds.try_emplace({k, partners[node], local}, kinds.size()).first->second;
+        if (moved) fault_mark = shared_base + kinds.try_emplace({k, partners[node], local}, kinds.size()).first->second;
       }
+      // Every fault's mark counts, whichever came first: a rank an earlier fault marked (a shared leaf mark,
+      // say) that this one sets apart gets the pair's own mark, so ranks alike to the first fault but not to
+      // this one part. (Keeping the first mark merged a failed NIC's GPU with the rail it moved onto.)
+      uint64_t& m = mark[size_t(r)];
+      if (fault_mark == 0 || m == fault_mark) continue;
+      m = m == 0 ? fault_mark : kCombinedMarks + combined.try_emplace({m, fault_mark}, combined.size()).first->second;
     }
   }
   return refine(program, rels, start, mark, &topology);

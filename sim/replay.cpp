@@ -508,19 +508,19 @@ PathChoice choose_path(const ProgramView& program, const ir::ClusterConfig& clus
   // Every rank's threads share the host's cores: no rank stands for others.
   if (options.host && (mode == Mode::Symmetric || mode == Mode::Classes))
     throw std::invalid_argument("the host device is simulated on the full path only (every rank's threads share its cores)");
-  // Ranks of a role (under balanced routing) or of a class behave alike when their scale-up domains cut
-  // every stage's groups alike; stragglers and faults split the classes where they set ranks apart.
+  // Ranks of a role (under balanced routing) or of a class behave alike when their scale-up domains and
+  // leaf switches cut every stage's groups alike; stragglers and faults split the classes where they set ranks apart.
   const bool alike = !options.host && program.roles_alike_on_domains(cluster);
   const bool symmetric_ok =
       alike && options.stragglers.empty() && options.link_faults.empty() && program.balanced_routing();
   if (mode == Mode::Symmetric && !symmetric_ok)
     throw std::invalid_argument(
-        "the symmetric path needs balanced routing, no stragglers, no link faults and scale-up domains that cut every "
-        "stage's groups alike (every rank of a role alike); use the full path");
+        "the symmetric path needs balanced routing, no stragglers, no link faults and scale-up domains and leaf switches "
+        "that cut every stage's groups alike (every rank of a role alike); use the full path");
   if (mode == Mode::Classes && !alike)
     throw std::invalid_argument(
-        "the class path needs scale-up domains that cut every stage's groups alike (every rank of a class alike); use "
-        "the full path");
+        "the class path needs scale-up domains and leaf switches that cut every stage's groups alike (every rank of a "
+        "class alike); use the full path");
   if (mode == Mode::Auto && symmetric_ok) mode = Mode::Symmetric;
   if (mode == Mode::Auto && !alike) mode = Mode::Full;
   if (mode == Mode::Auto || mode == Mode::Classes) {

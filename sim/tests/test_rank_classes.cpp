@@ -302,3 +302,48 @@ TEST_CASE("a straggler, a degraded and a failed link on 2048 GPUs: the class pat
   const ir::StepProgram ep64(ir::load_scenario("deepseek-v3-pretrain", {R"(plan.routing={"kind":"zipf","zipf_exponent":1.2})"}));
   CHECK(sim::choose_path(sim::StepProgramView(ep64), ep64.cluster(), o).mode == sim::Mode::Full);
 }
+
+TEST_CASE("every fault's mark counts: a degraded leaf before a failed NIC still parts the GPUs the NIC moves onto",
+          "[sim][classes]") {
+  // 256 GPUs in one leaf, 4 planes (two GPUs of a node on each). A degraded leaf link of plane 0 marks the
+  // plane-0 GPUs (0 and 4 of every node) alike; the failed NIC of GPU 4 then moves node 0's rail-4 traffic
+  // onto rail 0. Keeping the first mark left GPUs 0 and 4 (and the partner nodes' rails 0 and 4) in one
+  // class and the class path missed the failure (phases, idle causes and exposed communication moved);
+  // each fault's mark combined with the earlier ones parts them. The same faults in the other order too.
+  const ir::StepProgram p(ir::load_scenario(
+      "deepseek-v3-pretrain", {"cluster.nodes=32", "plan.pp=4", "plan.global_batch_seqs=512", "model.num_layers=6",
+                               "model.first_dense_layers=1", "cluster.planes=4"}));
+  const sim::StepProgramView view(p);
+  const hw::LinkFault leaf = hw::parse_link_fault("leaf:0.0=0.5", false), nic = hw::parse_link_fault("nic:4", true);
+  for (const auto& faults : {std::vector<hw::LinkFault>{leaf, nic}, std::vector<hw::LinkFault>{nic, leaf}}) {
+    sim::SimOptions o;
+    o.link_faults = faults;
+    const sim::SimResult classes = sim::simulate(view, p.cluster(), o);
+    CHECK(classes.mode == sim::Mode::Classes);
+    o.mode = sim::Mode::Full;
+    check_same_report(sim::simulate(view, p.cluster(), o), classes);
+  }
+}
+
+TEST_CASE("leaves that cut a stage's EP groups unalike send auto to the full path", "[sim][classes]") {
+  // 3-node leaves, EP16 (2-node groups), stages of 8 nodes: some EP groups straddle two leaves and pay the
+  // spine's IB latency (3.7 us against 2.8), the others do not, so ranks of one role differ. The symmetric
+  // path gave another step than the full path here; now auto runs the full path and the others refuse.
+  const ir::StepProgram p(ir::load_scenario(
+      "deepseek-v3-pretrain", {"cluster.nodes=32", "plan.pp=4", "plan.global_batch_seqs=512", "model.num_layers=6",
+                               "model.first_dense_layers=1", "plan.ep=16", "cluster.nodes_per_leaf=3"}));
+  const sim::StepProgramView view(p);
+  CHECK_FALSE(view.roles_alike_on_domains(p.cluster()));
+  sim::SimOptions o;
+  CHECK(sim::choose_path(view, p.cluster(), o).mode == sim::Mode::Full);
+  o.stragglers.push_back(sim::Straggler{3, 1.5});
+  CHECK(sim::choose_path(view, p.cluster(), o).mode == sim::Mode::Full);
+  o.mode = sim::Mode::Classes;
+  CHECK_THROWS_WITH(sim::choose_path(view, p.cluster(), o), Catch::Contains("leaf switches"));
+  // Leaves of 4 nodes hold whole EP groups and cut every stage alike: the symmetric path again.
+  const ir::StepProgram q(ir::load_scenario(
+      "deepseek-v3-pretrain", {"cluster.nodes=32", "plan.pp=4", "plan.global_batch_seqs=512", "model.num_layers=6",
+                               "model.first_dense_layers=1", "plan.ep=16", "cluster.nodes_per_leaf=4"}));
+  const sim::StepProgramView w(q);
+  CHECK(sim::choose_path(w, q.cluster(), sim::SimOptions{}).mode == sim::Mode::Symmetric);
+}

@@ -146,5 +146,5 @@ TEST_CASE("where domains hold whole stages the symmetric path gives the full pat
   const sim::StepProgramView v(skewed);
   CHECK_FALSE(v.roles_alike_on_domains(skewed.cluster()));
   CHECK(sim::simulate(v, skewed.cluster()).mode == sim::Mode::Full);
-  CHECK_THROWS_WITH(sim::simulate(v, skewed.cluster(), o), Catch::Contains("scale-up domains that cut every stage's groups alike"));
+  CHECK_THROWS_WITH(sim::simulate(v, skewed.cluster(), o), Catch::Contains("scale-up domains and leaf switches that cut every stage's groups alike"));
 }
