@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Differential check of the class path under stragglers and faults: random small cases (DeepSeek-V3
-# shapes on 256 H800, random EP width, leaves, oversubscription, routing, schedule, tp, and one to three
+# shapes on 256 H800, random EP width, leaves, planes, oversubscription, routing, schedule, tp, and one to three
 # stragglers, degraded or failed NICs, NVLinks and leaf links), each simulated by auto and by --full;
 # prints every case and the report fields that differ (any: a bug), then the count of such cases.
 # usage: scripts/compare-class-path.py [BUILD_DIR] [SEED] [CASES]   (default: build 1 20; ~1-2 s a case)
@@ -23,9 +23,13 @@ for _ in range(cases):
     if random.random() < 0.4:
         args += ["--set", 'plan.routing={"kind":"zipf","zipf_exponent":1.2}']
     if random.random() < 0.3:
-        args += ["--set", "plan.schedule=1f1b"]
+        args += ["--set", "plan.schedule=" + random.choice(["1f1b", "zb1p"])]
     if random.random() < 0.3:
         args += ["--set", "plan.tp=2"]
+    planes = 8
+    if random.random() < 0.3:   # two GPUs of a node on each plane: a plane's marks hold several GPUs of a node
+        planes = 4
+        args += ["--set", "cluster.planes=4"]
     leaves = 32 // per_leaf
     for _ in range(random.randint(1, 3)):
         k = random.random()
@@ -38,14 +42,18 @@ for _ in range(cases):
         elif k < 0.8:
             args += ["--degrade-link", f"nvlink:{random.randrange(256)}=0.5"]
         elif leaves > 1 and k < 0.9:
-            args += ["--degrade-link", f"leaf:{random.randrange(8)}.{random.randrange(leaves)}=0.5"]
+            args += ["--degrade-link", f"leaf:{random.randrange(planes)}.{random.randrange(leaves)}=0.5"]
         elif leaves > 1:
-            args += ["--fail-link", f"leaf:{random.randrange(8)}.{random.randrange(leaves)}"]
+            args += ["--fail-link", f"leaf:{random.randrange(planes)}.{random.randrange(leaves)}"]
     runs = [subprocess.run([tandem, "simulate", "deepseek-v3-pretrain", "--json"] + extra + args,
                            capture_output=True, text=True) for extra in ([], ["--full"])]
     shown = " ".join(args[len(base):])
     if any(r.returncode != 0 for r in runs):
-        print("refused", [r.returncode for r in runs], shown, runs[0].stderr.strip()[:120])
+        # Both refused: bad input for both paths. One refused: a path failed where the other ran (a bug).
+        same = runs[0].returncode == runs[1].returncode
+        bad += not same
+        print("refused" if same else "DIFFERS in exit code", [r.returncode for r in runs], shown,
+              (runs[0].stderr or runs[1].stderr).strip()[:120])
         continue
     auto, full = (json.loads(r.stdout) for r in runs)
     path = auto.pop("mode")
