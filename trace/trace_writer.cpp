@@ -135,12 +135,13 @@ void write_all(const Timeline& tl, Sink& sink, const WriteOptions& opt) {
     append_micros(b, e.dur_ns);
     b.append(std::string_view(",\"args\":{"));
     bool first_arg = true;
+    // Keys are escaped like values: an arg key read from a trace may hold any character (a "\r" one
+    // written raw did not read back).
     auto key = [&](std::string_view k) {
       if (!first_arg) b.push_back(',');
       first_arg = false;
-      b.push_back('"');
-      b.append(k);
-      b.append(std::string_view("\":"));
+      append_string(b, k);
+      b.push_back(':');
     };
     if (!op.empty()) {
       key("op");
