@@ -87,8 +87,10 @@ TEST_CASE("tandem calibrate of a tiny run gives a table simulate accepts", "[cli
   REQUIRE(calibrated.exit_code == 0);
   const double plain_s = nlohmann::json::parse(plain.output)["step_time_s"].get<double>();
   const double calibrated_s = nlohmann::json::parse(calibrated.output)["step_time_s"].get<double>();
-  // The CPU is far slower than the H800 model: the calibrated prediction is the CPU's scale.
-  CHECK(calibrated_s > 10 * plain_s);
+  // The CPU is far slower than the H800 model, so the calibrated prediction moves to the CPU's scale. By
+  // how much depends on the CPU and on which classes fit (about 10x on the development box and on CI's,
+  // where a bound of 10x failed once): 2x is a margin no CPU closes.
+  CHECK(calibrated_s > 2 * plain_s);
 }
 
 TEST_CASE("tandem calibrate --json reports the warm-up, the classes and the links", "[cli][calibrate]") {
