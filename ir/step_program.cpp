@@ -689,6 +689,24 @@ std::vector<int64_t> StepProgram::group_ranks(int64_t rank, const OpInstance& op
   return out;
 }
 
+StepProgram::GroupKey StepProgram::group_key(int64_t rank, const OpInstance& op) const {
+  const OpTemplate& t = program_of(rank).tmpl(op);
+  const Comm& c = std::get<Comm>(t.payload);
+  const RankCoord rc = coord(rank);
+  const int32_t kind = int32_t(c.group);
+  // The inputs of group_ranks for each kind of group, and nothing else.
+  switch (c.group) {
+    case CommGroup::Pipeline: return GroupKey{};
+    case CommGroup::Expert: return GroupKey{kind, rc.pp_index, rc.ep_group};
+    case CommGroup::Tensor: return GroupKey{kind, rc.pp_index, rc.dp_index};
+    case CommGroup::Data: return GroupKey{kind, t.chunk, rc.tp_index};
+    case CommGroup::ReplicatedData: return GroupKey{kind, t.chunk, 0};
+    case CommGroup::ExpertData: return GroupKey{kind, t.chunk, rc.ep_index};
+    case CommGroup::SharedWeight: return GroupKey{kind, rc.dp_index, rc.tp_index};
+  }
+  return GroupKey{};
+}
+
 std::vector<double> StepProgram::a2a_send_bytes(int64_t rank, const OpInstance& op) const {
   const RankProgram& rp = program_of(rank);
   const Comm& c = std::get<Comm>(rp.tmpl(op).payload);

@@ -187,6 +187,14 @@ class StepProgram {
   // in group order (this rank included).
   int64_t peer_rank(int64_t rank, const OpInstance& op) const;
   std::vector<int64_t> group_ranks(int64_t rank, const OpInstance& op) const;
+  // What names a collective's group without listing it: equal keys (of ops of any ranks) mean equal
+  // group_ranks. {-1, 0, 0} for point-to-point ops.
+  struct GroupKey {
+    int32_t kind = -1;
+    int64_t a = 0, b = 0;
+    bool operator==(const GroupKey&) const = default;
+  };
+  GroupKey group_key(int64_t rank, const OpInstance& op) const;
   // Pipeline positions holding the embedding or the MTP module's copy of it, when the copy exists
   // (the members of a CommGroup::SharedWeight all-reduce); empty when no rank needs a copy.
   const std::vector<int32_t>& shared_weight_holders() const { return shared_embedding_holders_; }

@@ -284,7 +284,7 @@ void BundleBuilder::all_pairs_on_node(int64_t member, std::span<const int64_t> g
     if (g != member && topology_.node_of(g) == node) add_path(topology_.nvlink_path(member, g), bytes / double(peers));
 }
 
-Bundle BundleBuilder::finish(const std::vector<char>* keep_node) const {
+Bundle BundleBuilder::finish(const std::vector<char>* keep_gpu) const {
   Bundle b;
   b.bytes = bytes_;
   b.flows = flows_;
@@ -301,7 +301,7 @@ Bundle BundleBuilder::finish(const std::vector<char>* keep_node) const {
     } else {
       owner_gpu = topology_.gpu_of_link(l);   // -1 for switch links
     }
-    if (keep_node && owner_gpu >= 0 && !(*keep_node)[size_t(topology_.node_of(owner_gpu))]) continue;
+    if (keep_gpu && owner_gpu >= 0 && !(*keep_gpu)[size_t(owner_gpu)]) continue;
     b.loads.push_back(LinkLoad{l, v});
   }
   std::sort(b.loads.begin(), b.loads.end(), [](const LinkLoad& x, const LinkLoad& y) { return x.link < y.link; });

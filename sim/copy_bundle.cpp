@@ -71,7 +71,7 @@ void CopyBundleBuilder::add_group_part(const CopyMember& cm, int64_t m) {
 }
 
 std::optional<Bundle> CopyBundleBuilder::build_by_translation(std::span<const CopyMember> members,
-                                                              const std::vector<char>& keep_node) {
+                                                              const std::vector<char>& keep_gpu) {
   const int64_t per_node = topology_.gpus_per_node();
   const int64_t gpu_links = 4 * topology_.gpus();
   const int32_t kernel_base = builder_.kernel_link(0);
@@ -191,7 +191,7 @@ std::optional<Bundle> CopyBundleBuilder::build_by_translation(std::span<const Co
         moved = int32_t(l + 4 * t);
         gpu = moved / 4;
       }
-      if (keep_node[size_t(topology_.node_of(gpu))]) b.loads.push_back(LinkLoad{moved, v});
+      if (keep_gpu[size_t(gpu)]) b.loads.push_back(LinkLoad{moved, v});
     }
   }
   std::sort(b.loads.begin(), b.loads.end(), [](const LinkLoad& x, const LinkLoad& y) { return x.link < y.link; });
@@ -199,12 +199,12 @@ std::optional<Bundle> CopyBundleBuilder::build_by_translation(std::span<const Co
   return b;
 }
 
-Bundle CopyBundleBuilder::build(std::span<const CopyMember> members, const std::vector<char>& keep_node) {
+Bundle CopyBundleBuilder::build(std::span<const CopyMember> members, const std::vector<char>& keep_gpu) {
   place_.clear();
   groups_.clear();
   const ir::CommKind kind = members.empty() ? ir::CommKind::Send : members.front().comm->kind;
   if (kind == ir::CommKind::AllToAllV || kind == ir::CommKind::Notify) {
-    if (std::optional<Bundle> b = build_by_translation(members, keep_node)) {
+    if (std::optional<Bundle> b = build_by_translation(members, keep_gpu)) {
       ++translated_;
       return std::move(*b);
     }
@@ -236,7 +236,7 @@ Bundle CopyBundleBuilder::build(std::span<const CopyMember> members, const std::
       }
     }
   }
-  return builder_.finish(&keep_node);
+  return builder_.finish(&keep_gpu);
 }
 
 }  // namespace tandem::sim

@@ -30,6 +30,9 @@ class ProgramView {
   virtual int64_t representative(size_t role) const = 0;
   virtual int64_t peer_rank(int64_t rank, const ir::OpInstance& op) const = 0;
   virtual void group_ranks(int64_t rank, const ir::OpInstance& op, std::vector<int64_t>& out) const = 0;
+  // A name for the group of a collective op, when the program has one (kind >= 0): equal keys, equal
+  // group_ranks, so that what is derived from a group is derived once.
+  virtual ir::StepProgram::GroupKey group_key(int64_t /*rank*/, const ir::OpInstance& /*op*/) const { return {}; }
   virtual void a2a_send_bytes(int64_t rank, const ir::OpInstance& op, std::vector<double>& out) const = 0;
   // True when every rank of a role sends and receives the same bytes (the symmetric path's premise).
   virtual bool balanced_routing() const = 0;
@@ -58,6 +61,9 @@ class StepProgramView final : public ProgramView {
   int64_t peer_rank(int64_t rank, const ir::OpInstance& op) const override { return program_.peer_rank(rank, op); }
   void group_ranks(int64_t rank, const ir::OpInstance& op, std::vector<int64_t>& out) const override {
     out = program_.group_ranks(rank, op);
+  }
+  ir::StepProgram::GroupKey group_key(int64_t rank, const ir::OpInstance& op) const override {
+    return program_.group_key(rank, op);
   }
   void a2a_send_bytes(int64_t rank, const ir::OpInstance& op, std::vector<double>& out) const override {
     out = program_.a2a_send_bytes(rank, op);

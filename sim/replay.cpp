@@ -186,6 +186,7 @@ void Replay::build_ranks() {
     traced[size_t(r)] = 1;
   }
   ranks_.resize(sim_ranks.size());
+  simulated_gpu_.assign(size_t(std::max<int64_t>(n, topology_.gpus())), 0);
   for (size_t i = 0; i < sim_ranks.size(); ++i) {
     RankState& r = ranks_[i];
     r.rank = sim_ranks[i];
@@ -202,6 +203,7 @@ void Replay::build_ranks() {
     r.stats.static_bytes = program_.static_bytes(r.role);
     r.measurer.emplace(int32_t(r.rank), roles_[r.role].prog->pp_index, 0, false);
     slot_of_[size_t(r.rank)] = int32_t(i);
+    simulated_gpu_[size_t(r.rank)] = 1;
     total_ops_ += roles_[r.role].prog->ops.size();
   }
   for (const Straggler& s : options_.stragglers) {

@@ -129,6 +129,12 @@ struct BundleKeyHash {
   }
 };
 
+struct GroupKeyHash {
+  size_t operator()(const ir::StepProgram::GroupKey& k) const {
+    return CollKeyHash{}(CollKey{int64_t(k.kind), k.a, k.b});
+  }
+};
+
 class Replay {
  public:
   // classes: Mode::Classes, the classes (choose_path); one rank of each is simulated.
@@ -188,6 +194,7 @@ class Replay {
   std::vector<RoleTables> roles_;
   std::vector<RankState> ranks_;       // simulated ranks
   std::vector<int32_t> slot_of_;       // rank -> slot, -1 when not simulated
+  std::vector<char> simulated_gpu_;    // per GPU: 1 where a simulated rank runs (the links the copy paths keep)
   RankClasses classes_;                // Mode::Classes: the classes of ranks, one simulated per class
   std::array<ExactSum, hw::kLinkKinds> link_bytes_;   // SimResult::link_bytes, summed exactly
   std::vector<Collective> colls_;
@@ -195,6 +202,8 @@ class Replay {
   std::unordered_map<CollKey, uint32_t, CollKeyHash> pending_;
   std::vector<std::unique_ptr<Bundle>> bundles_;
   std::unordered_map<BundleKey, int32_t, BundleKeyHash> bundle_cache_;
+  // Per named group (ProgramView::group_key): its simulated leader and how many simulated ranks take part.
+  std::unordered_map<ir::StepProgram::GroupKey, std::pair<int64_t, int32_t>, GroupKeyHash> group_members_;
   std::vector<uint32_t> transfer_owner_;
   std::vector<FlowNetwork::Finish> finishes_;
   std::vector<int64_t> scratch_group_;

@@ -5,6 +5,7 @@
 // to issue with their role's representative, and a collective's loads are those of every copy of
 // the role moving in step, kept on the links of the representative's group (and switch links).
 #include <algorithm>
+#include <stdexcept>
 
 #include "sim/copy_bundle.h"
 #include "sim/replay.h"
@@ -20,6 +21,15 @@ int64_t Replay::mapped(int64_t rank) const {
 const GroupInfo& Replay::group_info(RankState& r, const ir::OpInstance& op) {
   GroupInfo& g = r.groups[size_t(roles_[r.role].comm_index[size_t(op.tmpl)])];
   if (g.leader >= 0) return g;
+  // Another simulated rank of the same group asked first (a data-parallel group is asked by each of
+  // its simulated members, for each of its templates): its leader and count stand.
+  const ir::StepProgram::GroupKey key = program_.group_key(r.rank, op);
+  if (key.kind >= 0)
+    if (auto it = group_members_.find(key); it != group_members_.end()) {
+      g.leader = it->second.first;
+      g.expected = it->second.second;
+      return g;
+    }
   program_.group_ranks(r.rank, op, scratch_group_);
   // The simulated ranks standing for the members: counted by marking their slots, in time linear in the
   // group (a data-parallel group holds every rank of two stages).
@@ -35,6 +45,7 @@ const GroupInfo& Replay::group_info(RankState& r, const ir::OpInstance& op) {
     g.leader = g.leader < 0 ? s : std::min(g.leader, s);
     g.expected += 1;
   }
+  if (key.kind >= 0) group_members_.emplace(key, std::make_pair(g.leader, g.expected));
   return g;
 }
 
@@ -137,11 +148,20 @@ void Replay::comm_done(uint32_t cid) {
 }
 
 int32_t Replay::bundle_for(const Collective& coll) {
-  const auto& [slot0, op0, start0] = coll.members.front();
+  auto comm_at = [&](const Collective::Member& m) -> const ir::Comm& {
+    const RankState& r = ranks_[m.slot];
+    return std::get<ir::Comm>(roles_[r.role].prog->templates[size_t(roles_[r.role].prog->ops[size_t(m.op)].tmpl)].payload);
+  };
+  const ir::Comm& front = comm_at(coll.members.front());
+  const bool p2p = front.kind == ir::CommKind::Send || front.kind == ir::CommKind::Recv;
+  // The key names the collective by its first member, a transfer by its send (launched once the send is
+  // issued, whether or not the receive was posted first: the same loads either way).
+  const Collective::Member& m0 = p2p && front.kind == ir::CommKind::Recv ? coll.members.back() : coll.members.front();
+  const auto& [slot0, op0, start0] = m0;
   const RankState& r0 = ranks_[slot0];
   const ir::OpInstance& inst0 = roles_[r0.role].prog->ops[size_t(op0)];
-  const ir::Comm& c0 = std::get<ir::Comm>(roles_[r0.role].prog->templates[size_t(inst0.tmpl)].payload);
-  const bool p2p = c0.kind == ir::CommKind::Send || c0.kind == ir::CommKind::Recv;
+  const ir::Comm& c0 = comm_at(m0);
+  if (p2p && c0.kind != ir::CommKind::Send) throw std::logic_error("a transfer launched before its send was issued");
   // A collective's key below is a function of its first member's rank and template: remembered there.
   GroupInfo* remembered = nullptr;
   if (!p2p) {
@@ -196,19 +216,11 @@ int32_t Replay::bundle_for(const Collective& coll) {
     bundle = builder_.finish(nullptr);
   } else {
     // Every rank of each role taking part, each in its own copy of the collective (sim/copy_bundle.h).
-    std::vector<char> keep(size_t(topology_.nodes()), 0);
     std::vector<std::vector<int64_t>> role_ranks(coll.members.size());
     std::vector<CopyMember> copies;
     for (const auto& [slot, op, start] : coll.members) {
       auto [inst, c] = comm_of(slot, op);
       const int64_t rep = ranks_[slot].rank;
-      if (p2p) {
-        keep[size_t(topology_.node_of(coll.key.a))] = 1;
-        keep[size_t(topology_.node_of(coll.key.b))] = 1;
-      } else if (rep == coll.key.a) {
-        program_.group_ranks(rep, *inst, scratch_group_);
-        for (int64_t g : scratch_group_) keep[size_t(topology_.node_of(g))] = 1;
-      }
       if (mode_ == Mode::Classes) {
         copies.push_back(CopyMember{inst, c, comm_sms(*c), classes_.ranks[classes_.of_rank[size_t(rep)]]});
         continue;
@@ -216,7 +228,7 @@ int32_t Replay::bundle_for(const Collective& coll) {
       program_.ranks_of_role(ranks_[slot].role, role_ranks[copies.size()]);
       copies.push_back(CopyMember{inst, c, comm_sms(*c), role_ranks[copies.size()]});
     }
-    bundle = CopyBundleBuilder(program_, topology_, builder_).build(copies, keep);
+    bundle = CopyBundleBuilder(program_, topology_, builder_).build(copies, simulated_gpu_);
   }
   bundles_.push_back(std::make_unique<Bundle>(std::move(bundle)));
   const int32_t id = int32_t(bundles_.size() - 1);

@@ -84,6 +84,9 @@ Compared compare_all(const ir::StepProgram& p) {
   sim::CopyBundleBuilder copies(view, topo, builder);
   std::vector<std::vector<int64_t>> role_ranks(view.roles().size());
   for (size_t r = 0; r < role_ranks.size(); ++r) view.ranks_of_role(r, role_ranks[r]);
+  // The links kept: those of the simulated GPUs (one per role, as on the symmetric path) and switch links.
+  std::vector<char> keep(size_t(topo.gpus()), 0);
+  for (size_t r = 0; r < role_ranks.size(); ++r) keep[size_t(view.representative(r))] = 1;
   std::set<std::tuple<size_t, int32_t>> seen;
   Compared compared;
   for (size_t role = 0; role < view.roles().size(); ++role) {
@@ -92,17 +95,13 @@ Compared compare_all(const ir::StepProgram& p) {
     for (const ir::OpInstance& op : prog.ops) {
       const auto* c = std::get_if<ir::Comm>(&prog.templates[size_t(op.tmpl)].payload);
       if (!c || c->kind == ir::CommKind::Recv || !seen.insert({role, op.tmpl}).second) continue;
-      std::vector<char> keep(size_t(topo.nodes()), 0);
       std::vector<int64_t> group;
       std::vector<sim::CopyMember> members;
       if (c->kind == ir::CommKind::Send) {
-        keep[size_t(topo.node_of(rep))] = 1;
-        keep[size_t(topo.node_of(view.peer_rank(rep, op)))] = 1;
         members.push_back(sim::CopyMember{&op, c, c->sms, role_ranks[role]});
       } else {
         // The members' ops: the same tag on each role taking part.
         view.group_ranks(rep, op, group);
-        for (int64_t g : group) keep[size_t(topo.node_of(g))] = 1;
         std::set<size_t> roles;
         for (int64_t g : group) roles.insert(view.role_of(g));
         for (size_t r : roles) {
