@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "ir/graph_check.h"
 #include "ir/memory.h"
@@ -56,6 +58,41 @@ TEST_CASE("expert all-to-all groups and bytes follow the plan and routing", "[ir
   double sum = 0;
   for (double b : zb) sum += b;
   CHECK(sum == Approx(double(c.bytes)));
+}
+
+TEST_CASE("a collective's group key names its group: equal keys, equal groups", "[ir][program]") {
+  // Every kind of group (expert, data, expert-data, replicated data, tensor, shared weight) on a plan with
+  // tp 2 and DualPipe, asked of every rank of two stages and of a third stage's first ranks.
+  const StepProgram p(load_scenario("deepseek-v3-pretrain", {"cluster.nodes=16", "plan.pp=4", "plan.tp=2", "plan.ep=8",
+                                                              "plan.global_batch_seqs=128", "model.num_layers=8",
+                                                              "model.first_dense_layers=1"}));
+  std::map<std::tuple<int32_t, int64_t, int64_t>, std::vector<int64_t>> by_key;
+  std::set<int32_t> kinds;
+  const int64_t per_stage = p.plan().ranks_per_stage();
+  std::vector<int64_t> ranks;
+  for (int64_t r = 0; r < 2 * per_stage; ++r) ranks.push_back(r);
+  for (int64_t r = 2 * per_stage; r < 2 * per_stage + 4; ++r) ranks.push_back(r);
+  for (int64_t rank : ranks) {
+    const RankProgram& rp = p.program_of(rank);
+    for (const OpInstance& op : rp.ops) {
+      const auto* c = std::get_if<Comm>(&rp.tmpl(op).payload);
+      if (!c) continue;
+      const StepProgram::GroupKey k = p.group_key(rank, op);
+      if (c->group == CommGroup::Pipeline) {
+        CHECK(k.kind == -1);
+        continue;
+      }
+      REQUIRE(k.kind >= 0);
+      kinds.insert(k.kind);
+      const auto group = p.group_ranks(rank, op);
+      // (Not the converse: under DualPipe a stage's two chunks have the same holders, so one data group
+      // has two keys, and is derived twice.)
+      const auto [it, fresh] = by_key.try_emplace({k.kind, k.a, k.b}, group);
+      CHECK(it->second == group);
+    }
+  }
+  CHECK(kinds.size() >= 4);
+  CHECK(by_key.size() > 8);
 }
 
 TEST_CASE("pipeline sends and receives match across ranks", "[ir][program]") {
