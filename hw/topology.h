@@ -91,6 +91,11 @@ class Topology {
     if (mesh_ && per_node_ > 1 && link >= pair_base_) return (link - pair_base_) / (per_node_ - 1);
     return -1;
   }
+  // The leaf switch a switch link belongs to (its leaf_up or leaf_down, any plane), -1 for other links.
+  int64_t leaf_of_link(int32_t link) const {
+    if (link < 4 * gpus_ || link >= 4 * gpus_ + 2 * planes_ * leaves_) return -1;
+    return ((link - 4 * gpus_) / 2) % leaves_;
+  }
 
   // A rail is a local GPU index r: traffic leaves src_node by the NIC of its GPU r and arrives at the
   // NIC of dst_node's GPU r (plane r % planes). ib_rail returns `preferred` when both NICs (and the

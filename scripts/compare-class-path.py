@@ -3,12 +3,16 @@
 # shapes on 256 H800, random EP width, leaves, planes, oversubscription, routing, schedule, tp, and one to three
 # stragglers, degraded or failed NICs, NVLinks and leaf links), each simulated by auto and by --full;
 # prints every case and the report fields that differ (any: a bug), then the count of such cases.
-# usage: scripts/compare-class-path.py [BUILD_DIR] [SEED] [CASES]   (default: build 1 20; ~1-2 s a case)
+# FAULTS "A-B": between A and B stragglers and faults a case (default 1-3); with none auto takes the
+# symmetric path (balanced routing) or the class path (Zipf), which keep only the simulated GPUs' links
+# and their leaves' switch links.
+# usage: scripts/compare-class-path.py [BUILD_DIR] [SEED] [CASES] [FAULTS]   (default: build 1 20 1-3; ~1-2 s a case)
 import json, random, subprocess, sys
 
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 random.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
 cases = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+fewest, most = (int(x) for x in (sys.argv[4] if len(sys.argv) > 4 else "1-3").split("-"))
 tandem = f"{build}/app/tandem"
 base = ["--set", "cluster.nodes=32", "--set", "plan.pp=4", "--set", "plan.global_batch_seqs=512",
         "--set", "model.num_layers=6", "--set", "model.first_dense_layers=1"]
@@ -31,7 +35,7 @@ for _ in range(cases):
         planes = 4
         args += ["--set", "cluster.planes=4"]
     leaves = 32 // per_leaf
-    for _ in range(random.randint(1, 3)):
+    for _ in range(random.randint(fewest, most)):
         k = random.random()
         if k < 0.3:
             args += ["--straggler", f"{random.randrange(256)}:{random.choice(['1.1', '1.5', '3'])}"]

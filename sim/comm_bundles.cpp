@@ -284,7 +284,7 @@ void BundleBuilder::all_pairs_on_node(int64_t member, std::span<const int64_t> g
     if (g != member && topology_.node_of(g) == node) add_path(topology_.nvlink_path(member, g), bytes / double(peers));
 }
 
-Bundle BundleBuilder::finish(const std::vector<char>* keep_gpu) const {
+Bundle BundleBuilder::finish(const std::vector<char>* keep_link) const {
   Bundle b;
   b.bytes = bytes_;
   b.flows = flows_;
@@ -294,14 +294,7 @@ Bundle BundleBuilder::finish(const std::vector<char>* keep_gpu) const {
   for (size_t k = 0; k < by_kind_.size(); ++k) b.bytes_by_kind[k] = by_kind_[k].value();
   for (int32_t l : touched_) {
     const double v = acc_[size_t(l)];
-    if (v <= 0) continue;
-    int64_t owner_gpu = -1;
-    if (l >= kernel_base_) {
-      owner_gpu = l - kernel_base_;
-    } else {
-      owner_gpu = topology_.gpu_of_link(l);   // -1 for switch links
-    }
-    if (keep_gpu && owner_gpu >= 0 && !(*keep_gpu)[size_t(owner_gpu)]) continue;
+    if (v <= 0 || (keep_link && !(*keep_link)[size_t(l)])) continue;
     b.loads.push_back(LinkLoad{l, v});
   }
   std::sort(b.loads.begin(), b.loads.end(), [](const LinkLoad& x, const LinkLoad& y) { return x.link < y.link; });

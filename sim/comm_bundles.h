@@ -57,9 +57,9 @@ class BundleBuilder {
   void handshake(int64_t member, std::span<const int64_t> group, double bytes_per_peer);
   // A ring collective: `sent` bytes leave each member (bus factor x buffer), `steps` ring steps.
   void ring(int64_t member, std::span<const int64_t> group, double sent, int64_t steps, int64_t sms);
-  // The accumulated bundle. keep_gpu (indexed by GPU, may be null): keep only links of GPUs marked
-  // there, plus switch links; bytes_by_kind, bytes and flows always count everything.
-  Bundle finish(const std::vector<char>* keep_gpu) const;
+  // The accumulated bundle. keep_link (indexed by link, SM-limit links included; may be null): keep
+  // only the loads of links marked there; bytes_by_kind, bytes and flows always count everything.
+  Bundle finish(const std::vector<char>* keep_link) const;
   // What has been accumulated since clear(), for builders that replicate it (sim/copy_bundle.h): the
   // links touched in order of first touch, a link's bytes, the totals.
   std::span<const int32_t> touched() const { return touched_; }

@@ -71,7 +71,7 @@ void CopyBundleBuilder::add_group_part(const CopyMember& cm, int64_t m) {
 }
 
 std::optional<Bundle> CopyBundleBuilder::build_by_translation(std::span<const CopyMember> members,
-                                                              const std::vector<char>& keep_gpu) {
+                                                              const std::vector<char>& keep_link) {
   const int64_t per_node = topology_.gpus_per_node();
   const int64_t gpu_links = 4 * topology_.gpus();
   const int32_t kernel_base = builder_.kernel_link(0);
@@ -182,16 +182,9 @@ std::optional<Bundle> CopyBundleBuilder::build_by_translation(std::span<const Co
     for (uint32_t k = j ? sh.span_end[j - 1] : 0; k < sh.span_end[j]; ++k) {
       const int32_t l = sh.touched[k];
       const double v = sh.load[k];
-      int32_t moved;
-      int64_t gpu;
-      if (l >= kernel_base) {
-        moved = int32_t(l + t);
-        gpu = moved - kernel_base;
-      } else {
-        moved = int32_t(l + 4 * t);
-        gpu = moved / 4;
-      }
-      if (keep_gpu[size_t(gpu)]) b.loads.push_back(LinkLoad{moved, v});
+      // The same link of the GPU t ranks on (a GPU's SM-limit link is one per GPU, its others four).
+      const int32_t moved = l >= kernel_base ? int32_t(l + t) : int32_t(l + 4 * t);
+      if (keep_link[size_t(moved)]) b.loads.push_back(LinkLoad{moved, v});
     }
   }
   std::sort(b.loads.begin(), b.loads.end(), [](const LinkLoad& x, const LinkLoad& y) { return x.link < y.link; });
@@ -199,12 +192,12 @@ std::optional<Bundle> CopyBundleBuilder::build_by_translation(std::span<const Co
   return b;
 }
 
-Bundle CopyBundleBuilder::build(std::span<const CopyMember> members, const std::vector<char>& keep_gpu) {
+Bundle CopyBundleBuilder::build(std::span<const CopyMember> members, const std::vector<char>& keep_link) {
   place_.clear();
   groups_.clear();
   const ir::CommKind kind = members.empty() ? ir::CommKind::Send : members.front().comm->kind;
   if (kind == ir::CommKind::AllToAllV || kind == ir::CommKind::Notify) {
-    if (std::optional<Bundle> b = build_by_translation(members, keep_gpu)) {
+    if (std::optional<Bundle> b = build_by_translation(members, keep_link)) {
       ++translated_;
       return std::move(*b);
     }
@@ -236,7 +229,7 @@ Bundle CopyBundleBuilder::build(std::span<const CopyMember> members, const std::
       }
     }
   }
-  return builder_.finish(&keep_gpu);
+  return builder_.finish(&keep_link);
 }
 
 }  // namespace tandem::sim

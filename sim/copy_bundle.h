@@ -30,9 +30,9 @@ class CopyBundleBuilder {
  public:
   CopyBundleBuilder(const ProgramView& program, const hw::Topology& topology, BundleBuilder& builder);
 
-  // The parts of every rank of every member, in order; loads kept on links of GPUs on nodes marked in
-  // keep_gpu and on switch links (BundleBuilder::finish).
-  Bundle build(std::span<const CopyMember> members, const std::vector<char>& keep_gpu);
+  // The parts of every rank of every member, in order; loads kept on the links marked in keep_link
+  // (indexed by link; BundleBuilder::finish).
+  Bundle build(std::span<const CopyMember> members, const std::vector<char>& keep_link);
   // Bundles built from one group per shape so far.
   uint64_t translated() const { return translated_; }
 
@@ -55,7 +55,7 @@ class CopyBundleBuilder {
   void add_group_part(const CopyMember& cm, int64_t rank);
   // The bundle from one group per shape, when every group is a translate of its shape's first by whole
   // nodes, lies in one leaf and loads only its own GPUs' links; nullopt otherwise.
-  std::optional<Bundle> build_by_translation(std::span<const CopyMember> members, const std::vector<char>& keep_gpu);
+  std::optional<Bundle> build_by_translation(std::span<const CopyMember> members, const std::vector<char>& keep_link);
 
   const ProgramView& program_;
   const hw::Topology& topology_;

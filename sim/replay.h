@@ -194,7 +194,9 @@ class Replay {
   std::vector<RoleTables> roles_;
   std::vector<RankState> ranks_;       // simulated ranks
   std::vector<int32_t> slot_of_;       // rank -> slot, -1 when not simulated
-  std::vector<char> simulated_gpu_;    // per GPU: 1 where a simulated rank runs (the links the copy paths keep)
+  // The links whose loads the symmetric and class paths keep (sim/replay_comm.cpp): those of the GPUs
+  // of simulated ranks (SM-limit links included) and the switch links of leaves holding one.
+  std::vector<char> kept_link_;
   RankClasses classes_;                // Mode::Classes: the classes of ranks, one simulated per class
   std::array<ExactSum, hw::kLinkKinds> link_bytes_;   // SimResult::link_bytes, summed exactly
   std::vector<Collective> colls_;

@@ -3,7 +3,8 @@
 // once per shape, and completing the members when the last byte has arrived.
 // On the symmetric path a rank stands for its whole role: members that are not simulated are taken
 // to issue with their role's representative, and a collective's loads are those of every copy of
-// the role moving in step, kept on the links of the representative's group (and switch links).
+// the role moving in step, kept on the links of the simulated GPUs and the switch links of their leaves
+// (those of the others carry no more: docs/simulator.md, "Full, symmetric and class paths").
 #include <algorithm>
 #include <stdexcept>
 
@@ -228,7 +229,7 @@ int32_t Replay::bundle_for(const Collective& coll) {
       program_.ranks_of_role(ranks_[slot].role, role_ranks[copies.size()]);
       copies.push_back(CopyMember{inst, c, comm_sms(*c), role_ranks[copies.size()]});
     }
-    bundle = CopyBundleBuilder(program_, topology_, builder_).build(copies, simulated_gpu_);
+    bundle = CopyBundleBuilder(program_, topology_, builder_).build(copies, kept_link_);
   }
   bundles_.push_back(std::make_unique<Bundle>(std::move(bundle)));
   const int32_t id = int32_t(bundles_.size() - 1);
