@@ -34,6 +34,7 @@ hw::HostSpec spec_of(const backend::HostProbe& p) {
   h.copy_bytes_per_s = p.copy_bytes_per_s;
   h.handoff_latency_ns = p.handoff_latency_ns;
   h.background_threads = p.background_threads;
+  h.parallel_cores = p.parallel_cores;
   h.device = hw::host_device_spec(h);
   return h;
 }
@@ -64,6 +65,7 @@ void run_probe(const ProbeOptions& o) {
   fmt::print("{:<26} {:.2f} GB/s\n", "thread-to-thread copy", h.copy_bytes_per_s * 1e-9);
   fmt::print("{:<26} {:.2f} us\n", "thread hand-off latency", double(h.handoff_latency_ns) * 1e-3);
   fmt::print("{:<26} {:.2f} runnable threads\n", "other processes' load", h.background_threads);
+  fmt::print("{:<26} {:.2f} cores' worth of work\n", "all cores together", h.parallel_cores);
   fmt::print("{:<26} {}\n", "written to", out);
 }
 

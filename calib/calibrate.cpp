@@ -146,7 +146,14 @@ Calibration calibrate(std::span<const TraceInput> traces, const CalibrateOptions
     }
   }
   if (hw::is_host_device(c.device)) {
-    if (options.host) set_model(options.host->device);
+    if (options.host) {
+      set_model(options.host->device);
+      // An op measured while other ranks' ops ran got the part of a core the simulator would give it;
+      // the table holds whole-core times (docs/host.md, "What the cores do together").
+      sample_options.core_share = [h = options.host](double running) {
+        return std::min(1.0, h->parallel_cores / std::max(1.0, running + h->background_threads));
+      };
+    }
   } else if (gpu) {
     set_model(*gpu);
   }

@@ -4,6 +4,7 @@
 #include "calib/op_samples.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -83,6 +84,54 @@ bool measured_op(const trace::Timeline& tl, const trace::Event& e) {
   const trace::OpClass c = trace::op_class(tl.op_of(e));
   return c == trace::OpClass::Compute || c == trace::OpClass::Comm || c == trace::OpClass::Optimizer;
 }
+
+// The number of compute ops running in a trace over time (every rank, every stream), as a step function
+// with its running integral, so that the mean over any interval is two lookups.
+class Concurrency {
+ public:
+  explicit Concurrency(const trace::Timeline& tl) {
+    std::vector<std::pair<int64_t, int32_t>> edges;
+    for (const trace::Event& e : tl.events)
+      if (holds_core(tl, e)) {
+        edges.emplace_back(e.start_ns, 1);
+        edges.emplace_back(e.end_ns(), -1);
+      }
+    std::sort(edges.begin(), edges.end());
+    int64_t running = 0;
+    double integral = 0;
+    for (const auto& [t, d] : edges) {
+      if (!at_.empty()) integral += double(running) * double(t - at_.back());
+      at_.push_back(t);
+      integral_.push_back(integral);
+      running += d;
+      running_.push_back(running);
+    }
+  }
+  static bool holds_core(const trace::Timeline& tl, const trace::Event& e) {
+    if (e.op == 0) return false;
+    const trace::OpClass c = trace::op_class(tl.op_of(e));
+    return c == trace::OpClass::Compute || c == trace::OpClass::Optimizer;
+  }
+  // Mean number running over [start, end] (at least 1: the op itself).
+  double mean(int64_t start, int64_t end) const {
+    if (end <= start) return std::max(1.0, double(running_at(start)));
+    return std::max(1.0, (integral_at(end) - integral_at(start)) / double(end - start));
+  }
+
+ private:
+  size_t index(int64_t t) const {   // the last edge at or before t
+    return size_t(std::upper_bound(at_.begin(), at_.end(), t) - at_.begin()) - 1;
+  }
+  int64_t running_at(int64_t t) const { return at_.empty() || t < at_.front() ? 0 : running_[index(t)]; }
+  double integral_at(int64_t t) const {
+    if (at_.empty() || t <= at_.front()) return 0.0;
+    const size_t i = index(t);
+    return integral_[i] + double(running_[i]) * double(t - at_[i]);
+  }
+  std::vector<int64_t> at_;
+  std::vector<double> integral_;
+  std::vector<int64_t> running_;
+};
 
 struct Identity {
   ir::OpPayload payload;
@@ -170,6 +219,8 @@ Samples collect_samples(std::span<const TraceInput> traces, const SampleOptions&
       if (!fresh) it->second = std::max(it->second, e.start_ns);
     }
 
+    std::optional<Concurrency> running;
+    if (options.core_share) running.emplace(tl);
     for (size_t i = 0; i < tl.events.size(); ++i) {
       const trace::Event& e = tl.events[i];
       if (!measured_op(tl, e)) continue;
@@ -186,6 +237,8 @@ Samples collect_samples(std::span<const TraceInput> traces, const SampleOptions&
         if (it != last_start.end() && e.end_ns() > it->second) time = double(e.end_ns() - it->second);
       } else if (e.sms > 0 && options.whole_device_time) {
         time = options.whole_device_time(*read.payload, e.sms, time);
+      } else if (running && Concurrency::holds_core(tl, e)) {
+        time *= options.core_share(running->mean(e.start_ns, e.end_ns()));
       }
       Identity& id = identities[{e.pid, e.id}];
       if (id.times.empty()) {

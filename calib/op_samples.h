@@ -26,6 +26,10 @@ struct SampleOptions {
   // The time on the whole device of an op that ran `time_ns` on `sms` SMs (the event's `sms` arg, > 0);
   // unset: times are taken as they are.
   std::function<double(const ir::OpPayload& op, int32_t sms, double time_ns)> whole_device_time;
+  // Host traces: the part of a core a compute op's thread got while `running` compute ops (its own
+  // included, the mean over its time, every rank of the trace) shared the machine, as the simulator
+  // shares it (hw::HostSpec); its time on a whole core is its time times that. Unset: taken as it is.
+  std::function<double(double running)> core_share;
 };
 
 // One shape of a compute kind (calibration key and size), with its median time.

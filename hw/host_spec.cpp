@@ -17,7 +17,7 @@ namespace tandem::hw {
 namespace {
 
 constexpr std::string_view kFormat = "tandem-host";
-constexpr int64_t kVersion = 1;
+constexpr int64_t kVersion = 2;   // 2: parallel_cores
 
 class FieldReader {
  public:
@@ -68,7 +68,7 @@ class FieldReader {
 constexpr const char* kFields[] = {"format", "version", "machine", "cores", "memory_bytes", "gemm_flops_per_s",
                                    "fp8_gemm_flops_per_s", "attention_flops_per_s", "quantize_bytes_per_s",
                                    "memory_bytes_per_s", "op_overhead_ns", "copy_bytes_per_s", "handoff_latency_ns",
-                                   "background_threads"};
+                                   "background_threads", "parallel_cores"};
 
 }  // namespace
 
@@ -81,7 +81,7 @@ bool is_host_device(std::string_view gpu) {
 GpuSpec host_device_spec(const HostSpec& h) {
   GpuSpec g;
   g.name = kHostDevice;
-  g.sms = h.cores * kHostShareUnits;
+  g.sms = std::max<int64_t>(1, std::llround(h.parallel_cores * double(kHostShareUnits)));
   g.boost_clock_hz = 0;
   // A rank's ops run on one core at a time (one thread per stream, --threads 1).
   g.fp8_flops = h.fp8_gemm_flops_per_s;
@@ -98,6 +98,8 @@ HostSpec parse_host_spec(const nlohmann::json& doc, const std::string& source) {
   const FieldReader r(doc, source);
   if (r.text("format") != kFormat)
     r.fail("format", fmt::format("\"{}\" (a file written by tandem probe)", kFormat), io::describe_json_value(doc["format"]));
+  if (r.get("version") == 1)
+    r.fail("version", "2 (version 1 lacks parallel_cores: run tandem probe again)", "1");
   r.integer("version", kVersion, kVersion);
   for (auto it = doc.begin(); it != doc.end(); ++it)
     if (std::find_if(std::begin(kFields), std::end(kFields), [&](const char* f) { return it.key() == f; }) == std::end(kFields))
@@ -116,6 +118,7 @@ HostSpec parse_host_spec(const nlohmann::json& doc, const std::string& source) {
   h.copy_bytes_per_s = r.positive("copy_bytes_per_s", kMaxRate);
   h.handoff_latency_ns = r.integer("handoff_latency_ns", 0, 1000000000);
   h.background_threads = doc.contains("background_threads") ? r.number("background_threads", 0, 1e6) : 0.0;
+  h.parallel_cores = r.positive("parallel_cores", double(h.cores));
   h.device = host_device_spec(h);
   return h;
 }
@@ -140,6 +143,7 @@ nlohmann::ordered_json host_spec_json(const HostSpec& h) {
   j["copy_bytes_per_s"] = h.copy_bytes_per_s;
   j["handoff_latency_ns"] = h.handoff_latency_ns;
   j["background_threads"] = h.background_threads;
+  j["parallel_cores"] = h.parallel_cores;
   return j;
 }
 

@@ -42,11 +42,15 @@ struct HostSpec {
   // Runnable threads of other processes when probed: they share the cores with the backend's threads
   // (the scheduler gives every runnable thread an even share), 0 on an idle machine.
   double background_threads = 0;
+  // What the cores do together while all run, in one-core units (0 < x <= cores): `cores` on bare metal,
+  // less where they share physical CPUs (SMT siblings; a VM's vCPUs, 1.0 for two on one CPU). The
+  // simulator's pool of cores holds this much; one op's thread still runs on one core at most.
+  double parallel_cores = 0;
 
   GpuSpec device;                      // the same numbers as a GpuSpec (cores as share units), for the simulator
 };
 
-// The GpuSpec view of a host: name "host", sms = cores x kHostShareUnits, FLOP/s = the GEMM rate of one
+// The GpuSpec view of a host: name "host", sms = parallel_cores x kHostShareUnits, FLOP/s = the GEMM rate of one
 // core per dtype, memory = the machine's.
 GpuSpec host_device_spec(const HostSpec& h);
 

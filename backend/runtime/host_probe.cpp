@@ -194,27 +194,48 @@ HostProbe probe_host() {
     p.copy_bytes_per_s = double(kMessages) * double(kBig) / best_copy;
     p.handoff_latency_ns = int64_t(std::llround(best_ping / kPings / 2 * 1e9));
   }
-  // Other processes' load: a spinning thread per core for 300 ms; the CPU time they get is their share.
+  // Other processes' load and what the cores do together: a spinning thread per core for 300 ms. The CPU
+  // time they get (against their wall time) is their share beside other processes; their work per CPU
+  // second, against one thread's alone (before), is each core's speed while all run: on a VM whose vCPUs
+  // share fewer physical CPUs, or SMT siblings, a second of CPU time does less work. (A VM's vCPUs busy
+  // with other processes' threads while the single thread runs hide that: probe a quiet machine.)
   {
+    auto spin = [](double seconds, double* cpu_s, double* work) {
+      timespec a{}, b{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+      const auto t0 = Clock::now();
+      volatile double x = 1;
+      int64_t rounds = 0;
+      while (seconds_since(t0) < seconds) {
+        for (int k = 0; k < 20000; ++k) x = x * 1.0000001 + 1e-9;
+        ++rounds;
+      }
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+      *cpu_s = double(b.tv_sec - a.tv_sec) + 1e-9 * double(b.tv_nsec - a.tv_nsec);
+      *work = double(rounds);
+    };
+    // One thread's rate: the best of five 20 ms runs (the core's capability, as the rates above).
+    double alone_rate = 0;
+    for (int k = 0; k < 5; ++k) {
+      double c = 0, w = 0;
+      std::thread([&] { spin(0.02, &c, &w); }).join();
+      alone_rate = std::max(alone_rate, w / std::max(c, 1e-6));
+    }
     const int64_t n = p.cores;
-    std::vector<double> cpu(static_cast<size_t>(n), 0.0);
+    std::vector<double> cpu(static_cast<size_t>(n), 0.0), work(static_cast<size_t>(n), 0.0);
     std::vector<std::thread> spinners;
     const auto t0 = Clock::now();
-    for (int64_t i = 0; i < n; ++i)
-      spinners.emplace_back([&, i] {
-        timespec a{}, b{};
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-        volatile double x = 1;
-        while (seconds_since(t0) < 0.3) x = x * 1.0000001 + 1e-9;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-        cpu[size_t(i)] = double(b.tv_sec - a.tv_sec) + 1e-9 * double(b.tv_nsec - a.tv_nsec);
-      });
+    for (int64_t i = 0; i < n; ++i) spinners.emplace_back([&, i] { spin(0.3, &cpu[size_t(i)], &work[size_t(i)]); });
     for (auto& t : spinners) t.join();
     const double wall = seconds_since(t0);
-    double got = 0;
-    for (double c : cpu) got += c;
+    double got = 0, speed = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      got += cpu[size_t(i)];
+      speed += std::min(1.0, work[size_t(i)] / std::max(cpu[size_t(i)], 1e-6) / alone_rate);
+    }
     const double share = std::clamp(got / (wall * double(n)), 1e-3, 1.0);
     p.background_threads = std::max(0.0, double(n) / share - double(n));
+    p.parallel_cores = std::clamp(speed, 0.05, double(n));
   }
   return p;
 }

@@ -22,6 +22,10 @@ struct HostProbe {
   int64_t handoff_latency_ns = 0;      // half a round trip of an empty message between two threads
   double background_threads = 0;       // other processes' runnable threads: one spinning thread per core
                                        // gets cores / (cores + background) of its wall time
+  double parallel_cores = 0;           // what the cores do together, in one-core units: a spinning thread
+                                       // per core, its work per second of its own CPU time against one
+                                       // thread's alone, summed (cores on bare metal; less where the cores
+                                       // share a physical one: SMT siblings, a VM's vCPUs on fewer CPUs)
 };
 
 // Takes about a second. Each rate is the best of several repetitions (the machine's capability, not

@@ -3,6 +3,7 @@
 // and refused input (unknown kinds, missing args, traces of another plan, a warm-up leaving no step).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <vector>
 
 #include "calib/op_samples.h"
@@ -97,6 +98,33 @@ TEST_CASE("an all-to-all is timed from the last member's start", "[calib][sample
   CHECK(s.comms[1].time_ns == 600.0);
   CHECK(s.comms[0].bus_bytes == 2048.0);   // 4096 x (2 - 1) / 2
   CHECK_FALSE(s.comms[0].across_nodes);    // 2 ranks of an 8-GPU node
+}
+
+TEST_CASE("on a host a compute op's time is its share of a core times its measured time", "[calib][samples]") {
+  // Rank 0's GEMM runs 0-1000 ns; rank 1's GEMM of another shape runs 500-1500 ns; rank 0's second GEMM
+  // runs alone, 2000-2100 ns. The cores do one core's work together (share = min(1, 1 / running)):
+  //   rank 0's first: 1 running for 500 ns, 2 for 500 ns: mean 1.5, share 2/3 -> 666.67 ns;
+  //   rank 1's: the same by symmetry -> 666.67 ns; the lone one: share 1 -> 100 ns.
+  trace::Timeline tl = own_trace(trace::TraceSource::Cpu, "host");
+  gemm_event(tl, 0, 0, 0, 128, 256, 512, 0, 1000);
+  gemm_event(tl, 1, 0, 0, 256, 256, 512, 500, 1000);
+  gemm_event(tl, 0, 1, 0, 64, 256, 512, 2000, 100);
+  const std::vector<TraceInput> in = {{"m.json", &tl}};
+  SampleOptions o;
+  o.core_share = [](double running) { return std::min(1.0, 1.0 / running); };
+  const Samples s = collect_samples(in, o);
+  REQUIRE(s.shapes.size() == 3);
+  std::vector<double> times;
+  for (const ShapeSample& sh : s.shapes) times.push_back(sh.time_ns);
+  std::sort(times.begin(), times.end());
+  CHECK(times[0] == Approx(100.0));
+  CHECK(times[1] == Approx(2000.0 / 3));
+  CHECK(times[2] == Approx(2000.0 / 3));
+  // Unset: the times as measured.
+  std::vector<double> raw;
+  for (const ShapeSample& sh : samples_of(tl).shapes) raw.push_back(sh.time_ns);
+  std::sort(raw.begin(), raw.end());
+  CHECK(raw == std::vector<double>{100.0, 1000.0, 1000.0});
 }
 
 TEST_CASE("traces that cannot be calibrated from are refused", "[calib][samples]") {

@@ -12,10 +12,10 @@ using namespace tandem;
 namespace {
 
 nlohmann::json good() {
-  return nlohmann::json::parse(R"({"format": "tandem-host", "version": 1, "machine": "test CPU", "cores": 2,
+  return nlohmann::json::parse(R"({"format": "tandem-host", "version": 2, "machine": "test CPU", "cores": 2,
     "memory_bytes": 25769803776, "gemm_flops_per_s": 1e9, "fp8_gemm_flops_per_s": 5e8,
     "attention_flops_per_s": 2e9, "quantize_bytes_per_s": 1e8, "memory_bytes_per_s": 4e9,
-    "op_overhead_ns": 5000, "copy_bytes_per_s": 1e9, "handoff_latency_ns": 10000})");
+    "op_overhead_ns": 5000, "copy_bytes_per_s": 1e9, "handoff_latency_ns": 10000, "parallel_cores": 2})");
 }
 
 std::string error_of(const nlohmann::json& doc) {
@@ -42,6 +42,8 @@ TEST_CASE("a host description reads back what was written", "[hw][host]") {
   CHECK(h.handoff_latency_ns == 10000);
   CHECK(h.device.name == "host");
   CHECK(h.device.sms == 2 * hw::kHostShareUnits);
+  // Two vCPUs that do one CPU's work: the pool holds one core.
+  CHECK(hw::parse_host_spec(with("parallel_cores", 1.0), "host.json").device.sms == hw::kHostShareUnits);
   const hw::HostSpec again = hw::parse_host_spec(hw::host_spec_json(h), "again");
   CHECK(hw::host_spec_json(again) == hw::host_spec_json(h));
   CHECK(hw::is_host_device("Host"));
@@ -51,7 +53,11 @@ TEST_CASE("a host description reads back what was written", "[hw][host]") {
 TEST_CASE("bad host descriptions are refused naming the file, the field, what was expected and found", "[hw][host]") {
   CHECK(error_of(nlohmann::json::array()).find("host.json") != std::string::npos);
   CHECK(error_of(with("format", "tandem-calibration")).find("format") != std::string::npos);
-  CHECK(error_of(with("version", 2)).find("version") != std::string::npos);
+  CHECK(error_of(with("version", 3)).find("version") != std::string::npos);
+  // A description of the first version lacks parallel_cores: probe again.
+  CHECK(error_of(with("version", 1)).find("run tandem probe again") != std::string::npos);
+  CHECK(error_of(with("parallel_cores", 3)).find("parallel_cores") != std::string::npos);   // more than its 2 cores
+  CHECK(error_of(with("parallel_cores", 0)).find("parallel_cores") != std::string::npos);
   const std::string negative = error_of(with("gemm_flops_per_s", -1));
   CHECK(negative.find("host.json") != std::string::npos);
   CHECK(negative.find("gemm_flops_per_s") != std::string::npos);

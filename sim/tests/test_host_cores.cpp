@@ -24,6 +24,7 @@ hw::HostSpec host(int64_t cores) {
   h.op_overhead_ns = 1000000;
   h.copy_bytes_per_s = 1e9;
   h.handoff_latency_ns = 10000;
+  h.parallel_cores = double(cores);
   h.device = hw::host_device_spec(h);
   return h;
 }
@@ -132,4 +133,25 @@ TEST_CASE("other processes' runnable threads share the cores too", "[sim][host]"
   h.background_threads = 2;
   Records rec;
   CHECK(run(p, h, rec).step_ns == 2000000);
+}
+
+TEST_CASE("cores that do one core's work together share it: two ranks on two such cores take twice as long", "[sim][host]") {
+  // parallel_cores 1 on 2 cores (two vCPUs on one CPU): one rank alone runs its 1 ms op in 1 ms; two at
+  // once get half a core each, 2 ms; the third op, alone again after them, 1 ms: 3 ms in all.
+  HandProgram p(2);
+  const int32_t a0 = p.op(0, no_bytes(), ir::Stream::Compute);
+  const int32_t a1 = p.op(0, no_bytes(), ir::Stream::Compute, ir::Phase::F, 0, {a0});
+  const int32_t b0 = p.op(1, no_bytes(), ir::Stream::Compute);
+  p.finish();
+  hw::HostSpec h = host(2);
+  h.parallel_cores = 1.0;
+  h.device = hw::host_device_spec(h);
+  Records rec;
+  CHECK(run(p, h, rec).step_ns == 3000000);
+  CHECK(rec.find(0, a0).end_ns == 2000000);
+  CHECK(rec.find(1, b0).end_ns == 2000000);
+  CHECK(rec.find(0, a1).end_ns == 3000000);
+  // The same on two whole cores: 1 ms each at once, then 1 ms.
+  Records whole;
+  CHECK(run(p, host(2), whole).step_ns == 2000000);
 }
