@@ -18,7 +18,7 @@ build_dir=${TANDEM_FUZZ_BUILD_DIR:-build-fuzz}
 rss_mb=${TANDEM_FUZZ_RSS_MB:-2048}
 timeout_s=${TANDEM_FUZZ_TIMEOUT_S:-10}
 jobs=${TANDEM_JOBS:-$(nproc)}
-all_targets=(scenario_file scenario_set calibration expert_load trace checkpoint token_file tokenizer)
+all_targets=(scenario_file scenario_set calibration expert_load host_spec trace checkpoint token_file tokenizer)
 read -r -a targets <<<"${TANDEM_FUZZ_TARGETS:-${all_targets[*]}}"
 
 # clang with libFuzzer's runtime (Debian: clang and libclang-rt-<version>-dev), else nothing to run.
@@ -70,6 +70,7 @@ head -c 4000 data/corpus/stories.txt >"$work/story.txt"
 # One run per target: its growing corpus in BUILD/fuzz-corpus/<target>, its seeds, its dictionary.
 declare -A max_len=([checkpoint]=16384)
 declare -A dict=([scenario_file]=fuzz/scenario.dict [scenario_set]=fuzz/scenario_set.dict [calibration]=fuzz/scenario.dict
+                 [host_spec]=fuzz/scenario.dict
                  [trace]=fuzz/trace.dict [tokenizer]=fuzz/scenario.dict)
 findings_dir="$build_dir/fuzz-findings"
 mkdir -p "$findings_dir"
