@@ -43,7 +43,7 @@ TEST_CASE("the host device refuses a missing or bad description, and probe a bad
   auto no_default = run_shell("HOME=" + d + " XDG_CONFIG_HOME= " + tandem_bin() + " simulate scenarios/tiny.json --set cluster=host 2>&1");
   CHECK(no_default.exit_code == 2);
   CHECK(no_default.output.find("tandem probe") != std::string::npos);
-  std::ofstream(dir / "bad.json") << R"({"format": "tandem-host", "version": 1, "cores": -2})";
+  std::ofstream(dir / "bad.json") << R"({"format": "tandem-host", "version": 2, "cores": -2})";
   auto bad = run_tandem("simulate scenarios/tiny.json --set cluster=host --host " + d + "/bad.json");
   CHECK(bad.exit_code == 2);
   CHECK(bad.output.find("bad.json") != std::string::npos);
