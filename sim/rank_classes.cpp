@@ -13,21 +13,26 @@
 
 namespace tandem::sim {
 
+namespace {
+
+// The role's first expert all-to-all, null when it has none (a stage of dense layers only).
+const ir::OpInstance* first_expert_a2a(const ir::RankProgram& prog) {
+  for (const ir::OpInstance& op : prog.ops) {
+    const auto* c = std::get_if<ir::Comm>(&prog.templates[size_t(op.tmpl)].payload);
+    if (c && c->kind == ir::CommKind::AllToAllV && c->group == ir::CommGroup::Expert) return &op;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 RankClasses expert_place_classes(const ProgramView& program) {
   const int64_t n = program.num_ranks();
   std::vector<int64_t> place(size_t(n), -1), role_ranks, group;
   std::vector<uint32_t> role_of(size_t(n), 0);
   for (size_t role = 0; role < program.roles().size(); ++role) {
     program.ranks_of_role(role, role_ranks);
-    const ir::RankProgram& prog = program.roles()[role];
-    const ir::OpInstance* a2a = nullptr;
-    for (const ir::OpInstance& op : prog.ops) {
-      const auto* c = std::get_if<ir::Comm>(&prog.templates[size_t(op.tmpl)].payload);
-      if (c && c->kind == ir::CommKind::AllToAllV && c->group == ir::CommGroup::Expert) {
-        a2a = &op;
-        break;
-      }
-    }
+    const ir::OpInstance* a2a = first_expert_a2a(program.roles()[role]);
     for (int64_t m : role_ranks) {
       role_of[size_t(m)] = uint32_t(role);
       if (!a2a) {
@@ -335,7 +340,16 @@ RankClasses exact_classes(const ProgramView& program, const hw::Topology& topolo
   // path's premise): the roles are the start, as on the symmetric path.
   RankClasses start = program.balanced_routing() ? role_classes(program) : expert_place_classes(program);
   const int64_t n = program.num_ranks();
-  if ((slow_ranks.empty() && faults.empty()) || int64_t(start.ranks.size()) == n) return start;
+  // Under skew a role without an expert all-to-all (dense layers only) is one class, but its ranks send to
+  // and receive from ranks of places that differ: the start is refined (without marks) until its classes
+  // see the same classes (a class of such a stage standing for all its ranks sent only to the peers of
+  // its representative, and the step deadlocked).
+  bool places_alike = program.balanced_routing();
+  if (!places_alike) {
+    places_alike = true;
+    for (const ir::RankProgram& prog : program.roles()) places_alike = places_alike && first_expert_a2a(prog);
+  }
+  if ((slow_ranks.empty() && faults.empty() && places_alike) || int64_t(start.ranks.size()) == n) return start;
   const Relations rels = relations_of(program);
   // A straggler: its own mark. A link fault: every rank on the nodes at the fault (the GPU's domain, each
   // its own mark; under a degraded leaf link, its plane's GPUs, one mark for them). A failed link also reroutes the

@@ -86,6 +86,25 @@ TEST_CASE("skewed routing takes the class path, which gives the full path's repo
   CHECK(run(balanced, sim::Mode::Auto).step_ns < classes.step_ns);
 }
 
+TEST_CASE("under skew a stage of dense layers only is split by its peers' places and stays exact", "[sim][classes]") {
+  // 4 layers over pp 4 with the first dense, EP16 (4 groups a stage): stage 0 has no all-to-all, so its
+  // ranks start as one class, while the MoE stage it sends to is split by EP place (16 classes of 4).
+  // Without refining, stage 0's one simulated rank sent only to its own peer and the others' receives
+  // never matched: the step deadlocked (1F1B, ZB1P). Refined, stage 0 splits by its peers' places.
+  for (const char* schedule : {"1f1b", "zb1p"}) {
+    INFO(schedule);
+    const ir::StepProgram p(ir::load_scenario(
+        "deepseek-v3-pretrain", {"cluster.nodes=32", "plan.global_batch_seqs=512", "plan.pp=4", "plan.ep=16",
+                                 "model.num_layers=4", "model.first_dense_layers=1", std::string("plan.schedule=") + schedule,
+                                 R"(plan.routing={"kind":"zipf","zipf_exponent":1.2})"}));
+    const sim::RankClasses c = sim::exact_classes(sim::StepProgramView(p), hw::Topology(p.cluster(), hw::gpu_spec("H800")), {}, {});
+    CHECK(c.ranks.size() == 4 * 16);   // 16 places a stage, stage 0 included
+    const sim::SimResult classes = run(p, sim::Mode::Auto);
+    CHECK(classes.mode == sim::Mode::Classes);
+    check_same_report(run(p, sim::Mode::Full), classes);
+  }
+}
+
 TEST_CASE("balanced routing on the class path gives the full path's report too", "[sim][classes]") {
   const ir::StepProgram p(ir::load_scenario("deepseek-v3-pretrain", small_cluster(false)));
   check_same_report(run(p, sim::Mode::Full), run(p, sim::Mode::Classes));
