@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Differential check of the class path under stragglers and faults: random small cases (DeepSeek-V3
-# shapes on 256 H800, random EP width, leaves, planes, oversubscription, routing, schedule, tp, and one to three
+# shapes on 256 H800, random layers (the first stage dense only or not), EP width, leaves, planes,
+# oversubscription, routing, schedule, tp, and one to three
 # stragglers, degraded or failed NICs, NVLinks and leaf links), each simulated by auto and by --full;
 # prints every case and the report fields that differ (any: a bug), then the count of such cases.
 # FAULTS "A-B": between A and B stragglers and faults a case (default 1-3); with none auto takes the
@@ -14,11 +15,13 @@ random.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
 cases = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 fewest, most = (int(x) for x in (sys.argv[4] if len(sys.argv) > 4 else "1-3").split("-"))
 tandem = f"{build}/app/tandem"
-base = ["--set", "cluster.nodes=32", "--set", "plan.pp=4", "--set", "plan.global_batch_seqs=512",
-        "--set", "model.num_layers=6", "--set", "model.first_dense_layers=1"]
+base = ["--set", "cluster.nodes=32", "--set", "plan.pp=4", "--set", "plan.global_batch_seqs=512"]
 bad = 0
 for _ in range(cases):
     args = list(base)
+    # 4 layers with 1 or 2 dense, or 6 with 1: the first stage may hold dense layers only (no all-to-all).
+    layers, dense = random.choice([(4, 1), (4, 2), (6, 1), (6, 1)])
+    args += ["--set", f"model.num_layers={layers}", "--set", f"model.first_dense_layers={dense}"]
     args += ["--set", f"plan.ep={random.choice([8, 16, 32])}"]
     per_leaf = random.choice([32, 8, 4])
     args += ["--set", f"cluster.nodes_per_leaf={per_leaf}"]
