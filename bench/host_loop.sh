@@ -58,7 +58,7 @@ PY
 
 BASE_OVER=""
 row base-1f1b "$BASE_OVER" "" >/dev/null
-"$T" calibrate "$WORK/base-1f1b.run.json" --out "$WORK/cal.json" >/dev/null
+"$T" calibrate "$WORK/base-1f1b.run.json" --host "$HOST" --out "$WORK/cal.json" >/dev/null
 echo "| config | predicted | measured: median step (range) | step error | op kinds >= 5% of busy time (error) |"
 echo "| --- | --- | --- | --- | --- |"
 for c in "${CONFIGS[@]}"; do
