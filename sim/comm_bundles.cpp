@@ -44,6 +44,23 @@ std::vector<double> BundleBuilder::capacities() const {
   return caps;
 }
 
+std::vector<char> BundleBuilder::kept_links(std::span<const int64_t> gpus) const {
+  std::vector<char> simulated_gpu(size_t(topology_.gpus()), 0), simulated_leaf(size_t(topology_.leaves()), 0);
+  for (int64_t g : gpus) {
+    simulated_gpu[size_t(g)] = 1;
+    simulated_leaf[size_t(topology_.leaf_of(topology_.node_of(g)))] = 1;
+  }
+  std::vector<char> kept(total_links(), 1);
+  for (size_t l = 0; l < kept.size(); ++l) {
+    const int32_t link = int32_t(l);
+    const int64_t gpu = link >= kernel_base_ ? link - kernel_base_ : topology_.gpu_of_link(link);
+    const int64_t leaf = gpu < 0 ? topology_.leaf_of_link(link) : -1;
+    if (gpu >= 0) kept[l] = simulated_gpu[size_t(gpu)];
+    else if (leaf >= 0) kept[l] = simulated_leaf[size_t(leaf)];
+  }
+  return kept;
+}
+
 void BundleBuilder::clear() {
   for (int32_t l : touched_) acc_[size_t(l)] = 0.0;
   touched_.clear();

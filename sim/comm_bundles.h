@@ -46,6 +46,9 @@ class BundleBuilder {
   int32_t kernel_link(int64_t gpu) const { return int32_t(kernel_base_ + gpu); }
   // Capacities of every link, SM-limit links at 0 until a bundle sets them.
   std::vector<double> capacities() const;
+  // The links the symmetric and class paths keep (finish's keep_link) when `gpus` are simulated: theirs
+  // (SM-limit links included) and the switch links of leaves holding one; other links of no GPU, kept.
+  std::vector<char> kept_links(std::span<const int64_t> gpus) const;
 
   void clear();
   // One member's part of a transfer:

@@ -204,18 +204,7 @@ void Replay::build_ranks() {
     slot_of_[size_t(r.rank)] = int32_t(i);
     total_ops_ += roles_[r.role].prog->ops.size();
   }
-  std::vector<char> simulated_gpu(size_t(topology_.gpus()), 0), simulated_leaf(size_t(topology_.leaves()), 0);
-  for (const RankState& r : ranks_) {
-    simulated_gpu[size_t(r.rank)] = 1;
-    simulated_leaf[size_t(topology_.leaf_of(topology_.node_of(r.rank)))] = 1;
-  }
-  kept_link_.assign(builder_.total_links(), 0);
-  for (size_t l = 0; l < kept_link_.size(); ++l) {
-    const int32_t link = int32_t(l);
-    const int64_t gpu = link >= builder_.kernel_link(0) ? link - builder_.kernel_link(0) : topology_.gpu_of_link(link);
-    const int64_t leaf = gpu < 0 ? topology_.leaf_of_link(link) : -1;
-    kept_link_[l] = gpu >= 0 ? simulated_gpu[size_t(gpu)] : leaf >= 0 ? simulated_leaf[size_t(leaf)] : 1;
-  }
+  kept_link_ = builder_.kept_links(sim_ranks);
   for (const Straggler& s : options_.stragglers) {
     if (s.rank < 0 || s.rank >= n)
       throw std::invalid_argument(fmt::format("straggler rank {} is outside the program's ranks 0..{}", s.rank, n - 1));

@@ -86,18 +86,9 @@ Compared compare_all(const ir::StepProgram& p) {
   for (size_t r = 0; r < role_ranks.size(); ++r) view.ranks_of_role(r, role_ranks[r]);
   // The links kept, as on the symmetric path: those of the simulated GPUs (one per role) and the switch
   // links of their leaves.
-  std::vector<char> sim_gpu(size_t(topo.gpus()), 0), sim_leaf(size_t(topo.leaves()), 0);
-  for (size_t r = 0; r < role_ranks.size(); ++r) {
-    sim_gpu[size_t(view.representative(r))] = 1;
-    sim_leaf[size_t(topo.leaf_of(topo.node_of(view.representative(r))))] = 1;
-  }
-  std::vector<char> keep(builder.total_links(), 1);
-  for (size_t l = 0; l < keep.size(); ++l) {
-    const int32_t link = int32_t(l);
-    const int64_t gpu = link >= builder.kernel_link(0) ? link - builder.kernel_link(0) : topo.gpu_of_link(link);
-    if (gpu >= 0) keep[l] = sim_gpu[size_t(gpu)];
-    else if (topo.leaf_of_link(link) >= 0) keep[l] = sim_leaf[size_t(topo.leaf_of_link(link))];
-  }
+  std::vector<int64_t> representatives;
+  for (size_t r = 0; r < role_ranks.size(); ++r) representatives.push_back(view.representative(r));
+  const std::vector<char> keep = builder.kept_links(representatives);
   std::set<std::tuple<size_t, int32_t>> seen;
   Compared compared;
   for (size_t role = 0; role < view.roles().size(); ++role) {
